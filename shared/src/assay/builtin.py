@@ -1,0 +1,138 @@
+"""The core's own plugin: generic models and two sanity scenarios on scikit-learn's bundled data.
+
+The sanity scenarios (`core/diabetes`, `core/breast-cancer`) exercise the
+whole harness with real, offline data and are part of every quick suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+from sklearn import datasets as skdata
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from assay import __version__
+from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
+from assay.errors import DataError
+from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
+from assay.plugin import Plugin
+
+_BUNDLED = {
+    "diabetes": (
+        skdata.load_diabetes,
+        "Efron et al. (2004), Least Angle Regression, Ann. Statist. 32(2); shipped with scikit-learn",
+    ),
+    "breast_cancer": (
+        skdata.load_breast_cancer,
+        "Wisconsin Diagnostic Breast Cancer (Street, Wolberg, Mangasarian 1993), UCI; "
+        "shipped with scikit-learn",
+    ),
+}
+
+
+class SklearnBundledSource(Source):
+    """A table that scikit-learn ships (no download): `dataset` names it, `max_rows` trims it."""
+
+    name = "core.sklearn"
+    version = "1"
+
+    def generator_versions(self) -> dict[str, str]:
+        return {"scikit-learn": sklearn.__version__}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        if params.get("dataset") not in _BUNDLED:
+            raise DataError(f"core.sklearn: 'dataset' must be one of {sorted(_BUNDLED)}")
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        loader, _ = _BUNDLED[params["dataset"]]
+        x, y = loader(return_X_y=True)
+        max_rows = params.get("max_rows")
+        if max_rows is not None and max_rows < len(x):
+            keep = np.sort(np.random.default_rng(0).choice(len(x), int(max_rows), replace=False))
+            x, y = x[keep], y[keep]
+        write_array(out_dir / "x.npy", np.ascontiguousarray(x, dtype=np.float64))
+        write_array(out_dir / "y.npy", np.ascontiguousarray(y))
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+        _, provenance = _BUNDLED[params["dataset"]]
+        return Dataset(
+            inputs=read_array(files_dir / "x.npy"),
+            targets=read_array(files_dir / "y.npy"),
+            metadata=DatasetMetadata(
+                name=params["dataset"],
+                version=sklearn.__version__,
+                provenance=provenance,
+                licence="BSD-3-Clause (scikit-learn distribution)",
+            ),
+        )
+
+
+def ridge(alpha: float = 1.0) -> Model:
+    return SklearnModel(make_pipeline(StandardScaler(), Ridge(alpha=alpha)))
+
+
+def logistic(C: float = 1.0, max_iter: int = 2000) -> Model:  # noqa: N803 - scikit-learn's name
+    return SklearnModel(make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)))
+
+
+def random_forest(n_estimators: int = 300, min_samples_leaf: int = 1, n_jobs: int = 1) -> Model:
+    kwargs = {"n_estimators": n_estimators, "min_samples_leaf": min_samples_leaf, "n_jobs": n_jobs}
+    return TaskDispatchModel(
+        lambda: SklearnModel(RandomForestRegressor(**kwargs)),
+        lambda: SklearnModel(RandomForestClassifier(**kwargs)),
+    )
+
+
+def gradient_boosting(max_iter: int = 200, learning_rate: float = 0.1) -> Model:
+    kwargs = {"max_iter": max_iter, "learning_rate": learning_rate}
+    return TaskDispatchModel(
+        lambda: SklearnModel(HistGradientBoostingRegressor(**kwargs)),
+        lambda: SklearnModel(HistGradientBoostingClassifier(**kwargs)),
+    )
+
+
+def knn(n_neighbors: int = 5) -> Model:
+    return TaskDispatchModel(
+        lambda: SklearnModel(make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors))),
+        lambda: SklearnModel(make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors))),
+    )
+
+
+def torch_mlp(**params: Any) -> Model:
+    """The core's torch MLP (needs the `assay[torch]` extra)."""
+    from assay.torch_training import MLPModel
+
+    return MLPModel(**params)
+
+
+plugin = Plugin(
+    name="core",
+    version=__version__,
+    description="Generic models and sanity scenarios on scikit-learn's bundled data",
+    scenario_dir=files("assay") / "scenarios",
+    sources=(SklearnBundledSource(),),
+    models={
+        "mean": MeanModel,
+        "majority": MajorityModel,
+        "ridge": ridge,
+        "logistic": logistic,
+        "random_forest": random_forest,
+        "gradient_boosting": gradient_boosting,
+        "knn": knn,
+        "torch_mlp": torch_mlp,
+    },
+)

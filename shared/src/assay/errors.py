@@ -1,0 +1,29 @@
+"""Errors a user can fix. The CLI prints each as one sentence, without a traceback."""
+
+
+class AssayError(Exception):
+    """Base class: the message is one sentence that says what is wrong and what to do."""
+
+
+class SpecError(AssayError):
+    """A scenario or suite file is invalid (bad TOML, unknown key, wrong type)."""
+
+
+class UnknownNameError(AssayError):
+    """A scenario, model, source, metric, split or protocol name is not registered."""
+
+
+class DataError(AssayError):
+    """Input data is missing, corrupt, or not in the expected format."""
+
+
+class CacheError(AssayError):
+    """A cache entry failed its checksum and cannot be rebuilt automatically."""
+
+
+class SplitError(AssayError):
+    """A split is invalid: it leaks indices or groups, or cannot be made from the data."""
+
+
+class PredictionError(AssayError):
+    """A model returned predictions of the wrong shape or with non-finite values."""

@@ -1,0 +1,218 @@
+"""Executors run units and yield results as they finish; only the driver tracks them.
+
+- `serial`: in this process, one unit after another (time limit by SIGALRM).
+- `processes`: a pool of spawned worker processes; a unit past its limit, or a
+  worker that dies (segfault, out of memory), is killed and replaced and the
+  unit is recorded as failed.
+- `dask`: Dask distributed, on a local cluster or an existing scheduler.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from assay.errors import AssayError
+from assay.plugin import Catalog
+from assay.units import UnitResult, UnitTask, execute_unit, failed_result
+
+KILL_GRACE_S = 5.0
+"""Extra time past the limit before a worker that ignores SIGALRM is killed."""
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]: ...
+
+
+class SerialExecutor:
+    name = "serial"
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog
+
+    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]:
+        for task in tasks:
+            yield execute_unit(task, self.catalog)
+
+
+def _worker_loop(conn: Connection) -> None:
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        conn.send(execute_unit(task))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    task: UnitTask | None = None
+    started: float = 0.0
+
+
+class ProcessExecutor:
+    """Spawned workers (safe with torch and OpenMP), each running one unit at a time."""
+
+    name = "processes"
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = max(1, workers)
+        self._context = mp.get_context("spawn")
+
+    def _start(self) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_worker_loop, args=(child,), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]:
+        pending = list(reversed(tasks))
+        pool = [self._start() for _ in range(min(self.workers, len(tasks)))]
+        try:
+            while pending or any(w.task for w in pool):
+                for i, worker in enumerate(pool):
+                    if worker.task is None and pending:
+                        worker.task, worker.started = pending.pop(), time.perf_counter()
+                        worker.conn.send(worker.task)
+                    result = self._poll(worker)
+                    if result is None:
+                        continue
+                    if not result.ok and not worker.process.is_alive():
+                        pool[i] = self._start()
+                    yield result
+                time.sleep(0.002)
+        finally:
+            for worker in pool:
+                _stop(worker)
+
+    def _poll(self, worker: _Worker) -> UnitResult | None:
+        task = worker.task
+        if task is None:
+            return None
+        elapsed = time.perf_counter() - worker.started
+        if worker.conn.poll():
+            try:
+                result: UnitResult = worker.conn.recv()
+            except (EOFError, OSError):
+                result = failed_result(task, f"worker died (exit code {worker.process.exitcode})", wall=elapsed)
+            worker.task = None
+            return result
+        if not worker.process.is_alive():
+            worker.task = None
+            code = worker.process.exitcode
+            return failed_result(task, f"worker process died (exit code {code}) while running the unit", wall=elapsed)
+        if elapsed > task.time_limit_s + KILL_GRACE_S:
+            worker.process.kill()
+            worker.process.join()
+            worker.task = None
+            return failed_result(task, f"time limit of {task.time_limit_s:g} s exceeded (worker killed)", wall=elapsed)
+        return None
+
+
+def _stop(worker: _Worker) -> None:
+    try:
+        if worker.process.is_alive():
+            if worker.task is None:
+                worker.conn.send(None)
+                worker.process.join(timeout=2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+    except (OSError, BrokenPipeError):
+        pass
+    worker.conn.close()
+
+
+class DaskExecutor:
+    """Dask distributed: a local cluster of `workers` processes, or `scheduler` if given.
+
+    The cache (`ASSAY_HOME`) must be visible to every worker, or the sources
+    must be able to rebuild identical data there (the shas are checked).
+    """
+
+    name = "dask"
+
+    def __init__(self, workers: int = 2, scheduler: str | None = None) -> None:
+        self.workers = workers
+        self.scheduler = scheduler
+
+    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]:
+        try:
+            from distributed import Client, LocalCluster, wait
+        except ImportError:
+            raise AssayError(
+                "the dask executor needs dask distributed: pip install 'assay[dask]'"
+            ) from None
+        cluster = None
+        if self.scheduler:
+            client = Client(self.scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=self.workers, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=40,
+            )
+            client = Client(cluster)
+        try:
+            # Keep only as many units in flight as the cluster has threads, so a
+            # unit's clock starts when it can run and the driver can enforce its
+            # limit (Dask runs tasks in threads, where SIGALRM cannot reach).
+            slots = max(1, sum(client.nthreads().values()))
+            queue = list(reversed(tasks))
+            running: dict[Any, tuple[UnitTask, float]] = {}
+            while queue or running:
+                while queue and len(running) < slots:
+                    task = queue.pop()
+                    future = client.submit(execute_unit, task, pure=False, key=f"unit-{task.run_key}")
+                    running[future] = (task, time.perf_counter())
+                done, _ = wait(list(running), timeout=0.2, return_when="FIRST_COMPLETED")
+                for future in done:
+                    task, submitted = running.pop(future)
+                    if future.status == "finished":
+                        yield future.result()
+                    else:
+                        elapsed = time.perf_counter() - submitted
+                        yield failed_result(task, f"dask task {future.status}: {future.exception()}", wall=elapsed)
+                now = time.perf_counter()
+                for future, (task, submitted) in list(running.items()):
+                    if now - submitted > task.time_limit_s + KILL_GRACE_S:
+                        running.pop(future)
+                        _cancel_and_restart(client, future)
+                        yield failed_result(
+                            task, f"time limit of {task.time_limit_s:g} s exceeded (worker restarted)",
+                            wall=now - submitted,
+                        )
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _cancel_and_restart(client: Any, future: Any) -> None:
+    """Cancel a unit that overran and restart the worker whose thread still runs it."""
+    holders = [addr for addr, keys in client.processing().items() if future.key in keys]
+    future.cancel()
+    if holders:
+        client.restart_workers(holders, raise_for_error=False)
+
+
+def make_executor(
+    name: str, *, workers: int = 2, scheduler: str | None = None, catalog: Catalog | None = None
+) -> Executor:
+    if name == "serial":
+        return SerialExecutor(catalog)
+    if name == "processes":
+        return ProcessExecutor(workers)
+    if name == "dask":
+        return DaskExecutor(workers, scheduler)
+    raise AssayError(f"unknown executor '{name}' (choose serial, processes or dask)")

@@ -1,0 +1,101 @@
+"""Metrics: name -> function + direction, backed by `sklearn.metrics`.
+
+A metric takes the true targets and a `Predictions` and returns one float.
+Plugins add domain metrics (background rejection, logical error rate, ...)
+by listing `Metric` objects in their plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+from sklearn import metrics as skm
+
+from assay.predictions import Predictions
+from assay.registry import Registry
+
+Direction = Literal["maximize", "minimize"]
+MetricFn = Callable[[npt.NDArray[Any], Predictions], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: Direction
+    fn: MetricFn
+    description: str = ""
+
+    def __call__(self, y_true: npt.NDArray[Any], predictions: Predictions) -> float:
+        return float(self.fn(np.asarray(y_true), predictions))
+
+    def better(self, a: float, b: float) -> bool:
+        """True if score `a` is strictly better than `b`."""
+        return a > b if self.direction == "maximize" else a < b
+
+
+def _values(fn: Callable[..., Any]) -> MetricFn:
+    return lambda y, p: float(fn(y, np.asarray(p.values)))
+
+
+def positive_scores(predictions: Predictions) -> npt.NDArray[np.float64]:
+    """Scores for the positive class: probabilities[:, 1], or the values themselves."""
+    if predictions.probabilities is not None:
+        probs = np.asarray(predictions.probabilities, dtype=float)
+        return probs[:, 1] if probs.ndim == 2 else probs
+    return np.asarray(predictions.values, dtype=float)
+
+
+def _roc_auc(y: npt.NDArray[Any], p: Predictions) -> float:
+    if p.probabilities is not None and np.asarray(p.probabilities).ndim == 2:
+        probs = np.asarray(p.probabilities, dtype=float)
+        if probs.shape[1] > 2:
+            return float(skm.roc_auc_score(y, probs, multi_class="ovr", average="macro"))
+    return float(skm.roc_auc_score(y, positive_scores(p)))
+
+
+def _rmse(y: npt.NDArray[Any], p: Predictions) -> float:
+    return float(np.sqrt(skm.mean_squared_error(y, np.asarray(p.values))))
+
+
+def _spearman(y: npt.NDArray[Any], p: Predictions) -> float:
+    return float(stats.spearmanr(y, np.asarray(p.values)).statistic)
+
+
+def _pearson(y: npt.NDArray[Any], p: Predictions) -> float:
+    return float(stats.pearsonr(y, np.asarray(p.values)).statistic)
+
+
+def _log_loss(y: npt.NDArray[Any], p: Predictions) -> float:
+    if p.probabilities is None:
+        raise ValueError("log_loss needs class probabilities")
+    return float(skm.log_loss(y, p.probabilities))
+
+
+BUILTIN_METRICS: tuple[Metric, ...] = (
+    Metric("rmse", "minimize", _rmse, "root mean squared error"),
+    Metric("mae", "minimize", _values(skm.mean_absolute_error), "mean absolute error"),
+    Metric("r2", "maximize", _values(skm.r2_score), "coefficient of determination"),
+    Metric("spearman", "maximize", _spearman, "Spearman rank correlation"),
+    Metric("pearson", "maximize", _pearson, "Pearson correlation"),
+    Metric("accuracy", "maximize", _values(skm.accuracy_score), "fraction correct"),
+    Metric("balanced_accuracy", "maximize", _values(skm.balanced_accuracy_score)),
+    Metric("f1_macro", "maximize", lambda y, p: float(skm.f1_score(y, p.values, average="macro"))),
+    Metric(
+        "f1_weighted", "maximize", lambda y, p: float(skm.f1_score(y, p.values, average="weighted"))
+    ),
+    Metric("mcc", "maximize", _values(skm.matthews_corrcoef), "Matthews correlation"),
+    Metric("roc_auc", "maximize", _roc_auc, "area under the ROC curve (macro one-vs-rest)"),
+    Metric("log_loss", "minimize", _log_loss, "cross-entropy of class probabilities"),
+)
+
+
+def builtin_metrics() -> Registry[Metric]:
+    registry: Registry[Metric] = Registry("metric")
+    for metric in BUILTIN_METRICS:
+        registry.register(metric.name, metric)
+    return registry

@@ -1,0 +1,170 @@
+"""The model protocol, the scikit-learn adapter, controls, and model resolution.
+
+A model is anything with `fit(train, *, valid=None, seed)` and
+`predict(dataset) -> Predictions`. Suites name models by registry name or
+`module:Class`; hyperparameters come from the suite file or the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.base import BaseEstimator, clone
+
+from assay.data import Dataset
+from assay.errors import UnknownNameError
+from assay.predictions import Predictions
+from assay.registry import Registry
+
+CLASSIFICATION_TASKS = frozenset({"binary", "multiclass"})
+
+
+@runtime_checkable
+class Model(Protocol):
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None: ...
+
+    def predict(self, dataset: Dataset) -> Predictions: ...
+
+
+ModelFactory = Callable[..., Model]
+Featurizer = Callable[[Dataset], npt.NDArray[np.float64]]
+
+
+def array_features(dataset: Dataset) -> npt.NDArray[np.float64]:
+    """Inputs that already are a numeric 2-D array."""
+    x = np.asarray(dataset.inputs, dtype=np.float64)
+    return x.reshape(len(x), -1)
+
+
+def require_targets(dataset: Dataset) -> npt.NDArray[Any]:
+    if dataset.targets is None:
+        raise ValueError(f"dataset '{dataset.metadata.name}' has no targets to fit on")
+    return np.asarray(dataset.targets)
+
+
+class SklearnModel:
+    """Any scikit-learn estimator behind a featurizer.
+
+    The estimator is cloned for every fit and gets `random_state=seed` when it
+    has that parameter, so repeats differ only by the seed the runner gives.
+    """
+
+    def __init__(self, estimator: BaseEstimator, featurizer: Featurizer = array_features) -> None:
+        self.estimator = estimator
+        self.featurizer = featurizer
+        self.fitted_: Any = None
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        del valid
+        estimator = clone(self.estimator)
+        if "random_state" in estimator.get_params():
+            estimator.set_params(random_state=seed)
+        estimator.fit(self.featurizer(train), require_targets(train))
+        self.fitted_ = estimator
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        if self.fitted_ is None:
+            raise RuntimeError("predict called before fit")
+        x = self.featurizer(dataset)
+        probabilities = None
+        if dataset.task in CLASSIFICATION_TASKS and hasattr(self.fitted_, "predict_proba"):
+            probabilities = np.asarray(self.fitted_.predict_proba(x), dtype=np.float64)
+        return Predictions(values=np.asarray(self.fitted_.predict(x)), probabilities=probabilities)
+
+
+class TaskDispatchModel:
+    """Picks a regressor or a classifier by the dataset's task when fitting."""
+
+    def __init__(self, regressor: Callable[[], Model], classifier: Callable[[], Model]) -> None:
+        self._regressor, self._classifier = regressor, classifier
+        self.model_: Model | None = None
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        build = self._classifier if train.task in CLASSIFICATION_TASKS else self._regressor
+        self.model_ = build()
+        self.model_.fit(train, valid=valid, seed=seed)
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        if self.model_ is None:
+            raise RuntimeError("predict called before fit")
+        return self.model_.predict(dataset)
+
+
+class MeanModel:
+    """Negative control for regression: the training mean for every row."""
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        del valid, seed
+        self.mean_ = float(np.mean(require_targets(train)))
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        return Predictions(values=np.full(len(dataset), self.mean_))
+
+
+class MajorityModel:
+    """Negative control for classification: the most common training class, with class priors."""
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        del valid, seed
+        classes, counts = np.unique(require_targets(train), return_counts=True)
+        self.classes_, self.priors_ = classes, counts / counts.sum()
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        n = len(dataset)
+        majority = self.classes_[int(np.argmax(self.priors_))]
+        probabilities = np.tile(self.priors_, (n, 1))
+        return Predictions(values=np.full(n, majority), probabilities=probabilities)
+
+
+def import_object(path: str) -> Any:
+    """Resolve `package.module:Name` (the form a user gives for their own model)."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise UnknownNameError(f"'{path}' is not of the form module:Class")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownNameError(f"cannot import module '{module_name}' for '{path}': {exc}") from None
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise UnknownNameError(f"module '{module_name}' has no attribute '{attr}'") from None
+    return obj
+
+
+def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]) -> Model:
+    """A fresh model from a registry name or `module:Class`, with hyperparameters."""
+    factory: ModelFactory = import_object(name) if ":" in name else registry.get(name)
+    try:
+        inspect.signature(factory).bind(**params)
+    except TypeError as exc:
+        raise UnknownNameError(f"model '{name}' does not accept parameters {dict(params)}: {exc}") from None
+    except ValueError:  # builtins without a signature: let the call itself complain
+        pass
+    model = factory(**params)
+    if not isinstance(model, Model):
+        raise UnknownNameError(f"'{name}' did not build a model (it needs fit() and predict())")
+    return model
+
+
+def params_from_cli(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs from the command line; values parsed as TOML scalars when possible."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UnknownNameError(f"parameter '{pair}' is not of the form key=value")
+        try:
+            out[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = raw
+    return out

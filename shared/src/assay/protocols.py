@@ -1,0 +1,151 @@
+"""Evaluation protocols: how a scenario turns a model into scores.
+
+`supervised` is built in: folds from a split, fit on train (with an optional
+validation carve-out), predict test, score. A plugin can register another
+protocol, for example a closed loop in which the model picks the next
+experiments and a simulator answers: it plans its units (one per repeat, say)
+and runs one unit at a time, returning the same `UnitOutput`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.data import Dataset
+from assay.errors import DataError
+from assay.metrics import Metric
+from assay.models import Model
+from assay.registry import Registry
+from assay.spec import ProtocolSpec, ScenarioSpec
+from assay.splits import Split, carve_validation, make_split
+
+if TYPE_CHECKING:
+    from assay.plugin import Catalog
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The units of one scenario: their names and one sha that pins how they were cut."""
+
+    split_sha: str
+    units: tuple[str, ...]
+    payload: Any = None
+    """Protocol-private state (the `Split` for supervised), rebuilt deterministically per process."""
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    spec: ScenarioSpec
+    protocol: ProtocolSpec
+    dataset: Dataset
+    plan: Plan
+    unit: str
+    seed: int
+    model: Model
+    model_name: str
+    metrics: Sequence[Metric]
+
+
+@dataclass
+class UnitOutput:
+    metrics: dict[str, float]
+    fit_seconds: float
+    predict_seconds: float
+    predictions: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    """Columns of the predictions artifact (row, y_true, y_pred, ...)."""
+    info: dict[str, str] = field(default_factory=dict)
+
+
+class EvaluationProtocol(ABC):
+    name: str
+
+    @abstractmethod
+    def plan(self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog) -> Plan:
+        """The units to run; must be deterministic given the spec and the data."""
+
+    @abstractmethod
+    def run(self, context: UnitContext) -> UnitOutput:
+        """Run one unit and score it."""
+
+
+def score(
+    metrics: Sequence[Metric], y_true: npt.NDArray[Any], predictions: Any
+) -> dict[str, float]:
+    return {metric.name: metric(y_true, predictions) for metric in metrics}
+
+
+def prediction_columns(rows: npt.NDArray[Any], y_true: npt.NDArray[Any] | None, predictions: Any) -> dict[str, npt.NDArray[Any]]:
+    columns: dict[str, npt.NDArray[Any]] = {"row": rows}
+    if y_true is not None:
+        columns["y_true"] = np.asarray(y_true)
+    values = np.asarray(predictions.values)
+    if values.ndim == 1:
+        columns["y_pred"] = values
+    else:
+        for k in range(values.shape[1]):
+            columns[f"y_pred_{k}"] = values[:, k]
+    if predictions.uncertainty is not None:
+        columns["uncertainty"] = np.asarray(predictions.uncertainty)
+    if predictions.probabilities is not None:
+        probs = np.asarray(predictions.probabilities)
+        for k in range(probs.shape[1] if probs.ndim == 2 else 0):
+            columns[f"prob_{k}"] = probs[:, k]
+    return columns
+
+
+class SupervisedProtocol(EvaluationProtocol):
+    name = "supervised"
+
+    def plan(self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog) -> Plan:
+        if dataset.targets is None:
+            raise DataError(f"scenario {spec.key}: the supervised protocol needs targets")
+        split: Split = make_split(
+            dataset,
+            protocol.split,
+            folds=protocol.folds,
+            repeats=protocol.repeats,
+            seed=protocol.split_seed,
+            params=protocol.params,
+            splitters=catalog.splits,
+        )
+        return Plan(split.sha256, tuple(f.name for f in split.folds), payload=split)
+
+    def run(self, context: UnitContext) -> UnitOutput:
+        split: Split = context.plan.payload
+        fold = next(f for f in split.folds if f.name == context.unit)
+        dataset = context.dataset
+        grouped = split.kind in {"group_kfold", "balanced_group"}
+        groups = np.asarray(dataset.groups) if grouped and dataset.groups is not None else None
+        fit_rows, valid_rows = carve_validation(
+            fold.train, context.protocol.valid_fraction, context.seed, groups
+        )
+        train = dataset.subset(fit_rows)
+        valid = dataset.subset(valid_rows) if len(valid_rows) else None
+        test = dataset.subset(fold.test)
+        start = time.perf_counter()
+        context.model.fit(train, valid=valid, seed=context.seed)
+        fitted = time.perf_counter()
+        predictions = context.model.predict(test)
+        predicted = time.perf_counter()
+        predictions.validate(len(test), model=context.model_name)
+        assert test.targets is not None
+        return UnitOutput(
+            metrics=score(context.metrics, test.targets, predictions),
+            fit_seconds=fitted - start,
+            predict_seconds=predicted - fitted,
+            predictions=prediction_columns(fold.test, test.targets, predictions),
+            info={"n_train": str(len(train)), "n_valid": str(len(valid_rows)), "n_test": str(len(test))},
+        )
+
+
+def builtin_protocols() -> Registry[EvaluationProtocol]:
+    registry: Registry[EvaluationProtocol] = Registry("protocol")
+    registry.register("supervised", SupervisedProtocol())
+    return registry

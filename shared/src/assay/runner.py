@@ -1,0 +1,165 @@
+"""The runner: expands (scenario x model x unit x seed) and runs the grid.
+
+Data is prepared (and the split planned) in the driver before anything is
+dispatched, so workers hit a verified cache. Units already in MLflow are
+skipped, so a suite killed at any point resumes without duplicates or losses.
+Results are written to MLflow by the driver as they arrive.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assay.cache import DataCache
+from assay.executors import Executor
+from assay.plugin import Catalog
+from assay.spec import ModelEntry, Size, SuiteSpec
+from assay.tracking import Tracker
+from assay.units import UnitResult, UnitTask, prepare
+
+
+@dataclass(frozen=True)
+class GridEntry:
+    scenario: str
+    models: Sequence[ModelEntry]
+    seeds: Sequence[int] | None = None
+
+
+@dataclass
+class GridReport:
+    results: list[UnitResult] = field(default_factory=list)
+    skipped: int = 0
+    planned: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> list[dict[str, object]]:
+        """Per scenario, model and metric: mean, std, n and failures (what `--json` prints)."""
+        groups: dict[tuple[str, str], list[UnitResult]] = defaultdict(list)
+        for result in self.results:
+            groups[(result.task.scenario, result.task.model.display_name)].append(result)
+        rows: list[dict[str, object]] = []
+        for (scenario, model), results in sorted(groups.items()):
+            ok = [r for r in results if r.ok]
+            metric_names = sorted({m for r in ok for m in r.metrics})
+            metrics = {}
+            for name in metric_names:
+                values = np.array([r.metrics[name] for r in ok if name in r.metrics], dtype=float)
+                metrics[name] = {
+                    "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    "n": len(values),
+                }
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "model": model,
+                    "units": len(results),
+                    "failures": len(results) - len(ok),
+                    "errors": sorted({r.error for r in results if not r.ok})[:5],
+                    "metrics": metrics,
+                }
+            )
+        return rows
+
+
+def entries_from_suite(suite: SuiteSpec, catalog: Catalog) -> tuple[list[GridEntry], list[str]]:
+    """Grid entries for the suite's scenarios that are installed; notes for the rest."""
+    entries, notes = [], []
+    for entry in suite.entries:
+        plugin = entry.scenario.split("/", 1)[0]
+        ref = entry.scenario
+        if ref.split("@")[0] not in {s.spec.id for s in catalog.scenarios.values()}:
+            notes.append(f"skipped {ref}: plugin '{plugin}' is not installed")
+            continue
+        models = entry.model_entries() or [
+            ModelEntry(name=m) for m in catalog.scenario(ref).spec.models
+        ]
+        entries.append(GridEntry(ref, models, entry.seeds or suite.seeds))
+    return entries, notes
+
+
+def plan_grid(
+    catalog: Catalog,
+    entries: Sequence[GridEntry],
+    size: Size,
+    *,
+    cache: DataCache | None = None,
+    on_prepare: Callable[[str], None] | None = None,
+) -> list[UnitTask]:
+    """Prepare every scenario's data and plan, then list its units in a stable order."""
+    tasks: list[UnitTask] = []
+    for entry in entries:
+        if on_prepare:
+            on_prepare(entry.scenario)
+        prepared = prepare(catalog, entry.scenario, size, cache)
+        spec = prepared.registered.spec
+        seeds = list(entry.seeds) if entry.seeds else prepared.seeds
+        for model in entry.models:
+            for unit in prepared.plan.units:
+                for seed in seeds:
+                    tasks.append(
+                        UnitTask(
+                            scenario=spec.key,
+                            size=size,
+                            unit=unit,
+                            seed=seed,
+                            model=model,
+                            time_limit_s=spec.budget.time_limit_s,
+                            data_sha=prepared.dataset.metadata.sha256,
+                            split_sha=prepared.plan.split_sha,
+                        )
+                    )
+    return tasks
+
+
+def run_grid(
+    catalog: Catalog,
+    tasks: Sequence[UnitTask],
+    executor: Executor,
+    tracker: Tracker,
+    *,
+    retry_failed: bool = False,
+    on_result: Callable[[UnitResult], None] | None = None,
+) -> GridReport:
+    """Run the units not yet in MLflow and record each as it finishes."""
+    report = GridReport(planned=len(tasks))
+    specs = {t.scenario: catalog.scenario(t.scenario) for t in tasks}
+    parents: dict[str, str] = {}
+    todo: list[UnitTask] = []
+    for key, registered in specs.items():
+        state = tracker.resume_state(registered.spec)
+        parents.update(state.parents)
+        for task in (t for t in tasks if t.scenario == key):
+            if retry_failed and task.run_key in state.failed_runs:
+                tracker.discard(state.failed_runs.pop(task.run_key))
+                state.completed.discard(task.run_key)
+            if task.run_key in state.completed:
+                report.skipped += 1
+            else:
+                todo.append(task)
+    for task in todo:  # parents exist before any child is written
+        registered = specs[task.scenario]
+        tracker.parent_run(registered.spec, task, registered.plugin, parents)
+    remaining: dict[str, int] = defaultdict(int)
+    for task in todo:
+        remaining[task.parent_key] += 1
+    for result in executor.run(todo):
+        task = result.task
+        spec = specs[task.scenario].spec
+        tracker.record_unit(spec, parents[task.parent_key], result)
+        report.results.append(result)
+        if on_result:
+            on_result(result)
+        remaining[task.parent_key] -= 1
+        if remaining[task.parent_key] == 0:
+            tracker.finish_parent(spec, parents[task.parent_key], task.parent_key)
+    # Parents whose units were all done before (a resumed run) are closed here too.
+    for task in tasks:
+        if task.parent_key not in remaining and task.parent_key in parents:
+            tracker.finish_parent(specs[task.scenario].spec, parents[task.parent_key], task.parent_key)
+            remaining[task.parent_key] = 0
+    return report

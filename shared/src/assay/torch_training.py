@@ -1,0 +1,225 @@
+"""One small torch training loop that every plugin's deep models share.
+
+Seeded, mini-batched, early stopping on a validation set with the best
+weights restored, CPU by default and CUDA when present. Needs the
+`assay[torch]` extra; nothing imports this module unless a torch model runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from assay.data import Dataset
+from assay.models import CLASSIFICATION_TASKS, Featurizer, array_features, require_targets
+from assay.predictions import Predictions
+
+Batch = Sequence[Any]
+BatchFn = Callable[[np.random.Generator], Iterable[Batch]]
+"""Yields mini-batches (tuples of tensors or objects with `.to(device)`); reshuffled per call."""
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - third-party code may use the global state
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_epochs: int = 200
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 20
+    """Epochs without improvement on the validation loss before stopping."""
+    grad_clip: float | None = 10.0
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_valid_loss: float
+    train_losses: list[float] = field(default_factory=list)
+    valid_losses: list[float] = field(default_factory=list)
+
+
+def _to_device(batch: Batch, device: torch.device) -> list[Any]:
+    return [item.to(device) if hasattr(item, "to") else item for item in batch]
+
+
+def _mean_loss(
+    module: nn.Module, batches: Iterable[Batch], loss_fn: Callable[..., torch.Tensor], device: torch.device
+) -> float:
+    module.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            *inputs, target = _to_device(batch, device)
+            loss = loss_fn(module(*inputs), target)
+            n = len(target)
+            total += float(loss) * n
+            count += n
+    return total / max(count, 1)
+
+
+def fit_module(
+    module: nn.Module,
+    train_batches: BatchFn,
+    loss_fn: Callable[..., torch.Tensor],
+    *,
+    valid_batches: BatchFn | None = None,
+    config: TrainConfig = TrainConfig(),
+    seed: int = 0,
+    device: torch.device | None = None,
+) -> TrainResult:
+    """Train `module` in place; each batch is `(*inputs, target)` and `module(*inputs)` predicts.
+
+    With `valid_batches`, training stops after `patience` epochs without a
+    better validation loss and the best weights are restored. Without it, the
+    training loss plays that role.
+    """
+    seed_everything(seed)
+    device = device or default_device()
+    module.to(device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(seed)
+    result = TrainResult(best_epoch=-1, best_valid_loss=math.inf)
+    best_state: dict[str, torch.Tensor] | None = None
+    for epoch in range(config.max_epochs):
+        module.train()
+        total, count = 0.0, 0
+        for batch in train_batches(rng):
+            *inputs, target = _to_device(batch, device)
+            optimizer.zero_grad()
+            loss = loss_fn(module(*inputs), target)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+            optimizer.step()
+            total += float(loss.detach()) * len(target)
+            count += len(target)
+        train_loss = total / max(count, 1)
+        result.train_losses.append(train_loss)
+        monitored = train_loss
+        if valid_batches is not None:
+            monitored = _mean_loss(module, valid_batches(np.random.default_rng(0)), loss_fn, device)
+            result.valid_losses.append(monitored)
+        if not math.isfinite(monitored):
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {monitored})")
+        if monitored < result.best_valid_loss:
+            result.best_valid_loss, result.best_epoch = monitored, epoch
+            best_state = copy.deepcopy(module.state_dict())
+        elif epoch - result.best_epoch >= config.patience:
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return result
+
+
+def tensor_batches(
+    *arrays: npt.NDArray[Any] | torch.Tensor, batch_size: int, shuffle: bool = True
+) -> BatchFn:
+    """A BatchFn over row-aligned arrays, reshuffled each epoch from the loop's generator."""
+    tensors = [a if isinstance(a, torch.Tensor) else torch.as_tensor(a) for a in arrays]
+    n = len(tensors[0])
+
+    def batches(rng: np.random.Generator) -> Iterable[Batch]:
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            idx = torch.as_tensor(order[start : start + batch_size])
+            yield tuple(t[idx] for t in tensors)
+
+    return batches
+
+
+class MLPModel:
+    """A multilayer perceptron on array features: the core's reference torch model.
+
+    Regression targets are standardised for training; classification uses
+    cross-entropy and returns class probabilities.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] = (128, 128),
+        dropout: float = 0.1,
+        batch_size: int = 64,
+        max_epochs: int = 300,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        patience: int = 25,
+        featurizer: Featurizer = array_features,
+    ) -> None:
+        self.hidden, self.dropout, self.batch_size = tuple(hidden), dropout, batch_size
+        self.config = TrainConfig(max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience)
+        self.featurizer = featurizer
+
+    def _network(self, n_in: int, n_out: int) -> nn.Module:
+        layers: list[nn.Module] = []
+        for width in self.hidden:
+            layers += [nn.Linear(n_in, width), nn.ReLU(), nn.Dropout(self.dropout)]
+            n_in = width
+        layers.append(nn.Linear(n_in, n_out))
+        return nn.Sequential(*layers)
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        seed_everything(seed)
+        x = self.featurizer(train)
+        self.x_mean_, self.x_std_ = x.mean(0), x.std(0) + 1e-8
+        y = require_targets(train)
+        self.classify_ = train.task in CLASSIFICATION_TASKS
+        if self.classify_:
+            self.classes_, y_idx = np.unique(y, return_inverse=True)
+            target: npt.NDArray[Any] = y_idx.astype(np.int64)
+            loss_fn: Callable[..., torch.Tensor] = nn.functional.cross_entropy
+            n_out = len(self.classes_)
+        else:
+            self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() + 1e-8)
+            target = ((y - self.y_mean_) / self.y_std_).astype(np.float32).reshape(-1, 1)
+            loss_fn = nn.functional.mse_loss
+            n_out = 1
+        self.net_ = self._network(x.shape[1], n_out)
+        valid_fn = None
+        if valid is not None and len(valid):
+            valid_fn = tensor_batches(
+                self._scaled(valid), self._targets(require_targets(valid)), batch_size=512, shuffle=False
+            )
+        fit_module(
+            self.net_,
+            tensor_batches(self._scaled(train), target, batch_size=self.batch_size),
+            loss_fn,
+            valid_batches=valid_fn,
+            config=self.config,
+            seed=seed,
+        )
+
+    def _scaled(self, dataset: Dataset) -> npt.NDArray[np.float32]:
+        return ((self.featurizer(dataset) - self.x_mean_) / self.x_std_).astype(np.float32)
+
+    def _targets(self, y: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        if self.classify_:
+            return np.searchsorted(self.classes_, y).astype(np.int64)
+        return ((y - self.y_mean_) / self.y_std_).astype(np.float32).reshape(-1, 1)
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        device = next(self.net_.parameters()).device
+        with torch.no_grad():
+            out = self.net_(torch.as_tensor(self._scaled(dataset), device=device)).cpu().numpy()
+        if self.classify_:
+            probabilities = torch.softmax(torch.as_tensor(out), dim=1).numpy().astype(np.float64)
+            return Predictions(self.classes_[probabilities.argmax(1)], probabilities=probabilities)
+        return Predictions(values=out[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_)

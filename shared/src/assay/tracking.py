@@ -1,0 +1,240 @@
+"""MLflow tracking, with MLflow's own conventions.
+
+`MLFLOW_TRACKING_URI` picks the store; unset, MLflow's default local sqlite
+store is used. One experiment per scenario; a parent run per (scenario,
+model) and a child run per unit. A child's status is written last, so a run
+left RUNNING by a killed driver is known to be incomplete: `resume_state`
+deletes those, and the runner skips units whose child finished.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import platform
+import statistics
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+import mlflow
+import pandas as pd
+import psutil
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from assay.spec import ScenarioSpec
+from assay.units import UnitResult, UnitTask
+
+KEY_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "mlflow", "torch")
+TAG = "assay."
+
+
+@cache
+def environment_tags() -> dict[str, str]:
+    """Versions, git commit and hardware: the same for every run of one driver."""
+    tags = {f"{TAG}version.{lib}": _version(lib) for lib in ("assay", *KEY_LIBRARIES)}
+    tags[f"{TAG}git_commit"] = _git_commit()
+    tags[f"{TAG}python"] = platform.python_version()
+    tags[f"{TAG}cpu"] = platform.processor() or platform.machine()
+    tags[f"{TAG}cpu_count"] = str(psutil.cpu_count(logical=True))
+    tags[f"{TAG}memory_gb"] = f"{psutil.virtual_memory().total / 2**30:.1f}"
+    tags[f"{TAG}platform"] = platform.platform()
+    return tags
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+@dataclass
+class ResumeState:
+    completed: set[str]
+    failed_runs: dict[str, str]
+    """run key -> run id of units recorded as failed (rerun with retry_failed)."""
+    parents: dict[str, str]
+    """parent key -> run id."""
+
+
+def _batched(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Tracker:
+    """Writes runs from the driver. Nothing here is called from a worker."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.tracking_uri: str = tracking_uri or mlflow.get_tracking_uri()
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self._experiments: dict[str, str] = {}
+
+    def experiment_id(self, spec: ScenarioSpec) -> str:
+        if spec.id not in self._experiments:
+            existing = self.client.get_experiment_by_name(spec.id)
+            if existing is not None:
+                if existing.lifecycle_stage == "deleted":
+                    self.client.restore_experiment(existing.experiment_id)
+                self._experiments[spec.id] = existing.experiment_id
+            else:
+                self._experiments[spec.id] = self.client.create_experiment(
+                    spec.id, tags={f"{TAG}scenario": spec.id, f"{TAG}title": spec.title}
+                )
+        return self._experiments[spec.id]
+
+    def _unit_runs(self, experiment_id: str) -> Iterator[Any]:
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.`{TAG}kind` = 'unit'",
+                max_results=1000,
+                page_token=token,
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def resume_state(self, spec: ScenarioSpec) -> ResumeState:
+        """Units already recorded; incomplete children left by a killed driver are deleted."""
+        experiment_id = self.experiment_id(spec)
+        state = ResumeState(set(), {}, {})
+        for run in self._unit_runs(experiment_id):
+            key = run.data.tags.get(f"{TAG}run_key")
+            if run.info.status == "RUNNING" or key is None:
+                self.client.delete_run(run.info.run_id)
+            elif run.info.status == "FAILED":
+                state.failed_runs[key] = run.info.run_id
+                state.completed.add(key)
+            else:
+                state.completed.add(key)
+        parents = self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{TAG}kind` = 'parent'", max_results=10000
+        )
+        for run in parents:
+            state.parents[run.data.tags[f"{TAG}parent_key"]] = run.info.run_id
+        return state
+
+    def discard(self, run_id: str) -> None:
+        self.client.delete_run(run_id)
+
+    def parent_run(self, spec: ScenarioSpec, task: UnitTask, plugin: str, known: dict[str, str]) -> str:
+        """The parent run for (scenario, model), created once and reused on resume."""
+        key = task.parent_key
+        if key in known:
+            return known[key]
+        experiment_id = self.experiment_id(spec)
+        tags = {
+            f"{TAG}kind": "parent",
+            f"{TAG}parent_key": key,
+            f"{TAG}scenario": spec.id,
+            f"{TAG}scenario_version": spec.version,
+            f"{TAG}size": task.size,
+            f"{TAG}plugin": plugin,
+            f"{TAG}version.plugin": _version(f"assay-{plugin}") if plugin != "core" else _version("assay"),
+            f"{TAG}model": task.model.name,
+            f"{TAG}model_label": task.model.display_name,
+            f"{TAG}params_hash": task.params_hash,
+            f"{TAG}data_sha": task.data_sha,
+            **environment_tags(),
+        }
+        run = self.client.create_run(experiment_id, run_name=f"{task.model.display_name}", tags=tags)
+        params = [Param(f"model.{k}", _param_value(v)) for k, v in sorted(task.model.params.items())]
+        for batch in _batched(params, 100):
+            self.client.log_batch(run.info.run_id, params=batch)
+        known[key] = run.info.run_id
+        return run.info.run_id
+
+    def record_unit(self, spec: ScenarioSpec, parent_id: str, result: UnitResult) -> str:
+        """One child run per unit; its terminal status is the last write."""
+        task = result.task
+        experiment_id = self.experiment_id(spec)
+        tags = {
+            "mlflow.parentRunId": parent_id,
+            f"{TAG}kind": "unit",
+            f"{TAG}run_key": task.run_key,
+            f"{TAG}parent_key": task.parent_key,
+            f"{TAG}scenario": spec.id,
+            f"{TAG}scenario_version": spec.version,
+            f"{TAG}size": task.size,
+            f"{TAG}model": task.model.name,
+            f"{TAG}model_label": task.model.display_name,
+            f"{TAG}unit": task.unit,
+            f"{TAG}seed": str(task.seed),
+            f"{TAG}data_sha": task.data_sha,
+            f"{TAG}split_sha": task.split_sha,
+            f"{TAG}status": result.status,
+            **{f"{TAG}info.{k}": v for k, v in result.info.items()},
+            **environment_tags(),
+        }
+        if result.error:
+            tags[f"{TAG}error"] = result.error[:4000]
+        run = self.client.create_run(experiment_id, run_name=f"{task.unit}-s{task.seed}", tags=tags)
+        run_id = run.info.run_id
+        values = {
+            **result.metrics,
+            "fit_seconds": result.fit_seconds,
+            "predict_seconds": result.predict_seconds,
+            "peak_memory_mb": result.peak_memory_mb,
+            "wall_seconds": result.wall_seconds,
+        }
+        metrics = [Metric(k, float(v), 0, 0) for k, v in values.items() if _finite(v)]
+        params = [Param("seed", str(task.seed)), Param("unit", task.unit)]
+        self.client.log_batch(run_id, metrics=metrics, params=params)
+        if result.predictions:
+            buffer = io.StringIO()
+            pd.DataFrame(result.predictions).to_csv(buffer, index=False)
+            self.client.log_text(run_id, buffer.getvalue(), "predictions.csv")
+        if result.error_detail:
+            self.client.log_text(run_id, result.error_detail, "error.txt")
+        self.client.set_terminated(run_id, status="FINISHED" if result.ok else "FAILED")
+        return run_id
+
+    def finish_parent(self, spec: ScenarioSpec, parent_id: str, parent_key: str) -> None:
+        """Summarise every recorded child (this session's and earlier ones) on the parent."""
+        children = [
+            run
+            for run in self._unit_runs(self.experiment_id(spec))
+            if run.data.tags.get(f"{TAG}parent_key") == parent_key
+        ]
+        ok = [run for run in children if run.info.status == "FINISHED"]
+        summary: dict[str, float] = {}
+        for metric in spec.metrics:
+            values = [run.data.metrics[metric.name] for run in ok if metric.name in run.data.metrics]
+            if values:
+                summary[f"{metric.name}_mean"] = statistics.fmean(values)
+                summary[f"{metric.name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        metrics = [Metric(k, v, 0, 0) for k, v in summary.items() if _finite(v)]
+        tags = [
+            RunTag(f"{TAG}units", str(len(children))),
+            RunTag(f"{TAG}failures", str(len(children) - len(ok))),
+        ]
+        self.client.log_batch(parent_id, metrics=metrics, tags=tags)
+        self.client.set_terminated(parent_id, status="FINISHED")
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _param_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text[:6000]

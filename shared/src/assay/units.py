@@ -1,0 +1,240 @@
+"""Units of work: one (scenario, model, fold, seed), and how one is executed.
+
+`execute_unit` runs in whichever process an executor chooses. It rebuilds the
+dataset from the cache and the plan deterministically (memoised per process),
+checks both against the shas the driver planned with, and returns a
+`UnitResult`: a crash or a time-out is a failed result, never an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy.typing as npt
+import psutil
+
+from assay.cache import DataCache
+from assay.data import Dataset, stable_hash
+from assay.errors import AssayError, DataError
+from assay.models import build_model
+from assay.plugin import Catalog, RegisteredScenario, process_catalog
+from assay.protocols import Plan, UnitContext
+from assay.spec import ModelEntry, ProtocolSpec, Size
+
+
+class TimeLimitExceeded(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """Everything a worker needs to run one unit; small and picklable."""
+
+    scenario: str
+    size: Size
+    unit: str
+    seed: int
+    model: ModelEntry
+    time_limit_s: float
+    data_sha: str
+    split_sha: str
+
+    @property
+    def params_hash(self) -> str:
+        return stable_hash(self.model.params)[:16]
+
+    @property
+    def run_key(self) -> str:
+        """Identity of a result: same key, same rows, same model, same seed."""
+        return stable_hash(
+            {
+                "scenario": self.scenario,
+                "data": self.data_sha,
+                "split": self.split_sha,
+                "model": self.model.name,
+                "params": self.params_hash,
+                "unit": self.unit,
+                "seed": self.seed,
+            }
+        )[:32]
+
+    @property
+    def parent_key(self) -> str:
+        """Identity of the (scenario, model) parent run that groups units."""
+        return stable_hash(
+            {
+                "scenario": self.scenario,
+                "size": self.size,
+                "data": self.data_sha,
+                "model": self.model.name,
+                "label": self.model.display_name,
+                "params": self.params_hash,
+            }
+        )[:32]
+
+
+@dataclass
+class UnitResult:
+    task: UnitTask
+    status: str
+    """"ok" or "failed"."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    fit_seconds: float = float("nan")
+    predict_seconds: float = float("nan")
+    peak_memory_mb: float = float("nan")
+    wall_seconds: float = float("nan")
+    error: str = ""
+    error_detail: str = ""
+    predictions: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def failed_result(task: UnitTask, error: str, detail: str = "", wall: float = float("nan")) -> UnitResult:
+    return UnitResult(task, "failed", error=error, error_detail=detail, wall_seconds=wall)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A scenario at one size, ready to run: spec, protocol, dataset and plan."""
+
+    registered: RegisteredScenario
+    protocol: ProtocolSpec
+    dataset: Dataset
+    plan: Plan
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.protocol.seeds
+
+
+_PREPARED: dict[tuple[str, str, str], Prepared] = {}
+
+
+def prepare(catalog: Catalog, scenario: str, size: Size, cache: DataCache | None = None) -> Prepared:
+    """Dataset (from the cache, built if needed) and plan for a scenario; memoised per process."""
+    cache = cache or DataCache()
+    registered = catalog.scenario(scenario)
+    spec = registered.spec
+    memo_key = (spec.key, size, str(cache.root))
+    if memo_key in _PREPARED:
+        return _PREPARED[memo_key]
+    source = catalog.sources.get(spec.source.name)
+    dataset, _ = cache.load(source, spec.source.params_for(size))
+    dataset = replace(dataset, task=spec.task)
+    protocol = spec.protocol.for_size(size)
+    plan = catalog.protocols.get(protocol.name).plan(spec, protocol, dataset, catalog)
+    prepared = Prepared(registered, protocol, dataset, plan)
+    _PREPARED[memo_key] = prepared
+    return prepared
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise `TimeLimitExceeded` in the main thread after `seconds` (SIGALRM).
+
+    This stops Python code and sleeps. Executors that run units in other
+    processes also kill a unit that ignores it; in a non-main thread (Dask)
+    the driver enforces the limit instead.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeLimitExceeded(f"time limit of {seconds:g} s exceeded")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a thread; reports the peak above the start."""
+
+    def __init__(self, interval_s: float = 0.01) -> None:
+        self._process = psutil.Process()
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self.baseline = self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def peak_above_start_mb(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
+    """Run one unit; every failure (exception, time limit) comes back as a failed result."""
+    started = time.perf_counter()
+    try:
+        with time_limit(task.time_limit_s):
+            catalog = catalog or process_catalog()
+            prepared = prepare(catalog, task.scenario, task.size)
+            if prepared.dataset.metadata.sha256 != task.data_sha:
+                raise DataError(
+                    f"data sha differs between driver and worker for {task.scenario}: "
+                    "the cache must be shared, or the source is not deterministic"
+                )
+            if prepared.plan.split_sha != task.split_sha:
+                raise DataError(f"split sha differs between driver and worker for {task.scenario}")
+            spec = prepared.registered.spec
+            model = build_model(task.model.name, task.model.params, catalog.models)
+            context = UnitContext(
+                spec=spec,
+                protocol=prepared.protocol,
+                dataset=prepared.dataset,
+                plan=prepared.plan,
+                unit=task.unit,
+                seed=task.seed,
+                model=model,
+                model_name=task.model.display_name,
+                metrics=[catalog.metrics.get(m.name) for m in spec.metrics],
+            )
+            with PeakMemory() as memory:
+                output = catalog.protocols.get(prepared.protocol.name).run(context)
+    except TimeLimitExceeded as exc:
+        return failed_result(task, str(exc), wall=time.perf_counter() - started)
+    except AssayError as exc:
+        return failed_result(task, str(exc), wall=time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - a crashing model is a recorded failure
+        detail = "".join(traceback.format_exception(exc))
+        return failed_result(task, f"{type(exc).__name__}: {exc}", detail, time.perf_counter() - started)
+    return UnitResult(
+        task,
+        "ok",
+        metrics=output.metrics,
+        fit_seconds=output.fit_seconds,
+        predict_seconds=output.predict_seconds,
+        peak_memory_mb=memory.peak_above_start_mb,
+        wall_seconds=time.perf_counter() - started,
+        predictions=output.predictions,
+        info=output.info,
+    )
