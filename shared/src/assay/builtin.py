@@ -135,4 +135,5 @@ plugin = Plugin(
         "knn": knn,
         "torch_mlp": torch_mlp,
     },
+    check_params={"torch_mlp": {"max_epochs": 3}, "random_forest": {"n_estimators": 10}},
 )

@@ -49,6 +49,7 @@ class DataCache:
                 "version": source.version,
                 "params": dict(params),
                 "generators": source.generator_versions(),
+                "fingerprint": source.fingerprint(params),
             }
         )[:20]
 
@@ -57,6 +58,7 @@ class DataCache:
 
     def ensure(self, source: Source, params: Mapping[str, Any]) -> CacheEntry:
         """Make sure a verified entry exists for (source, params); build it if needed."""
+        source.validate_params(params)
         path = self.entry_path(source, params)
         key = path.name
         if path.is_dir():
@@ -73,7 +75,6 @@ class DataCache:
             _remove_tree(path)
             self._build(source, params, path)
             return CacheEntry(path, key, _entry_sha(path), rebuilt=True, created=True)
-        source.validate_params(params)
         self._build(source, params, path)
         return CacheEntry(path, key, _entry_sha(path), rebuilt=False, created=True)
 

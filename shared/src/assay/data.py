@@ -117,6 +117,11 @@ class Source(ABC):
         """Versions of the libraries that produce the data; they are part of the cache key."""
         return {}
 
+    def fingerprint(self, params: Mapping[str, Any]) -> str:
+        """Extra cache-key content; a user-file source returns the file's sha256 so edits show."""
+        del params
+        return ""
+
     def validate_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise `DataError` for bad parameters before anything is written."""
 

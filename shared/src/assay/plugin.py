@@ -42,6 +42,8 @@ class Plugin:
     metrics: Sequence[Metric] = ()
     splits: Mapping[str, Splitter] = field(default_factory=dict)
     protocols: Sequence[EvaluationProtocol] = ()
+    check_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Hyperparameters the conformance kit uses per model (e.g. a few epochs only)."""
 
     def scenario_specs(self) -> list[ScenarioSpec]:
         """Every `*.toml` in the scenario folder, validated; a bad file raises `SpecError`."""

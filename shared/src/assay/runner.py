@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ class GridEntry:
     scenario: str
     models: Sequence[ModelEntry]
     seeds: Sequence[int] | None = None
+    source_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,7 +97,7 @@ def plan_grid(
     for entry in entries:
         if on_prepare:
             on_prepare(entry.scenario)
-        prepared = prepare(catalog, entry.scenario, size, cache)
+        prepared = prepare(catalog, entry.scenario, size, cache, entry.source_params)
         spec = prepared.registered.spec
         seeds = list(entry.seeds) if entry.seeds else prepared.seeds
         for model in entry.models:
@@ -111,6 +113,7 @@ def plan_grid(
                             time_limit_s=spec.budget.time_limit_s,
                             data_sha=prepared.dataset.metadata.sha256,
                             split_sha=prepared.plan.split_sha,
+                            source_params=dict(entry.source_params),
                         )
                     )
     return tasks

@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +45,8 @@ class UnitTask:
     time_limit_s: float
     data_sha: str
     split_sha: str
+    source_params: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the spec's source parameters (e.g. a user's file from `--data`)."""
 
     @property
     def params_hash(self) -> str:
@@ -62,6 +64,7 @@ class UnitTask:
                 "params": self.params_hash,
                 "unit": self.unit,
                 "seed": self.seed,
+                "source_params": self.source_params,
             }
         )[:32]
 
@@ -118,19 +121,26 @@ class Prepared:
         return self.protocol.seeds
 
 
-_PREPARED: dict[tuple[str, str, str], Prepared] = {}
+_PREPARED: dict[tuple[str, str, str, str], Prepared] = {}
 
 
-def prepare(catalog: Catalog, scenario: str, size: Size, cache: DataCache | None = None) -> Prepared:
+def prepare(
+    catalog: Catalog,
+    scenario: str,
+    size: Size,
+    cache: DataCache | None = None,
+    source_params: Mapping[str, Any] | None = None,
+) -> Prepared:
     """Dataset (from the cache, built if needed) and plan for a scenario; memoised per process."""
     cache = cache or DataCache()
     registered = catalog.scenario(scenario)
     spec = registered.spec
-    memo_key = (spec.key, size, str(cache.root))
+    params = {**spec.source.params_for(size), **(source_params or {})}
+    memo_key = (spec.key, size, str(cache.root), stable_hash(params))
     if memo_key in _PREPARED:
         return _PREPARED[memo_key]
     source = catalog.sources.get(spec.source.name)
-    dataset, _ = cache.load(source, spec.source.params_for(size))
+    dataset, _ = cache.load(source, params)
     dataset = replace(dataset, task=spec.task)
     protocol = spec.protocol.for_size(size)
     plan = catalog.protocols.get(protocol.name).plan(spec, protocol, dataset, catalog)
@@ -197,7 +207,7 @@ def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
     try:
         with time_limit(task.time_limit_s):
             catalog = catalog or process_catalog()
-            prepared = prepare(catalog, task.scenario, task.size)
+            prepared = prepare(catalog, task.scenario, task.size, source_params=task.source_params)
             if prepared.dataset.metadata.sha256 != task.data_sha:
                 raise DataError(
                     f"data sha differs between driver and worker for {task.scenario}: "

@@ -1,0 +1,97 @@
+"""One parametrized noxfile for every package in the workspace.
+
+`tests(package)` installs that package alone with the core, so a plugin that
+silently relies on another plugin's dependencies fails here. Every install
+uses constraints.txt, which pins torch to the CPU build and the libraries
+that leaderboard numbers depend on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").is_file())
+PACKAGES = ["shared", *PLUGINS]
+TEST_PLUGIN = "tests/plugins/assay_testplugin"
+CONSTRAINTS = ("-c", "constraints.txt")
+QUICK_LEADERBOARD = "build/leaderboards-quick"
+
+nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _install(session: nox.Session, *requirements: str) -> None:
+    session.install(*CONSTRAINTS, *requirements)
+
+
+def _editable(*paths: str) -> list[str]:
+    return [arg for path in paths for arg in ("-e", path)]
+
+
+def _all_packages() -> list[str]:
+    return _editable("shared[torch,dask,test]", *(f"packages/{p}" for p in PLUGINS))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check over the whole workspace."""
+    _install(session, "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on every package's src/."""
+    _install(session, "mypy", "pandas-stubs", "types-psutil", *_all_packages())
+    session.run("mypy")
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """One package alone with the core: the isolation test."""
+    path = "shared" if package == "shared" else f"packages/{package}"
+    extras = "shared[torch,dask,test]" if package == "shared" else "shared[torch,test]"
+    requirements = _editable(extras) if package == "shared" else _editable(extras, path)
+    if package == "shared":
+        requirements += _editable(TEST_PLUGIN)
+    _install(session, *requirements)
+    session.run("pytest", f"{path}/tests", *session.posargs, env={"ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home")})
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Everything installed together; the cross-package tests in tests/."""
+    _install(session, *_all_packages(), *_editable(TEST_PLUGIN))
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def quick(session: nox.Session) -> None:
+    """The main job: the quick suite over all installed plugins, tracked in local MLflow."""
+    _install(session, *_all_packages())
+    session.run("assay", "suite", "run", "scenarios/quick.toml", *session.posargs)
+    session.run("assay", "leaderboard", "build", "--suite", "scenarios/quick.toml", "--out", QUICK_LEADERBOARD, "--print")
+
+
+@nox.session
+def standard(session: nox.Session) -> None:
+    """The official leaderboard: the standard suite, then `leaderboards/` rebuilt from MLflow."""
+    _install(session, *_all_packages())
+    session.run("assay", "suite", "run", "scenarios/standard.toml", *session.posargs)
+    session.run("assay", "leaderboard", "build", "--suite", "scenarios/standard.toml", "--out", "leaderboards")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Speed figures and ratios, measured side by side in one run (never timed tests)."""
+    _install(session, *_all_packages())
+    scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("*/bench/bench_*.py"))
+    scripts += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/bench/bench_*.py"))
+    for script in scripts:
+        session.run("python", script, env={"ASSAY_BENCH": "1", **({"CI": os.environ["CI"]} if "CI" in os.environ else {})})
