@@ -1,0 +1,344 @@
+"""The `assay` command line (Typer + Rich).
+
+A user mistake (unknown scenario, bad TOML, missing file) prints one sentence
+and exits with status 2; a bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from assay.errors import AssayError
+from assay.spec import ModelEntry, Size
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Assay: benchmark scenarios for AI for Science.")
+suite_app = typer.Typer(no_args_is_help=True, help="Run suites of scenarios.")
+leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards from MLflow runs.")
+app.add_typer(suite_app, name="suite")
+app.add_typer(leaderboard_app, name="leaderboard")
+
+console = Console()
+err_console = Console(stderr=True)
+
+Executor = Annotated[str, typer.Option(help="serial, processes or dask")]
+Workers = Annotated[int, typer.Option(help="worker processes (processes, local dask)")]
+Scheduler = Annotated[str | None, typer.Option(help="address of an existing Dask scheduler")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print a machine-readable summary")]
+
+
+def _quiet_libraries() -> None:
+    # MLflow logs store migrations at INFO and warns about its own internals.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+
+
+def _catalog() -> Any:
+    from assay.plugin import process_catalog
+
+    return process_catalog()
+
+
+@app.command("list")
+def list_scenarios(as_json: JsonFlag = False) -> None:
+    """List installed plugins, their scenarios, and plugins that failed to load."""
+    catalog = _catalog()
+    rows = [
+        {
+            "scenario": key,
+            "plugin": reg.plugin,
+            "task": reg.spec.task,
+            "primary_metric": reg.spec.primary_metric.name,
+            "title": reg.spec.title,
+        }
+        for key, reg in sorted(catalog.scenarios.items())
+    ]
+    failures = [{"plugin": f.name, "error": f.error} for f in catalog.failures]
+    if as_json:
+        print(json.dumps({"scenarios": rows, "plugins": sorted(catalog.plugins), "failures": failures}, indent=2))
+        return
+    table = Table(title="Scenarios")
+    for column in ("scenario", "plugin", "task", "primary metric", "title"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+    for failure in failures:
+        err_console.print(f"[red]plugin '{failure['plugin']}' failed to load:[/red] {failure['error']}")
+
+
+@app.command()
+def show(scenario: str) -> None:
+    """Show one scenario: data, protocol, metrics, controls, references."""
+    registered = _catalog().scenario(scenario)
+    spec = registered.spec
+    console.print(f"[bold]{spec.key}[/bold]: {spec.title} (plugin {registered.plugin})")
+    if spec.description:
+        console.print(" ".join(spec.description.split()))
+    console.print(f"task: {spec.task}")
+    for size in ("quick", "standard"):
+        console.print(f"source {spec.source.name} [{size}]: {spec.source.params_for(size)}")  # type: ignore[arg-type]
+        p = spec.protocol.for_size(size)  # type: ignore[arg-type]
+        console.print(
+            f"protocol [{size}]: {p.name}, split {p.split} {p.params}, folds {p.folds} x repeats "
+            f"{p.repeats}, seeds {p.seeds}, valid fraction {p.valid_fraction}"
+        )
+    console.print("metrics: " + ", ".join(f"{m.name} ({m.direction})" for m in spec.metrics))
+    console.print(f"models: {', '.join(spec.models)}; negative control: {spec.controls.negative}")
+    console.print(f"time limit per unit: {spec.budget.time_limit_s:g} s")
+    for ref in spec.references:
+        console.print(f"reference: {ref.model} {ref.metric} = {ref.value:g} ({ref.citation}) {ref.note}")
+
+
+@app.command()
+def data(
+    scenario: str,
+    size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
+    data_path: Annotated[Path | None, typer.Option("--data", help="a user's data file")] = None,
+) -> None:
+    """Prepare and verify the cached data of a scenario."""
+    from assay.cache import DataCache
+
+    catalog = _catalog()
+    spec = catalog.scenario(scenario).spec
+    params = {**spec.source.params_for(_size(size)), **_source_overrides(data_path, None, [])}
+    source = catalog.sources.get(spec.source.name)
+    with console.status(f"preparing {spec.key} ({size})"):
+        dataset, entry = DataCache().load(source, params)
+    state = "rebuilt after a failed checksum" if entry.rebuilt else ("built" if entry.created else "verified")
+    console.print(f"{spec.key}: {len(dataset)} rows, data sha256 {entry.data_sha256[:16]} ({state})")
+    console.print(f"cache: {entry.path}")
+    for note in dataset.metadata.notes:
+        console.print(f"note: {note}")
+
+
+def _size(size: str) -> Size:
+    if size not in ("quick", "standard"):
+        raise AssayError(f"size must be 'quick' or 'standard', not '{size}'")
+    return size  # type: ignore[return-value]
+
+
+def _source_overrides(data_path: Path | None, target: str | None, sets: list[str]) -> dict[str, Any]:
+    from assay.models import params_from_cli
+
+    overrides = params_from_cli(sets)
+    if data_path is not None:
+        if not data_path.is_file():
+            raise AssayError(f"data file {data_path} does not exist")
+        overrides["path"] = str(data_path.resolve())
+    if target is not None:
+        overrides["target"] = target
+    return overrides
+
+
+def _run(
+    entries: list[Any],
+    size: Size,
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    as_json: bool,
+    retry_failed: bool,
+    notes: list[str],
+) -> None:
+    from assay.executors import make_executor
+    from assay.runner import plan_grid, run_grid
+    from assay.tracking import Tracker
+
+    _quiet_libraries()
+    catalog = _catalog()
+    status = err_console if as_json else console
+    with status.status("preparing data") as spinner:
+        tasks = plan_grid(catalog, entries, size, on_prepare=lambda s: spinner.update(f"preparing data for {s}"))
+    tracker = Tracker()
+    runner = make_executor(executor, workers=workers, scheduler=scheduler, catalog=catalog)
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=status, disable=as_json and not sys.stderr.isatty(),
+    )
+    with progress:
+        bar = progress.add_task(f"{len(tasks)} units", total=len(tasks))
+        report = run_grid(
+            catalog, tasks, runner, tracker, retry_failed=retry_failed,
+            on_result=lambda r: progress.advance(bar),
+        )
+        progress.update(bar, completed=len(tasks))
+    report.notes += notes
+    summary = report.summary()
+    if as_json:
+        print(json.dumps({"tracking_uri": tracker.tracking_uri, "planned": report.planned, "skipped": report.skipped, "notes": report.notes, "results": summary}, indent=2))
+        return
+    for note in report.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    console.print(f"{report.planned} units planned, {report.skipped} already complete, {len(report.results)} run; tracked in {tracker.tracking_uri}")
+    table = Table(title="This run")
+    for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):
+        table.add_column(column)
+    for row in summary:
+        metrics = row["metrics"]
+        assert isinstance(metrics, dict)
+        text = ", ".join(f"{k} {v['mean']:.4g} ± {v['std']:.2g}" for k, v in metrics.items())
+        table.add_row(str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text)
+    console.print(table)
+    for row in summary:
+        for error in row["errors"]:  # type: ignore[attr-defined]
+            console.print(f"[red]{row['model']} failed:[/red] {error}")
+
+
+@app.command()
+def run(
+    scenario: str,
+    model: Annotated[list[str], typer.Option("--model", "-m", help="registry name or module:Class (repeatable)")],
+    size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="model hyperparameter key=value (repeatable)")] = None,
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
+    data_path: Annotated[Path | None, typer.Option("--data", help="a user's data file for the scenario's source")] = None,
+    target: Annotated[str | None, typer.Option(help="target column in the user's data file")] = None,
+    source_param: Annotated[list[str] | None, typer.Option("--set", help="source parameter key=value")] = None,
+    executor: Executor = "serial",
+    workers: Workers = 2,
+    scheduler: Scheduler = None,
+    retry_failed: Annotated[bool, typer.Option(help="rerun units recorded as failed")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run models on one scenario, tracked in MLflow."""
+    from assay.models import params_from_cli
+    from assay.runner import GridEntry
+
+    params = params_from_cli(param or [])
+    models = [ModelEntry(name=m, params=params) for m in model]
+    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    ref = _catalog().scenario(scenario).spec.key
+    entry = GridEntry(ref, models, seed_list, _source_overrides(data_path, target, source_param or []))
+    _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, [])
+
+
+@suite_app.command("run")
+def suite_run(
+    file: Path,
+    executor: Executor = "serial",
+    workers: Workers = 2,
+    scheduler: Scheduler = None,
+    retry_failed: Annotated[bool, typer.Option(help="rerun units recorded as failed")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run every installed scenario of a suite file (scenario x models x seeds)."""
+    from assay.runner import entries_from_suite
+    from assay.spec import load_suite
+
+    suite = load_suite(file)
+    entries, notes = entries_from_suite(suite, _catalog())
+    if not entries:
+        raise AssayError(f"{file}: none of its scenarios is installed ({'; '.join(notes)})")
+    _run(entries, suite.size, executor, workers, scheduler, as_json, retry_failed, notes)
+
+
+@leaderboard_app.command("build")
+def leaderboard_build(
+    suite: Annotated[Path | None, typer.Option(help="restrict to this suite's scenarios, models and size")] = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("leaderboards"),
+    size: Annotated[str, typer.Option(help="size when no suite is given")] = "standard",
+    print_table: Annotated[bool, typer.Option("--print", help="print the leaderboards as tables")] = False,
+) -> None:
+    """Build Markdown + JSON + PNG leaderboards from MLflow runs."""
+    from mlflow.tracking import MlflowClient
+
+    from assay.leaderboard import build_board, write_boards
+    from assay.runner import entries_from_suite
+    from assay.spec import load_suite
+
+    _quiet_libraries()
+    catalog = _catalog()
+    client = MlflowClient()
+    wanted: list[tuple[str, set[str] | None]]
+    if suite is not None:
+        suite_spec = load_suite(suite)
+        chosen_size = suite_spec.size
+        entries, _ = entries_from_suite(suite_spec, catalog)
+        wanted = [(e.scenario, {m.display_name for m in e.models}) for e in entries]
+    else:
+        chosen_size = _size(size)
+        wanted = [(key, None) for key in sorted(catalog.scenarios)]
+    boards = []
+    for ref, models in wanted:
+        board = build_board(client, catalog.scenario(ref).spec, chosen_size, models)
+        if board is not None:
+            boards.append(board)
+    if not boards:
+        raise AssayError("no tracked runs to build a leaderboard from: run `assay suite run` first")
+    written = write_boards(boards, out)
+    console.print(f"wrote {len(written)} files for {len(boards)} scenarios under {out}/")
+    if print_table:
+        for board in boards:
+            table = Table(title=f"{board.scenario}@{board.version} ({board.size}): {board.primary}, {board.direction}")
+            for column in ("rank", "model", "mean ± std", "95 % CI", "normalised", "fit s", "failed"):
+                table.add_column(column)
+            for e in board.entries:
+                p = e.metrics[board.primary]
+                table.add_row(
+                    str(e.rank), e.model, f"{p.mean:.4g} ± {p.std:.2g}", f"[{p.ci95[0]:.4g}, {p.ci95[1]:.4g}]",
+                    "-" if e.normalised is None else f"{e.normalised:.3f}", f"{e.fit_seconds:.3g}", f"{e.failures}/{e.units}",
+                )
+            console.print(table)
+
+
+@app.command("check-plugin")
+def check_plugin(name: str) -> None:
+    """Run the conformance kit on one installed plugin."""
+    import tempfile
+
+    catalog = _catalog()
+    failure = next((f for f in catalog.failures if f.name == name), None)
+    if failure is not None:
+        raise AssayError(f"plugin '{name}' failed to load: {failure.error}")
+    if name not in catalog.plugins:
+        raise AssayError(f"no plugin named '{name}' (installed: {', '.join(sorted(catalog.plugins))})")
+    from assay.testing import conformance_checks
+
+    failed = 0
+    for check in conformance_checks(catalog.plugins[name]):
+        with tempfile.TemporaryDirectory() as workdir:
+            try:
+                check.run(Path(workdir))
+            except Exception as exc:  # noqa: BLE001 - report every failing check
+                failed += 1
+                console.print(f"[red]FAIL[/red] {check}: {type(exc).__name__}: {exc}")
+            else:
+                console.print(f"[green]ok[/green]   {check}")
+    if failed:
+        raise AssayError(f"plugin '{name}': {failed} conformance checks failed")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except AssayError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except (typer.Exit, SystemExit) as exc:
+        code = exc.exit_code if isinstance(exc, typer.Exit) else exc.code
+        sys.exit(code if isinstance(code, int) else 0)
+    except Exception as exc:  # click usage errors come through standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
