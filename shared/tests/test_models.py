@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from assay.builtin import plugin as core_plugin
+from assay.data import Dataset, DatasetMetadata
+from assay.errors import PredictionError, UnknownNameError
+from assay.metrics import builtin_metrics
+from assay.models import build_model, params_from_cli
+from assay.plugin import Catalog
+from assay.predictions import Predictions
+from assay.torch_training import (
+    TrainConfig,
+    default_device,
+    fit_module,
+    seed_everything,
+    tensor_batches,
+)
+
+META = DatasetMetadata("d", "1", provenance="test", licence="CC0")
+
+
+def regression(n: int = 120) -> Dataset:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3))
+    return Dataset(x, x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n), META, task="regression")
+
+
+def binary(n: int = 120) -> Dataset:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 2))
+    return Dataset(x, (x[:, 0] > 0).astype(int), META, task="binary")
+
+
+@pytest.mark.parametrize("name", ["mean", "ridge", "random_forest", "gradient_boosting", "knn", "torch_mlp"])
+def test_core_regressors(name: str) -> None:
+    catalog = Catalog.from_plugins([core_plugin])
+    params = {"max_epochs": 30} if name == "torch_mlp" else {}
+    data = regression()
+    model = build_model(name, params, catalog.models)
+    model.fit(data.subset(range(90)), valid=data.subset(range(90, 100)), seed=0)
+    predictions = model.predict(data.subset(range(100, 120))).validate(20, model=name)
+    rmse = builtin_metrics().get("rmse")(data.targets[100:], predictions)
+    assert rmse < (np.std(data.targets) * 1.2)
+    if name != "mean":
+        assert rmse < np.std(data.targets) * 0.8
+
+
+@pytest.mark.parametrize("name", ["majority", "logistic", "random_forest", "torch_mlp"])
+def test_core_classifiers_give_probabilities(name: str) -> None:
+    catalog = Catalog.from_plugins([core_plugin])
+    data = binary()
+    model = build_model(name, {"max_epochs": 20} if name == "torch_mlp" else {}, catalog.models)
+    model.fit(data.subset(range(100)), seed=1)
+    predictions = model.predict(data.subset(range(100, 120)))
+    assert predictions.probabilities is not None and predictions.probabilities.shape == (20, 2)
+    auc = builtin_metrics().get("roc_auc")(data.targets[100:], predictions)
+    assert auc >= (0.5 if name == "majority" else 0.9)
+
+
+def test_model_from_module_path_and_params() -> None:
+    registry = Catalog.from_plugins([core_plugin]).models
+    model = build_model("assay.builtin:ridge", {"alpha": 3.0}, registry)
+    assert model.estimator.steps[-1][1].alpha == 3.0  # type: ignore[attr-defined]
+    with pytest.raises(UnknownNameError, match="does not accept parameters"):
+        build_model("ridge", {"alpah": 1}, registry)
+    with pytest.raises(UnknownNameError, match="cannot import module"):
+        build_model("no_such_module:Model", {}, registry)
+    with pytest.raises(UnknownNameError, match="has no attribute"):
+        build_model("assay.builtin:NoSuchModel", {}, registry)
+    with pytest.raises(UnknownNameError, match="did not build a model"):
+        build_model("builtins:dict", {}, registry)
+    with pytest.raises(UnknownNameError, match="unknown model 'ridg'; did you mean ridge"):
+        build_model("ridg", {}, registry)
+
+
+def test_params_from_cli() -> None:
+    assert params_from_cli(["alpha=0.5", "hidden=[64, 32]", "name=abc", "flag=true"]) == {
+        "alpha": 0.5, "hidden": [64, 32], "name": "abc", "flag": True,
+    }
+    with pytest.raises(UnknownNameError, match="key=value"):
+        params_from_cli(["alpha"])
+
+
+def test_prediction_validation() -> None:
+    with pytest.raises(PredictionError, match=r"shape \(3,\), expected \(4, ...\)"):
+        Predictions(np.zeros(3)).validate(4, model="m")
+    with pytest.raises(PredictionError, match="1 non-finite"):
+        Predictions(np.array([0.0, np.nan])).validate(2, model="m")
+    with pytest.raises(PredictionError, match="probabilities"):
+        Predictions(np.zeros(2), probabilities=np.zeros((3, 2))).validate(2, model="m")
+
+
+def test_training_loop_is_seeded_and_stops_early() -> None:
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.normal(size=(200, 4)), dtype=torch.float32)
+    noise = torch.as_tensor(rng.normal(scale=0.3, size=(200, 1)), dtype=torch.float32)
+    y = x @ torch.tensor([[1.0], [2.0], [0.0], [-1.0]]) + noise
+    config = TrainConfig(max_epochs=500, lr=1e-2, patience=5)
+
+    def train(seed: int) -> tuple[torch.nn.Module, int, int]:
+        seed_everything(seed)
+        net = torch.nn.Linear(4, 1)
+        result = fit_module(
+            net, tensor_batches(x[:150], y[:150], batch_size=32), torch.nn.functional.mse_loss,
+            valid_batches=tensor_batches(x[150:], y[150:], batch_size=50, shuffle=False),
+            config=config, seed=seed,
+        )
+        return net, result.best_epoch, len(result.train_losses)
+
+    net_a, best_a, epochs_a = train(7)
+    net_b, best_b, _ = train(7)
+    assert best_a == best_b
+    torch.testing.assert_close(net_a.weight, net_b.weight)
+    assert epochs_a < 500  # early stopping fired
+    torch.testing.assert_close(net_a.weight, torch.tensor([[1.0, 2.0, 0.0, -1.0]]), atol=0.15, rtol=0)
+    assert default_device().type in {"cpu", "cuda"}
+
+
+def test_task_reaches_models_through_dataset() -> None:
+    data = replace(regression(), task="binary")
+    assert data.subset([0, 1]).task == "binary"

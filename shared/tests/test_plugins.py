@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assay.builtin import plugin as core_plugin
+from assay.metrics import Metric
+from assay.plugin import Catalog, Plugin
+from assay.testing import conformance_checks
+
+
+@pytest.mark.parametrize("check", conformance_checks(core_plugin), ids=str)
+def test_core_plugin_conforms(check: object, tmp_path: Path) -> None:
+    check.run(tmp_path)  # type: ignore[attr-defined]
+
+
+def test_broken_plugin_is_reported_not_fatal(installed_catalog: Catalog) -> None:
+    assert {"core", "testplugin"} <= set(installed_catalog.plugins)
+    failure = next(f for f in installed_catalog.failures if f.name == "broken")
+    assert "assay_missing_dependency" in failure.error
+    assert "testplugin/tiny@1" in installed_catalog.scenarios
+
+
+def test_name_clash_rejects_the_whole_plugin() -> None:
+    clashing = Plugin(name="clash", version="1", models={"ridge": dict, "fresh": dict})  # type: ignore[dict-item]
+    catalog = Catalog.from_plugins([core_plugin, clashing])
+    assert "clash" not in catalog.plugins
+    assert "model 'ridge'" in catalog.failures[0].error
+    assert "fresh" not in catalog.models
+
+
+def test_metric_direction_must_match(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(
+        (Path(__file__).parents[1] / "src/assay/scenarios/diabetes.toml")
+        .read_text()
+        .replace('id = "core/diabetes"', 'id = "x/diabetes"')
+        .replace('name = "rmse"\ndirection = "minimize"', 'name = "rmse"\ndirection = "maximize"')
+    )
+    catalog = Catalog.from_plugins([core_plugin, Plugin(name="x", version="1", scenario_dir=tmp_path)])  # type: ignore[arg-type]
+    assert "metric 'rmse' is minimized" in catalog.failures[0].error
+
+
+def test_plugin_metric_registers() -> None:
+    metric = Metric("always_one", "maximize", lambda y, p: 1.0)
+    catalog = Catalog.from_plugins([core_plugin, Plugin(name="m", version="1", metrics=[metric])])
+    assert catalog.metrics.get("always_one") is metric
+
+
+def test_scenario_lookup_newest_version(installed_catalog: Catalog) -> None:
+    assert installed_catalog.scenario("core/diabetes").spec.key == "core/diabetes@1"

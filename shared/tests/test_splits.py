@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assay.data import Dataset, DatasetMetadata
+from assay.errors import SplitError
+from assay.splits import Fold, carve_validation, check_no_leakage, make_split
+
+META = DatasetMetadata("d", "1", provenance="test", licence="CC0")
+
+
+def dataset(n: int = 60, *, partition: bool = False) -> Dataset:
+    rng = np.random.default_rng(1)
+    groups = rng.choice([f"g{i}" for i in range(12)], size=n, p=np.linspace(3, 0.5, 12) / np.linspace(3, 0.5, 12).sum())
+    part = np.where(np.arange(n) < n * 0.8, "train", "test") if partition else None
+    return Dataset(rng.normal(size=(n, 2)), np.arange(n) % 3, META, groups=groups, partition=part)
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("kfold", {}),
+        ("stratified", {}),
+        ("group_kfold", {}),
+        ("balanced_group", {}),
+        ("balanced_group", {"test_fraction": 0.2}),
+        ("random_holdout", {"test_fraction": 0.25}),
+    ],
+)
+def test_deterministic_disjoint_and_complete(kind: str, params: dict[str, float]) -> None:
+    ds = dataset()
+    a = make_split(ds, kind, folds=4, repeats=2, seed=3, params=params)
+    b = make_split(ds, kind, folds=4, repeats=2, seed=3, params=params)
+    assert a.sha256 == b.sha256 and len(a.sha256) == 64
+    for fold in a.folds:
+        assert len(np.intersect1d(fold.train, fold.test)) == 0
+        assert len(fold.train) + len(fold.test) == len(ds)
+    if kind in {"group_kfold", "balanced_group"}:
+        for fold in a.folds:
+            assert not set(ds.groups[fold.train]) & set(ds.groups[fold.test])
+    c = make_split(ds, kind, folds=4, repeats=2, seed=4, params=params)
+    assert c.sha256 != a.sha256
+
+
+def test_kfold_covers_every_row_once_per_repeat() -> None:
+    split = make_split(dataset(), "kfold", folds=5, repeats=3, seed=0)
+    assert len(split.folds) == 15
+    for repeat in range(3):
+        tests = np.concatenate([f.test for f in split.folds if f.repeat == repeat])
+        np.testing.assert_array_equal(np.sort(tests), np.arange(60))
+
+
+def test_balanced_group_puts_large_groups_first_into_train() -> None:
+    groups = np.array(["big"] * 30 + [f"s{i}" for i in range(30)])
+    ds = Dataset(np.zeros((60, 1)), np.zeros(60), META, groups=groups)
+    for seed in range(5):
+        fold = make_split(ds, "balanced_group", folds=1, repeats=1, seed=seed, params={"test_fraction": 0.2}).folds[0]
+        assert set(np.flatnonzero(groups == "big")) <= set(fold.train)
+        assert len(fold.test) == 12
+
+
+def test_balanced_group_kfold_balances_sizes() -> None:
+    split = make_split(dataset(200), "balanced_group", folds=4, repeats=1, seed=0)
+    sizes = [len(f.test) for f in split.folds]
+    assert max(sizes) - min(sizes) <= max(np.unique(dataset(200).groups, return_counts=True)[1])
+
+
+def test_fixed_split_uses_partition() -> None:
+    ds = dataset(partition=True)
+    split = make_split(ds, "fixed", folds=1, repeats=1, seed=0)
+    np.testing.assert_array_equal(split.folds[0].test, np.arange(48, 60))
+    with pytest.raises(SplitError, match="needs dataset partition"):
+        make_split(dataset(), "fixed", folds=1, repeats=1, seed=0)
+
+
+def test_leakage_is_detected() -> None:
+    groups = np.array([0, 0, 1, 1])
+    with pytest.raises(SplitError, match="in both train and test"):
+        check_no_leakage(Fold(0, 0, np.array([0, 1]), np.array([1, 2])), 4)
+    with pytest.raises(SplitError, match="groups are on both sides"):
+        check_no_leakage(Fold(0, 0, np.array([0, 2]), np.array([1, 3])), 4, groups)
+    with pytest.raises(SplitError, match="outside"):
+        check_no_leakage(Fold(0, 0, np.array([0, 9]), np.array([1])), 4)
+
+
+def test_unknown_split_and_bad_params() -> None:
+    from assay.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown split 'kfolds'; did you mean kfold"):
+        make_split(dataset(), "kfolds", folds=2, repeats=1, seed=0)
+    with pytest.raises(SplitError, match="bad parameters"):
+        make_split(dataset(), "kfold", folds=2, repeats=1, seed=0, params={"colour": 1})
+
+
+def test_carve_validation_keeps_groups_whole() -> None:
+    groups = np.repeat(np.arange(10), 5)
+    fit, valid = carve_validation(np.arange(50), 0.2, seed=0, groups=groups)
+    assert not set(groups[fit]) & set(groups[valid])
+    assert len(valid) >= 10
+    fit2, valid2 = carve_validation(np.arange(50), 0.2, seed=0)
+    assert len(valid2) == 10 and len(np.intersect1d(fit2, valid2)) == 0

@@ -1,0 +1,66 @@
+"""A test-only plugin: models that crash, hang or sleep, on a small slice of real data."""
+
+from __future__ import annotations
+
+import os
+import time
+from importlib.resources import files
+
+from assay.data import Dataset
+from assay.models import MeanModel
+from assay.plugin import Plugin
+from assay.predictions import Predictions
+
+
+class CrashingModel:
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        raise RuntimeError("this model always crashes")
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        raise AssertionError("unreachable")
+
+
+class HangingModel(MeanModel):
+    """Sleeps far past any time limit."""
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        time.sleep(3600)
+
+
+class SlowMeanModel(MeanModel):
+    """The mean, after `delay` seconds: makes a grid long enough to kill halfway."""
+
+    def __init__(self, delay: float = 0.3) -> None:
+        self.delay = delay
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        time.sleep(self.delay)
+        super().fit(train, valid=valid, seed=seed)
+
+
+class WrongShapeModel(MeanModel):
+    def predict(self, dataset: Dataset) -> Predictions:
+        return super().predict(dataset.subset(list(range(max(len(dataset) - 1, 0)))))
+
+
+class SegfaultModel(MeanModel):
+    """Kills its own process, as a segfaulting extension would."""
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        os._exit(139)
+
+
+plugin = Plugin(
+    name="testplugin",
+    version="0.1.0",
+    description="misbehaving models for the core's tests",
+    scenario_dir=files("assay_testplugin") / "scenarios",
+    models={
+        "crash": CrashingModel,
+        "hang": HangingModel,
+        "slow_mean": SlowMeanModel,
+        "wrong_shape": WrongShapeModel,
+        "segfault": SegfaultModel,
+    },
+    check_params={"slow_mean": {"delay": 0.0}},
+)
