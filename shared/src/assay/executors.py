@@ -175,7 +175,10 @@ class DaskExecutor:
                     task = queue.pop()
                     future = client.submit(execute_unit, task, pure=False, key=f"unit-{task.run_key}")
                     running[future] = (task, time.perf_counter())
-                done, _ = wait(list(running), timeout=0.2, return_when="FIRST_COMPLETED")
+                try:
+                    done, _ = wait(list(running), timeout=0.2, return_when="FIRST_COMPLETED")
+                except TimeoutError:  # distributed.wait raises rather than returning empty
+                    done = set()
                 for future in done:
                     task, submitted = running.pop(future)
                     if future.status == "finished":

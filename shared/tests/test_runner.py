@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+
+from assay.executors import make_executor
+from assay.plugin import Catalog
+from assay.runner import GridEntry, plan_grid, run_grid
+from assay.spec import ModelEntry
+from assay.tracking import Tracker
+
+
+def grid(catalog: Catalog, *models: str, seeds: list[int] | None = None) -> list:  # type: ignore[type-arg]
+    entry = GridEntry("testplugin/tiny@1", [ModelEntry(name=m) for m in models], seeds)
+    return plan_grid(catalog, [entry], "quick")
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_crash_and_timeout_are_failures_and_the_rest_completes(
+    installed_catalog: Catalog, executor: str
+) -> None:
+    tasks = grid(installed_catalog, "mean", "crash", "hang", "wrong_shape", "ridge")
+    runner = make_executor(executor, workers=2, catalog=installed_catalog)
+    report = run_grid(installed_catalog, tasks, runner, Tracker())
+    by_model: dict[str, list[str]] = {}
+    for result in report.results:
+        by_model.setdefault(result.task.model.name, []).append(result.status)
+    assert by_model["mean"] == ["ok"] * 3 and by_model["ridge"] == ["ok"] * 3
+    assert by_model["crash"] == ["failed"] * 3
+    assert by_model["hang"] == ["failed"] * 3
+    assert by_model["wrong_shape"] == ["failed"] * 3
+    errors = {r.task.model.name: r.error for r in report.results if not r.ok}
+    assert "RuntimeError: this model always crashes" in errors["crash"]
+    assert "time limit of 3 s exceeded" in errors["hang"]
+    assert "expected (40, ...)" in errors["wrong_shape"]
+    ok = [r for r in report.results if r.ok]
+    assert all(r.fit_seconds >= 0 and r.predict_seconds >= 0 and r.peak_memory_mb >= 0 for r in ok)
+
+
+def test_worker_death_is_a_failure(installed_catalog: Catalog) -> None:
+    tasks = grid(installed_catalog, "segfault", "mean")
+    report = run_grid(installed_catalog, tasks, make_executor("processes", workers=2), Tracker())
+    statuses = {(r.task.model.name, r.status) for r in report.results}
+    assert statuses == {("segfault", "failed"), ("mean", "ok")}
+    assert len(report.results) == 6
+    assert all("died" in r.error for r in report.results if not r.ok)
+
+
+def test_resume_skips_completed_and_retry_reruns_failures(installed_catalog: Catalog) -> None:
+    tracker = Tracker()
+    serial = make_executor("serial", catalog=installed_catalog)
+    first = run_grid(installed_catalog, grid(installed_catalog, "mean", "crash"), serial, tracker)
+    assert len(first.results) == 6
+    again = run_grid(installed_catalog, grid(installed_catalog, "mean", "crash"), serial, tracker)
+    assert again.skipped == 6 and again.results == []
+    retried = run_grid(
+        installed_catalog, grid(installed_catalog, "mean", "crash"), serial, tracker, retry_failed=True
+    )
+    assert retried.skipped == 3 and {r.task.model.name for r in retried.results} == {"crash"}
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id(installed_catalog.scenario("testplugin/tiny").spec)],
+        filter_string="tags.`assay.kind` = 'unit'",
+    )
+    assert len(runs) == 6  # the old failures were replaced, not duplicated
+
+
+def test_tracking_layout(installed_catalog: Catalog) -> None:
+    tracker = Tracker()
+    tasks = grid(installed_catalog, "ridge", seeds=[0, 1])
+    run_grid(installed_catalog, tasks, make_executor("serial", catalog=installed_catalog), tracker)
+    spec = installed_catalog.scenario("testplugin/tiny").spec
+    experiment = tracker.client.get_experiment_by_name("testplugin/tiny")
+    assert experiment is not None
+    runs = tracker.client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags["assay.kind"] == "parent"]
+    children = [r for r in runs if r.data.tags["assay.kind"] == "unit"]
+    assert len(parents) == 1 and len(children) == 6
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and "rmse_mean" in parent.data.metrics
+    for child in children:
+        tags = child.data.tags
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert len(tags["assay.data_sha"]) == 64 and len(tags["assay.split_sha"]) == 64
+        assert tags["assay.version.assay"] and tags["assay.git_commit"] and tags["assay.cpu_count"]
+        assert {"rmse", "mae", "fit_seconds", "predict_seconds", "peak_memory_mb"} <= set(child.data.metrics)
+        artifacts = [a.path for a in tracker.client.list_artifacts(child.info.run_id)]
+        assert artifacts == ["predictions.csv"]
+    assert spec.id == experiment.name
+
+
+def test_dask_executor_runs_units(installed_catalog: Catalog) -> None:
+    pytest.importorskip("distributed")
+    tasks = grid(installed_catalog, "mean", "ridge")
+    report = run_grid(installed_catalog, tasks, make_executor("dask", workers=2), Tracker())
+    assert sorted(r.status for r in report.results) == ["ok"] * 6
