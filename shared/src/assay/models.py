@@ -139,8 +139,8 @@ def import_object(path: str) -> Any:
     return obj
 
 
-def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]) -> Model:
-    """A fresh model from a registry name or `module:Class`, with hyperparameters."""
+def resolve_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]) -> ModelFactory:
+    """The factory for a registry name or `module:Class`, checked against `params` (no fitting)."""
     factory: ModelFactory = import_object(name) if ":" in name else registry.get(name)
     try:
         inspect.signature(factory).bind(**params)
@@ -148,7 +148,12 @@ def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFa
         raise UnknownNameError(f"model '{name}' does not accept parameters {dict(params)}: {exc}") from None
     except ValueError:  # builtins without a signature: let the call itself complain
         pass
-    model = factory(**params)
+    return factory
+
+
+def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]) -> Model:
+    """A fresh model from a registry name or `module:Class`, with hyperparameters."""
+    model = resolve_model(name, params, registry)(**params)
     if not isinstance(model, Model):
         raise UnknownNameError(f"'{name}' did not build a model (it needs fit() and predict())")
     return model

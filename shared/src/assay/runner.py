@@ -17,6 +17,7 @@ import numpy as np
 
 from assay.cache import DataCache
 from assay.executors import Executor
+from assay.models import resolve_model
 from assay.plugin import Catalog
 from assay.spec import ModelEntry, Size, SuiteSpec
 from assay.tracking import Tracker
@@ -100,6 +101,8 @@ def plan_grid(
         prepared = prepare(catalog, entry.scenario, size, cache, entry.source_params)
         spec = prepared.registered.spec
         seeds = list(entry.seeds) if entry.seeds else prepared.seeds
+        for model in entry.models:  # a misspelt model is a user error before anything runs
+            resolve_model(model.name, model.params, catalog.models)
         for model in entry.models:
             for unit in prepared.plan.units:
                 for seed in seeds:

@@ -181,7 +181,7 @@ class FreeSolvSource(MoleculeSource):
         for i, (smiles, expt, calc) in enumerate(
             zip(frame["smiles"], frame["expt"], frame["calc"], strict=True)
         ):
-            yield Row(str(smiles), as_float(expt), f"row {i}", extras={"calc": as_float(calc)})
+            yield Row(str(smiles), as_float(expt), f"row {i + 1}", extras={"calc": as_float(calc)})
 
 
 class SolubilitySource(MoleculeSource):
@@ -217,7 +217,7 @@ class SolubilitySource(MoleculeSource):
             zip(frame["mol"], frame["SOL"], frame["split"], strict=True)
         ):
             smiles = "" if mol is None else str(Chem.MolToSmiles(mol))
-            yield Row(smiles, as_float(sol), f"record {i}", partition=str(split))
+            yield Row(smiles, as_float(sol), f"record {i + 1}", partition=str(split))
 
 
 class ChemblPic50Source(MoleculeSource):

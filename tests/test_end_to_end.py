@@ -1,0 +1,98 @@
+"""A suite through MLflow into a leaderboard, read back by a separate process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, SUITES, run_assay
+
+READER = """
+import json, sys, mlflow
+runs = mlflow.search_runs(experiment_names=["testplugin/tiny"], filter_string="tags.`assay.kind` = 'unit'")
+print(json.dumps({
+    "n": len(runs),
+    "models": sorted(set(runs["tags.assay.model"])),
+    "statuses": sorted(set(runs["status"])),
+    "has_rmse": bool(runs["metrics.rmse"].notna().any()),
+    "data_sha": sorted(set(runs["tags.assay.data_sha"].str.len())),
+    "git": sorted(set(runs["tags.assay.git_commit"]))[:1],
+}))
+"""
+
+
+def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run_assay(["suite", "run", str(SUITES / "mixed.toml"), "--json"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "skipped hep/top-tagging@1: plugin 'hep' is not installed" in summary["notes"]
+    rows = {(r["scenario"], r["model"]): r for r in summary["results"]}
+    assert rows[("testplugin/tiny@1", "crash")]["failures"] == 3
+    assert rows[("testplugin/tiny@1", "hang")]["failures"] == 3
+    assert rows[("testplugin/tiny@1", "ridge")]["failures"] == 0
+    assert rows[("core/breast-cancer@1", "logistic")]["metrics"]["roc_auc"]["mean"] > 0.95
+
+    reader = subprocess.run(
+        [sys.executable, "-c", READER], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    seen = json.loads(reader.stdout.strip().splitlines()[-1])
+    assert seen["n"] == 12
+    assert seen["models"] == ["crash", "hang", "mean", "ridge"]
+    assert seen["statuses"] == ["FAILED", "FINISHED"]
+    assert seen["has_rmse"] and seen["data_sha"] == [64]
+
+    out = tmp_path / "boards"
+    built = run_assay(["leaderboard", "build", "--suite", str(SUITES / "mixed.toml"), "--out", str(out)], env, tmp_path)
+    assert built.returncode == 0, built.stderr
+    board = json.loads((out / "testplugin" / "tiny.json").read_text())
+    entries = {e["model"]: e for e in board["entries"]}
+    assert set(entries) == {"mean", "ridge"}  # models with no successful unit have no score
+    assert entries["ridge"]["rank"] == 1 and entries["mean"]["normalised"] == 0.0
+    assert entries["ridge"]["normalised"] == 1.0
+    assert board["references"][0]["citation"] == "made up for the tests"
+    markdown = (out / "testplugin" / "tiny.md").read_text()
+    assert "| 1 | ridge |" in markdown and "made up for the tests" in markdown
+    assert (out / "testplugin" / "tiny.png").stat().st_size > 1000
+    assert "testplugin/tiny" in (out / "README.md").read_text()
+
+
+def test_user_mistakes_are_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema_version = 1\nname = "x"\ncolour = 1\n[[entries]]\nscenario = "core/diabetes"\n')
+    for args, expected in [
+        (["run", "core/nope", "-m", "mean"], "unknown scenario 'core/nope'"),
+        (["suite", "run", str(bad)], "unknown key 'colour'"),
+        (["suite", "run", str(tmp_path / "missing.toml")], "file not found"),
+        (["run", "core/diabetes", "-m", "ridg"], "unknown model 'ridg'"),
+        (["check-plugin", "broken"], "plugin 'broken' failed to load"),
+    ]:
+        result = run_assay(args, env, tmp_path)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert expected in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_list_reports_broken_plugin(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run_assay(["list", "--json"], env, tmp_path)
+    listing = json.loads(result.stdout)
+    assert {"core/diabetes@1", "testplugin/tiny@1"} <= {s["scenario"] for s in listing["scenarios"]}
+    assert [f["plugin"] for f in listing["failures"]] == ["broken"]
+
+
+def test_check_plugin_passes_for_core(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run_assay(["check-plugin", "core"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout and "core/diabetes@1:model-ridge" in result.stdout
+
+
+def test_quick_suite_covers_installed_plugins() -> None:
+    from assay.plugin import discover
+    from assay.spec import load_suite
+
+    catalog = discover()
+    listed = {e.scenario.split("/")[0] for e in load_suite(ROOT / "scenarios" / "quick.toml").entries}
+    domain_plugins = set(catalog.plugins) - {"testplugin"}
+    assert domain_plugins <= listed
