@@ -61,7 +61,12 @@ def tests(session: nox.Session, package: str) -> None:
     if package == "shared":
         requirements += _editable(TEST_PLUGIN)
     _install(session, *requirements)
-    session.run("pytest", f"{path}/tests", *session.posargs, env={"ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home")})
+    session.run(
+        "pytest",
+        f"{path}/tests",
+        *session.posargs,
+        env={"ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home")},
+    )
 
 
 @nox.session
@@ -76,7 +81,16 @@ def quick(session: nox.Session) -> None:
     """The main job: the quick suite over all installed plugins, tracked in local MLflow."""
     _install(session, *_all_packages())
     session.run("assay", "suite", "run", "scenarios/quick.toml", *session.posargs)
-    session.run("assay", "leaderboard", "build", "--suite", "scenarios/quick.toml", "--out", QUICK_LEADERBOARD, "--print")
+    session.run(
+        "assay",
+        "leaderboard",
+        "build",
+        "--suite",
+        "scenarios/quick.toml",
+        "--out",
+        QUICK_LEADERBOARD,
+        "--print",
+    )
 
 
 @nox.session
@@ -84,7 +98,15 @@ def standard(session: nox.Session) -> None:
     """The official leaderboard: the standard suite, then `leaderboards/` rebuilt from MLflow."""
     _install(session, *_all_packages())
     session.run("assay", "suite", "run", "scenarios/standard.toml", *session.posargs)
-    session.run("assay", "leaderboard", "build", "--suite", "scenarios/standard.toml", "--out", "leaderboards")
+    session.run(
+        "assay",
+        "leaderboard",
+        "build",
+        "--suite",
+        "scenarios/standard.toml",
+        "--out",
+        "leaderboards",
+    )
 
 
 @nox.session
@@ -94,4 +116,8 @@ def bench(session: nox.Session) -> None:
     scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("*/bench/bench_*.py"))
     scripts += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/bench/bench_*.py"))
     for script in scripts:
-        session.run("python", script, env={"ASSAY_BENCH": "1", **({"CI": os.environ["CI"]} if "CI" in os.environ else {})})
+        session.run(
+            "python",
+            script,
+            env={"ASSAY_BENCH": "1", **({"CI": os.environ["CI"]} if "CI" in os.environ else {})},
+        )

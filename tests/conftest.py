@@ -27,7 +27,15 @@ def assay_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "assay.cli"]
 
 
-def run_assay(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_assay(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*assay_command(), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        [*assay_command(), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

@@ -35,32 +35,46 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     assert rows[("core/breast-cancer@1", "logistic")]["metrics"]["roc_auc"]["mean"] > 0.95
 
     reader = subprocess.run(
-        [sys.executable, "-c", READER], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+        [sys.executable, "-c", READER],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     seen = json.loads(reader.stdout.strip().splitlines()[-1])
     assert seen["n"] == 12
     assert seen["models"] == ["crash", "hang", "mean", "ridge"]
     assert seen["statuses"] == ["FAILED", "FINISHED"]
-    assert seen["has_rmse"] and seen["data_sha"] == [64]
+    assert seen["has_rmse"]
+    assert seen["data_sha"] == [64]
 
     out = tmp_path / "boards"
-    built = run_assay(["leaderboard", "build", "--suite", str(SUITES / "mixed.toml"), "--out", str(out)], env, tmp_path)
+    built = run_assay(
+        ["leaderboard", "build", "--suite", str(SUITES / "mixed.toml"), "--out", str(out)],
+        env,
+        tmp_path,
+    )
     assert built.returncode == 0, built.stderr
     board = json.loads((out / "testplugin" / "tiny.json").read_text())
     entries = {e["model"]: e for e in board["entries"]}
     assert set(entries) == {"mean", "ridge"}  # models with no successful unit have no score
-    assert entries["ridge"]["rank"] == 1 and entries["mean"]["normalised"] == 0.0
+    assert entries["ridge"]["rank"] == 1
+    assert entries["mean"]["normalised"] == 0.0
     assert entries["ridge"]["normalised"] == 1.0
     assert board["references"][0]["citation"] == "made up for the tests"
     markdown = (out / "testplugin" / "tiny.md").read_text()
-    assert "| 1 | ridge |" in markdown and "made up for the tests" in markdown
+    assert "| 1 | ridge |" in markdown
+    assert "made up for the tests" in markdown
     assert (out / "testplugin" / "tiny.png").stat().st_size > 1000
     assert "testplugin/tiny" in (out / "README.md").read_text()
 
 
 def test_user_mistakes_are_one_line(tmp_path: Path, env: dict[str, str]) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('schema_version = 1\nname = "x"\ncolour = 1\n[[entries]]\nscenario = "core/diabetes"\n')
+    bad.write_text(
+        'schema_version = 1\nname = "x"\ncolour = 1\n[[entries]]\nscenario = "core/diabetes"\n'
+    )
     for args, expected in [
         (["run", "core/nope", "-m", "mean"], "unknown scenario 'core/nope'"),
         (["suite", "run", str(bad)], "unknown key 'colour'"),
@@ -85,7 +99,8 @@ def test_list_reports_broken_plugin(tmp_path: Path, env: dict[str, str]) -> None
 def test_check_plugin_passes_for_core(tmp_path: Path, env: dict[str, str]) -> None:
     result = run_assay(["check-plugin", "core"], env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "FAIL" not in result.stdout and "core/diabetes@1:model-ridge" in result.stdout
+    assert "FAIL" not in result.stdout
+    assert "core/diabetes@1:model-ridge" in result.stdout
 
 
 def test_quick_suite_covers_installed_plugins() -> None:
@@ -93,6 +108,8 @@ def test_quick_suite_covers_installed_plugins() -> None:
     from assay.spec import load_suite
 
     catalog = discover()
-    listed = {e.scenario.split("/")[0] for e in load_suite(ROOT / "scenarios" / "quick.toml").entries}
+    listed = {
+        e.scenario.split("/")[0] for e in load_suite(ROOT / "scenarios" / "quick.toml").entries
+    }
     domain_plugins = set(catalog.plugins) - {"testplugin"}
     assert domain_plugins <= listed

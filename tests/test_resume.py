@@ -32,7 +32,10 @@ def test_sigkill_then_resume(tmp_path: Path, env: dict[str, str]) -> None:
     db = tmp_path / "mlflow.db"
     process = subprocess.Popen(
         [*assay_command(), "suite", "run", str(SUITES / "kill.toml")],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
     while finished_units(db) < UNITS // 3 and time.time() < deadline:
@@ -59,5 +62,6 @@ def test_sigkill_then_resume(tmp_path: Path, env: dict[str, str]) -> None:
         ).fetchall()
     live = [(key, status) for key, status, stage in rows if stage == "active"]
     keys = [key for key, _ in live]
-    assert len(keys) == UNITS and len(set(keys)) == UNITS  # no losses, no duplicates
+    assert len(keys) == UNITS
+    assert len(set(keys)) == UNITS
     assert {status for _, status in live} == {"FINISHED"}

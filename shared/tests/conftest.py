@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from assay.builtin import plugin as core_plugin
 from assay.plugin import Catalog, discover
 

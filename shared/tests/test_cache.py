@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from assay.builtin import SklearnBundledSource
 from assay.cache import DataCache, verify_entry
 from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
@@ -41,7 +40,9 @@ def test_build_once_then_verified(tmp_path: Path) -> None:
     source, cache = CountingSource(), DataCache(tmp_path)
     dataset, first = cache.load(source, {"n": 5})
     _, second = cache.load(source, {"n": 5})
-    assert source.builds == 1 and first.created and not second.created
+    assert source.builds == 1
+    assert first.created
+    assert not second.created
     assert dataset.metadata.sha256 == first.data_sha256 == second.data_sha256
     assert verify_entry(first.path) is None
     assert (first.path / "manifest.json").is_file()
@@ -53,7 +54,8 @@ def test_corrupted_file_is_detected_and_rebuilt(tmp_path: Path) -> None:
     (entry.path / "y.npy").write_bytes(b"garbage")
     assert verify_entry(entry.path) == "y.npy checksum mismatch"
     rebuilt = cache.ensure(source, {"n": 5})
-    assert rebuilt.rebuilt and source.builds == 2
+    assert rebuilt.rebuilt
+    assert source.builds == 2
     assert rebuilt.data_sha256 == entry.data_sha256
     np.testing.assert_array_equal(cache.load(source, {"n": 5})[0].targets, np.arange(5.0))
 
@@ -101,7 +103,10 @@ def test_dataset_subset_any_container() -> None:
     meta = DatasetMetadata("d", "1", provenance="test", licence="CC0")
     inputs = ["a", "b", "c", "d"]
     ds = Dataset(
-        inputs, np.arange(4.0), meta, groups=np.array([0, 0, 1, 1]),
+        inputs,
+        np.arange(4.0),
+        meta,
+        groups=np.array([0, 0, 1, 1]),
         extras={"calc": np.array([10.0, 11.0, 12.0, 13.0]), "names": ("w", "x", "y", "z")},
     )
     sub = ds.subset([3, 1])

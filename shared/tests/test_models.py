@@ -5,7 +5,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
 from assay.builtin import plugin as core_plugin
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import PredictionError, UnknownNameError
@@ -27,7 +26,9 @@ META = DatasetMetadata("d", "1", provenance="test", licence="CC0")
 def regression(n: int = 120) -> Dataset:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 3))
-    return Dataset(x, x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n), META, task="regression")
+    return Dataset(
+        x, x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n), META, task="regression"
+    )
 
 
 def binary(n: int = 120) -> Dataset:
@@ -36,7 +37,9 @@ def binary(n: int = 120) -> Dataset:
     return Dataset(x, (x[:, 0] > 0).astype(int), META, task="binary")
 
 
-@pytest.mark.parametrize("name", ["mean", "ridge", "random_forest", "gradient_boosting", "knn", "torch_mlp"])
+@pytest.mark.parametrize(
+    "name", ["mean", "ridge", "random_forest", "gradient_boosting", "knn", "torch_mlp"]
+)
 def test_core_regressors(name: str) -> None:
     catalog = Catalog.from_plugins([core_plugin])
     params = {"max_epochs": 30} if name == "torch_mlp" else {}
@@ -57,7 +60,8 @@ def test_core_classifiers_give_probabilities(name: str) -> None:
     model = build_model(name, {"max_epochs": 20} if name == "torch_mlp" else {}, catalog.models)
     model.fit(data.subset(range(100)), seed=1)
     predictions = model.predict(data.subset(range(100, 120)))
-    assert predictions.probabilities is not None and predictions.probabilities.shape == (20, 2)
+    assert predictions.probabilities is not None
+    assert predictions.probabilities.shape == (20, 2)
     auc = builtin_metrics().get("roc_auc")(data.targets[100:], predictions)
     assert auc >= (0.5 if name == "majority" else 0.9)
 
@@ -80,7 +84,10 @@ def test_model_from_module_path_and_params() -> None:
 
 def test_params_from_cli() -> None:
     assert params_from_cli(["alpha=0.5", "hidden=[64, 32]", "name=abc", "flag=true"]) == {
-        "alpha": 0.5, "hidden": [64, 32], "name": "abc", "flag": True,
+        "alpha": 0.5,
+        "hidden": [64, 32],
+        "name": "abc",
+        "flag": True,
     }
     with pytest.raises(UnknownNameError, match="key=value"):
         params_from_cli(["alpha"])
@@ -106,9 +113,12 @@ def test_training_loop_is_seeded_and_stops_early() -> None:
         seed_everything(seed)
         net = torch.nn.Linear(4, 1)
         result = fit_module(
-            net, tensor_batches(x[:150], y[:150], batch_size=32), torch.nn.functional.mse_loss,
+            net,
+            tensor_batches(x[:150], y[:150], batch_size=32),
+            torch.nn.functional.mse_loss,
             valid_batches=tensor_batches(x[150:], y[150:], batch_size=50, shuffle=False),
-            config=config, seed=seed,
+            config=config,
+            seed=seed,
         )
         return net, result.best_epoch, len(result.train_losses)
 
@@ -117,7 +127,9 @@ def test_training_loop_is_seeded_and_stops_early() -> None:
     assert best_a == best_b
     torch.testing.assert_close(net_a.weight, net_b.weight)
     assert epochs_a < 500  # early stopping fired
-    torch.testing.assert_close(net_a.weight, torch.tensor([[1.0, 2.0, 0.0, -1.0]]), atol=0.15, rtol=0)
+    torch.testing.assert_close(
+        net_a.weight, torch.tensor([[1.0, 2.0, 0.0, -1.0]]), atol=0.15, rtol=0
+    )
     assert default_device().type in {"cpu", "cuda"}
 
 

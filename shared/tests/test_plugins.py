@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from assay.builtin import plugin as core_plugin
 from assay.metrics import Metric
 from assay.plugin import Catalog, Plugin
@@ -37,7 +36,9 @@ def test_metric_direction_must_match(tmp_path: Path) -> None:
         .replace('id = "core/diabetes"', 'id = "x/diabetes"')
         .replace('name = "rmse"\ndirection = "minimize"', 'name = "rmse"\ndirection = "maximize"')
     )
-    catalog = Catalog.from_plugins([core_plugin, Plugin(name="x", version="1", scenario_dir=tmp_path)])  # type: ignore[arg-type]
+    catalog = Catalog.from_plugins(
+        [core_plugin, Plugin(name="x", version="1", scenario_dir=tmp_path)]
+    )  # type: ignore[arg-type]
     assert "metric 'rmse' is minimized" in catalog.failures[0].error
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from assay.executors import make_executor
 from assay.plugin import Catalog
 from assay.runner import GridEntry, plan_grid, run_grid
@@ -24,7 +23,8 @@ def test_crash_and_timeout_are_failures_and_the_rest_completes(
     by_model: dict[str, list[str]] = {}
     for result in report.results:
         by_model.setdefault(result.task.model.name, []).append(result.status)
-    assert by_model["mean"] == ["ok"] * 3 and by_model["ridge"] == ["ok"] * 3
+    assert by_model["mean"] == ["ok"] * 3
+    assert by_model["ridge"] == ["ok"] * 3
     assert by_model["crash"] == ["failed"] * 3
     assert by_model["hang"] == ["failed"] * 3
     assert by_model["wrong_shape"] == ["failed"] * 3
@@ -51,11 +51,17 @@ def test_resume_skips_completed_and_retry_reruns_failures(installed_catalog: Cat
     first = run_grid(installed_catalog, grid(installed_catalog, "mean", "crash"), serial, tracker)
     assert len(first.results) == 6
     again = run_grid(installed_catalog, grid(installed_catalog, "mean", "crash"), serial, tracker)
-    assert again.skipped == 6 and again.results == []
+    assert again.skipped == 6
+    assert again.results == []
     retried = run_grid(
-        installed_catalog, grid(installed_catalog, "mean", "crash"), serial, tracker, retry_failed=True
+        installed_catalog,
+        grid(installed_catalog, "mean", "crash"),
+        serial,
+        tracker,
+        retry_failed=True,
     )
-    assert retried.skipped == 3 and {r.task.model.name for r in retried.results} == {"crash"}
+    assert retried.skipped == 3
+    assert {r.task.model.name for r in retried.results} == {"crash"}
     runs = tracker.client.search_runs(
         [tracker.experiment_id(installed_catalog.scenario("testplugin/tiny").spec)],
         filter_string="tags.`assay.kind` = 'unit'",
@@ -73,15 +79,22 @@ def test_tracking_layout(installed_catalog: Catalog) -> None:
     runs = tracker.client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags["assay.kind"] == "parent"]
     children = [r for r in runs if r.data.tags["assay.kind"] == "unit"]
-    assert len(parents) == 1 and len(children) == 6
+    assert len(parents) == 1
+    assert len(children) == 6
     parent = parents[0]
-    assert parent.info.status == "FINISHED" and "rmse_mean" in parent.data.metrics
+    assert parent.info.status == "FINISHED"
+    assert "rmse_mean" in parent.data.metrics
     for child in children:
         tags = child.data.tags
         assert tags["mlflow.parentRunId"] == parent.info.run_id
-        assert len(tags["assay.data_sha"]) == 64 and len(tags["assay.split_sha"]) == 64
-        assert tags["assay.version.assay"] and tags["assay.git_commit"] and tags["assay.cpu_count"]
-        assert {"rmse", "mae", "fit_seconds", "predict_seconds", "peak_memory_mb"} <= set(child.data.metrics)
+        assert len(tags["assay.data_sha"]) == 64
+        assert len(tags["assay.split_sha"]) == 64
+        assert tags["assay.version.assay"]
+        assert tags["assay.git_commit"]
+        assert tags["assay.cpu_count"]
+        assert {"rmse", "mae", "fit_seconds", "predict_seconds", "peak_memory_mb"} <= set(
+            child.data.metrics
+        )
         artifacts = [a.path for a in tracker.client.list_artifacts(child.info.run_id)]
         assert artifacts == ["predictions.csv"]
     assert spec.id == experiment.name

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from assay.errors import SpecError
 from assay.spec import load_scenario, load_suite
 
@@ -56,7 +55,8 @@ def test_unknown_key_is_one_line_error(tmp_path: Path) -> None:
         load_scenario(path)
     message = str(info.value)
     assert "\n" not in message
-    assert "unknown key 'colour'" in message and str(path) in message
+    assert "unknown key 'colour'" in message
+    assert str(path) in message
 
 
 def test_unknown_nested_key(tmp_path: Path) -> None:
@@ -107,9 +107,12 @@ models = ["mean", { name = "ridge", params = { alpha = 2.0 }, label = "ridge-a2"
 
 
 def test_suite_unknown_key(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="unknown key 'entries.0.modles'"):
+    with pytest.raises(SpecError, match=r"unknown key 'entries.0.modles'"):
         load_suite(
-            write(tmp_path, 'schema_version = 1\nname = "s"\n[[entries]]\nscenario = "a/b"\nmodles = []\n')
+            write(
+                tmp_path,
+                'schema_version = 1\nname = "s"\n[[entries]]\nscenario = "a/b"\nmodles = []\n',
+            )
         )
 
 

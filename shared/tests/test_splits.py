@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import SplitError
 from assay.splits import Fold, carve_validation, check_no_leakage, make_split
@@ -12,7 +11,11 @@ META = DatasetMetadata("d", "1", provenance="test", licence="CC0")
 
 def dataset(n: int = 60, *, partition: bool = False) -> Dataset:
     rng = np.random.default_rng(1)
-    groups = rng.choice([f"g{i}" for i in range(12)], size=n, p=np.linspace(3, 0.5, 12) / np.linspace(3, 0.5, 12).sum())
+    groups = rng.choice(
+        [f"g{i}" for i in range(12)],
+        size=n,
+        p=np.linspace(3, 0.5, 12) / np.linspace(3, 0.5, 12).sum(),
+    )
     part = np.where(np.arange(n) < n * 0.8, "train", "test") if partition else None
     return Dataset(rng.normal(size=(n, 2)), np.arange(n) % 3, META, groups=groups, partition=part)
 
@@ -32,7 +35,8 @@ def test_deterministic_disjoint_and_complete(kind: str, params: dict[str, float]
     ds = dataset()
     a = make_split(ds, kind, folds=4, repeats=2, seed=3, params=params)
     b = make_split(ds, kind, folds=4, repeats=2, seed=3, params=params)
-    assert a.sha256 == b.sha256 and len(a.sha256) == 64
+    assert a.sha256 == b.sha256
+    assert len(a.sha256) == 64
     for fold in a.folds:
         assert len(np.intersect1d(fold.train, fold.test)) == 0
         assert len(fold.train) + len(fold.test) == len(ds)
@@ -55,7 +59,9 @@ def test_balanced_group_puts_large_groups_first_into_train() -> None:
     groups = np.array(["big"] * 30 + [f"s{i}" for i in range(30)])
     ds = Dataset(np.zeros((60, 1)), np.zeros(60), META, groups=groups)
     for seed in range(5):
-        fold = make_split(ds, "balanced_group", folds=1, repeats=1, seed=seed, params={"test_fraction": 0.2}).folds[0]
+        fold = make_split(
+            ds, "balanced_group", folds=1, repeats=1, seed=seed, params={"test_fraction": 0.2}
+        ).folds[0]
         assert set(np.flatnonzero(groups == "big")) <= set(fold.train)
         assert len(fold.test) == 12
 
@@ -99,4 +105,5 @@ def test_carve_validation_keeps_groups_whole() -> None:
     assert not set(groups[fit]) & set(groups[valid])
     assert len(valid) >= 10
     fit2, valid2 = carve_validation(np.arange(50), 0.2, seed=0)
-    assert len(valid2) == 10 and len(np.intersect1d(fit2, valid2)) == 0
+    assert len(valid2) == 10
+    assert len(np.intersect1d(fit2, valid2)) == 0

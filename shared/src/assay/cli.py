@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +21,11 @@ from rich.table import Table
 from assay.errors import AssayError
 from assay.spec import ModelEntry, Size
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Assay: benchmark scenarios for AI for Science.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Assay: benchmark scenarios for AI for Science.",
+)
 suite_app = typer.Typer(no_args_is_help=True, help="Run suites of scenarios.")
 leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards from MLflow runs.")
 app.add_typer(suite_app, name="suite")
@@ -66,7 +69,12 @@ def list_scenarios(as_json: JsonFlag = False) -> None:
     ]
     failures = [{"plugin": f.name, "error": f.error} for f in catalog.failures]
     if as_json:
-        print(json.dumps({"scenarios": rows, "plugins": sorted(catalog.plugins), "failures": failures}, indent=2))
+        print(
+            json.dumps(
+                {"scenarios": rows, "plugins": sorted(catalog.plugins), "failures": failures},
+                indent=2,
+            )
+        )
         return
     table = Table(title="Scenarios")
     for column in ("scenario", "plugin", "task", "primary metric", "title"):
@@ -75,7 +83,9 @@ def list_scenarios(as_json: JsonFlag = False) -> None:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
     for failure in failures:
-        err_console.print(f"[red]plugin '{failure['plugin']}' failed to load:[/red] {failure['error']}")
+        err_console.print(
+            f"[red]plugin '{failure['plugin']}' failed to load:[/red] {failure['error']}"
+        )
 
 
 @app.command()
@@ -88,8 +98,8 @@ def show(scenario: str) -> None:
         console.print(" ".join(spec.description.split()))
     console.print(f"task: {spec.task}")
     for size in ("quick", "standard"):
-        console.print(f"source {spec.source.name} [{size}]: {spec.source.params_for(size)}")  # type: ignore[arg-type]
-        p = spec.protocol.for_size(size)  # type: ignore[arg-type]
+        console.print(f"source {spec.source.name} [{size}]: {spec.source.params_for(size)}")
+        p = spec.protocol.for_size(size)
         console.print(
             f"protocol [{size}]: {p.name}, split {p.split} {p.params}, folds {p.folds} x repeats "
             f"{p.repeats}, seeds {p.seeds}, valid fraction {p.valid_fraction}"
@@ -98,7 +108,9 @@ def show(scenario: str) -> None:
     console.print(f"models: {', '.join(spec.models)}; negative control: {spec.controls.negative}")
     console.print(f"time limit per unit: {spec.budget.time_limit_s:g} s")
     for ref in spec.references:
-        console.print(f"reference: {ref.model} {ref.metric} = {ref.value:g} ({ref.citation}) {ref.note}")
+        console.print(
+            f"reference: {ref.model} {ref.metric} = {ref.value:g} ({ref.citation}) {ref.note}"
+        )
 
 
 @app.command()
@@ -116,8 +128,14 @@ def data(
     source = catalog.sources.get(spec.source.name)
     with console.status(f"preparing {spec.key} ({size})"):
         dataset, entry = DataCache().load(source, params)
-    state = "rebuilt after a failed checksum" if entry.rebuilt else ("built" if entry.created else "verified")
-    console.print(f"{spec.key}: {len(dataset)} rows, data sha256 {entry.data_sha256[:16]} ({state})")
+    state = (
+        "rebuilt after a failed checksum"
+        if entry.rebuilt
+        else ("built" if entry.created else "verified")
+    )
+    console.print(
+        f"{spec.key}: {len(dataset)} rows, data sha256 {entry.data_sha256[:16]} ({state})"
+    )
     console.print(f"cache: {entry.path}")
     for note in dataset.metadata.notes:
         console.print(f"note: {note}")
@@ -129,7 +147,9 @@ def _size(size: str) -> Size:
     return size  # type: ignore[return-value]
 
 
-def _source_overrides(data_path: Path | None, target: str | None, sets: list[str]) -> dict[str, Any]:
+def _source_overrides(
+    data_path: Path | None, target: str | None, sets: list[str]
+) -> dict[str, Any]:
     from assay.models import params_from_cli
 
     overrides = params_from_cli(sets)
@@ -160,28 +180,51 @@ def _run(
     catalog = _catalog()
     status = err_console if as_json else console
     with status.status("preparing data") as spinner:
-        tasks = plan_grid(catalog, entries, size, on_prepare=lambda s: spinner.update(f"preparing data for {s}"))
+        tasks = plan_grid(
+            catalog, entries, size, on_prepare=lambda s: spinner.update(f"preparing data for {s}")
+        )
     tracker = Tracker()
     runner = make_executor(executor, workers=workers, scheduler=scheduler, catalog=catalog)
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=status, disable=as_json and not sys.stderr.isatty(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=status,
+        disable=as_json and not sys.stderr.isatty(),
     )
     with progress:
         bar = progress.add_task(f"{len(tasks)} units", total=len(tasks))
         report = run_grid(
-            catalog, tasks, runner, tracker, retry_failed=retry_failed,
+            catalog,
+            tasks,
+            runner,
+            tracker,
+            retry_failed=retry_failed,
             on_result=lambda r: progress.advance(bar),
         )
         progress.update(bar, completed=len(tasks))
     report.notes += notes
     summary = report.summary()
     if as_json:
-        print(json.dumps({"tracking_uri": tracker.tracking_uri, "planned": report.planned, "skipped": report.skipped, "notes": report.notes, "results": summary}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "tracking_uri": tracker.tracking_uri,
+                    "planned": report.planned,
+                    "skipped": report.skipped,
+                    "notes": report.notes,
+                    "results": summary,
+                },
+                indent=2,
+            )
+        )
         return
     for note in report.notes:
         console.print(f"[yellow]{note}[/yellow]")
-    console.print(f"{report.planned} units planned, {report.skipped} already complete, {len(report.results)} run; tracked in {tracker.tracking_uri}")
+    console.print(
+        f"{report.planned} units planned, {report.skipped} already complete, {len(report.results)} run; tracked in {tracker.tracking_uri}"
+    )
     table = Table(title="This run")
     for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):
         table.add_column(column)
@@ -189,7 +232,9 @@ def _run(
         metrics = row["metrics"]
         assert isinstance(metrics, dict)
         text = ", ".join(f"{k} {v['mean']:.4g} ± {v['std']:.2g}" for k, v in metrics.items())
-        table.add_row(str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text)
+        table.add_row(
+            str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text
+        )
     console.print(table)
     for row in summary:
         for error in row["errors"]:  # type: ignore[attr-defined]
@@ -199,13 +244,24 @@ def _run(
 @app.command()
 def run(
     scenario: str,
-    model: Annotated[list[str], typer.Option("--model", "-m", help="registry name or module:Class (repeatable)")],
+    model: Annotated[
+        list[str], typer.Option("--model", "-m", help="registry name or module:Class (repeatable)")
+    ],
     size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="model hyperparameter key=value (repeatable)")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="model hyperparameter key=value (repeatable)"),
+    ] = None,
     seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
-    data_path: Annotated[Path | None, typer.Option("--data", help="a user's data file for the scenario's source")] = None,
-    target: Annotated[str | None, typer.Option(help="target column in the user's data file")] = None,
-    source_param: Annotated[list[str] | None, typer.Option("--set", help="source parameter key=value")] = None,
+    data_path: Annotated[
+        Path | None, typer.Option("--data", help="a user's data file for the scenario's source")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="target column in the user's data file")
+    ] = None,
+    source_param: Annotated[
+        list[str] | None, typer.Option("--set", help="source parameter key=value")
+    ] = None,
     executor: Executor = "serial",
     workers: Workers = 2,
     scheduler: Scheduler = None,
@@ -220,7 +276,9 @@ def run(
     models = [ModelEntry(name=m, params=params) for m in model]
     seed_list = [int(s) for s in seeds.split(",")] if seeds else None
     ref = _catalog().scenario(scenario).spec.key
-    entry = GridEntry(ref, models, seed_list, _source_overrides(data_path, target, source_param or []))
+    entry = GridEntry(
+        ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
+    )
     _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, [])
 
 
@@ -246,10 +304,14 @@ def suite_run(
 
 @leaderboard_app.command("build")
 def leaderboard_build(
-    suite: Annotated[Path | None, typer.Option(help="restrict to this suite's scenarios, models and size")] = None,
+    suite: Annotated[
+        Path | None, typer.Option(help="restrict to this suite's scenarios, models and size")
+    ] = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("leaderboards"),
     size: Annotated[str, typer.Option(help="size when no suite is given")] = "standard",
-    print_table: Annotated[bool, typer.Option("--print", help="print the leaderboards as tables")] = False,
+    print_table: Annotated[
+        bool, typer.Option("--print", help="print the leaderboards as tables")
+    ] = False,
 ) -> None:
     """Build Markdown + JSON + PNG leaderboards from MLflow runs."""
     from mlflow.tracking import MlflowClient
@@ -281,14 +343,29 @@ def leaderboard_build(
     console.print(f"wrote {len(written)} files for {len(boards)} scenarios under {out}/")
     if print_table:
         for board in boards:
-            table = Table(title=f"{board.scenario}@{board.version} ({board.size}): {board.primary}, {board.direction}")
-            for column in ("rank", "model", "mean ± std", "95 % CI", "normalised", "fit s", "failed"):
+            table = Table(
+                title=f"{board.scenario}@{board.version} ({board.size}): {board.primary}, {board.direction}"
+            )
+            for column in (
+                "rank",
+                "model",
+                "mean ± std",
+                "95 % CI",
+                "normalised",
+                "fit s",
+                "failed",
+            ):
                 table.add_column(column)
             for e in board.entries:
                 p = e.metrics[board.primary]
                 table.add_row(
-                    str(e.rank), e.model, f"{p.mean:.4g} ± {p.std:.2g}", f"[{p.ci95[0]:.4g}, {p.ci95[1]:.4g}]",
-                    "-" if e.normalised is None else f"{e.normalised:.3f}", f"{e.fit_seconds:.3g}", f"{e.failures}/{e.units}",
+                    str(e.rank),
+                    e.model,
+                    f"{p.mean:.4g} ± {p.std:.2g}",
+                    f"[{p.ci95[0]:.4g}, {p.ci95[1]:.4g}]",
+                    "-" if e.normalised is None else f"{e.normalised:.3f}",
+                    f"{e.fit_seconds:.3g}",
+                    f"{e.failures}/{e.units}",
                 )
             console.print(table)
 
@@ -303,7 +380,9 @@ def check_plugin(name: str) -> None:
     if failure is not None:
         raise AssayError(f"plugin '{name}' failed to load: {failure.error}")
     if name not in catalog.plugins:
-        raise AssayError(f"no plugin named '{name}' (installed: {', '.join(sorted(catalog.plugins))})")
+        raise AssayError(
+            f"no plugin named '{name}' (installed: {', '.join(sorted(catalog.plugins))})"
+        )
     from assay.testing import conformance_checks
 
     failed = 0
@@ -311,7 +390,7 @@ def check_plugin(name: str) -> None:
         with tempfile.TemporaryDirectory() as workdir:
             try:
                 check.run(Path(workdir))
-            except Exception as exc:  # noqa: BLE001 - report every failing check
+            except Exception as exc:
                 failed += 1
                 console.print(f"[red]FAIL[/red] {check}: {type(exc).__name__}: {exc}")
             else:

@@ -105,18 +105,26 @@ class ProcessExecutor:
             try:
                 result: UnitResult = worker.conn.recv()
             except (EOFError, OSError):
-                result = failed_result(task, f"worker died (exit code {worker.process.exitcode})", wall=elapsed)
+                result = failed_result(
+                    task, f"worker died (exit code {worker.process.exitcode})", wall=elapsed
+                )
             worker.task = None
             return result
         if not worker.process.is_alive():
             worker.task = None
             code = worker.process.exitcode
-            return failed_result(task, f"worker process died (exit code {code}) while running the unit", wall=elapsed)
+            return failed_result(
+                task, f"worker process died (exit code {code}) while running the unit", wall=elapsed
+            )
         if elapsed > task.time_limit_s + KILL_GRACE_S:
             worker.process.kill()
             worker.process.join()
             worker.task = None
-            return failed_result(task, f"time limit of {task.time_limit_s:g} s exceeded (worker killed)", wall=elapsed)
+            return failed_result(
+                task,
+                f"time limit of {task.time_limit_s:g} s exceeded (worker killed)",
+                wall=elapsed,
+            )
         return None
 
 
@@ -159,8 +167,11 @@ class DaskExecutor:
             client = Client(self.scheduler)
         else:
             cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=40,
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
             )
             client = Client(cluster)
         try:
@@ -173,7 +184,9 @@ class DaskExecutor:
             while queue or running:
                 while queue and len(running) < slots:
                     task = queue.pop()
-                    future = client.submit(execute_unit, task, pure=False, key=f"unit-{task.run_key}")
+                    future = client.submit(
+                        execute_unit, task, pure=False, key=f"unit-{task.run_key}"
+                    )
                     running[future] = (task, time.perf_counter())
                 try:
                     done, _ = wait(list(running), timeout=0.2, return_when="FIRST_COMPLETED")
@@ -185,14 +198,17 @@ class DaskExecutor:
                         yield future.result()
                     else:
                         elapsed = time.perf_counter() - submitted
-                        yield failed_result(task, f"dask task {future.status}: {future.exception()}", wall=elapsed)
+                        yield failed_result(
+                            task, f"dask task {future.status}: {future.exception()}", wall=elapsed
+                        )
                 now = time.perf_counter()
                 for future, (task, submitted) in list(running.items()):
                     if now - submitted > task.time_limit_s + KILL_GRACE_S:
                         running.pop(future)
                         _cancel_and_restart(client, future)
                         yield failed_result(
-                            task, f"time limit of {task.time_limit_s:g} s exceeded (worker restarted)",
+                            task,
+                            f"time limit of {task.time_limit_s:g} s exceeded (worker restarted)",
                             wall=now - submitted,
                         )
         finally:

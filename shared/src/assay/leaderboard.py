@@ -114,14 +114,18 @@ def rank_entries(entries: list[Entry], primary: str, maximize: bool) -> list[Ent
     return ordered
 
 
-def _unit_runs(client: MlflowClient, experiment_id: str, spec: ScenarioSpec, size: str) -> list[Any]:
+def _unit_runs(
+    client: MlflowClient, experiment_id: str, spec: ScenarioSpec, size: str
+) -> list[Any]:
     query = (
         f"tags.`{TAG}kind` = 'unit' and tags.`{TAG}size` = '{size}' "
         f"and tags.`{TAG}scenario_version` = '{spec.version}'"
     )
     runs, token = [], None
     while True:
-        page = client.search_runs([experiment_id], filter_string=query, max_results=1000, page_token=token)
+        page = client.search_runs(
+            [experiment_id], filter_string=query, max_results=1000, page_token=token
+        )
         runs += [r for r in page if r.info.status in ("FINISHED", "FAILED")]
         token = page.token
         if not token:
@@ -170,7 +174,9 @@ def build_board(
                 peak_memory_mb=_mean(ok, "peak_memory_mb"),
                 units=len(model_runs),
                 failures=len(model_runs) - len(ok),
-                errors=sorted({r.data.tags.get(f"{TAG}error", "") for r in model_runs if r not in ok})[:3],
+                errors=sorted(
+                    {r.data.tags.get(f"{TAG}error", "") for r in model_runs if r not in ok}
+                )[:3],
                 values=values,
             )
         )
@@ -236,7 +242,11 @@ def board_markdown(board: Board) -> str:
     ]
     for e in board.entries:
         p = e.metrics[board.primary]
-        others = [f"{_fmt(e.metrics[m].mean)} ± {_fmt(e.metrics[m].std, 2)}" for m in metric_names[1:] if m in e.metrics]
+        others = [
+            f"{_fmt(e.metrics[m].mean)} ± {_fmt(e.metrics[m].std, 2)}"
+            for m in metric_names[1:]
+            if m in e.metrics
+        ]
         lines.append(
             f"| {e.rank} | {e.model} | {_fmt(p.mean)} ± {_fmt(p.std, 2)} | "
             f"[{_fmt(p.ci95[0])}, {_fmt(p.ci95[1])}] | {_fmt(e.normalised, 3)} | "
@@ -252,11 +262,21 @@ def board_markdown(board: Board) -> str:
     ]
     failed = [e for e in board.entries if e.failures]
     for e in failed:
-        lines.append(f"- `{e.model}`: {e.failures} failed units ({'; '.join(x for x in e.errors if x)})")
+        lines.append(
+            f"- `{e.model}`: {e.failures} failed units ({'; '.join(x for x in e.errors if x)})"
+        )
     if board.references:
-        lines += ["", "## Published references", "", "| model | metric | value | citation | how the data differ |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Published references",
+            "",
+            "| model | metric | value | citation | how the data differ |",
+            "|---|---|---|---|---|",
+        ]
         for ref in board.references:
-            lines.append(f"| {ref['model']} | {ref['metric']} | {ref['value']:g} | {ref['citation']} | {ref['note']} |")
+            lines.append(
+                f"| {ref['model']} | {ref['metric']} | {ref['value']:g} | {ref['citation']} | {ref['note']} |"
+            )
     lines += [
         "",
         f"Data sha256 `{board.data_sha[:16]}`, split sha256 "
@@ -276,7 +296,10 @@ def board_plot(board: Board, path: Path) -> None:
     entries = board.entries
     means = [e.metrics[board.primary].mean for e in entries]
     errors = np.array(
-        [[m - e.metrics[board.primary].ci95[0], e.metrics[board.primary].ci95[1] - m] for m, e in zip(means, entries, strict=True)]
+        [
+            [m - e.metrics[board.primary].ci95[0], e.metrics[board.primary].ci95[1] - m]
+            for m, e in zip(means, entries, strict=True)
+        ]
     ).T
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(entries) + 1.6))
     y = np.arange(len(entries))[::-1]
@@ -285,7 +308,15 @@ def board_plot(board: Board, path: Path) -> None:
     for ref in board.references:
         if ref["metric"] == board.primary:
             ax.axvline(ref["value"], color="#c44e52", linestyle="--", linewidth=1)
-            ax.text(ref["value"], len(entries) - 0.4, f" {ref['model']}", color="#c44e52", fontsize=7, rotation=90, va="top")
+            ax.text(
+                ref["value"],
+                len(entries) - 0.4,
+                f" {ref['model']}",
+                color="#c44e52",
+                fontsize=7,
+                rotation=90,
+                va="top",
+            )
     arrow = "higher is better" if board.direction == "maximize" else "lower is better"
     ax.set_xlabel(f"{board.primary} ({arrow}); bars: mean, whiskers: 95 % CI")
     ax.set_title(f"{board.scenario}@{board.version} ({board.size})", fontsize=10)

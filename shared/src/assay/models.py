@@ -129,7 +129,9 @@ def import_object(path: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UnknownNameError(f"cannot import module '{module_name}' for '{path}': {exc}") from None
+        raise UnknownNameError(
+            f"cannot import module '{module_name}' for '{path}': {exc}"
+        ) from None
     try:
         obj = module
         for part in attr.split("."):
@@ -139,13 +141,17 @@ def import_object(path: str) -> Any:
     return obj
 
 
-def resolve_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]) -> ModelFactory:
+def resolve_model(
+    name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]
+) -> ModelFactory:
     """The factory for a registry name or `module:Class`, checked against `params` (no fitting)."""
     factory: ModelFactory = import_object(name) if ":" in name else registry.get(name)
     try:
         inspect.signature(factory).bind(**params)
     except TypeError as exc:
-        raise UnknownNameError(f"model '{name}' does not accept parameters {dict(params)}: {exc}") from None
+        raise UnknownNameError(
+            f"model '{name}' does not accept parameters {dict(params)}: {exc}"
+        ) from None
     except ValueError:  # builtins without a signature: let the call itself complain
         pass
     return factory

@@ -160,8 +160,10 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
         for metric in spec.metrics:
             if metric.name not in metric_names:
                 raise SpecError(f"scenario {spec.key}: unknown metric '{metric.name}'")
-            known = catalog.metrics.get(metric.name) if metric.name in catalog.metrics else next(
-                m for m in plugin.metrics if m.name == metric.name
+            known = (
+                catalog.metrics.get(metric.name)
+                if metric.name in catalog.metrics
+                else next(m for m in plugin.metrics if m.name == metric.name)
             )
             if known.direction != metric.direction:
                 raise SpecError(
@@ -184,14 +186,12 @@ def discover(
     entry_points: Callable[[], Iterable[metadata.EntryPoint]] | None = None,
 ) -> Catalog:
     """Load every installed plugin; failures are recorded in `catalog.failures`."""
-    found = (
-        entry_points() if entry_points else metadata.entry_points(group=ENTRY_POINT_GROUP)
-    )
+    found = entry_points() if entry_points else metadata.entry_points(group=ENTRY_POINT_GROUP)
     catalog = Catalog()
     for entry_point in sorted(found, key=lambda ep: (ep.name != "core", ep.name)):
         try:
             plugin = _load_entry_point(entry_point)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin is data, not a crash
+        except Exception as exc:
             catalog.failures.append(
                 PluginFailure(
                     entry_point.name,

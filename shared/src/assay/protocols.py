@@ -67,7 +67,9 @@ class EvaluationProtocol(ABC):
     name: str
 
     @abstractmethod
-    def plan(self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog) -> Plan:
+    def plan(
+        self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog
+    ) -> Plan:
         """The units to run; must be deterministic given the spec and the data."""
 
     @abstractmethod
@@ -81,7 +83,9 @@ def score(
     return {metric.name: metric(y_true, predictions) for metric in metrics}
 
 
-def prediction_columns(rows: npt.NDArray[Any], y_true: npt.NDArray[Any] | None, predictions: Any) -> dict[str, npt.NDArray[Any]]:
+def prediction_columns(
+    rows: npt.NDArray[Any], y_true: npt.NDArray[Any] | None, predictions: Any
+) -> dict[str, npt.NDArray[Any]]:
     columns: dict[str, npt.NDArray[Any]] = {"row": rows}
     if y_true is not None:
         columns["y_true"] = np.asarray(y_true)
@@ -103,7 +107,9 @@ def prediction_columns(rows: npt.NDArray[Any], y_true: npt.NDArray[Any] | None, 
 class SupervisedProtocol(EvaluationProtocol):
     name = "supervised"
 
-    def plan(self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog) -> Plan:
+    def plan(
+        self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog
+    ) -> Plan:
         if dataset.targets is None:
             raise DataError(f"scenario {spec.key}: the supervised protocol needs targets")
         split: Split = make_split(
@@ -141,7 +147,11 @@ class SupervisedProtocol(EvaluationProtocol):
             fit_seconds=fitted - start,
             predict_seconds=predicted - fitted,
             predictions=prediction_columns(fold.test, test.targets, predictions),
-            info={"n_train": str(len(train)), "n_valid": str(len(valid_rows)), "n_test": str(len(test))},
+            info={
+                "n_train": str(len(train)),
+                "n_valid": str(len(valid_rows)),
+                "n_test": str(len(test)),
+            },
         )
 
 

@@ -30,9 +30,7 @@ class Registry(Generic[T]):
             close = difflib.get_close_matches(name, self._items, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             known = ", ".join(sorted(self._items)) or "none"
-            raise UnknownNameError(
-                f"unknown {self.kind} '{name}'{hint} (known: {known})"
-            ) from None
+            raise UnknownNameError(f"unknown {self.kind} '{name}'{hint} (known: {known})") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -166,6 +166,8 @@ def run_grid(
     # Parents whose units were all done before (a resumed run) are closed here too.
     for task in tasks:
         if task.parent_key not in remaining and task.parent_key in parents:
-            tracker.finish_parent(specs[task.scenario].spec, parents[task.parent_key], task.parent_key)
+            tracker.finish_parent(
+                specs[task.scenario].spec, parents[task.parent_key], task.parent_key
+            )
             remaining[task.parent_key] = 0
     return report

@@ -60,7 +60,9 @@ def _as_folds(
 def _require(dataset: Dataset, field: str, kind: str) -> np.ndarray[Any, Any]:
     value = getattr(dataset, field)
     if value is None:
-        raise SplitError(f"split '{kind}' needs dataset {field}, but '{dataset.metadata.name}' has none")
+        raise SplitError(
+            f"split '{kind}' needs dataset {field}, but '{dataset.metadata.name}' has none"
+        )
     return np.asarray(value)
 
 
@@ -124,7 +126,7 @@ def _balanced_group_order(
     members = [np.flatnonzero(inverse == g).astype(np.int64) for g in range(inverse.max() + 1)]
     big = [m for m in members if len(m) > big_threshold]
     small = [m for m in members if len(m) <= big_threshold]
-    rng.shuffle(big)  # type: ignore[arg-type]
+    rng.shuffle(big)
     big.sort(key=len, reverse=True)  # stable: ties keep their shuffled order
     order = rng.permutation(len(small))
     return big + [small[i] for i in order]
@@ -147,7 +149,9 @@ def balanced_group(
         rng = np.random.default_rng(seed + r)
         if test_fraction is not None:
             if not 0.0 < test_fraction < 1.0:
-                raise SplitError(f"balanced_group test_fraction must be in (0, 1), got {test_fraction}")
+                raise SplitError(
+                    f"balanced_group test_fraction must be in (0, 1), got {test_fraction}"
+                )
             test_size = test_fraction * n
             train_target = n - test_size
             train: list[IndexArray] = []

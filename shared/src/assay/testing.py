@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,11 @@ def _check_split(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:
     folds = getattr(first.payload, "folds", ())
     groups = None if dataset.groups is None else np.asarray(dataset.groups)
     for fold in folds:
-        check_no_leakage(fold, len(dataset), groups if protocol.split in {"group_kfold", "balanced_group"} else None)
+        check_no_leakage(
+            fold,
+            len(dataset),
+            groups if protocol.split in {"group_kfold", "balanced_group"} else None,
+        )
 
 
 def _check_model(plugin: Plugin, spec: ScenarioSpec, model_name: str, workdir: Path) -> None:
@@ -124,6 +129,16 @@ def _check_model(plugin: Plugin, spec: ScenarioSpec, model_name: str, workdir: P
     predictions.validate(len(test), model=model_name)
 
 
+def _check_loads(plugin: Plugin, workdir: Path) -> None:
+    del workdir
+    _catalog(plugin)
+
+
+def _check_spec_in(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:
+    del workdir
+    _check_spec(plugin, spec)
+
+
 def conformance_checks(plugin: Plugin) -> list[ConformanceCheck]:
     """One check per (scenario, property); run each with a fresh working folder."""
     checks: list[ConformanceCheck] = []
@@ -136,23 +151,20 @@ def conformance_checks(plugin: Plugin) -> list[ConformanceCheck]:
             raise AssertionError(message)
 
         return [ConformanceCheck(f"{plugin.name}:specs-validate", fail)]
-    checks.append(ConformanceCheck(f"{plugin.name}:loads", lambda _: _catalog(plugin) and None))
+    checks.append(ConformanceCheck(f"{plugin.name}:loads", partial(_check_loads, plugin)))
     for spec in specs:
-        checks.append(ConformanceCheck(f"{spec.key}:spec", lambda _, s=spec: _check_spec(plugin, s)))
-        checks.append(
+        checks += [
+            ConformanceCheck(f"{spec.key}:spec", partial(_check_spec_in, plugin, spec)),
             ConformanceCheck(
                 f"{spec.key}:source-deterministic",
-                lambda w, s=spec: _check_source_deterministic(plugin, s, w),
-            )
-        )
-        checks.append(ConformanceCheck(f"{spec.key}:split", lambda w, s=spec: _check_split(plugin, s, w)))
+                partial(_check_source_deterministic, plugin, spec),
+            ),
+            ConformanceCheck(f"{spec.key}:split", partial(_check_split, plugin, spec)),
+        ]
         if spec.protocol.name != "supervised":
             continue
-        for model_name in spec.models:
-            checks.append(
-                ConformanceCheck(
-                    f"{spec.key}:model-{model_name}",
-                    lambda w, s=spec, m=model_name: _check_model(plugin, s, m, w),
-                )
-            )
+        checks += [
+            ConformanceCheck(f"{spec.key}:model-{name}", partial(_check_model, plugin, spec, name))
+            for name in spec.models
+        ]
     return checks

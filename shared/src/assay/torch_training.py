@@ -34,7 +34,7 @@ def default_device() -> torch.device:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed % (2**32))  # noqa: NPY002 - third-party code may use the global state
+    np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
 
 
@@ -61,7 +61,10 @@ def _to_device(batch: Batch, device: torch.device) -> list[Any]:
 
 
 def _mean_loss(
-    module: nn.Module, batches: Iterable[Batch], loss_fn: Callable[..., torch.Tensor], device: torch.device
+    module: nn.Module,
+    batches: Iterable[Batch],
+    loss_fn: Callable[..., torch.Tensor],
+    device: torch.device,
 ) -> float:
     module.eval()
     total, count = 0.0, 0
@@ -94,7 +97,9 @@ def fit_module(
     seed_everything(seed)
     device = device or default_device()
     module.to(device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     rng = np.random.default_rng(seed)
     result = TrainResult(best_epoch=-1, best_valid_loss=math.inf)
     best_state: dict[str, torch.Tensor] | None = None
@@ -105,7 +110,7 @@ def fit_module(
             *inputs, target = _to_device(batch, device)
             optimizer.zero_grad()
             loss = loss_fn(module(*inputs), target)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
             optimizer.step()
@@ -165,7 +170,9 @@ class MLPModel:
         featurizer: Featurizer = array_features,
     ) -> None:
         self.hidden, self.dropout, self.batch_size = tuple(hidden), dropout, batch_size
-        self.config = TrainConfig(max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience)
+        self.config = TrainConfig(
+            max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience
+        )
         self.featurizer = featurizer
 
     def _network(self, n_in: int, n_out: int) -> nn.Module:
@@ -196,7 +203,10 @@ class MLPModel:
         valid_fn = None
         if valid is not None and len(valid):
             valid_fn = tensor_batches(
-                self._scaled(valid), self._targets(require_targets(valid)), batch_size=512, shuffle=False
+                self._scaled(valid),
+                self._targets(require_targets(valid)),
+                batch_size=512,
+                shuffle=False,
             )
         fit_module(
             self.net_,
@@ -208,7 +218,8 @@ class MLPModel:
         )
 
     def _scaled(self, dataset: Dataset) -> npt.NDArray[np.float32]:
-        return ((self.featurizer(dataset) - self.x_mean_) / self.x_std_).astype(np.float32)
+        scaled = (self.featurizer(dataset) - self.x_mean_) / self.x_std_
+        return np.asarray(scaled, dtype=np.float32)
 
     def _targets(self, y: npt.NDArray[Any]) -> npt.NDArray[Any]:
         if self.classify_:

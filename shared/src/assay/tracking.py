@@ -136,7 +136,9 @@ class Tracker:
     def discard(self, run_id: str) -> None:
         self.client.delete_run(run_id)
 
-    def parent_run(self, spec: ScenarioSpec, task: UnitTask, plugin: str, known: dict[str, str]) -> str:
+    def parent_run(
+        self, spec: ScenarioSpec, task: UnitTask, plugin: str, known: dict[str, str]
+    ) -> str:
         """The parent run for (scenario, model), created once and reused on resume."""
         key = task.parent_key
         if key in known:
@@ -149,19 +151,26 @@ class Tracker:
             f"{TAG}scenario_version": spec.version,
             f"{TAG}size": task.size,
             f"{TAG}plugin": plugin,
-            f"{TAG}version.plugin": _version(f"assay-{plugin}") if plugin != "core" else _version("assay"),
+            f"{TAG}version.plugin": _version(f"assay-{plugin}")
+            if plugin != "core"
+            else _version("assay"),
             f"{TAG}model": task.model.name,
             f"{TAG}model_label": task.model.display_name,
             f"{TAG}params_hash": task.params_hash,
             f"{TAG}data_sha": task.data_sha,
             **environment_tags(),
         }
-        run = self.client.create_run(experiment_id, run_name=f"{task.model.display_name}", tags=tags)
-        params = [Param(f"model.{k}", _param_value(v)) for k, v in sorted(task.model.params.items())]
+        run = self.client.create_run(
+            experiment_id, run_name=f"{task.model.display_name}", tags=tags
+        )
+        params = [
+            Param(f"model.{k}", _param_value(v)) for k, v in sorted(task.model.params.items())
+        ]
         for batch in _batched(params, 100):
             self.client.log_batch(run.info.run_id, params=batch)
-        known[key] = run.info.run_id
-        return run.info.run_id
+        run_id: str = run.info.run_id
+        known[key] = run_id
+        return run_id
 
     def record_unit(self, spec: ScenarioSpec, parent_id: str, result: UnitResult) -> str:
         """One child run per unit; its terminal status is the last write."""
@@ -188,7 +197,7 @@ class Tracker:
         if result.error:
             tags[f"{TAG}error"] = result.error[:4000]
         run = self.client.create_run(experiment_id, run_name=f"{task.unit}-s{task.seed}", tags=tags)
-        run_id = run.info.run_id
+        run_id: str = run.info.run_id
         values = {
             **result.metrics,
             "fit_seconds": result.fit_seconds,
@@ -218,7 +227,9 @@ class Tracker:
         ok = [run for run in children if run.info.status == "FINISHED"]
         summary: dict[str, float] = {}
         for metric in spec.metrics:
-            values = [run.data.metrics[metric.name] for run in ok if metric.name in run.data.metrics]
+            values = [
+                run.data.metrics[metric.name] for run in ok if metric.name in run.data.metrics
+            ]
             if values:
                 summary[f"{metric.name}_mean"] = statistics.fmean(values)
                 summary[f"{metric.name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0

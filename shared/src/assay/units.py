@@ -103,7 +103,9 @@ class UnitResult:
         return self.status == "ok"
 
 
-def failed_result(task: UnitTask, error: str, detail: str = "", wall: float = float("nan")) -> UnitResult:
+def failed_result(
+    task: UnitTask, error: str, detail: str = "", wall: float = float("nan")
+) -> UnitResult:
     return UnitResult(task, "failed", error=error, error_detail=detail, wall_seconds=wall)
 
 
@@ -234,9 +236,11 @@ def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
         return failed_result(task, str(exc), wall=time.perf_counter() - started)
     except AssayError as exc:
         return failed_result(task, str(exc), wall=time.perf_counter() - started)
-    except Exception as exc:  # noqa: BLE001 - a crashing model is a recorded failure
+    except Exception as exc:
         detail = "".join(traceback.format_exception(exc))
-        return failed_result(task, f"{type(exc).__name__}: {exc}", detail, time.perf_counter() - started)
+        return failed_result(
+            task, f"{type(exc).__name__}: {exc}", detail, time.perf_counter() - started
+        )
     return UnitResult(
         task,
         "ok",

@@ -1,0 +1,110 @@
+"""Core benchmarks, measured side by side in one run (`nox -s bench`).
+
+1. Harness overhead per unit: wall time per unit minus fit and predict time,
+   with a null model (the mean) and the default sqlite MLflow store.
+2. Cold vs warm data preparation (build + checksum vs verify only).
+3. Serial vs 2-worker Dask wall time on a CPU-bound grid of 8+ units.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from assay.builtin import SklearnBundledSource
+from assay.cache import DataCache
+from assay.executors import make_executor
+from assay.plugin import discover
+from assay.runner import GridEntry, plan_grid, run_grid
+from assay.spec import ModelEntry
+from assay.tracking import Tracker
+
+
+def overhead(catalog, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+    os.chdir(workdir)  # MLflow's default store: ./mlflow.db
+    entry = GridEntry("core/diabetes@1", [ModelEntry(name="mean")], seeds=list(range(8)))
+    tasks = plan_grid(catalog, [entry], "standard")
+    tracker = Tracker()
+    tracker.resume_state(catalog.scenario("core/diabetes").spec)  # create the store first
+    start = time.perf_counter()
+    report = run_grid(catalog, tasks, make_executor("serial", catalog=catalog), tracker)
+    wall = time.perf_counter() - start
+    work = sum(r.fit_seconds + r.predict_seconds for r in report.results)
+    per_unit = (wall - work) / len(report.results)
+    print(
+        f"harness overhead: {len(report.results)} units, {wall:.2f} s wall, {work:.3f} s fit+predict"
+    )
+    print(
+        f"  overhead per unit: {per_unit * 1000:.1f} ms (target < 200 ms) -> {'PASS' if per_unit < 0.2 else 'FAIL'}"
+    )
+
+
+def cold_warm(workdir: Path) -> None:
+    source = SklearnBundledSource()
+    params = {"dataset": "breast_cancer"}
+    cold_times, warm_times = [], []
+    for i in range(5):
+        cache = DataCache(workdir / f"cache{i}")
+        start = time.perf_counter()
+        cache.load(source, params)
+        cold_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        cache.load(source, params)
+        warm_times.append(time.perf_counter() - start)
+    cold, warm = min(cold_times), min(warm_times)
+    print(
+        f"data preparation: cold {cold * 1000:.1f} ms, warm {warm * 1000:.1f} ms, ratio {cold / warm:.1f}x"
+    )
+
+
+def serial_vs_dask(catalog) -> None:  # type: ignore[no-untyped-def]
+    from distributed import LocalCluster
+
+    model = ModelEntry(name="random_forest", params={"n_estimators": 600, "n_jobs": 1})
+    entry = GridEntry("core/breast-cancer@1", [model], seeds=[0, 1, 2])
+    tasks = plan_grid(catalog, [entry], "quick")  # 5 folds x 3 seeds = 15 units
+
+    def timed(executor) -> float:  # type: ignore[no-untyped-def]
+        with tempfile.TemporaryDirectory() as store:
+            tracker = Tracker(f"sqlite:///{store}/mlflow.db")
+            tracker.resume_state(catalog.scenario("core/breast-cancer").spec)
+            start = time.perf_counter()
+            report = run_grid(catalog, tasks, executor, tracker)
+            assert all(r.ok for r in report.results), [r.error for r in report.results]
+            return time.perf_counter() - start
+
+    serial = timed(make_executor("serial", catalog=catalog))
+    cold = timed(make_executor("dask", workers=2))  # starts and stops its own local cluster
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=40
+    ) as cluster:
+        warm = timed(make_executor("dask", scheduler=cluster.scheduler_address))
+    print(
+        f"grid of {len(tasks)} CPU-bound units: serial {serial:.2f} s; 2-worker dask {warm:.2f} s on a "
+        f"running cluster, {cold:.2f} s including cluster start-up"
+    )
+    print(
+        f"  speed-up on a running cluster {serial / warm:.2f}x (target >= 1.6x) -> "
+        f"{'PASS' if serial / warm >= 1.6 else 'FAIL'}; including start-up {serial / cold:.2f}x"
+    )
+
+
+def main() -> None:
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        os.environ["ASSAY_HOME"] = str(workdir / "home")
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        catalog = discover()
+        print("== assay core bench ==")
+        overhead(catalog, workdir)
+        cold_warm(workdir)
+        serial_vs_dask(catalog)
+
+
+if __name__ == "__main__":
+    main()
