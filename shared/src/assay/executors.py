@@ -83,12 +83,16 @@ class ProcessExecutor:
             while pending or any(w.task for w in pool):
                 for i, worker in enumerate(pool):
                     if worker.task is None and pending:
+                        if not worker.process.is_alive():  # died after its last result
+                            _stop(worker)
+                            pool[i] = worker = self._start()
                         worker.task, worker.started = pending.pop(), time.perf_counter()
                         worker.conn.send(worker.task)
                     result = self._poll(worker)
                     if result is None:
                         continue
                     if not result.ok and not worker.process.is_alive():
+                        _stop(worker)
                         pool[i] = self._start()
                     yield result
                 time.sleep(0.002)
@@ -105,6 +109,7 @@ class ProcessExecutor:
             try:
                 result: UnitResult = worker.conn.recv()
             except (EOFError, OSError):
+                worker.process.join(timeout=10)  # reap it, so is_alive() is accurate
                 result = failed_result(
                     task, f"worker died (exit code {worker.process.exitcode})", wall=elapsed
                 )
