@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from assay.leaderboard import Entry, rank_entries, significantly_different, summarise
 
 
@@ -22,7 +21,9 @@ def entry(model: str, values: list[float]) -> Entry:
 
 def test_summary_interval() -> None:
     summary = summarise([1.0, 2.0, 3.0])
-    assert summary.mean == 2.0 and summary.std == 1.0 and summary.n == 3
+    assert summary.mean == 2.0
+    assert summary.std == 1.0
+    assert summary.n == 3
     assert summary.ci95[0] == pytest.approx(2.0 - 4.302653 / 3**0.5, rel=1e-5)
     assert summarise([5.0]).ci95 == (5.0, 5.0)
 

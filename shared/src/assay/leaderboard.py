@@ -221,7 +221,7 @@ def _normalise(entries: list[Entry], spec: ScenarioSpec, primary: str) -> None:
 def _fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value:.{digits}g}"
+    return f"{value + 0.0:.{digits}g}"  # + 0.0 turns -0 into 0
 
 
 def board_markdown(board: Board) -> str:
