@@ -124,7 +124,8 @@ def murcko_scaffold(smiles: str) -> str:
     """Bemis-Murcko scaffold SMILES without chirality; '' for acyclic molecules."""
     mol = mol_from_smiles(smiles)
     with BlockLogs():
-        return str(MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=False))
+        scaffold = MurckoScaffold.GetScaffoldForMol(mol)  # type: ignore[no-untyped-call]
+        return str(Chem.MolToSmiles(scaffold, isomericSmiles=False))
 
 
 def _listed(items: Sequence[str]) -> str:
@@ -175,7 +176,7 @@ def curate(
             if on_invalid == "error":
                 raise DataError(
                     f"{name} {row.where}: {problem}; fix or remove the row, "
-                    "or set on_invalid = \"drop\" to drop such rows"
+                    'or set on_invalid = "drop" to drop such rows'
                 )
             dropped.append(f"{row.where} ({problem})")
             continue
@@ -209,7 +210,7 @@ def _merge_duplicates(
     out_partition: list[str | None] = []
     extra_names = sorted({k for _, row in kept for k in row.extras})
     out_extras: dict[str, list[float]] = {k: [] for k in extra_names}
-    for (smiles, partition), group in buckets.items():  # dicts keep first-occurrence order
+    for (smiles, part), group in buckets.items():  # dicts keep first-occurrence order
         targets = np.array([float(r.target) for r in group])
         if len(group) > 1:
             where = "/".join(r.where for r in group)
@@ -220,7 +221,7 @@ def _merge_duplicates(
                     raise DataError(
                         f"{name}: {label} are the same molecule with labels spread by {spread:g} "
                         f"(> conflict_tolerance {tolerance:g}); fix them, or set conflicts = "
-                        "\"mean\" or \"drop\""
+                        '"mean" or "drop"'
                     )
                 conflicting.append(label)
                 if conflicts == "drop":
@@ -229,7 +230,7 @@ def _merge_duplicates(
                 merged.append(f"{smiles} ({where})")
         out_smiles.append(smiles)
         out_targets.append(float(targets.mean()))
-        out_partition.append(partition)
+        out_partition.append(part)
         for k in extra_names:
             values = [float(r.extras[k]) for r in group if k in r.extras]
             out_extras[k].append(float(np.mean(values)) if values else math.nan)
@@ -247,8 +248,8 @@ def _merge_duplicates(
     if any(p is not None for p in out_partition):
         partition = [str(p) for p in out_partition]
         by_part: dict[str, set[str]] = {}
-        for smiles, part in zip(out_smiles, partition, strict=True):
-            by_part.setdefault(part, set()).add(smiles)
+        for smiles, label in zip(out_smiles, partition, strict=True):
+            by_part.setdefault(label, set()).add(smiles)
         if len(by_part) > 1:
             sets = list(by_part.values())
             shared = sorted(set.intersection(*sets))

@@ -82,11 +82,12 @@ def atom_features(atom: Chem.Atom) -> list[float]:
 
 
 def bond_features(bond: Chem.Bond) -> list[float]:
-    return (
-        _one_hot(bond.GetBondType(), BOND_TYPES)
-        + [1.0 if bond.GetIsConjugated() else 0.0, 1.0 if bond.IsInRing() else 0.0]
-        + _one_hot(int(bond.GetStereo()), STEREO)
-    )
+    return [
+        *_one_hot(bond.GetBondType(), BOND_TYPES),
+        1.0 if bond.GetIsConjugated() else 0.0,
+        1.0 if bond.IsInRing() else 0.0,
+        *_one_hot(int(bond.GetStereo()), STEREO),
+    ]
 
 
 ATOM_DIM = len(atom_features(Chem.MolFromSmiles("C").GetAtomWithIdx(0)))
@@ -223,8 +224,12 @@ class DMPNNNetwork(nn.Module):
             message = incoming[batch.src] - message[batch.rev]
             message = self.dropout(torch.relu(initial + self.w_msg(message)))
         incoming = initial.new_zeros(n_atoms, hidden).index_add_(0, batch.dst, message)
-        atom_state = self.dropout(torch.relu(self.w_atom(torch.cat([batch.atoms, incoming], dim=1))))
-        pooled = atom_state.new_zeros(batch.n_molecules, hidden).index_add_(0, batch.molecule, atom_state)
+        atom_state = self.dropout(
+            torch.relu(self.w_atom(torch.cat([batch.atoms, incoming], dim=1)))
+        )
+        pooled = atom_state.new_zeros(batch.n_molecules, hidden).index_add_(
+            0, batch.molecule, atom_state
+        )
         if self.aggregation == "mean":
             counts = torch.bincount(batch.molecule, minlength=batch.n_molecules).clamp(min=1)
             pooled = pooled / counts.unsqueeze(1).to(pooled.dtype)
@@ -260,7 +265,11 @@ class DMPNNModel:
             raise ValueError("depth must be >= 1")
         self.hidden, self.depth, self.dropout = hidden, depth, dropout
         self.ffn_hidden, self.ffn_layers, self.aggregation = ffn_hidden, ffn_layers, aggregation
-        self.descriptors, self.batch_size, self.valid_fraction = descriptors, batch_size, valid_fraction
+        self.descriptors, self.batch_size, self.valid_fraction = (
+            descriptors,
+            batch_size,
+            valid_fraction,
+        )
         self.config = TrainConfig(
             max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience
         )
@@ -270,7 +279,10 @@ class DMPNNModel:
         if not self.descriptors:
             return np.zeros((len(smiles), 0), dtype=np.float32)
         x = featurize(smiles, "rdkit2d")
-        return np.clip((x - self.x_mean_) / self.x_std_, -10, 10).astype(np.float32)
+        scaled: npt.NDArray[np.float32] = np.clip((x - self.x_mean_) / self.x_std_, -10, 10).astype(
+            np.float32
+        )
+        return scaled
 
     def _batch_fn(
         self, smiles: Sequence[str], y: npt.NDArray[np.float32], *, shuffle: bool
@@ -298,7 +310,10 @@ class DMPNNModel:
         valid_smiles: list[str] = []
         valid_y = np.zeros(0)
         if valid is not None and len(valid):
-            valid_smiles, valid_y = smiles_of(valid), np.asarray(require_targets(valid), dtype=np.float64)
+            valid_smiles, valid_y = (
+                smiles_of(valid),
+                np.asarray(require_targets(valid), dtype=np.float64),
+            )
         elif self.valid_fraction > 0 and len(smiles) >= 10:
             perm = np.random.default_rng(seed).permutation(len(smiles))
             n_valid = max(1, round(self.valid_fraction * len(smiles)))

@@ -21,8 +21,7 @@ import numpy.typing as npt
 from assay.data import Dataset
 from assay.errors import UnknownNameError
 from rdkit import Chem, DataStructs
-from rdkit.Chem import Descriptors, rdFingerprintGenerator
-from rdkit.Chem import MACCSkeys
+from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.rdBase import BlockLogs
 
 from assay_medicine.chem import mol_from_smiles
@@ -48,7 +47,7 @@ def ecfp4_counts(mol: Chem.Mol) -> npt.NDArray[np.float64]:
 
 
 def maccs_keys(mol: Chem.Mol) -> npt.NDArray[np.float64]:
-    fp = MACCSkeys.GenMACCSKeys(mol)
+    fp = rdMolDescriptors.GetMACCSKeysFingerprint(mol)
     out = np.zeros(fp.GetNumBits(), dtype=np.float64)
     DataStructs.ConvertToNumpyArray(fp, out)
     return out

@@ -13,9 +13,15 @@ import numpy as np
 import numpy.typing as npt
 from assay.data import Dataset
 from assay.errors import DataError
-from assay.models import CLASSIFICATION_TASKS, Model, SklearnModel, TaskDispatchModel, require_targets
+from assay.models import (
+    CLASSIFICATION_TASKS,
+    Model,
+    SklearnModel,
+    TaskDispatchModel,
+    require_targets,
+)
 from assay.predictions import Predictions
-from rdkit.Chem import Crippen, Descriptors, Lipinski
+from rdkit.Chem import rdMolDescriptors
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -70,9 +76,9 @@ def esol_terms(smiles: str) -> npt.NDArray[np.float64]:
     return np.array(
         [
             1.0,
-            Crippen.MolLogP(mol),
-            Descriptors.MolWt(mol),
-            float(Lipinski.NumRotatableBonds(mol)),
+            float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0]),
+            float(rdMolDescriptors._CalcMolWt(mol)),
+            float(rdMolDescriptors.CalcNumRotatableBonds(mol)),
             aromatic / heavy if heavy else 0.0,
         ]
     )
@@ -240,7 +246,11 @@ class TanimotoKNN:
         if self.classify_:
             probabilities = np.zeros((len(dataset), len(self.classes_)))
             for j in range(k):
-                np.add.at(probabilities, (np.arange(len(dataset)), self.y_index_[order[:, j]]), weights[:, j])
+                np.add.at(
+                    probabilities,
+                    (np.arange(len(dataset)), self.y_index_[order[:, j]]),
+                    weights[:, j],
+                )
             return Predictions(self.classes_[probabilities.argmax(1)], probabilities=probabilities)
         values = (np.asarray(self.y_, dtype=np.float64)[order] * weights).sum(1)
         return Predictions(values=values)

@@ -312,7 +312,9 @@ class UserFileSource(MoleculeSource):
         if ".sdf" in suffixes or ".sd" in suffixes:
             return read_sdf_rows(path, params.get("target"))
         sep = params.get("sep") or ("\t" if ".tsv" in suffixes else ",")
-        return read_csv_rows(path, target=params.get("target"), smiles=params.get("smiles"), sep=sep)
+        return read_csv_rows(
+            path, target=params.get("target"), smiles=params.get("smiles"), sep=sep
+        )
 
 
 def _find_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -336,7 +338,9 @@ def read_csv_rows(
     try:
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; expected a header and one row per molecule") from None
+        raise DataError(
+            f"{path}: the file is empty; expected a header and one row per molecule"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable CSV ({first})") from None
@@ -351,7 +355,9 @@ def read_csv_rows(
     rows: list[Row] = []
     for i, (smi, value) in enumerate(zip(frame[smiles_col], frame[target_col], strict=True)):
         text = str(value).strip()
-        rows.append(Row(str(smi), as_float(text) if text else math.nan, f"{path.name} line {i + 2}"))
+        rows.append(
+            Row(str(smi), as_float(text) if text else math.nan, f"{path.name} line {i + 2}")
+        )
     return rows
 
 
@@ -360,7 +366,10 @@ def _choose_target(
 ) -> str:
     if target is not None:
         if target not in columns:
-            raise DataError(f"{path}: no target column '{target}'; columns are {columns}")
+            raise DataError(
+                f"{path}: no target column '{target}'; columns are {columns}; "
+                "pass --target COLUMN"
+            )
         return target
     if "Y" in columns:
         return "Y"
@@ -389,13 +398,16 @@ def read_sdf_rows(path: Path, target: str | None) -> list[Row]:
     rows: list[Row] = []
     with BlockLogs():
         supplier = Chem.SDMolSupplier(str(path), sanitize=True, removeHs=True)
-        for i, mol in enumerate(supplier, start=1):
+        for i, record in enumerate(supplier, start=1):
             where = f"{path.name} record {i}"
+            mol: Chem.Mol | None = record  # None for a record RDKit cannot read
             if mol is None:
                 rows.append(Row("", math.nan, where, problem="RDKit cannot read the molecule"))
                 continue
             value = mol.GetProp(target) if mol.HasProp(target) else ""
-            rows.append(Row(str(Chem.MolToSmiles(mol)), as_float(value) if value else math.nan, where))
+            rows.append(
+                Row(str(Chem.MolToSmiles(mol)), as_float(value) if value else math.nan, where)
+            )
     if not rows:
         raise DataError(f"{path}: no SDF records found")
     return rows

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from assay.testing import ConformanceCheck, conformance_checks
-
 from assay_medicine.plugin import plugin
 
 
