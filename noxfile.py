@@ -48,7 +48,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on every package's src/."""
     _install(session, "mypy", "pandas-stubs", "types-psutil", *_all_packages())
-    session.run("mypy")
+    session.run("mypy", "shared/src", *(f"packages/{p}/src" for p in PLUGINS))
 
 
 @nox.session
