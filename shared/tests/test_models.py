@@ -136,3 +136,23 @@ def test_training_loop_is_seeded_and_stops_early() -> None:
 def test_task_reaches_models_through_dataset() -> None:
     data = replace(regression(), task="binary")
     assert data.subset([0, 1]).task == "binary"
+
+
+def test_correlation_of_a_constant_prediction_is_nan_without_warning() -> None:
+    metrics = builtin_metrics()
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    constant = Predictions(values=np.full(4, 2.5))
+    for name in ("spearman", "pearson"):
+        assert np.isnan(metrics.get(name)(y, constant))  # filterwarnings=error: no warning
+        assert metrics.get(name)(y, Predictions(values=y * 2)) == pytest.approx(1.0)
+
+
+def test_seed_reaches_random_state_nested_in_a_pipeline() -> None:
+    from assay.models import SklearnModel
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = SklearnModel(make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=5)))
+    model.fit(regression(), seed=7)
+    assert model.fitted_.get_params()["randomforestregressor__random_state"] == 7

@@ -31,6 +31,8 @@ leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards fro
 app.add_typer(suite_app, name="suite")
 app.add_typer(leaderboard_app, name="leaderboard")
 
+# Names stay on one line so they can be copied; long free text wraps instead.
+_IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
 console = Console()
 err_console = Console(stderr=True)
 
@@ -78,7 +80,7 @@ def list_scenarios(as_json: JsonFlag = False) -> None:
         return
     table = Table(title="Scenarios")
     for column in ("scenario", "plugin", "task", "primary metric", "title"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
@@ -227,7 +229,7 @@ def _run(
     )
     table = Table(title="This run")
     for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
     for row in summary:
         metrics = row["metrics"]
         assert isinstance(metrics, dict)
@@ -355,7 +357,7 @@ def leaderboard_build(
                 "fit s",
                 "failed",
             ):
-                table.add_column(column)
+                table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
             for e in board.entries:
                 p = e.metrics[board.primary]
                 table.add_row(

@@ -62,12 +62,21 @@ def _rmse(y: npt.NDArray[Any], p: Predictions) -> float:
     return float(np.sqrt(skm.mean_squared_error(y, np.asarray(p.values))))
 
 
-def _spearman(y: npt.NDArray[Any], p: Predictions) -> float:
-    return float(stats.spearmanr(y, np.asarray(p.values)).statistic)
+def _correlation(fn: Callable[..., Any]) -> MetricFn:
+    """A correlation is undefined when either side is constant (a mean predictor):
+    that is NaN by definition, returned without scipy's warning."""
+
+    def metric(y: npt.NDArray[Any], p: Predictions) -> float:
+        values = np.asarray(p.values, dtype=float)
+        if np.ptp(y) == 0 or np.ptp(values) == 0:
+            return float("nan")
+        return float(fn(y, values).statistic)
+
+    return metric
 
 
-def _pearson(y: npt.NDArray[Any], p: Predictions) -> float:
-    return float(stats.pearsonr(y, np.asarray(p.values)).statistic)
+_spearman = _correlation(stats.spearmanr)
+_pearson = _correlation(stats.pearsonr)
 
 
 def _log_loss(y: npt.NDArray[Any], p: Predictions) -> float:

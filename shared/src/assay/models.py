@@ -50,8 +50,8 @@ def require_targets(dataset: Dataset) -> npt.NDArray[Any]:
 class SklearnModel:
     """Any scikit-learn estimator behind a featurizer.
 
-    The estimator is cloned for every fit and gets `random_state=seed` when it
-    has that parameter, so repeats differ only by the seed the runner gives.
+    The estimator is cloned for every fit and gets `random_state=seed` wherever it
+    has that parameter (nested steps included), so repeats differ only by the seed the runner gives.
     """
 
     def __init__(self, estimator: BaseEstimator, featurizer: Featurizer = array_features) -> None:
@@ -62,8 +62,9 @@ class SklearnModel:
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid
         estimator = clone(self.estimator)
-        if "random_state" in estimator.get_params():
-            estimator.set_params(random_state=seed)
+        # Pipelines and meta-estimators nest theirs as `step__random_state`.
+        seeded = {k: seed for k in estimator.get_params() if k.split("__")[-1] == "random_state"}
+        estimator.set_params(**seeded)
         estimator.fit(self.featurizer(train), require_targets(train))
         self.fitted_ = estimator
 

@@ -74,11 +74,19 @@ def _check_spec(plugin: Plugin, spec: ScenarioSpec) -> None:
             raise SpecError(f"{spec.key}: reference for unlisted metric '{reference.metric}'")
 
 
+# Built once per scenario per test process: the split and model checks of one
+# scenario share the quick data instead of regenerating it for every check.
+_QUICK_DATA: dict[tuple[str, str], Dataset] = {}
+
+
 def _quick_dataset(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> Dataset:
-    catalog = _catalog(plugin)
-    source = catalog.sources.get(spec.source.name)
-    dataset, _ = DataCache(workdir / "cache").load(source, spec.source.params_for("quick"))
-    return replace(dataset, task=spec.task)
+    key = (plugin.name, spec.key)
+    if key not in _QUICK_DATA:
+        catalog = _catalog(plugin)
+        source = catalog.sources.get(spec.source.name)
+        dataset, _ = DataCache(workdir / "cache").load(source, spec.source.params_for("quick"))
+        _QUICK_DATA[key] = replace(dataset, task=spec.task)
+    return _QUICK_DATA[key]
 
 
 def _check_source_deterministic(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:

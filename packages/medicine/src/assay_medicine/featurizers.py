@@ -1,0 +1,161 @@
+"""Molecular featurizers: Morgan/ECFP4 bits and counts, RDKit 2D descriptors, MACCS keys.
+
+A feature spec is one block name or several joined by '+' (`"ecfp4+rdkit2d"`).
+Vectors are cached in memory per molecule (keyed by the standardised SMILES
+the sources store), so every fold, seed and model of a run featurises each
+molecule once per process.
+
+Descriptor handling: RDKit's full 2D descriptor list (`Descriptors._descList`,
+fixed for an RDKit version). A descriptor that fails or is NaN/inf becomes 0,
+and every value is clipped to +-1e6 so that a few astronomically large ones
+(`Ipc`) cannot swamp a scaler or overflow float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import numpy as np
+import numpy.typing as npt
+from assay.data import Dataset
+from assay.errors import UnknownNameError
+from rdkit import Chem, DataStructs
+from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdMolDescriptors
+from rdkit.rdBase import BlockLogs
+
+from assay_medicine.chem import mol_from_smiles
+
+FP_BITS = 2048
+MORGAN_RADIUS = 2
+DESCRIPTOR_CLIP = 1e6
+
+Block = Callable[[Chem.Mol], npt.NDArray[np.float64]]
+
+
+@cache
+def _morgan() -> rdFingerprintGenerator.FingerprintGenerator64:
+    return rdFingerprintGenerator.GetMorganGenerator(radius=MORGAN_RADIUS, fpSize=FP_BITS)
+
+
+def ecfp4_bits(mol: Chem.Mol) -> npt.NDArray[np.float64]:
+    return np.asarray(_morgan().GetFingerprintAsNumPy(mol), dtype=np.float64)
+
+
+def ecfp4_counts(mol: Chem.Mol) -> npt.NDArray[np.float64]:
+    return np.asarray(_morgan().GetCountFingerprintAsNumPy(mol), dtype=np.float64)
+
+
+def maccs_keys(mol: Chem.Mol) -> npt.NDArray[np.float64]:
+    fp = rdMolDescriptors.GetMACCSKeysFingerprint(mol)
+    out = np.zeros(fp.GetNumBits(), dtype=np.float64)
+    DataStructs.ConvertToNumpyArray(fp, out)
+    return out
+
+
+def descriptor_names() -> list[str]:
+    return [name for name, _ in Descriptors._descList]
+
+
+def rdkit2d(mol: Chem.Mol) -> npt.NDArray[np.float64]:
+    values = np.zeros(len(Descriptors._descList), dtype=np.float64)
+    with BlockLogs():
+        for i, (_, fn) in enumerate(Descriptors._descList):
+            try:
+                values[i] = float(fn(mol))
+            except (ValueError, ZeroDivisionError, OverflowError, RuntimeError):
+                values[i] = np.nan
+    values[~np.isfinite(values)] = 0.0
+    return np.clip(values, -DESCRIPTOR_CLIP, DESCRIPTOR_CLIP)
+
+
+BLOCKS: dict[str, Block] = {
+    "ecfp4": ecfp4_bits,
+    "ecfp4_counts": ecfp4_counts,
+    "rdkit2d": rdkit2d,
+    "maccs": maccs_keys,
+}
+
+
+class FeatureCache:
+    """Per-process memory of feature vectors, keyed by (block, SMILES)."""
+
+    def __init__(self, max_molecules: int = 500_000) -> None:
+        self.max_molecules = max_molecules
+        self._store: dict[str, dict[str, npt.NDArray[np.float32]]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def clear(self) -> None:
+        self._store.clear()
+        self.hits = self.misses = 0
+
+    def block(self, name: str, smiles: Sequence[str]) -> npt.NDArray[np.float64]:
+        fn = block_function(name)
+        store = self._store.setdefault(name, {})
+        rows: list[npt.NDArray[np.float32]] = []
+        for s in smiles:
+            vector = store.get(s)
+            if vector is None:
+                self.misses += 1
+                vector = fn(mol_from_smiles(s)).astype(np.float32)
+                if len(store) >= self.max_molecules:  # crude bound: start afresh
+                    store.clear()
+                store[s] = vector
+            else:
+                self.hits += 1
+            rows.append(vector)
+        if not rows:
+            width = len(fn(mol_from_smiles("C")))
+            return np.zeros((0, width), dtype=np.float64)
+        return np.vstack(rows).astype(np.float64)
+
+
+FEATURE_CACHE = FeatureCache()
+"""The process-wide cache every medicine featurizer uses."""
+
+
+def block_function(name: str) -> Block:
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown molecular feature block '{name}' (known: {', '.join(sorted(BLOCKS))})"
+        ) from None
+
+
+def parse_features(spec: str) -> list[str]:
+    blocks = [part.strip() for part in spec.split("+") if part.strip()]
+    if not blocks:
+        raise UnknownNameError(f"feature spec {spec!r} names no blocks")
+    for block in blocks:
+        block_function(block)
+    return blocks
+
+
+def smiles_of(dataset: Dataset) -> list[str]:
+    """The SMILES inputs of a medicine dataset, as plain strings."""
+    return [str(s) for s in np.asarray(dataset.inputs, dtype=object)]
+
+
+def featurize(
+    smiles: Sequence[str], spec: str, cache: FeatureCache | None = None
+) -> npt.NDArray[np.float64]:
+    """Feature matrix (n_molecules, n_features) for a '+'-joined spec of blocks."""
+    store = FEATURE_CACHE if cache is None else cache
+    parts = [store.block(block, smiles) for block in parse_features(spec)]
+    return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+
+class MoleculeFeaturizer:
+    """A core `Featurizer` (Dataset -> matrix) for a feature spec; picklable."""
+
+    def __init__(self, spec: str = "ecfp4+rdkit2d") -> None:
+        parse_features(spec)
+        self.spec = spec
+
+    def __call__(self, dataset: Dataset) -> npt.NDArray[np.float64]:
+        return featurize(smiles_of(dataset), self.spec)
+
+    def __repr__(self) -> str:
+        return f"MoleculeFeaturizer({self.spec!r})"
