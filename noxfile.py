@@ -76,37 +76,22 @@ def integration(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
+def _suite_then_leaderboard(session: nox.Session, suite: str, out: str, *extra: str) -> None:
+    _install(session, *_all_packages())
+    session.run("assay", "suite", "run", suite, *session.posargs)
+    session.run("assay", "leaderboard", "build", "--suite", suite, "--out", out, *extra)
+
+
 @nox.session
 def quick(session: nox.Session) -> None:
     """The main job: the quick suite over all installed plugins, tracked in local MLflow."""
-    _install(session, *_all_packages())
-    session.run("assay", "suite", "run", "scenarios/quick.toml", *session.posargs)
-    session.run(
-        "assay",
-        "leaderboard",
-        "build",
-        "--suite",
-        "scenarios/quick.toml",
-        "--out",
-        QUICK_LEADERBOARD,
-        "--print",
-    )
+    _suite_then_leaderboard(session, "scenarios/quick.toml", QUICK_LEADERBOARD, "--print")
 
 
 @nox.session
 def standard(session: nox.Session) -> None:
     """The official leaderboard: the standard suite, then `leaderboards/` rebuilt from MLflow."""
-    _install(session, *_all_packages())
-    session.run("assay", "suite", "run", "scenarios/standard.toml", *session.posargs)
-    session.run(
-        "assay",
-        "leaderboard",
-        "build",
-        "--suite",
-        "scenarios/standard.toml",
-        "--out",
-        "leaderboards",
-    )
+    _suite_then_leaderboard(session, "scenarios/standard.toml", "leaderboards")
 
 
 @nox.session

@@ -40,6 +40,7 @@ Executor = Annotated[str, typer.Option(help="serial, processes or dask")]
 Workers = Annotated[int, typer.Option(help="worker processes (processes, local dask)")]
 Scheduler = Annotated[str | None, typer.Option(help="address of an existing Dask scheduler")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print a machine-readable summary")]
+RetryFailed = Annotated[bool, typer.Option(help="rerun units recorded as failed")]
 
 
 def _quiet_libraries() -> None:
@@ -267,7 +268,7 @@ def run(
     executor: Executor = "serial",
     workers: Workers = 2,
     scheduler: Scheduler = None,
-    retry_failed: Annotated[bool, typer.Option(help="rerun units recorded as failed")] = False,
+    retry_failed: RetryFailed = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run models on one scenario, tracked in MLflow."""
@@ -290,7 +291,7 @@ def suite_run(
     executor: Executor = "serial",
     workers: Workers = 2,
     scheduler: Scheduler = None,
-    retry_failed: Annotated[bool, typer.Option(help="rerun units recorded as failed")] = False,
+    retry_failed: RetryFailed = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run every installed scenario of a suite file (scenario x models x seeds)."""
