@@ -63,7 +63,7 @@ def cold_warm(workdir: Path) -> None:
 def serial_vs_dask(catalog) -> None:  # type: ignore[no-untyped-def]
     from distributed import LocalCluster
 
-    model = ModelEntry(name="random_forest", params={"n_estimators": 600, "n_jobs": 1})
+    model = ModelEntry(name="random_forest", params={"n_estimators": 1500, "n_jobs": 1})
     entry = GridEntry("core/breast-cancer@1", [model], seeds=[0, 1, 2])
     tasks = plan_grid(catalog, [entry], "quick")  # 5 folds x 3 seeds = 15 units
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +34,18 @@ def default_device() -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed every generator; on CUDA also ask for deterministic kernels.
+
+    Scatter-adds (`index_add_`, used by graph networks) are nondeterministic on
+    CUDA by default, so two runs of one seed would differ. Kernels without a
+    deterministic version only warn. CPU results depend on the thread count.
+    """
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 @dataclass(frozen=True)

@@ -326,7 +326,10 @@ class DMPNNModel:
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
         if self.descriptors:
             x = featurize(smiles, "rdkit2d")
-            self.x_mean_, self.x_std_ = x.mean(0), x.std(0) + 1e-8
+            # A descriptor constant on the training set keeps unit scale, so a
+            # different test value does not blow up by 1e8.
+            std = x.std(0)
+            self.x_mean_, self.x_std_ = x.mean(0), np.where(std > 1e-12, std, 1.0)
         self.net_ = DMPNNNetwork(
             hidden=self.hidden,
             depth=self.depth,
