@@ -113,3 +113,17 @@ def test_quick_suite_covers_installed_plugins() -> None:
     }
     domain_plugins = set(catalog.plugins) - {"testplugin"}
     assert domain_plugins <= listed
+
+
+def test_usage_errors_are_short_and_run_defaults_to_the_scenarios_models(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    bad_option = run_assay(["run", "core/breast-cancer", "--bogus"], env, tmp_path)
+    assert bad_option.returncode == 2
+    assert "No such option: --bogus" in bad_option.stderr
+    assert "Traceback" not in bad_option.stderr + bad_option.stdout
+
+    result = run_assay(["run", "core/breast-cancer", "--seeds", "0", "--json"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    models = {row["model"] for row in json.loads(result.stdout)["results"]}
+    assert models == {"majority", "logistic", "random_forest"}

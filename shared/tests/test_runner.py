@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import mlflow
 import pytest
 from assay.executors import make_executor
 from assay.plugin import Catalog
@@ -84,6 +85,11 @@ def test_tracking_layout(installed_catalog: Catalog) -> None:
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert "rmse_mean" in parent.data.metrics
+    dataset = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/dataset.json")
+    assert dataset["provenance"]
+    assert dataset["licence"]
+    assert len(dataset["sha256"]) == 64
+    assert parent.data.tags["assay.data_notes"] == str(len(dataset["notes"]))
     for child in children:
         tags = child.data.tags
         assert tags["mlflow.parentRunId"] == parent.info.run_id

@@ -134,4 +134,11 @@ def test_every_model_builds_by_name(name: str) -> None:
     from assay.plugin import Catalog
 
     catalog = Catalog.from_plugins([plugin])
-    build_model(name, dict(plugin.check_params.get(name, {})), catalog.models)
+    model = build_model(name, dict(plugin.check_params.get(name, {})), catalog.models)
+    calc = [float(v) for v in range(len(SMILES))]
+    train = molecules(SMILES * 3, [v + 0.1 * i for i in range(3) for v in calc], calc=calc * 3)
+    test = molecules(SMILES[:3], calc=calc[:3])
+    model.fit(train, seed=0)
+    values = np.asarray(model.predict(test).values)
+    assert values.shape == (3,)
+    assert np.isfinite(values).all()

@@ -86,7 +86,9 @@ def test_bad_smiles_dropped_on_request(tmp_path: Path, fixture_files: dict[str, 
 
 
 def test_nan_target_names_the_line(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
-    with pytest.raises(DataError, match=r"nan_target.csv line 7: target is missing"):
+    with pytest.raises(
+        DataError, match=r"nan_target.csv line 7: target column 'Y' holds 'NaN', not a finite"
+    ):
         load_file(tmp_path, fixture_files["nan_target.csv"])
     dataset = load_file(tmp_path, fixture_files["nan_target.csv"], on_invalid="drop")
     assert len(dataset) == 8
@@ -229,3 +231,13 @@ def test_scaffolds_ignore_chirality() -> None:
     assert murcko_scaffold("C[C@H](N)c1ccccc1") == "c1ccccc1"
     assert murcko_scaffold("CCCC") == ""
     assert "@" not in murcko_scaffold("C[C@H]1CC[C@@H](C2CCCCC2)CC1")
+
+
+def test_line_numbers_count_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "gaps.csv"
+    path.write_text("Drug_ID,Drug,Y\nA,CCO,1.0\n\nB,CCN,abc\nC,CCC,2.0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"gaps.csv line 4: target column 'Y' holds 'abc'"):
+        load_file(tmp_path, path)
+    path.write_text("Drug_ID,Drug,Y\nA,CCO,1.0\nB,CCN,\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"gaps.csv line 3: target column 'Y' is empty"):
+        load_file(tmp_path, path)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -24,14 +27,13 @@ def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
 
 
 def test_tdc_csv_runs_end_to_end(catalog: Catalog, tmp_path: Path) -> None:
-    # A user's copy of the bundled 150-molecule TDC-layout example. The mean control is left
-    # out: the core's spearman warns on constant predictions, an error under pytest's settings.
+    # A user's copy of the bundled 150-molecule TDC-layout example.
     user_file = tmp_path / "my_molecules.csv"
     shutil.copy(Path(str(files("assay_medicine") / "examples" / EXAMPLE_FILE)), user_file)
-    models = [ModelEntry(name="medicine.knn_tanimoto")]
+    models = [ModelEntry(name="mean"), ModelEntry(name="medicine.knn_tanimoto")]
     params = {"path": str(user_file), "target": "Y"}
     tasks = plan_grid(catalog, [GridEntry("medicine/csv", models, source_params=params)], "quick")
-    assert len(tasks) == 5  # five folds
+    assert len(tasks) == 10  # five folds x two models
     results = list(SerialExecutor(catalog).run(tasks))
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     assert {"rmse", "mae", "r2", "spearman"} <= set(results[0].metrics)
@@ -46,3 +48,40 @@ def test_bad_smiles_is_one_line_naming_the_row(
         plan_grid(catalog, [entry], "quick")
     assert "bad_smiles.csv line 5: invalid SMILES 'C1CC('" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_cli_runs_a_tdc_csv_and_names_a_bad_row(
+    tmp_path: Path, fixture_files: dict[str, Path]
+) -> None:
+    """The documented command, `assay run medicine/csv --data PATH --target Y`, in a subprocess."""
+    env = {
+        **os.environ,
+        "ASSAY_HOME": str(tmp_path / "home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
+    command = [sys.executable, "-m", "assay.cli", "run", "medicine/csv", "--target", "Y"]
+    good = subprocess.run(
+        [*command, "--data", str(fixture_files["tdc.csv"]), "-m", "mean", "-m", "medicine.ridge"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "10 units planned" in good.stdout
+    bad = subprocess.run(
+        [*command, "--data", str(fixture_files["bad_smiles.csv"])],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "error: bad_smiles.csv line 5: invalid SMILES 'C1CC('; fix or remove "
+        'the row, or set on_invalid = "drop" to drop such rows'
+    )

@@ -217,6 +217,7 @@ def _run(
                     "planned": report.planned,
                     "skipped": report.skipped,
                     "notes": report.notes,
+                    "data_notes": list(report.data_notes),
                     "results": summary,
                 },
                 indent=2,
@@ -225,6 +226,8 @@ def _run(
         return
     for note in report.notes:
         console.print(f"[yellow]{note}[/yellow]")
+    for note in report.data_notes:
+        console.print(f"data: {note}", highlight=False)
     console.print(
         f"{report.planned} units planned, {report.skipped} already complete, {len(report.results)} run; tracked in {tracker.tracking_uri}"
     )
@@ -248,8 +251,13 @@ def _run(
 def run(
     scenario: str,
     model: Annotated[
-        list[str], typer.Option("--model", "-m", help="registry name or module:Class (repeatable)")
-    ],
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="registry name or module:Class (repeatable); default: the scenario's models",
+        ),
+    ] = None,
     size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
     param: Annotated[
         list[str] | None,
@@ -276,9 +284,12 @@ def run(
     from assay.runner import GridEntry
 
     params = params_from_cli(param or [])
-    models = [ModelEntry(name=m, params=params) for m in model]
+    spec = _catalog().scenario(scenario).spec
+    if not model and params:
+        raise AssayError("--param needs --model: hyperparameters belong to one named model")
+    models = [ModelEntry(name=m, params=params) for m in (model or spec.models)]
     seed_list = [int(s) for s in seeds.split(",")] if seeds else None
-    ref = _catalog().scenario(scenario).spec.key
+    ref = spec.key
     entry = GridEntry(
         ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
     )
@@ -413,12 +424,14 @@ def main() -> None:
     except (typer.Exit, SystemExit) as exc:
         code = exc.exit_code if isinstance(exc, typer.Exit) else exc.code
         sys.exit(code if isinstance(code, int) else 0)
-    except Exception as exc:  # click usage errors come through standalone_mode=False
+    except Exception as exc:  # usage errors come through standalone_mode=False
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # typer vendors its own copy of click, so both exception families occur.
+        show = getattr(exc, "show", None)
+        if isinstance(exc, click.ClickException | typer.TyperException) and callable(show):
+            show()
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
 
 

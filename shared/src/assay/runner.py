@@ -38,6 +38,8 @@ class GridReport:
     skipped: int = 0
     planned: int = 0
     notes: list[str] = field(default_factory=list)
+    data_notes: dict[str, None] = field(default_factory=dict)
+    """What the sources reported about the data (dropped rows, merged duplicates), in order."""
 
     def summary(self) -> list[dict[str, object]]:
         """Per scenario, model and metric: mean, std, n and failures (what `--json` prints)."""
@@ -117,6 +119,7 @@ def plan_grid(
                             data_sha=prepared.dataset.metadata.sha256,
                             split_sha=prepared.plan.split_sha,
                             source_params=dict(entry.source_params),
+                            dataset=prepared.dataset.metadata,
                         )
                     )
     return tasks
@@ -133,6 +136,9 @@ def run_grid(
 ) -> GridReport:
     """Run the units not yet in MLflow and record each as it finishes."""
     report = GridReport(planned=len(tasks))
+    for task in tasks:
+        notes = task.dataset.notes if task.dataset is not None else ()
+        report.data_notes.update({f"{task.scenario}: {note}": None for note in notes})
     specs = {t.scenario: catalog.scenario(t.scenario) for t in tasks}
     parents: dict[str, str] = {}
     todo: list[UnitTask] = []
@@ -149,7 +155,7 @@ def run_grid(
                 todo.append(task)
     for task in todo:  # parents exist before any child is written
         registered = specs[task.scenario]
-        tracker.parent_run(registered.spec, task, registered.plugin, parents)
+        tracker.parent_run(registered.spec, task, registered.plugin, parents, task.dataset)
     remaining: dict[str, int] = defaultdict(int)
     for task in todo:
         remaining[task.parent_key] += 1

@@ -9,6 +9,7 @@ deletes those, and the runner skips units whose child finished.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -27,6 +28,7 @@ import psutil
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from assay.data import DatasetMetadata
 from assay.spec import ScenarioSpec
 from assay.units import UnitResult, UnitTask
 
@@ -137,9 +139,19 @@ class Tracker:
         self.client.delete_run(run_id)
 
     def parent_run(
-        self, spec: ScenarioSpec, task: UnitTask, plugin: str, known: dict[str, str]
+        self,
+        spec: ScenarioSpec,
+        task: UnitTask,
+        plugin: str,
+        known: dict[str, str],
+        dataset: DatasetMetadata | None = None,
     ) -> str:
-        """The parent run for (scenario, model), created once and reused on resume."""
+        """The parent run for (scenario, model), created once and reused on resume.
+
+        The dataset's provenance, licence and notes (rows dropped, duplicates
+        merged, ...) are kept with it as `dataset.json`, so they travel with the
+        numbers.
+        """
         key = task.parent_key
         if key in known:
             return known[key]
@@ -169,6 +181,9 @@ class Tracker:
         for batch in _batched(params, 100):
             self.client.log_batch(run.info.run_id, params=batch)
         run_id: str = run.info.run_id
+        if dataset is not None:
+            self.client.log_dict(run_id, dataclasses.asdict(dataset), "dataset.json")
+            self.client.set_tag(run_id, f"{TAG}data_notes", str(len(dataset.notes)))
         known[key] = run_id
         return run_id
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import psutil
 
 from assay.cache import DataCache
-from assay.data import Dataset, stable_hash
+from assay.data import Dataset, DatasetMetadata, stable_hash
 from assay.errors import AssayError, DataError
 from assay.models import build_model
 from assay.plugin import Catalog, RegisteredScenario, process_catalog
@@ -47,6 +47,8 @@ class UnitTask:
     split_sha: str
     source_params: dict[str, Any] = field(default_factory=dict)
     """Overrides of the spec's source parameters (e.g. a user's file from `--data`)."""
+    dataset: DatasetMetadata | None = None
+    """Provenance, licence and notes of the data, recorded with the parent run."""
 
     @property
     def params_hash(self) -> str:

@@ -63,8 +63,8 @@ def rdkit2d(mol: Chem.Mol) -> npt.NDArray[np.float64]:
         for i, (_, fn) in enumerate(Descriptors._descList):
             try:
                 values[i] = float(fn(mol))
-            except (ValueError, ZeroDivisionError, OverflowError, RuntimeError):
-                values[i] = np.nan
+            except Exception:
+                values[i] = np.nan  # zeroed below, like inf: one bad descriptor never stops a run
     values[~np.isfinite(values)] = 0.0
     return np.clip(values, -DESCRIPTOR_CLIP, DESCRIPTOR_CLIP)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
-from importlib.resources import as_file, files
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -284,8 +284,10 @@ class UserFileSource(MoleculeSource):
     def resolve(self, params: Mapping[str, Any]) -> Path:
         raw = str(params.get("path", ""))
         if raw == EXAMPLE:
-            with as_file(files("assay_medicine") / "examples" / EXAMPLE_FILE) as path:
-                return Path(path)
+            example = files("assay_medicine") / "examples" / EXAMPLE_FILE
+            if not isinstance(example, Path):  # a zipped install has no path to hand out
+                raise DataError(f"{self.name}: the bundled example needs an unzipped install")
+            return example
         return Path(raw).expanduser().resolve()
 
     def fingerprint(self, params: Mapping[str, Any]) -> str:
@@ -336,7 +338,15 @@ def read_csv_rows(
     not an identifier; anything ambiguous is an error listing the columns.
     """
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # Blank lines are kept (then dropped below) so row i is file line i + 2.
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,
+        )
     except pd.errors.EmptyDataError:
         raise DataError(
             f"{path}: the file is empty; expected a header and one row per molecule"
@@ -350,12 +360,21 @@ def read_csv_rows(
         what = f"column '{smiles}'" if smiles else "a SMILES column (e.g. 'Drug' or 'smiles')"
         raise DataError(f"{path}: no {what}; columns are {columns}; name it with smiles = ...")
     target_col = _choose_target(path, frame, columns, smiles_col, target)
-    if frame.empty:
+    blank = frame.apply(lambda row: all(not str(v).strip() for v in row), axis=1)
+    if frame.empty or bool(blank.all()):
         raise DataError(f"{path}: no data rows below the header")
     rows: list[Row] = []
-    for i, (smi, value) in enumerate(zip(frame[smiles_col], frame[target_col], strict=True)):
+    for i, smi, value in zip(frame.index, frame[smiles_col], frame[target_col], strict=True):
+        if blank[i]:
+            continue
         text = str(value).strip()
-        rows.append(Row(str(smi), as_float(text) if text else math.nan, f"line {i + 2}"))
+        number = as_float(text) if text else math.nan
+        problem = ""
+        if not text:
+            problem = f"target column '{target_col}' is empty"
+        elif not math.isfinite(number):
+            problem = f"target column '{target_col}' holds {text!r}, not a finite number"
+        rows.append(Row(str(smi), number, f"line {int(i) + 2}", problem=problem))
     return rows
 
 
