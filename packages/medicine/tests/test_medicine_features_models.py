@@ -81,6 +81,27 @@ def test_cache_serves_repeats() -> None:
     np.testing.assert_array_equal(first, second)
 
 
+def test_disk_store_serves_another_process_and_survives_corruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay_medicine.feature_store import default_store_path
+
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
+    writer = FeatureCache(disk=True)
+    first = featurize(SMILES, "ecfp4_counts+maccs", writer)
+    assert writer.misses == 2 * len(SMILES)
+    reader = FeatureCache(disk=True)  # a fresh process's cache: nothing in memory
+    np.testing.assert_array_equal(featurize(SMILES, "ecfp4_counts+maccs", reader), first)
+    assert (reader.disk_hits, reader.misses) == (2 * len(SMILES), 0)
+
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "other"))
+    default_store_path().parent.mkdir(parents=True)
+    default_store_path().write_bytes(b"not a database" * 100)
+    broken = FeatureCache(disk=True)
+    np.testing.assert_array_equal(featurize(SMILES, "ecfp4_counts+maccs", broken), first)
+    assert broken.misses == 2 * len(SMILES)
+
+
 def test_unknown_feature_block() -> None:
     with pytest.raises(UnknownNameError, match="ecfp6"):
         MoleculeFeaturizer("ecfp4+ecfp6")

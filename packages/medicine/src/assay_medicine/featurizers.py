@@ -1,9 +1,10 @@
 """Molecular featurizers: Morgan/ECFP4 bits and counts, RDKit 2D descriptors, MACCS keys.
 
 A feature spec is one block name or several joined by '+' (`"ecfp4+rdkit2d"`).
-Vectors are cached in memory per molecule (keyed by the standardised SMILES
-the sources store), so every fold, seed and model of a run featurises each
-molecule once per process.
+Vectors are cached per molecule (keyed by the standardised SMILES the
+sources store) in memory and in a SQLite store under `ASSAY_HOME/features/`,
+so every fold, seed, model, worker process and later run featurises each
+molecule of a dataset once.
 
 Descriptor handling: RDKit's full 2D descriptor list (`Descriptors._descList`,
 fixed for an RDKit version). A descriptor that fails or is NaN/inf becomes 0,
@@ -25,6 +26,7 @@ from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.rdBase import BlockLogs
 
 from assay_medicine.chem import mol_from_smiles
+from assay_medicine.feature_store import FeatureStore, default_store_path
 
 FP_BITS = 2048
 MORGAN_RADIUS = 2
@@ -78,41 +80,70 @@ BLOCKS: dict[str, Block] = {
 
 
 class FeatureCache:
-    """Per-process memory of feature vectors, keyed by (block, SMILES)."""
+    """Feature vectors keyed by (block, SMILES): in memory, and on disk when `disk` is set.
 
-    def __init__(self, max_molecules: int = 500_000) -> None:
+    The disk layer (`FeatureStore`, one SQLite file per RDKit version under
+    `ASSAY_HOME/features/`) is shared by worker processes and later runs; it
+    follows `ASSAY_HOME` if that changes.
+    """
+
+    def __init__(self, max_molecules: int = 500_000, *, disk: bool = False) -> None:
         self.max_molecules = max_molecules
+        self.disk = disk
         self._store: dict[str, dict[str, npt.NDArray[np.float32]]] = {}
+        self._disk_store: FeatureStore | None = None
         self.hits = 0
+        self.disk_hits = 0
         self.misses = 0
 
     def clear(self) -> None:
         self._store.clear()
-        self.hits = self.misses = 0
+        self.hits = self.disk_hits = self.misses = 0
+
+    def _on_disk(self) -> FeatureStore | None:
+        if not self.disk:
+            return None
+        path = default_store_path()
+        if self._disk_store is None or self._disk_store.path != path:
+            if self._disk_store is not None:
+                self._disk_store.close()
+            self._disk_store = FeatureStore(path)
+        return self._disk_store
 
     def block(self, name: str, smiles: Sequence[str]) -> npt.NDArray[np.float64]:
         fn = block_function(name)
-        store = self._store.setdefault(name, {})
-        rows: list[npt.NDArray[np.float32]] = []
-        for s in smiles:
-            vector = store.get(s)
-            if vector is None:
-                self.misses += 1
-                vector = fn(mol_from_smiles(s)).astype(np.float32)
-                if len(store) >= self.max_molecules:  # crude bound: start afresh
-                    store.clear()
-                store[s] = vector
-            else:
-                self.hits += 1
-            rows.append(vector)
-        if not rows:
+        if not smiles:
             width = len(fn(mol_from_smiles("C")))
             return np.zeros((0, width), dtype=np.float64)
-        return np.vstack(rows).astype(np.float64)
+        memory = self._store.setdefault(name, {})
+        missing = list(dict.fromkeys(s for s in smiles if s not in memory))
+        self.hits += len(smiles) - len(missing)
+        disk = self._on_disk()
+        if missing and disk is not None:
+            found = disk.get(name, missing)
+            self.disk_hits += len(found)
+            self._remember(memory, found)
+            missing = [s for s in missing if s not in found]
+        if missing:
+            computed = {s: fn(mol_from_smiles(s)).astype(np.float32) for s in missing}
+            self.misses += len(computed)
+            if disk is not None:
+                disk.put(name, computed)
+            self._remember(memory, computed)
+        return np.vstack([memory[s] for s in smiles]).astype(np.float64)
+
+    def _remember(
+        self,
+        memory: dict[str, npt.NDArray[np.float32]],
+        vectors: dict[str, npt.NDArray[np.float32]],
+    ) -> None:
+        if len(memory) + len(vectors) > self.max_molecules:  # crude bound: start afresh
+            memory.clear()
+        memory.update(vectors)
 
 
-FEATURE_CACHE = FeatureCache()
-"""The process-wide cache every medicine featurizer uses."""
+FEATURE_CACHE = FeatureCache(disk=True)
+"""The process-wide cache every medicine featurizer uses, backed by the disk store."""
 
 
 def block_function(name: str) -> Block:
