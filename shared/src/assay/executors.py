@@ -17,11 +17,14 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from assay.errors import AssayError
-from assay.plugin import Catalog
+from assay.plugin import Catalog, process_catalog
 from assay.units import UnitResult, UnitTask, execute_unit, failed_result
 
 KILL_GRACE_S = 5.0
 """Extra time past the limit before a worker that ignores SIGALRM is killed."""
+STARTUP_LIMIT_S = 600.0
+"""How long a new worker may take to import the plugins before the run gives up."""
+READY = "ready"
 
 
 class Executor(Protocol):
@@ -42,6 +45,10 @@ class SerialExecutor:
 
 
 def _worker_loop(conn: Connection) -> None:
+    # Plugin discovery and imports (torch, RDKit, ...) happen before the worker
+    # takes a unit, so they never count against a unit's time limit.
+    process_catalog()
+    conn.send(READY)
     while True:
         try:
             task = conn.recv()
@@ -58,6 +65,8 @@ class _Worker:
     conn: Connection
     task: UnitTask | None = None
     started: float = 0.0
+    ready: bool = False
+    born: float = 0.0
 
 
 class ProcessExecutor:
@@ -74,7 +83,26 @@ class ProcessExecutor:
         process = self._context.Process(target=_worker_loop, args=(child,), daemon=True)
         process.start()
         child.close()
-        return _Worker(process, parent)
+        return _Worker(process, parent, born=time.perf_counter())
+
+    def _wait_ready(self, worker: _Worker) -> _Worker:
+        """A worker that has finished starting up; one that died starting is replaced."""
+        if worker.ready:
+            return worker
+        if worker.conn.poll():
+            try:
+                worker.ready = worker.conn.recv() == READY
+            except (EOFError, OSError):
+                worker.ready = False
+        if not worker.ready and not worker.process.is_alive():
+            _stop(worker)
+            return self._start()
+        if not worker.ready and time.perf_counter() - worker.born > STARTUP_LIMIT_S:
+            raise AssayError(
+                f"a worker process did not start within {STARTUP_LIMIT_S:g} s "
+                "(importing the plugins); check `assay list` in this environment"
+            )
+        return worker
 
     def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]:
         pending = list(reversed(tasks))
@@ -83,9 +111,12 @@ class ProcessExecutor:
             while pending or any(w.task for w in pool):
                 for i, worker in enumerate(pool):
                     if worker.task is None and pending:
-                        if not worker.process.is_alive():  # died after its last result
+                        if worker.ready and not worker.process.is_alive():  # died after a result
                             _stop(worker)
-                            pool[i] = worker = self._start()
+                            worker = self._start()
+                        pool[i] = worker = self._wait_ready(worker)
+                        if not worker.ready:
+                            continue
                         worker.task, worker.started = pending.pop(), time.perf_counter()
                         worker.conn.send(worker.task)
                     result = self._poll(worker)
@@ -183,6 +214,8 @@ class DaskExecutor:
             # Keep only as many units in flight as the cluster has threads, so a
             # unit's clock starts when it can run and the driver can enforce its
             # limit (Dask runs tasks in threads, where SIGALRM cannot reach).
+            # Workers import the plugins first, so that never counts against a unit.
+            client.run(_warm_up)
             slots = max(1, sum(client.nthreads().values()))
             queue = list(reversed(tasks))
             running: dict[Any, tuple[UnitTask, float]] = {}
@@ -220,6 +253,10 @@ class DaskExecutor:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _warm_up() -> None:
+    process_catalog()
 
 
 def _cancel_and_restart(client: Any, future: Any) -> None:
