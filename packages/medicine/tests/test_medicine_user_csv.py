@@ -59,27 +59,18 @@ def test_cli_runs_a_tdc_csv_and_names_a_bad_row(
         "ASSAY_HOME": str(tmp_path / "home"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
     }
-    command = [sys.executable, "-m", "assay.cli", "run", "medicine/csv", "--target", "Y"]
-    good = subprocess.run(
-        [*command, "--data", str(fixture_files["tdc.csv"]), "-m", "mean", "-m", "medicine.ridge"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+
+    def assay_run(data: Path, *models: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "assay.cli", "run", "medicine/csv", "--target", "Y"]
+        command += ["--data", str(data), *(arg for m in models for arg in ("-m", m))]
+        return subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+        )
+
+    good = assay_run(fixture_files["tdc.csv"], "mean", "medicine.ridge")
     assert good.returncode == 0, good.stderr
     assert "10 units planned" in good.stdout
-    bad = subprocess.run(
-        [*command, "--data", str(fixture_files["bad_smiles.csv"])],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    bad = assay_run(fixture_files["bad_smiles.csv"])
     assert bad.returncode == 2
     assert bad.stderr.strip() == (
         "error: bad_smiles.csv line 5: invalid SMILES 'C1CC('; fix or remove "
