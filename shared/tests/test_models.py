@@ -16,6 +16,7 @@ from assay.torch_training import (
     TrainConfig,
     default_device,
     fit_module,
+    predict_batches,
     seed_everything,
     tensor_batches,
 )
@@ -131,6 +132,19 @@ def test_training_loop_is_seeded_and_stops_early() -> None:
         net_a.weight, torch.tensor([[1.0, 2.0, 0.0, -1.0]]), atol=0.15, rtol=0
     )
     assert default_device().type in {"cpu", "cuda"}
+
+
+def test_predict_batches_concatenates_on_the_cpu_in_eval_mode() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout(0.9)).to(default_device())
+    x = torch.arange(15, dtype=torch.float32).reshape(5, 3)
+    out = predict_batches(net, ((x[start : start + 2],) for start in range(0, 5, 2)))
+    assert out.shape == (5, 2)
+    assert out.dtype == np.float64
+    with torch.no_grad():  # dropout is off: the batches equal one pass over all rows
+        expected = net.eval()(x.to(default_device())).cpu().numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="no batches"):
+        predict_batches(net, iter([]))
 
 
 def test_task_reaches_models_through_dataset() -> None:

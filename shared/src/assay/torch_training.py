@@ -145,6 +145,23 @@ def fit_module(
     return result
 
 
+def predict_batches(module: nn.Module, batches: Iterable[Batch]) -> npt.NDArray[np.float64]:
+    """`module(*batch)` for each batch on the module's own device, without gradients.
+
+    Outputs come back to the CPU and are concatenated along the first axis, so
+    a model trained on CUDA predicts from CPU tensors without moving them itself.
+    """
+    device = next(module.parameters()).device
+    module.eval()
+    outputs: list[npt.NDArray[Any]] = []
+    with torch.no_grad():
+        for batch in batches:
+            outputs.append(module(*_to_device(batch, device)).cpu().numpy())
+    if not outputs:
+        raise ValueError("predict_batches got no batches")
+    return np.concatenate(outputs).astype(np.float64)
+
+
 def tensor_batches(
     *arrays: npt.NDArray[Any] | torch.Tensor, batch_size: int, shuffle: bool = True
 ) -> BatchFn:

@@ -33,6 +33,7 @@ from assay.torch_training import (
     TrainConfig,
     default_device,
     fit_module,
+    predict_batches,
     seed_everything,
 )
 from rdkit import Chem
@@ -362,13 +363,9 @@ class DMPNNModel:
         smiles = smiles_of(dataset)
         if not smiles:
             return Predictions(values=np.zeros(0))
-        self.net_.eval()
-        device = next(self.net_.parameters()).device
-        outputs = []
-        with torch.no_grad():
-            for start in range(0, len(smiles), 256):
-                chunk = smiles[start : start + 256]
-                batch = collate(graphs_of(chunk), self._extra(chunk)).to(device)
-                outputs.append(self.net_(batch)[:, 0].cpu().numpy())
-        values = np.concatenate(outputs).astype(np.float64) * self.y_std_ + self.y_mean_
+        chunks = (smiles[start : start + 256] for start in range(0, len(smiles), 256))
+        outputs = predict_batches(
+            self.net_, ((collate(graphs_of(chunk), self._extra(chunk)),) for chunk in chunks)
+        )
+        values = outputs[:, 0] * self.y_std_ + self.y_mean_
         return Predictions(values=values)

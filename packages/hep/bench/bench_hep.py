@@ -1,0 +1,119 @@
+"""hep speed figures, measured side by side in one run (run by `nox -s bench`).
+
+1. Generation: end-to-end jets/s per core (Pythia8 + visible particles +
+   FastJet + truth matching + substructure) against Pythia's bare `next()`
+   rate for the same process and settings, on one core.
+2. Reading: our reader (`read_jet_files`: checks, labels, record layout)
+   against a bare `uproot` `TTree.arrays()` of the same branches of the same
+   file; target ratio (ours / bare throughput) >= 0.8.
+
+Under CI=true the samples are small.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import uproot
+from assay_hep.generator import ChunkSpec, generate_chunk, make_pythia
+from assay_hep.jetfile import read_jet_files, write_jets_root
+
+CI = os.environ.get("CI", "").lower() == "true"
+N_EVENTS = 100 if CI else 1000
+N_JETS = 25 if CI else 250
+N_READ_JETS = 20_000 if CI else 300_000
+REPEATS = 3
+
+
+def bare_pythia_rate(spec: ChunkSpec) -> float:
+    pythia = make_pythia(spec.settings())
+    start = time.perf_counter()
+    for _ in range(N_EVENTS):
+        pythia.next()
+    return N_EVENTS / (time.perf_counter() - start)
+
+
+def generation() -> None:
+    print("== generation (one core) ==")
+    for label in ("Tbqq", "QCD"):
+        spec = ChunkSpec(label, 4242, N_JETS, 550.0, 650.0, 2.0, 500.0, 700.0, 128)
+        events_per_s = bare_pythia_rate(spec)
+        start = time.perf_counter()
+        columns = generate_chunk(spec)
+        elapsed = time.perf_counter() - start
+        events = int(columns["n_events"][0])
+        jets_per_s = N_JETS / elapsed
+        print(
+            f"{label:5s} bare Pythia next(): {events_per_s:7.1f} events/s | end to end: "
+            f"{jets_per_s:6.1f} jets/s ({events / elapsed:6.1f} events/s, "
+            f"{N_JETS / events:.2f} jets/event) | events/s ratio end-to-end/bare "
+            f"{events / elapsed / events_per_s:.2f}"
+        )
+
+
+def synthetic_columns(n_jets: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    counts = rng.integers(20, 100, n_jets)
+    n = int(counts.sum())
+    columns: dict[str, np.ndarray] = {"counts": counts}
+    for name in ("px", "py", "pz", "energy", "deta", "dphi"):
+        columns[f"part_{name}"] = rng.normal(0, 10, n).astype(np.float32)
+    for name in ("jet_pt", "jet_eta", "jet_phi", "jet_energy", "jet_nparticles", "jet_sdmass"):
+        columns[name] = rng.normal(100, 10, n_jets).astype(np.float32)
+    for k in range(1, 5):
+        columns[f"jet_tau{k}"] = rng.uniform(0, 1, n_jets).astype(np.float32)
+    signal = rng.integers(0, 2, n_jets)
+    columns["label_QCD"] = (1 - signal).astype(np.int32)
+    columns["label_Tbqq"] = signal.astype(np.int32)
+    return columns
+
+
+def best_of(fn: object) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def reading() -> None:
+    print("== reading ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "jets.root"
+        columns = synthetic_columns(N_READ_JETS)
+        write_jets_root(path, columns)
+        branches = [name for name in columns if name != "counts"]
+
+        def bare() -> None:
+            with uproot.open(path) as handle:
+                handle["tree"].arrays(branches, library="ak")
+
+        def bare_iterate() -> None:
+            with uproot.open(path) as handle:
+                for _ in handle["tree"].iterate(branches, step_size=N_READ_JETS, library="ak"):
+                    pass
+
+        def ours() -> None:
+            read_jet_files(path, step_size=N_READ_JETS)
+
+        t_bare, t_iterate, t_ours = best_of(bare), best_of(bare_iterate), best_of(ours)
+        size_mb = path.stat().st_size / 1e6
+        print(
+            f"{N_READ_JETS} jets, {size_mb:.0f} MB: bare uproot arrays() {N_READ_JETS / t_bare:,.0f} "
+            f"jets/s | our reader {N_READ_JETS / t_ours:,.0f} jets/s | ratio ours/bare "
+            f"{t_bare / t_ours:.2f} (target >= 0.8)"
+        )
+        print(
+            f"(for reference: bare uproot iterate() of the same branches {N_READ_JETS / t_iterate:,.0f} "
+            f"jets/s; ratio ours/bare iterate {t_iterate / t_ours:.2f})"
+        )
+
+
+if __name__ == "__main__":
+    generation()
+    reading()

@@ -1,0 +1,81 @@
+"""Jet-tagging metrics: background rejection 1/eps_B at a fixed signal efficiency.
+
+Binary: signal = class 1, the score is P(class 1). Multi-class (JetClass
+convention, Qu et al. 2022): for class X against QCD (class 0) the score is
+P(X) / (P(X) + P(QCD)) on jets of those two classes only. eps_B is read from
+the ROC curve at the first threshold reaching the signal efficiency; when
+no background jet passes, eps_B is capped at 1 / n_background so the number
+stays finite (the rejection is then a lower bound).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from assay.metrics import Metric, positive_scores
+from assay.predictions import Predictions
+from sklearn.metrics import roc_curve
+
+JETCLASS_ORDER = ("QCD", "Tbqq", "Wqq", "Zqq", "Hbb")
+"""Class indices of the jet-classes scenario; QCD is class 0."""
+
+
+def rejection_at(
+    y_signal: npt.NDArray[Any], scores: npt.NDArray[np.float64], efficiency: float
+) -> float:
+    """1/eps_B at signal efficiency `efficiency` (y_signal: 1 signal, 0 background)."""
+    y = np.asarray(y_signal).astype(int)
+    n_background = int((y == 0).sum())
+    if n_background == 0 or int(y.sum()) == 0:
+        raise ValueError("rejection needs signal and background jets")
+    fpr, tpr, _ = roc_curve(y, scores)
+    eps_b = float(fpr[np.searchsorted(tpr, efficiency, side="left")])
+    return 1.0 / max(eps_b, 1.0 / n_background)
+
+
+def _binary_rejection(efficiency: float) -> Any:
+    def fn(y: npt.NDArray[Any], p: Predictions) -> float:
+        return rejection_at(y, positive_scores(p), efficiency)
+
+    return fn
+
+
+def _qcd_rejection(class_index: int, efficiency: float = 0.5) -> Any:
+    def fn(y: npt.NDArray[Any], p: Predictions) -> float:
+        if p.probabilities is None:
+            raise ValueError("QCD rejection needs class probabilities")
+        probs = np.asarray(p.probabilities, dtype=np.float64)
+        keep = (y == class_index) | (y == 0)
+        signal, qcd = probs[keep, class_index], probs[keep, 0]
+        score = signal / np.maximum(signal + qcd, 1e-12)
+        return rejection_at((y[keep] == class_index).astype(int), score, efficiency)
+
+    return fn
+
+
+HEP_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "hep.rejection_50",
+        "maximize",
+        _binary_rejection(0.5),
+        "background rejection 1/eps_B at signal efficiency 0.5",
+    ),
+    Metric(
+        "hep.rejection_30",
+        "maximize",
+        _binary_rejection(0.3),
+        "background rejection 1/eps_B at signal efficiency 0.3",
+    ),
+    *(
+        Metric(
+            f"hep.qcd_rejection_50_{name}",
+            "maximize",
+            _qcd_rejection(k),
+            f"QCD rejection at 50 % efficiency for {name} jets (score P({name})/(P({name})+P(QCD)))",
+        )
+        for k, name in enumerate(JETCLASS_ORDER)
+        if k > 0
+    ),
+)

@@ -1,0 +1,35 @@
+"""The hep plugin object, found by the core through the `assay.plugins` entry point."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from assay.plugin import Plugin
+
+from assay_hep import __version__
+from assay_hep.deep import particlenet_lite, pfn
+from assay_hep.metrics import HEP_METRICS
+from assay_hep.models import MassTau32Cut, boosted_trees
+from assay_hep.sources import JetFileSource, PythiaJetSource
+from assay_hep.splits import generator_seeds
+
+plugin = Plugin(
+    name="hep",
+    version=__version__,
+    description="Jet tagging on Pythia8 + FastJet jets; JetClass ROOT and TopLandscape HDF5 in",
+    scenario_dir=files("assay_hep") / "scenarios",
+    sources=(PythiaJetSource(), JetFileSource()),
+    models={
+        "hep.cut": MassTau32Cut,
+        "hep.bdt": boosted_trees,
+        "hep.pfn": pfn,
+        "hep.particlenet": particlenet_lite,
+    },
+    metrics=HEP_METRICS,
+    splits={"hep.generator_seeds": generator_seeds},
+    check_params={
+        "hep.bdt": {"max_iter": 20},
+        "hep.pfn": {"max_epochs": 2, "max_particles": 16},
+        "hep.particlenet": {"max_epochs": 2, "max_particles": 16},
+    },
+)

@@ -1,0 +1,134 @@
+"""Substructure, features, metrics and the split on small hand-made inputs."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+from assay.data import Dataset, DatasetMetadata
+from assay.errors import SplitError
+from assay.predictions import Predictions
+from assay_hep.chunks import SPLITS, chunk_seed
+from assay_hep.features import particle_features, substructure_features
+from assay_hep.generator import PROCESSES
+from assay_hep.metrics import HEP_METRICS, rejection_at
+from assay_hep.splits import generator_seeds
+from assay_hep.substructure import jet_substructure
+
+
+def p4(pt: float, eta: float, phi: float) -> list[float]:
+    return [pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)]
+
+
+def test_soft_drop_grooms_a_soft_wide_particle_and_keeps_two_hard_prongs() -> None:
+    hard = [p4(300, 0.0, 0.0), p4(200, 0.3, 0.1)]
+    soft = [p4(5, 0.6, -0.5)]
+    mass, sd_mass, _ = jet_substructure(np.array(hard + soft))
+    two_prong_mass, _, _ = jet_substructure(np.array(hard))
+    assert sd_mass == pytest.approx(two_prong_mass, rel=1e-9)
+    assert mass > sd_mass
+
+
+def test_n_subjettiness_sees_the_number_of_prongs() -> None:
+    two = np.array([p4(300, 0.0, 0.0), p4(1, 0.05, 0.0), p4(200, 0.4, 0.2), p4(1, 0.42, 0.2)])
+    _, _, taus = jet_substructure(two)
+    assert taus[1] < 0.1 * taus[0]  # two prongs: tau2 << tau1
+    single = np.array([p4(100, 0.0, 0.0)])
+    _, _, taus = jet_substructure(single)
+    np.testing.assert_array_equal(taus, 0.0)
+
+
+def test_particle_features_are_padded_and_masked() -> None:
+    jets = ak.zip(
+        {
+            "part_px": [[10.0, 30.0], [5.0]],
+            "part_py": [[0.0, 1.0], [0.5]],
+            "part_pz": [[1.0, 2.0], [0.0]],
+            "part_energy": [[10.1, 30.1], [5.1]],
+            "jet_pt": [40.0, 5.0],
+            "jet_eta": [0.07, 0.0],
+            "jet_phi": [0.02, 0.1],
+            "jet_energy": [40.2, 5.1],
+        },
+        depth_limit=1,
+    )
+    features, mask = particle_features(jets, 3)
+    assert features.shape == (2, 3, 7)
+    np.testing.assert_array_equal(mask, [[True, True, False], [True, False, False]])
+    assert features[0, 0, 2] == pytest.approx(np.log(np.hypot(30.0, 1.0)), rel=1e-6)  # pT order
+    assert np.all(features[~mask] == 0)
+
+
+def test_substructure_features_ratios() -> None:
+    jets = ak.zip(
+        {
+            "jet_pt": [600.0],
+            "jet_eta": [0.0],
+            "jet_energy": [625.0],
+            "jet_sdmass": [170.0],
+            "jet_nparticles": [50.0],
+            "jet_tau1": [0.4],
+            "jet_tau2": [0.2],
+            "jet_tau3": [0.1],
+            "jet_tau4": [0.0],
+        },
+        depth_limit=1,
+    )
+    x = substructure_features(jets)[0]
+    assert x[0] == pytest.approx(175.0)  # sqrt(625^2 - 600^2)
+    assert x[6:9] == pytest.approx([0.5, 0.5, 0.0])
+
+
+def test_rejection_at_fixed_efficiency() -> None:
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1, 0.75, 0.5, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2])
+    # eps_S = 0.5 at threshold 0.8: no background above -> capped at 1/n_background
+    assert rejection_at(y, scores, 0.5) == pytest.approx(10.0)
+    # eps_S = 0.75 needs threshold 0.7: one background jet (0.75) passes -> 1/eps_B = 10
+    assert rejection_at(y, scores, 0.75) == pytest.approx(10.0)
+    assert rejection_at(y, scores, 1.0) == pytest.approx(1.0)
+
+
+def test_qcd_rejection_uses_the_two_class_score() -> None:
+    metric = next(m for m in HEP_METRICS if m.name == "hep.qcd_rejection_50_Wqq")
+    y = np.array([0, 0, 2, 2, 1])
+    probs = np.array(
+        [
+            [0.8, 0.1, 0.1, 0, 0],
+            [0.1, 0.1, 0.8, 0, 0],
+            [0.1, 0, 0.9, 0, 0],
+            [0.5, 0, 0.5, 0, 0],
+            [0, 1, 0, 0, 0],
+        ]
+    )
+    value = metric(y, Predictions(values=np.argmax(probs, 1), probabilities=probs))
+    assert value == pytest.approx(2.0)  # at 50 % of W jets no QCD jet passes: capped at n_QCD
+
+
+def test_chunk_seeds_are_disjoint() -> None:
+    seeds = {
+        chunk_seed(base, label, split, i)
+        for base in (1, 2)
+        for label in PROCESSES
+        for split in SPLITS
+        for i in range(50)
+    }
+    assert len(seeds) == 2 * len(PROCESSES) * len(SPLITS) * 50
+    assert max(seeds) < 900_000_000
+
+
+def test_generator_seed_split() -> None:
+    meta = DatasetMetadata(name="t", version="1", provenance="test", licence="none")
+    part = np.array(["train", "valid", "test", "train", "test"])
+    ds = Dataset(inputs=np.zeros((5, 1)), targets=np.zeros(5), metadata=meta, partition=part)
+    (fold,) = generator_seeds(ds, folds=1, repeats=1, seed=0)
+    np.testing.assert_array_equal(fold.train, [0, 1, 3])
+    np.testing.assert_array_equal(fold.test, [2, 4])
+    bad = Dataset(
+        inputs=np.zeros((2, 1)),
+        targets=np.zeros(2),
+        metadata=meta,
+        partition=np.array(["train", "x"]),
+    )
+    with pytest.raises(SplitError, match=r"hep\.generator_seeds"):
+        generator_seeds(bad, folds=1, repeats=1, seed=0)

@@ -1,0 +1,131 @@
+"""Jet files: write -> read round trip, chunked globs, TopLandscape HDF5, and broken inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+from assay.cache import DataCache
+from assay.errors import DataError
+from assay_hep.jetfile import iter_jet_files, read_jet_files, write_jets_root
+from assay_hep.sources import JetFileSource, chunk_columns
+from hep_fixtures import random_jets, write_toplandscape
+
+
+def test_root_round_trip_gives_identical_arrays(tmp_path: Path) -> None:
+    columns = random_jets(300)
+    path = tmp_path / "jets.root"
+    write_jets_root(path, columns)
+    back = chunk_columns(read_jet_files(path))
+    assert set(back) == set(columns)
+    for name, values in columns.items():
+        assert back[name].dtype == values.dtype, name
+        np.testing.assert_array_equal(back[name], values, err_msg=name)
+
+
+def test_same_jets_give_the_same_bytes(tmp_path: Path) -> None:
+    columns = random_jets(50)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_jets_root(tmp_path / "a" / "jets.root", columns)
+    write_jets_root(tmp_path / "b" / "jets.root", columns)
+    assert (tmp_path / "a" / "jets.root").read_bytes() == (
+        tmp_path / "b" / "jets.root"
+    ).read_bytes()
+
+
+def test_glob_is_read_in_bounded_chunks(tmp_path: Path) -> None:
+    parts = [random_jets(120, seed=s) for s in range(3)]
+    for s, columns in enumerate(parts):
+        write_jets_root(tmp_path / f"part{s}.root", columns)
+    chunks = list(iter_jet_files(str(tmp_path / "part*.root"), step_size=50))
+    assert max(len(c) for c in chunks) <= 50
+    assert sum(len(c) for c in chunks) == 360
+    whole = read_jet_files(str(tmp_path / "part*.root"), step_size=50)
+    expected = np.concatenate([p["jet_pt"] for p in parts])
+    np.testing.assert_array_equal(ak.to_numpy(whole.jets["jet_pt"]), expected)
+    assert len(read_jet_files(str(tmp_path / "part*.root"), max_jets=130)) == 130
+
+
+def test_truncated_file_names_file(tmp_path: Path) -> None:
+    path = tmp_path / "jets.root"
+    write_jets_root(path, random_jets(2000))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        DataError, match=r"jets\.root: branch '\w+' of TTree 'tree' cannot be read, truncated"
+    ):
+        read_jet_files(path)
+
+
+def test_wrong_tree_names_file_and_tree(tmp_path: Path) -> None:
+    path = tmp_path / "jets.root"
+    write_jets_root(path, random_jets(20), tree="events")
+    with pytest.raises(
+        DataError, match=r"jets\.root: no TTree 'tree' \(the file holds: \['events'\]\)"
+    ):
+        read_jet_files(path)
+    assert len(read_jet_files(path, tree="events")) == 20
+
+
+def test_missing_branch_names_file_and_branch(tmp_path: Path) -> None:
+    columns = random_jets(20)
+    del columns["jet_eta"]
+    path = tmp_path / "jets.root"
+    write_jets_root(path, columns)
+    with pytest.raises(DataError, match=r"jets\.root: TTree 'tree' has no branch 'jet_eta'"):
+        read_jet_files(path)
+
+
+def test_foreign_file_and_nan_are_refused(tmp_path: Path) -> None:
+    foreign = tmp_path / "notes.root"
+    foreign.write_text("not a ROOT file\n")
+    with pytest.raises(DataError, match=r"notes\.root: not a readable ROOT file"):
+        read_jet_files(foreign)
+    columns = random_jets(20)
+    columns["jet_pt"][3] = np.nan
+    write_jets_root(tmp_path / "nan.root", columns)
+    with pytest.raises(DataError, match=r"nan\.root: branch 'jet_pt' holds NaN"):
+        read_jet_files(tmp_path / "nan.root")
+    with pytest.raises(DataError, match="matches no file"):
+        read_jet_files(str(tmp_path / "missing*.root"))
+
+
+def test_toplandscape_hdf5_is_read_like_root(tmp_path: Path) -> None:
+    path = tmp_path / "train.h5"
+    grid, labels = write_toplandscape(path, 40, n_particles=50)
+    chunks = list(iter_jet_files(path, step_size=16))
+    assert [len(c) for c in chunks] == [16, 16, 8]
+    jets = read_jet_files(path)
+    assert jets.label_names == ("QCD", "Tbqq")
+    np.testing.assert_array_equal(jets.labels[:, 1], labels)
+    counts = (grid[:, :, 0] > 0).sum(axis=1)
+    np.testing.assert_array_equal(ak.to_numpy(ak.num(jets.jets["part_energy"])), counts)
+    np.testing.assert_allclose(
+        ak.to_numpy(ak.sum(jets.jets["part_px"], axis=1)), grid[:, :, 1].sum(1)
+    )
+    expected_pt = np.hypot(grid[:, :, 1].sum(1), grid[:, :, 2].sum(1))
+    np.testing.assert_allclose(ak.to_numpy(jets.jets["jet_pt"]), expected_pt)
+    assert np.all(ak.to_numpy(jets.jets["jet_tau2"]) <= ak.to_numpy(jets.jets["jet_tau1"]) + 1e-9)
+
+
+@pytest.mark.parametrize("drop", ["PX_0", "is_signal_new"])
+def test_toplandscape_missing_column_is_named(tmp_path: Path, drop: str) -> None:
+    path = tmp_path / "bad.h5"
+    write_toplandscape(path, 5, n_particles=10, drop=drop)
+    with pytest.raises(DataError, match=rf"bad\.h5: TopLandscape column '{drop}' is missing"):
+        read_jet_files(path)
+
+
+def test_user_file_source_builds_a_dataset(tmp_path: Path) -> None:
+    write_toplandscape(tmp_path / "train.h5", 30, seed=1, n_particles=20)
+    write_toplandscape(tmp_path / "test.h5", 20, seed=2, n_particles=20)
+    params = {"train": str(tmp_path / "train.h5"), "test": str(tmp_path / "test.h5")}
+    dataset, entry = DataCache(tmp_path / "cache").load(JetFileSource(), params)
+    assert len(dataset) == 50
+    assert sorted(set(dataset.partition)) == ["test", "train"]
+    assert (entry.path / "train.root").is_file()
+    with pytest.raises(DataError, match="'test'"):
+        JetFileSource().validate_params({"train": str(tmp_path / "train.h5")})

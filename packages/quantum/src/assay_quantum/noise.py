@@ -1,0 +1,98 @@
+"""The fixed, seeded Aer noise model of the error-mitigation scenario.
+
+All of its numbers come from the scenario spec (`noise` table), so the cache key
+changes whenever the noise does. Each qubit gets its own T1, T2 and readout
+error, jittered around the nominal values by a seeded generator: hardware is
+never uniform, and the per-qubit values are model features (Liao et al. 2024).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from assay.errors import DataError
+from qiskit_aer.noise import (  # type: ignore[import-untyped]
+    NoiseModel,
+    ReadoutError,
+    depolarizing_error,
+    thermal_relaxation_error,
+)
+
+BASIS_GATES = ("rz", "sx", "x", "cx")
+NOISE_KEYS = (
+    "p1",
+    "p2",
+    "t1_us",
+    "t2_us",
+    "gate_time_1q_ns",
+    "gate_time_2q_ns",
+    "readout",
+    "jitter",
+    "seed",
+)
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    """Nominal noise numbers plus the seeded per-qubit jitter."""
+
+    p1: float = 1e-3
+    p2: float = 1e-2
+    t1_us: float = 100.0
+    t2_us: float = 80.0
+    gate_time_1q_ns: float = 50.0
+    gate_time_2q_ns: float = 300.0
+    readout: float = 0.02
+    jitter: float = 0.2
+    seed: int = 7
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, origin: str) -> NoiseParams:
+        unknown = set(values) - set(NOISE_KEYS)
+        if unknown:
+            raise DataError(f"{origin}: unknown noise parameters {sorted(unknown)}")
+        try:
+            params = cls(**{k: type(getattr(cls, k))(v) for k, v in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{origin}: bad noise parameter ({exc})") from None
+        if not (0 <= params.p1 < 1 and 0 <= params.p2 < 1 and 0 <= params.readout < 0.5):
+            raise DataError(f"{origin}: noise p1, p2 must lie in [0, 1) and readout in [0, 0.5)")
+        if params.t2_us > 2 * params.t1_us or params.t1_us <= 0:
+            raise DataError(f"{origin}: noise needs 0 < t1_us and t2_us <= 2 t1_us")
+        return params
+
+    def per_qubit(self, n_qubits: int) -> dict[str, npt.NDArray[np.float64]]:
+        """Per-qubit T1, T2 and readout error; the same seed gives the same device."""
+        rng = np.random.default_rng(self.seed)
+        factors = 1 + self.jitter * rng.uniform(-1, 1, size=(3, n_qubits))
+        t1 = self.t1_us * factors[0]
+        t2 = np.minimum(self.t2_us * factors[1], 2 * t1)
+        readout = np.clip(self.readout * factors[2], 0, 0.49)
+        return {"t1_us": t1, "t2_us": t2, "readout": readout}
+
+
+def build_noise_model(params: NoiseParams, n_qubits: int) -> NoiseModel:
+    """Depolarising + thermal relaxation after every physical gate, and readout error."""
+    qubits = params.per_qubit(n_qubits)
+    model = NoiseModel(basis_gates=list(BASIS_GATES))
+    t1_ns = qubits["t1_us"] * 1e3
+    t2_ns = qubits["t2_us"] * 1e3
+    for q in range(n_qubits):
+        relax_1q = thermal_relaxation_error(t1_ns[q], t2_ns[q], params.gate_time_1q_ns)
+        error_1q = depolarizing_error(params.p1, 1).compose(relax_1q)
+        model.add_quantum_error(error_1q, ["sx", "x"], [q])
+        r = float(qubits["readout"][q])
+        model.add_readout_error(ReadoutError([[1 - r, r], [r, 1 - r]]), [q])
+    for a in range(n_qubits):
+        for b in range(n_qubits):
+            if a == b:
+                continue
+            relax = thermal_relaxation_error(t1_ns[a], t2_ns[a], params.gate_time_2q_ns).expand(
+                thermal_relaxation_error(t1_ns[b], t2_ns[b], params.gate_time_2q_ns)
+            )
+            model.add_quantum_error(depolarizing_error(params.p2, 2).compose(relax), ["cx"], [a, b])
+    return model

@@ -1,0 +1,96 @@
+"""The quantum plugin object, found by the core through the `assay.plugins` entry point."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from assay.models import Model
+from assay.plugin import Plugin
+
+from assay_quantum import __version__
+from assay_quantum.mitigation_data import IsingNoiseSource
+from assay_quantum.mitigation_models import (
+    Unmitigated,
+    linear_regression,
+    zne_linear,
+    zne_richardson,
+)
+from assay_quantum.qml_data import QMLDataSource
+from assay_quantum.splits import by_steps
+from assay_quantum.surface_code import SurfaceCodeSource, decoding_metrics
+from assay_quantum.user_circuits import UserCircuitSource
+
+
+def circuit_gnn(**params: Any) -> Model:
+    from assay_quantum.circuit_gnn import CircuitGNNModel
+
+    return CircuitGNNModel(**params)
+
+
+def mwpm() -> Model:
+    from assay_quantum.decoders import MWPMDecoder
+
+    return MWPMDecoder()
+
+
+def neural_decoder(**params: Any) -> Model:
+    from assay_quantum.decoders import NeuralDecoder
+
+    return NeuralDecoder(**params)
+
+
+def svc() -> Model:
+    from assay_quantum import qml_models
+
+    return qml_models.svc()
+
+
+def mlp() -> Model:
+    from assay_quantum import qml_models
+
+    return qml_models.mlp()
+
+
+def quantum_kernel_svm(**params: Any) -> Model:
+    from assay_quantum.qml_models import QuantumKernelSVM
+
+    return QuantumKernelSVM(**params)
+
+
+def reuploading_classifier(**params: Any) -> Model:
+    from assay_quantum.qml_models import ReuploadingClassifier
+
+    return ReuploadingClassifier(**params)
+
+
+plugin = Plugin(
+    name="quantum",
+    version=__version__,
+    description="Quantum scenarios on simulators: error mitigation (Aer), surface-code decoding (stim), QML",
+    scenario_dir=files("assay_quantum") / "scenarios",
+    sources=(IsingNoiseSource(), UserCircuitSource(), SurfaceCodeSource(), QMLDataSource()),
+    models={
+        "quantum.unmitigated": Unmitigated,
+        "quantum.zne_linear": zne_linear,
+        "quantum.zne_richardson": zne_richardson,
+        "quantum.linear": linear_regression,
+        "quantum.circuit_gnn": circuit_gnn,
+        "quantum.mwpm": mwpm,
+        "quantum.neural_decoder": neural_decoder,
+        "quantum.svc": svc,
+        "quantum.mlp": mlp,
+        "quantum.kernel_svm": quantum_kernel_svm,
+        "quantum.reuploading": reuploading_classifier,
+    },
+    metrics=tuple(decoding_metrics()),
+    splits={"quantum.by_steps": by_steps},
+    check_params={
+        "quantum.circuit_gnn": {"max_epochs": 2, "hidden": 16, "layers": 2},
+        "quantum.neural_decoder": {"max_epochs": 1, "channels": 4, "hidden": 8},
+        "quantum.kernel_svm": {"bandwidths": [0.5], "c_values": [1.0]},
+        "quantum.reuploading": {"layers_grid": [1], "epochs": 5},
+        "random_forest": {"n_estimators": 10},
+        "torch_mlp": {"max_epochs": 3},
+    },
+)
