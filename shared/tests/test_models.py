@@ -134,6 +134,24 @@ def test_training_loop_is_seeded_and_stops_early() -> None:
     assert default_device().type in {"cpu", "cuda"}
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_schedule(schedule: str) -> None:
+    x = torch.ones(8, 2)
+    config = TrainConfig(max_epochs=10, lr=0.01, patience=100, lr_schedule=schedule)  # type: ignore[arg-type]
+    result = fit_module(
+        torch.nn.Linear(2, 1),
+        tensor_batches(x, x[:, :1], batch_size=4),
+        torch.nn.functional.mse_loss,
+        config=config,
+    )
+    assert result.learning_rates[0] == pytest.approx(0.01)
+    if schedule == "constant":
+        assert result.learning_rates == pytest.approx([0.01] * 10)
+    else:  # strictly decreasing, ending near zero
+        assert all(np.diff(result.learning_rates) < 0)
+        assert result.learning_rates[-1] < 0.001
+
+
 def test_predict_batches_concatenates_on_the_cpu_in_eval_mode() -> None:
     net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout(0.9)).to(default_device())
     x = torch.arange(15, dtype=torch.float32).reshape(5, 3)

@@ -13,7 +13,7 @@ import os
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +56,9 @@ class TrainConfig:
     patience: int = 20
     """Epochs without improvement on the validation loss before stopping."""
     grad_clip: float | None = 10.0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """"cosine" anneals the rate from `lr` to zero over `max_epochs`: the last
+    epochs take small steps, which is what small training sets need to settle."""
 
 
 @dataclass
@@ -64,6 +67,8 @@ class TrainResult:
     best_valid_loss: float
     train_losses: list[float] = field(default_factory=list)
     valid_losses: list[float] = field(default_factory=list)
+    learning_rates: list[float] = field(default_factory=list)
+    """The rate each epoch trained with."""
 
 
 def _to_device(batch: Batch, device: torch.device) -> list[Any]:
@@ -110,6 +115,11 @@ def fit_module(
     optimizer = torch.optim.AdamW(
         module.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_epochs)
+        if config.lr_schedule == "cosine"
+        else None
+    )
     rng = np.random.default_rng(seed)
     result = TrainResult(best_epoch=-1, best_valid_loss=math.inf)
     best_state: dict[str, torch.Tensor] | None = None
@@ -126,6 +136,9 @@ def fit_module(
             optimizer.step()
             total += float(loss.detach()) * len(target)
             count += len(target)
+        result.learning_rates.append(float(optimizer.param_groups[0]["lr"]))
+        if scheduler is not None:
+            scheduler.step()
         train_loss = total / max(count, 1)
         result.train_losses.append(train_loss)
         monitored = train_loss

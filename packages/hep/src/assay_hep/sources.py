@@ -9,6 +9,7 @@ indices in the order of `classes`, and the partition names each row's split.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,6 @@ import awkward as ak  # type: ignore[import-untyped]
 import fastjet  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
-import pythia8mc  # type: ignore[import-not-found]
 import uproot  # type: ignore[import-untyped]
 from assay.data import Dataset, DatasetMetadata, Source, read_json, write_json
 from assay.errors import DataError
@@ -131,7 +131,8 @@ class PythiaJetSource(Source):
 
     def generator_versions(self) -> dict[str, str]:
         return {
-            "pythia8mc": str(pythia8mc.__version__) if hasattr(pythia8mc, "__version__") else "",
+            # pythia8mc has no __version__; its distribution metadata has the pin.
+            "pythia8mc": importlib.metadata.version("pythia8mc"),
             "fastjet": str(fastjet.__version__),
             "uproot": str(uproot.__version__),
         }
