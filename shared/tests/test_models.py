@@ -19,6 +19,7 @@ from assay.torch_training import (
     predict_batches,
     seed_everything,
     tensor_batches,
+    torch_threads,
 )
 
 META = DatasetMetadata("d", "1", provenance="test", licence="CC0")
@@ -188,3 +189,23 @@ def test_seed_reaches_random_state_nested_in_a_pipeline() -> None:
     model = SklearnModel(make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=5)))
     model.fit(regression(), seed=7)
     assert model.fitted_.get_params()["randomforestregressor__random_state"] == 7
+
+
+def test_training_threads_are_restored() -> None:
+    before = torch.get_num_threads()
+    seen: list[int] = []
+
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return torch.nn.functional.mse_loss(out, target)
+
+    x = torch.ones(4, 2)
+    config = TrainConfig(max_epochs=2, threads=1)
+    fit_module(
+        torch.nn.Linear(2, 1), tensor_batches(x, x[:, :1], batch_size=4), loss, config=config
+    )
+    assert set(seen) == {1}
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("a crash inside the block")
+    assert torch.get_num_threads() == before

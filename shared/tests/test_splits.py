@@ -107,3 +107,24 @@ def test_carve_validation_keeps_groups_whole() -> None:
     fit2, valid2 = carve_validation(np.arange(50), 0.2, seed=0)
     assert len(valid2) == 10
     assert len(np.intersect1d(fit2, valid2)) == 0
+
+
+def test_validation_keeps_groups_whole_when_the_split_does() -> None:
+    from assay.protocols import _groups_kept_whole
+
+    data = dataset()
+    groups = np.asarray(data.groups)
+    # A plugin's split that puts whole groups on each side (like circuits by depth).
+    whole = np.isin(groups, ["g0", "g1", "g2"])
+    by_group = make_split(data, "kfold", folds=2, repeats=1, seed=0)
+    fold = Fold(0, 0, np.flatnonzero(~whole), np.flatnonzero(whole))
+    kept = _groups_kept_whole(by_group, fold, data)
+    assert kept is not None
+    np.testing.assert_array_equal(kept, groups)
+    # A row split where groups straddle: validation is cut by rows, as before.
+    assert _groups_kept_whole(by_group, by_group.folds[0], data) is None
+    # A group split always keeps them whole; a dataset without groups never.
+    group_split = make_split(data, "group_kfold", folds=3, repeats=1, seed=0)
+    assert _groups_kept_whole(group_split, group_split.folds[0], data) is not None
+    no_groups = Dataset(data.inputs, data.targets, META)
+    assert _groups_kept_whole(by_group, fold, no_groups) is None

@@ -87,6 +87,20 @@ def test_rejection_at_fixed_efficiency() -> None:
     # eps_S = 0.75 needs threshold 0.7: one background jet (0.75) passes -> 1/eps_B = 10
     assert rejection_at(y, scores, 0.75) == pytest.approx(10.0)
     assert rejection_at(y, scores, 1.0) == pytest.approx(1.0)
+    # Two background jets of 40 pass eps_S = 0.5 (threshold 0.7): 1/eps_B = 20, not the cap.
+    y40 = np.r_[np.ones(4, int), np.zeros(40, int)]
+    s40 = np.r_[[0.9, 0.7, 0.3, 0.1], [0.8, 0.75], np.full(38, 0.05)]
+    assert rejection_at(y40, s40, 0.5) == pytest.approx(20.0)
+
+
+def test_rejection_with_tied_scores_reads_the_first_threshold_reaching_the_efficiency() -> None:
+    # Discrete scores (a binned tagger): at each of 4, 3, 2, 1 one signal and one background
+    # jet tie; 16 background jets score 0. The ROC points lie on one straight line, which
+    # roc_curve's default would thin out. eps_S = 0.5 is reached at score 3: eps_B = 2/20.
+    y = np.r_[np.ones(4, int), np.zeros(20, int)]
+    scores = np.r_[[4.0, 3.0, 2.0, 1.0], [4.0, 3.0, 2.0, 1.0], np.zeros(16)]
+    assert rejection_at(y, scores, 0.5) == pytest.approx(10.0)
+    assert rejection_at(y, scores, 0.75) == pytest.approx(20 / 3)
 
 
 def test_qcd_rejection_uses_the_two_class_score() -> None:

@@ -49,6 +49,19 @@ def test_glob_is_read_in_bounded_chunks(tmp_path: Path) -> None:
     assert len(read_jet_files(str(tmp_path / "part*.root"), max_jets=130)) == 130
 
 
+def test_max_jets_is_shared_between_the_entries(tmp_path: Path) -> None:
+    """One glob per class (JetClass files hold one class each): each gets an equal share."""
+    for s in range(3):
+        write_jets_root(tmp_path / f"qcd{s}.root", random_jets(100, seed=s))
+    write_jets_root(tmp_path / "top0.root", random_jets(100, seed=9))
+    both = read_jet_files([str(tmp_path / "qcd*.root"), str(tmp_path / "top*.root")], max_jets=121)
+    assert len(both) == 121
+    first_top = ak.to_numpy(random_jets(100, seed=9)["jet_pt"])[:60]
+    np.testing.assert_array_equal(ak.to_numpy(both.jets["jet_pt"])[61:], first_top)
+    with pytest.raises(DataError, match="fewer than one jet per entry"):
+        read_jet_files([str(tmp_path / "qcd0.root"), str(tmp_path / "top0.root")], max_jets=1)
+
+
 def test_truncated_file_names_file(tmp_path: Path) -> None:
     path = tmp_path / "jets.root"
     write_jets_root(path, random_jets(2000))

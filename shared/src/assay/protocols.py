@@ -24,7 +24,7 @@ from assay.metrics import Metric
 from assay.models import Model
 from assay.registry import Registry
 from assay.spec import ProtocolSpec, ScenarioSpec
-from assay.splits import Split, carve_validation, make_split
+from assay.splits import Fold, Split, carve_validation, make_split
 
 if TYPE_CHECKING:
     from assay.plugin import Catalog
@@ -104,6 +104,22 @@ def prediction_columns(
     return columns
 
 
+def _groups_kept_whole(split: Split, fold: Fold, dataset: Dataset) -> npt.NDArray[Any] | None:
+    """The groups when the split keeps them whole, so validation does too; else None.
+
+    A group split does by definition; a plugin's split (circuits by depth, say)
+    does when no group has rows on both sides of the fold. Validation rows cut
+    from inside a group would share that group's information with the fit rows.
+    """
+    if dataset.groups is None:
+        return None
+    groups = np.asarray(dataset.groups)
+    if split.kind in {"group_kfold", "balanced_group"}:
+        return groups
+    straddling = np.intersect1d(groups[fold.train], groups[fold.test])
+    return groups if straddling.size == 0 else None
+
+
 class SupervisedProtocol(EvaluationProtocol):
     name = "supervised"
 
@@ -127,10 +143,11 @@ class SupervisedProtocol(EvaluationProtocol):
         split: Split = context.plan.payload
         fold = next(f for f in split.folds if f.name == context.unit)
         dataset = context.dataset
-        grouped = split.kind in {"group_kfold", "balanced_group"}
-        groups = np.asarray(dataset.groups) if grouped and dataset.groups is not None else None
         fit_rows, valid_rows = carve_validation(
-            fold.train, context.protocol.valid_fraction, context.seed, groups
+            fold.train,
+            context.protocol.valid_fraction,
+            context.seed,
+            _groups_kept_whole(split, fold, dataset),
         )
         train = dataset.subset(fit_rows)
         valid = dataset.subset(valid_rows) if len(valid_rows) else None

@@ -11,7 +11,8 @@ import copy
 import math
 import os
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +32,24 @@ BatchFn = Callable[[np.random.Generator], Iterable[Batch]]
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU thread count set to `threads` for a block, then put back.
+
+    `torch.set_num_threads` is process-wide: left set, one model's choice
+    would slow every later model in the same worker.
+    """
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def seed_everything(seed: int) -> None:
@@ -56,6 +75,9 @@ class TrainConfig:
     patience: int = 20
     """Epochs without improvement on the validation loss before stopping."""
     grad_clip: float | None = 10.0
+    threads: int | None = None
+    """torch's CPU threads while training (None: torch's default, all cores). One
+    thread suits small batches and runs with several worker processes."""
     lr_schedule: Literal["constant", "cosine"] = "constant"
     """"cosine" anneals the rate from `lr` to zero over `max_epochs`: the last
     epochs take small steps, which is what small training sets need to settle."""
@@ -109,6 +131,19 @@ def fit_module(
     better validation loss and the best weights are restored. Without it, the
     training loss plays that role.
     """
+    with torch_threads(config.threads):
+        return _train(module, train_batches, loss_fn, valid_batches, config, seed, device)
+
+
+def _train(
+    module: nn.Module,
+    train_batches: BatchFn,
+    loss_fn: Callable[..., torch.Tensor],
+    valid_batches: BatchFn | None,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device | None,
+) -> TrainResult:
     seed_everything(seed)
     device = device or default_device()
     module.to(device)

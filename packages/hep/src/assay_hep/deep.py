@@ -167,8 +167,8 @@ class JetTorchModel:
             weight_decay=weight_decay,
             patience=patience,
             lr_schedule=lr_schedule,
+            threads=threads,
         )
-        self.threads = threads
 
     def _inputs(self, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         features, mask = particle_features(dataset.inputs, self.max_particles)
@@ -176,7 +176,6 @@ class JetTorchModel:
         return torch.as_tensor(scaled.astype(np.float32)), torch.as_tensor(mask)
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
-        torch.set_num_threads(self.threads)
         seed_everything(seed)
         y = require_targets(train).astype(np.int64)
         self.n_classes_ = max(int(y.max()) + 1, 2)

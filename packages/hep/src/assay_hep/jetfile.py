@@ -166,23 +166,29 @@ def read_jet_files(
     step_size: int = DEFAULT_STEP,
     max_jets: int | None = None,
 ) -> JetChunk:
-    """All jets of `paths` (or the first `max_jets`) as one chunk; label sets must agree."""
+    """All jets of `paths` as one chunk; label sets must agree.
+
+    With `max_jets`, each entry of `paths` (a file or a glob) gives an equal
+    share, in file order: with one glob per class (JetClass files hold one
+    class each) the classes stay balanced instead of the first filling the set.
+    """
+    entries = [paths] if isinstance(paths, str | Path) else list(paths)
+    if max_jets is not None and max_jets < len(entries):
+        raise DataError(f"max_jets={max_jets} is fewer than one jet per entry of {entries}")
     chunks: list[JetChunk] = []
-    total = 0
-    for chunk in iter_jet_files(paths, tree=tree, step_size=step_size):
-        if chunks and chunk.label_names != chunks[0].label_names:
+    for k, entry in enumerate(entries):
+        share = (
+            None if max_jets is None else max_jets // len(entries) + (k < max_jets % len(entries))
+        )
+        chunks += _read_up_to(entry, tree, step_size, share)
+    if not chunks:
+        raise DataError(f"{paths}: no jets found")
+    for chunk in chunks[1:]:
+        if chunk.label_names != chunks[0].label_names:
             raise DataError(
                 f"{chunk.source}: labels {list(chunk.label_names)} differ from "
                 f"{list(chunks[0].label_names)} in {chunks[0].source}"
             )
-        if max_jets is not None and total + len(chunk) > max_jets:
-            chunk = _head(chunk, max_jets - total)
-        chunks.append(chunk)
-        total += len(chunk)
-        if max_jets is not None and total >= max_jets:
-            break
-    if not chunks:
-        raise DataError(f"{paths}: no jets found")
     if len(chunks) == 1:
         return chunks[0]
     return JetChunk(
@@ -191,6 +197,21 @@ def read_jet_files(
         label_names=chunks[0].label_names,
         source=", ".join(dict.fromkeys(c.source for c in chunks)),
     )
+
+
+def _read_up_to(
+    entry: str | Path, tree: str, step_size: int, max_jets: int | None
+) -> list[JetChunk]:
+    chunks: list[JetChunk] = []
+    total = 0
+    for chunk in iter_jet_files(entry, tree=tree, step_size=step_size):
+        if max_jets is not None and total + len(chunk) > max_jets:
+            chunk = _head(chunk, max_jets - total)
+        chunks.append(chunk)
+        total += len(chunk)
+        if max_jets is not None and total >= max_jets:
+            break
+    return chunks
 
 
 def _head(chunk: JetChunk, n: int) -> JetChunk:
@@ -228,26 +249,27 @@ def _iter_root(path: Path, tree: str, step_size: int) -> Iterator[JetChunk]:
         raise DataError(f"{path}: TTree '{tree}' has no '{LABEL_PREFIX}*' branch")
     optional = [b for b in (*ANGULAR_BRANCHES, *SUBSTRUCTURE_BRANCHES) if b in names]
     wanted = [*PARTICLE_BRANCHES, *JET_BRANCHES, *optional, *labels]
-    try:
-        for arrays in ttree.iterate(wanted, step_size=step_size, library="ak"):
-            yield _chunk_from_arrays(path, arrays, labels)
-    except DataError:
-        raise
-    except Exception as exc:
-        bad = _first_unreadable_branch(ttree, wanted)
-        raise DataError(
-            f"{path}: branch '{bad}' of TTree '{tree}' cannot be read, truncated or corrupt "
-            f"({type(exc).__name__})"
-        ) from None
+    batches = ttree.iterate(wanted, step_size=step_size, library="ak")
+    while True:
+        try:
+            arrays = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # uproot raises many kinds for truncated baskets
+            raise DataError(_unreadable(path, tree, ttree, wanted, exc)) from None
+        yield _chunk_from_arrays(path, arrays, labels)
 
 
-def _first_unreadable_branch(ttree: Any, names: Sequence[str]) -> str:
+def _unreadable(path: Path, tree: str, ttree: Any, names: Sequence[str], exc: Exception) -> str:
+    """The message for a TTree that fails to read, naming the first branch that fails alone."""
+    reason = f"{type(exc).__name__}: {exc}"
     for name in names:
         try:
-            ttree[name].array(library="np")
+            for _ in ttree.iterate([name], step_size=DEFAULT_STEP, library="np"):
+                pass
         except Exception:
-            return name
-    return names[0]
+            return f"{path}: branch '{name}' of TTree '{tree}' cannot be read, truncated or corrupt ({reason})"
+    return f"{path}: TTree '{tree}' cannot be read, truncated or corrupt ({reason})"
 
 
 def _chunk_from_arrays(path: Path, arrays: ak.Array, labels: tuple[str, ...]) -> JetChunk:

@@ -30,7 +30,9 @@ def rejection_at(
     n_background = int((y == 0).sum())
     if n_background == 0 or int(y.sum()) == 0:
         raise ValueError("rejection needs signal and background jets")
-    fpr, tpr, _ = roc_curve(y, scores)
+    # Every threshold: the default drops points on straight runs of the curve,
+    # and with tied scores the first one reaching the efficiency can be among them.
+    fpr, tpr, _ = roc_curve(y, scores, drop_intermediate=False)
     eps_b = float(fpr[np.searchsorted(tpr, efficiency, side="left")])
     return 1.0 / max(eps_b, 1.0 / n_background)
 

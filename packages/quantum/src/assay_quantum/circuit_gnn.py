@@ -95,9 +95,12 @@ class CircuitGNNModel:
         threads: int = 1,
     ) -> None:
         self.hidden, self.layers, self.batch_size = hidden, layers, batch_size
-        self.threads = threads
         self.config = TrainConfig(
-            max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience
+            max_epochs=max_epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            patience=patience,
+            threads=threads,
         )
 
     def _tabular(self, dataset: Dataset) -> npt.NDArray[np.float32]:
@@ -131,8 +134,6 @@ class CircuitGNNModel:
         return np.asarray(delta, dtype=np.float32).reshape(-1, 1)
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
-        # Small sparse batches: extra threads only spin, and on a shared CPU they slow it ~8x.
-        torch.set_num_threads(self.threads)
         seed_everything(seed)
         x = np.asarray(train.inputs, dtype=np.float64)
         self.mean_, self.std_ = x.mean(0), x.std(0) + 1e-8

@@ -125,9 +125,13 @@ class NeuralDecoder:
         threads: int = 1,
     ) -> None:
         self.channels, self.hidden, self.layers = channels, hidden, layers
-        self.batch_size, self.threads = batch_size, threads
+        self.batch_size = batch_size
         self.config = TrainConfig(
-            max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience
+            max_epochs=max_epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            patience=patience,
+            threads=threads,
         )
 
     def _batches(self, dataset: Dataset, shuffle: bool) -> Any:
@@ -146,7 +150,6 @@ class NeuralDecoder:
         return batches
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
-        torch.set_num_threads(self.threads)
         seed_everything(seed)
         layout = syndromes_of(train).layout
         self.net_ = SyndromeCNN(layout.shape, self.channels, self.hidden, self.layers)

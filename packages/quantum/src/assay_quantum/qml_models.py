@@ -25,7 +25,7 @@ import torch
 from assay.data import Dataset
 from assay.models import Model, SklearnModel, array_features, require_targets
 from assay.predictions import Predictions
-from assay.torch_training import seed_everything
+from assay.torch_training import seed_everything, torch_threads
 from qiskit import QuantumCircuit  # type: ignore[import-untyped]
 from qiskit.quantum_info import Statevector  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning
@@ -268,7 +268,10 @@ class ReuploadingClassifier:
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid
-        torch.set_num_threads(1)
+        with torch_threads(1):  # 4-8 qubit statevectors: more threads only spin
+            self._fit(train, seed)
+
+    def _fit(self, train: Dataset, seed: int) -> None:
         self.scaler_ = StandardScaler().fit(array_features(train))
         x, y = (
             self.scaler_.transform(array_features(train)),
