@@ -27,7 +27,10 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     result = run_assay(["suite", "run", str(SUITES / "mixed.toml"), "--json"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert "skipped astronomy/galaxy-morphology@1: plugin 'astronomy' is not installed" in summary["notes"]
+    assert (
+        "skipped astronomy/galaxy-morphology@1: plugin 'astronomy' is not installed"
+        in summary["notes"]
+    )
     rows = {(r["scenario"], r["model"]): r for r in summary["results"]}
     assert rows[("testplugin/tiny@1", "crash")]["failures"] == 3
     assert rows[("testplugin/tiny@1", "hang")]["failures"] == 3

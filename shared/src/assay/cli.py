@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from assay.errors import AssayError
@@ -176,6 +175,7 @@ def _run(
     notes: list[str],
 ) -> None:
     from assay.executors import make_executor
+    from assay.progress import progress_bar
     from assay.runner import plan_grid, run_grid
     from assay.tracking import Tracker
 
@@ -188,14 +188,7 @@ def _run(
         )
     tracker = Tracker()
     runner = make_executor(executor, workers=workers, scheduler=scheduler, catalog=catalog)
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=status,
-        disable=as_json and not sys.stderr.isatty(),
-    )
+    progress = progress_bar(console=status, disable=as_json and not sys.stderr.isatty())
     with progress:
         bar = progress.add_task(f"{len(tasks)} units", total=len(tasks))
         report = run_grid(

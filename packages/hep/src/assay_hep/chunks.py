@@ -24,8 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from assay.cache import assay_home
 from assay.data import stable_hash
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from assay.progress import progress_bar
 
 from assay_hep.generator import PROCESSES, ChunkSpec, generate_chunk
 
@@ -96,7 +95,8 @@ def ensure_chunks(specs: Sequence[ChunkSpec], *, workers: int | None = None) -> 
     missing = [i for i in range(len(specs)) if i not in found]
     if missing:
         workers = min(workers or default_workers(), len(missing))
-        with _progress() as progress:
+        # Its own console (the default): the CLI may already show a spinner on another.
+        with progress_bar() as progress:
             task = progress.add_task(f"Pythia8: {len(missing)} chunks of jets", total=len(missing))
             if workers == 1:
                 for i in missing:
@@ -112,17 +112,6 @@ def ensure_chunks(specs: Sequence[ChunkSpec], *, workers: int | None = None) -> 
                         found[futures[future]] = future.result()
                         progress.advance(task)
     return [found[i] for i in range(len(specs))]
-
-
-def _progress() -> Progress:
-    # Its own console: the CLI may already show a status spinner on the default one.
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    )
 
 
 def concat_chunks(chunks: Sequence[Columns], n_jets: int) -> Columns:

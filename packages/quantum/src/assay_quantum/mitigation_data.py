@@ -29,6 +29,7 @@ from assay.data import (
     write_json,
 )
 from assay.errors import DataError
+from assay.progress import track
 from qiskit import QuantumCircuit, qpy
 
 from assay_quantum.circuit_features import (
@@ -49,7 +50,6 @@ from assay_quantum.ising import (
     z_from_counts,
 )
 from assay_quantum.noise import NoiseParams, build_noise_model
-from assay_quantum.progress import track
 
 ZNE_SCALES = (1, 3, 5)
 _SIMULATED: dict[
