@@ -2,7 +2,7 @@
 
 Both read the per-constituent features of `assay_hep.features` (the
 hardest `max_particles` constituents: all 128 stored for the PFN, whose cost
-grows linearly with them; 48 for ParticleNet-Lite, whose neighbour search
+grows linearly with them; 64 for ParticleNet-Lite, whose neighbour search
 grows with their square, so that training fits a 2-core CPU budget),
 standardised with the training set's mean and spread over real (unmasked)
 constituents. Both train with AdamW and a cosine-annealed rate for all
@@ -241,7 +241,7 @@ def pfn(
 
 
 def particlenet_lite(
-    max_particles: int = 48,
+    max_particles: int = 64,
     k: int = 7,
     batch_size: int = 128,
     max_epochs: int = 15,
