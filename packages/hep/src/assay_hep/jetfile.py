@@ -41,6 +41,8 @@ SUBSTRUCTURE_BRANCHES = (
 )
 LABEL_PREFIX = "label_"
 DEFAULT_STEP = 100_000
+BASKET_JETS = 10_000
+"""Jets per basket in the files we write."""
 """Jets per chunk when reading; bounds memory for the 100M-jet JetClass files."""
 TOPLANDSCAPE_PARTICLES = 200
 
@@ -121,7 +123,11 @@ def write_jets_root(
     ):
         # mktree: assigning a dict would write an RNTuple, which JetClass readers do not expect.
         types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in branches.items()}
-        handle.mktree(tree, types).extend(branches)
+        ttree = handle.mktree(tree, types)
+        # One basket per extend: baskets of BASKET_JETS let a chunked reader
+        # decompress only what it reads (a single basket is re-read per chunk).
+        for start in range(0, max(len(counts), 1), BASKET_JETS):
+            ttree.extend({k: v[start : start + BASKET_JETS] for k, v in branches.items()})
 
 
 # ----------------------------------------------------------------------------- reading

@@ -29,7 +29,7 @@ from assay_hep.features import jet_kinematics, wrap_phi
 from assay_hep.generator import PROCESSES, ChunkSpec
 from assay_hep.jetfile import JetChunk, expand_paths, read_jet_files, write_jets_root
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: ROOT baskets of 10,000 jets (1 wrote one basket per branch)
 GENERATED_DEFAULTS: dict[str, Any] = {
     "classes": ["QCD", "Tbqq"],
     "pt_min": 550.0,
