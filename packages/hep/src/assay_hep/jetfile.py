@@ -255,7 +255,7 @@ def _iter_root(path: Path, tree: str, step_size: int) -> Iterator[JetChunk]:
         raise DataError(f"{path}: TTree '{tree}' has no '{LABEL_PREFIX}*' branch")
     optional = [b for b in (*ANGULAR_BRANCHES, *SUBSTRUCTURE_BRANCHES) if b in names]
     wanted = [*PARTICLE_BRANCHES, *JET_BRANCHES, *optional, *labels]
-    batches = ttree.iterate(wanted, step_size=step_size, library="ak")
+    batches = _read_steps(ttree, wanted, step_size)
     while True:
         try:
             arrays = next(batches)
@@ -264,6 +264,15 @@ def _iter_root(path: Path, tree: str, step_size: int) -> Iterator[JetChunk]:
         except Exception as exc:  # uproot raises many kinds for truncated baskets
             raise DataError(_unreadable(path, tree, ttree, wanted, exc)) from None
         yield _chunk_from_arrays(path, arrays, labels)
+
+
+def _read_steps(ttree: Any, wanted: list[str], step_size: int) -> Iterator[Any]:
+    """The branches in steps; lazily, so that read errors surface at next()."""
+    if ttree.num_entries <= step_size:
+        # One step: one arrays() call; uproot's iterate() costs more for the same bytes.
+        yield ttree.arrays(wanted, library="ak")
+    else:
+        yield from ttree.iterate(wanted, step_size=step_size, library="ak")
 
 
 def _unreadable(path: Path, tree: str, ttree: Any, names: Sequence[str], exc: Exception) -> str:
