@@ -151,24 +151,12 @@ class JetTorchModel:
         *,
         max_particles: int,
         batch_size: int,
-        max_epochs: int,
-        lr: float,
-        weight_decay: float,
-        patience: int,
-        lr_schedule: Literal["constant", "cosine"],
-        threads: int,
+        config: TrainConfig,
     ) -> None:
         self.build = build
         self.max_particles = max_particles
         self.batch_size = batch_size
-        self.config = TrainConfig(
-            max_epochs=max_epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            lr_schedule=lr_schedule,
-            threads=threads,
-        )
+        self.config = config
 
     def _inputs(self, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         features, mask = particle_features(dataset.inputs, self.max_particles)
@@ -231,12 +219,14 @@ def pfn(
         lambda n_in, n_out: PFN(n_in, n_out, phi, f),
         max_particles=max_particles,
         batch_size=batch_size,
-        max_epochs=max_epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        patience=patience,
-        lr_schedule=lr_schedule,
-        threads=threads,
+        config=TrainConfig(
+            max_epochs=max_epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            threads=threads,
+        ),
     )
 
 
@@ -258,10 +248,12 @@ def particlenet_lite(
         lambda n_in, n_out: ParticleNetLite(n_in, n_out, k=k),
         max_particles=max_particles,
         batch_size=batch_size,
-        max_epochs=max_epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        patience=patience,
-        lr_schedule=lr_schedule,
-        threads=threads,
+        config=TrainConfig(
+            max_epochs=max_epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            threads=threads,
+        ),
     )
