@@ -5,9 +5,10 @@ stored constituents by default), standardised with the training set's mean
 and spread over real (unmasked) constituents. Batches group jets of similar
 constituent counts and drop the padding beyond the longest jet of the batch:
 most jets have far fewer than 128 constituents, so this halves the work
-without changing any output. Both train with AdamW and a cosine-annealed rate for all
-`max_epochs` (the rate reaches zero at the end, which is what lets a small
-training set settle), then keep the weights of the best validation epoch.
+without changing any output. Both train with AdamW and a cosine-annealed
+rate for all `max_epochs` (the rate reaches zero at the end, which is what
+lets a small training set settle), then keep the weights of the best
+validation epoch.
 
 Jets are symmetric under eta -> -eta (the beams are identical) and
 phi -> -phi (azimuthal reflection): a jet and its mirror images are equally
