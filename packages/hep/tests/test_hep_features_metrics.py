@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+from pathlib import Path
+
 import awkward as ak
+import fastjet  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import SplitError
 from assay.predictions import Predictions
-from assay_hep.chunks import SPLITS, chunk_seed
+from assay_hep import chunks
+from assay_hep.chunks import CHUNK_FORMAT, SPLITS, chunk_path, chunk_seed
 from assay_hep.features import particle_features, substructure_features
-from assay_hep.generator import PROCESSES
+from assay_hep.generator import PROCESSES, ChunkSpec
 from assay_hep.metrics import HEP_METRICS, rejection_at
 from assay_hep.splits import generator_seeds
 from assay_hep.substructure import jet_substructure
@@ -146,3 +151,17 @@ def test_generator_seed_split() -> None:
     )
     with pytest.raises(SplitError, match=r"hep\.generator_seeds"):
         generator_seeds(bad, folds=1, repeats=1, seed=0)
+
+
+def test_chunks_are_kept_apart_per_pythia_and_fastjet_version(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
+    spec = ChunkSpec("QCD", 1, 250, 550.0, 650.0, 2.0, 500.0, 700.0, 128)
+    folder = chunk_path(spec).parent
+    assert folder.parent == tmp_path / "hep" / "chunks" / f"v{CHUNK_FORMAT}"
+    assert folder.name == (
+        f"pythia8mc-{importlib.metadata.version('pythia8mc')}_fastjet-{fastjet.__version__}"
+    )
+    monkeypatch.setattr(chunks, "physics_versions", lambda: {"pythia8mc": "9.0", "fastjet": "4"})
+    assert chunk_path(spec).parent.name == "pythia8mc-9.0_fastjet-4"

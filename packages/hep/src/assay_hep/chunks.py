@@ -3,7 +3,8 @@
 A dataset is made of chunks of `chunk_jets` jets, one Pythia seed each.
 Seeds are disjoint by construction across classes, splits (train, valid,
 test) and chunks. Each finished chunk is kept under
-`ASSAY_HOME/hep/chunks/` (written to a temporary name, then renamed), so an
+`ASSAY_HOME/hep/chunks/`, in one folder per Pythia8 and FastJet version
+(written to a temporary name, then renamed), so an
 interrupted generation resumes where it stopped, and the quick size (the
 first chunks of every split) is reused by the standard size and by the
 tests. Chunks run on local processes (`ASSAY_HEP_WORKERS`, default: every
@@ -26,7 +27,7 @@ from assay.cache import assay_home
 from assay.data import stable_hash
 from assay.progress import progress_bar
 
-from assay_hep.generator import PROCESSES, ChunkSpec, generate_chunk
+from assay_hep.generator import PROCESSES, ChunkSpec, generate_chunk, physics_versions
 
 CHUNK_FORMAT = "1"
 SPLITS = ("train", "valid", "test")
@@ -47,7 +48,9 @@ def chunk_seed(base_seed: int, label: str, split: str, index: int) -> int:
 
 
 def chunk_dir() -> Path:
-    return assay_home() / "hep" / "chunks" / f"v{CHUNK_FORMAT}"
+    """One folder per Pythia8 and FastJet version: another version makes other jets."""
+    versions = "_".join(f"{name}-{version}" for name, version in physics_versions().items())
+    return assay_home() / "hep" / "chunks" / f"v{CHUNK_FORMAT}" / versions
 
 
 def chunk_path(spec: ChunkSpec) -> Path:
@@ -103,9 +106,10 @@ def ensure_chunks(specs: Sequence[ChunkSpec], *, workers: int | None = None) -> 
                     found[i] = _generate_and_store(specs[i])
                     progress.advance(task)
             else:
-                # fork: workers need nothing but the chunk spec, and spawn would re-run a
-                # user's unguarded __main__ script.
-                context = multiprocessing.get_context("fork")
+                # fork where there is one: workers need nothing but the chunk spec, and
+                # spawn would re-run a user's unguarded __main__ script.
+                methods = multiprocessing.get_all_start_methods()
+                context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
                 with ProcessPoolExecutor(workers, mp_context=context) as pool:
                     futures = {pool.submit(_generate_and_store, specs[i]): i for i in missing}
                     for future in as_completed(futures):

@@ -11,6 +11,7 @@ jets of one class from one Pythia seed; it is pure given its `ChunkSpec`.
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,6 +21,16 @@ import numpy.typing as npt
 import pythia8mc  # type: ignore[import-not-found]
 
 from assay_hep.substructure import substructure_table
+
+
+def physics_versions() -> dict[str, str]:
+    """Versions of the two programs that decide what a chunk of jets contains."""
+    # pythia8mc has no __version__; its distribution metadata has the pin.
+    return {
+        "pythia8mc": importlib.metadata.version("pythia8mc"),
+        "fastjet": str(fastjet.__version__),
+    }
+
 
 JET_R = 0.8
 MATCH_DR = 0.8

@@ -9,7 +9,6 @@ indices in the order of `classes`, and the partition names each row's split.
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import awkward as ak  # type: ignore[import-untyped]
-import fastjet  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
@@ -26,7 +24,7 @@ from assay.errors import DataError
 
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks
 from assay_hep.features import jet_kinematics, wrap_phi
-from assay_hep.generator import PROCESSES, ChunkSpec
+from assay_hep.generator import PROCESSES, ChunkSpec, physics_versions
 from assay_hep.jetfile import JetChunk, expand_paths, read_jet_files, write_jets_root
 
 GENERATOR_VERSION = "2"  # 2: ROOT baskets of 10,000 jets (1 wrote one basket per branch)
@@ -130,12 +128,7 @@ class PythiaJetSource(Source):
     version = GENERATOR_VERSION
 
     def generator_versions(self) -> dict[str, str]:
-        return {
-            # pythia8mc has no __version__; its distribution metadata has the pin.
-            "pythia8mc": importlib.metadata.version("pythia8mc"),
-            "fastjet": str(fastjet.__version__),
-            "uproot": str(uproot.__version__),
-        }
+        return {**physics_versions(), "uproot": str(uproot.__version__)}
 
     def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {**GENERATED_DEFAULTS, **params}
