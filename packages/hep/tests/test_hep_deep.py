@@ -1,4 +1,4 @@
-"""The deep taggers' reflection symmetry: augmentation in training, exact invariance in prediction."""
+"""The deep taggers: reflection symmetry, length-bucketed batches, padding that changes nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ from assay_hep.deep import (
     pfn,
 )
 
+EACH_TAGGER = pytest.mark.parametrize(
+    "tagger",
+    [lambda: PFN(7, 3, (16, 16), (16,)), lambda: ParticleNetLite(7, 3, k=3)],
+    ids=["pfn", "particlenet"],
+)
+"""Small three-class taggers of both kinds."""
+
 
 def _mirror(x: torch.Tensor, eta: float, phi: float) -> torch.Tensor:
     out = x.clone()
@@ -25,11 +32,7 @@ def _mirror(x: torch.Tensor, eta: float, phi: float) -> torch.Tensor:
     return out
 
 
-@pytest.mark.parametrize(
-    "tagger",
-    [lambda: PFN(7, 3, (16, 16), (16,)), lambda: ParticleNetLite(7, 3, k=3)],
-    ids=["pfn", "particlenet"],
-)
+@EACH_TAGGER
 def test_reflected_tagger_is_invariant_and_returns_log_probabilities(tagger) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     net = Reflected(tagger()).eval()
@@ -121,11 +124,7 @@ def test_length_bucketed_batches_serve_every_jet_once_cut_to_its_batch() -> None
     assert ordered.tolist() == length_order(mask).tolist()
 
 
-@pytest.mark.parametrize(
-    "tagger",
-    [lambda: PFN(7, 2, (16, 16), (16,)), lambda: ParticleNetLite(7, 2, k=3)],
-    ids=["pfn", "particlenet"],
-)
+@EACH_TAGGER
 def test_taggers_ignore_padding_cut_off_by_the_batches(tagger) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     net = Reflected(tagger()).eval()
