@@ -10,13 +10,14 @@ import fastjet  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 from assay.data import Dataset, DatasetMetadata
-from assay.errors import SplitError
+from assay.errors import DataError, SplitError
 from assay.predictions import Predictions
 from assay_hep import chunks
 from assay_hep.chunks import CHUNK_FORMAT, SPLITS, chunk_path, chunk_seed
 from assay_hep.features import particle_features, substructure_features
 from assay_hep.generator import PROCESSES, ChunkSpec
-from assay_hep.metrics import HEP_METRICS, rejection_at
+from assay_hep.metrics import HEP_METRICS, JETCLASS_ORDER, rejection_at
+from assay_hep.sources import PythiaJetSource
 from assay_hep.splits import generator_seeds
 from assay_hep.substructure import jet_substructure
 
@@ -122,6 +123,23 @@ def test_qcd_rejection_uses_the_two_class_score() -> None:
     )
     value = metric(y, Predictions(values=np.argmax(probs, 1), probabilities=probs))
     assert value == pytest.approx(2.0)  # at 50 % of W jets no QCD jet passes: capped at n_QCD
+
+
+def test_qcd_rejection_refuses_another_class_list() -> None:
+    # Three classes: index 2 would be the third class, not Wqq, so the name would lie.
+    metric = next(m for m in HEP_METRICS if m.name == "hep.qcd_rejection_50_Wqq")
+    probs = np.full((4, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"Wqq needs probabilities for the 5 classes"):
+        metric(np.array([0, 1, 2, 2]), Predictions(values=np.zeros(4, int), probabilities=probs))
+
+
+def test_generated_classes_keep_the_jetclass_order() -> None:
+    assert tuple(PROCESSES) == JETCLASS_ORDER
+    source = PythiaJetSource()
+    source.validate_params({"classes": ["QCD", "Wqq", "Hbb"]})
+    for classes in (["Tbqq", "QCD"], ["QCD", "QCD", "Tbqq"]):
+        with pytest.raises(DataError, match="once each in the order"):
+            source.validate_params({"classes": classes})
 
 
 def test_chunk_seeds_are_disjoint() -> None:

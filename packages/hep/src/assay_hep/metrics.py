@@ -49,6 +49,13 @@ def _qcd_rejection(class_index: int, efficiency: float = 0.5) -> Any:
         if p.probabilities is None:
             raise ValueError("QCD rejection needs class probabilities")
         probs = np.asarray(p.probabilities, dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[1] != len(JETCLASS_ORDER):
+            # The metric names a class by its index, so any other class list would mislabel it.
+            raise ValueError(
+                f"QCD rejection of {JETCLASS_ORDER[class_index]} needs probabilities for the "
+                f"{len(JETCLASS_ORDER)} classes {list(JETCLASS_ORDER)} in that order, "
+                f"got shape {probs.shape}"
+            )
         keep = (y == class_index) | (y == 0)
         signal, qcd = probs[keep, class_index], probs[keep, 0]
         score = signal / np.maximum(signal + qcd, 1e-12)

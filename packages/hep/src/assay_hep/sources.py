@@ -141,10 +141,19 @@ class PythiaJetSource(Source):
                 f"known: {sorted(GENERATED_DEFAULTS)}"
             )
         full = self._params(params)
-        bad = [c for c in full["classes"] if c not in PROCESSES]
-        if bad or len(full["classes"]) < 2:
+        classes = list(full["classes"])
+        bad = [c for c in classes if c not in PROCESSES]
+        if bad or len(classes) < 2:
             raise DataError(
-                f"hep.pythia: 'classes' needs two or more of {list(PROCESSES)}, got {full['classes']}"
+                f"hep.pythia: 'classes' needs two or more of {list(PROCESSES)}, got {classes}"
+            )
+        # Class indices carry meaning: QCD is the background (class 0) and the
+        # per-class metrics are named by position, so one order for every subset.
+        in_order = sorted(classes, key=list(PROCESSES).index)
+        if classes != in_order or len(set(classes)) != len(classes):
+            raise DataError(
+                f"hep.pythia: list 'classes' once each in the order {list(PROCESSES)}, "
+                f"e.g. {in_order}; got {classes}"
             )
         for split in SPLITS:
             if int(full[split]) < 0:
