@@ -81,6 +81,20 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     """"cosine" anneals the rate from `lr` to zero over `max_epochs`: the last
     epochs take small steps, which is what small training sets need to settle."""
+    precision: Literal["float32", "bfloat16"] = "float32"
+    """"bfloat16" runs the training steps' forward pass under autocast (weights,
+    gradients and optimiser state stay float32): about 1.3-2x faster on CPUs with
+    AMX or AVX512-BF16 and on recent GPUs, at the cost of ~3 significant digits
+    in activations. Validation losses and predictions are always float32, so
+    scores keep their full resolution for ranking metrics."""
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be 'float32' or 'bfloat16', got {self.precision!r}")
 
 
 @dataclass
@@ -164,7 +178,10 @@ def _train(
         for batch in train_batches(rng):
             *inputs, target = _to_device(batch, device)
             optimizer.zero_grad()
-            loss = loss_fn(module(*inputs), target)
+            with torch.autocast(
+                device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"
+            ):
+                loss = loss_fn(module(*inputs), target)
             loss.backward()  # type: ignore[no-untyped-call]
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)

@@ -319,6 +319,7 @@ def pfn(
     lr_schedule: Literal["constant", "cosine"] = "cosine",
     threads: int = 1,
     reflections: bool = True,
+    precision: Literal["float32", "bfloat16"] = "float32",
 ) -> JetTorchModel:
     """Particle Flow Network (deep sets) on constituent features."""
     return JetTorchModel(
@@ -332,6 +333,7 @@ def pfn(
             patience=patience,
             lr_schedule=lr_schedule,
             threads=threads,
+            precision=precision,
         ),
         reflections=reflections,
     )
@@ -348,6 +350,7 @@ def particlenet_lite(
     lr_schedule: Literal["constant", "cosine"] = "cosine",
     threads: int = 1,
     reflections: bool = True,
+    precision: Literal["float32", "bfloat16"] = "float32",
 ) -> JetTorchModel:
     """ParticleNet-Lite: EdgeConv on the k nearest neighbours in (deta, dphi)."""
     if max_particles <= k:
@@ -364,6 +367,7 @@ def particlenet_lite(
             patience=patience,
             lr_schedule=lr_schedule,
             threads=threads,
+            precision=precision,
         ),
         reflections=reflections,
     )
