@@ -153,6 +153,50 @@ def test_learning_rate_schedule(schedule: str) -> None:
         assert result.learning_rates[-1] < 0.001
 
 
+class _RecordsForwardDtype(torch.nn.Linear):
+    """A linear layer that records the dtype its matmul ran in (the autocast's choice)."""
+
+    def __init__(self) -> None:
+        super().__init__(4, 1)
+        self.seen: list[torch.dtype] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        self.seen.append(out.dtype)
+        return out
+
+
+def test_bfloat16_precision_trains_in_bfloat16_and_keeps_float32_weights() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=gen)
+    y = x @ torch.tensor([[1.0], [2.0], [0.0], [-1.0]])
+    net = _RecordsForwardDtype()
+    config = TrainConfig(max_epochs=60, lr=0.05, patience=100, precision="bfloat16")
+    fit_module(
+        net,
+        tensor_batches(x[:200], y[:200], batch_size=50),
+        torch.nn.functional.mse_loss,
+        valid_batches=tensor_batches(x[200:], y[200:], batch_size=56, shuffle=False),
+        config=config,
+    )
+    # training steps ran under autocast, validation passes in float32
+    assert torch.bfloat16 in net.seen
+    assert torch.float32 in net.seen
+    assert net.weight.dtype == torch.float32
+    # it still learns the weights, to bfloat16's ~3 significant digits
+    torch.testing.assert_close(
+        net.weight.detach(), torch.tensor([[1.0, 2.0, 0.0, -1.0]]), atol=0.05, rtol=0
+    )
+    assert predict_batches(net, [(x[:3],)]).dtype == np.float64
+    assert net.seen[-1] == torch.float32  # predictions are float32
+
+
+@pytest.mark.parametrize(("field", "value"), [("precision", "float16"), ("lr_schedule", "cosin")])
+def test_train_config_rejects_unknown_choices(field: str, value: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})  # type: ignore[arg-type]
+
+
 def test_predict_batches_concatenates_on_the_cpu_in_eval_mode() -> None:
     net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout(0.9)).to(default_device())
     x = torch.arange(15, dtype=torch.float32).reshape(5, 3)
