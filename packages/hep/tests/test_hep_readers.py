@@ -142,3 +142,23 @@ def test_user_file_source_builds_a_dataset(tmp_path: Path) -> None:
     assert (entry.path / "train.root").is_file()
     with pytest.raises(DataError, match="'test'"):
         JetFileSource().validate_params({"train": str(tmp_path / "train.h5")})
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (["Tbqq", "QCD"], "list 'QCD' first"),
+        (["QCD"], "two or more distinct"),
+        (["QCD", "Wqq", "Wqq"], "two or more distinct"),
+    ],
+)
+def test_user_file_classes_keep_qcd_as_the_background(
+    tmp_path: Path, classes: list[str], message: str
+) -> None:
+    files = {"train": str(tmp_path / "train.h5"), "test": str(tmp_path / "test.h5")}
+    for path in files.values():
+        write_toplandscape(Path(path), 5, n_particles=10)
+    JetFileSource().validate_params({**files, "classes": ["QCD", "Tbqq"]})
+    JetFileSource().validate_params({**files, "classes": ["Zqq", "Wqq"]})  # no QCD: free order
+    with pytest.raises(DataError, match=message):
+        JetFileSource().validate_params({**files, "classes": classes})

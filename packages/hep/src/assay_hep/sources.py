@@ -236,7 +236,8 @@ class JetFileSource(Source):
     Parameters: `train`, `test` (and optional `valid`): a path, a glob or a
     list of them, or "example" (a small top-tagging set generated here and
     read back through the same reader); `classes` (label names, default QCD
-    and Tbqq); `tree` (default `tree`); `max_jets` per split (default: all).
+    and Tbqq; the first is the background, so QCD comes first when listed);
+    `tree` (default `tree`); `max_jets` per split (default: all).
     The jets are read once, chunk by chunk, and cached as our ROOT files. The
     cache key holds each file's size and modification time (a sha256 of
     100 GB of JetClass would take longer than the benchmark).
@@ -254,6 +255,18 @@ class JetFileSource(Source):
         for split in ("train", "test"):
             if split not in params:
                 raise DataError(f"hep.files: '{split}' (a path or glob of jet files) is required")
+        classes = list(params.get("classes", ["QCD", "Tbqq"]))
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise DataError(
+                f"hep.files: 'classes' needs two or more distinct labels, got {classes}"
+            )
+        # Class 0 is the background the rejections (1/eps_B) count, so QCD cannot be a signal.
+        if "QCD" in classes and classes[0] != "QCD":
+            raise DataError(
+                f"hep.files: list 'QCD' first in 'classes' (class 0 is the background "
+                f"that 1/eps_B counts), e.g. {['QCD', *(c for c in classes if c != 'QCD')]}; "
+                f"got {classes}"
+            )
         for split in SPLITS:
             if split in params and params[split] != EXAMPLE:
                 expand_paths(params[split])
