@@ -12,7 +12,7 @@ import pytest
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import DataError, SplitError
 from assay.predictions import Predictions
-from assay_hep import chunks
+from assay_hep import chunks, models
 from assay_hep.chunks import CHUNK_FORMAT, SPLITS, chunk_path, chunk_seed
 from assay_hep.features import particle_features, substructure_features
 from assay_hep.generator import PROCESSES, ChunkSpec
@@ -20,6 +20,7 @@ from assay_hep.metrics import HEP_METRICS, JETCLASS_ORDER, rejection_at
 from assay_hep.sources import PythiaJetSource
 from assay_hep.splits import generator_seeds
 from assay_hep.substructure import jet_substructure
+from sklearn.metrics import roc_auc_score
 
 
 def p4(pt: float, eta: float, phi: float) -> list[float]:
@@ -183,3 +184,45 @@ def test_chunks_are_kept_apart_per_pythia_and_fastjet_version(
     )
     monkeypatch.setattr(chunks, "physics_versions", lambda: {"pythia8mc": "9.0", "fastjet": "4"})
     assert chunk_path(spec).parent.name == "pythia8mc-9.0_fastjet-4"
+
+
+def _substructure_set(n: int, seed: int, qcd_mass_max: float) -> Dataset:
+    """Jets as substructure rows: 60 % of top jets peak at 173 GeV, the rest and QCD spread."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = np.zeros((n, len(models.SUBSTRUCTURE_FEATURES)))
+    peak, tail = rng.normal(173.0, 6.0, n), rng.uniform(40.0, 300.0, n)
+    top_mass = np.where(rng.random(n) < 0.6, peak, tail)
+    x[:, models.SDMASS] = np.where(y == 1, top_mass, rng.uniform(0.0, qcd_mass_max, n))
+    x[:, models.TAU32] = np.clip(rng.normal(0.75 - 0.2 * y, 0.15), 0.0, 1.0)
+    meta = DatasetMetadata(name="substructure", version="1", provenance="test", licence="none")
+    return Dataset(inputs=x, targets=y, metadata=meta)
+
+
+def test_cut_tunes_its_mass_window_on_the_validation_jets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(models, "jet_substructure", lambda dataset: dataset.inputs)
+    # Training QCD stays below 60 GeV (a wide window costs nothing); validation QCD
+    # reaches 120 GeV, so there the best window is narrower than the training jets' best.
+    train = _substructure_set(4000, 0, qcd_mass_max=60.0)
+    valid = _substructure_set(4000, 1, qcd_mass_max=120.0)
+
+    def valid_auc(cut: models.MassTau32Cut) -> float:
+        return float(roc_auc_score(valid.targets, cut.predict(valid).probabilities[:, 1]))
+
+    aucs = {}
+    for quantile in models.WINDOW_QUANTILES:
+        fixed = models.MassTau32Cut(window_quantile=quantile)
+        fixed.fit(train, valid=valid)
+        assert fixed.quantile_ == quantile
+        aucs[quantile] = valid_auc(fixed)
+    tuned = models.MassTau32Cut()
+    tuned.fit(train, valid=valid)
+    assert tuned.quantile_ == max(aucs, key=aucs.__getitem__)
+    assert valid_auc(tuned) > aucs[models.DEFAULT_WINDOW_QUANTILE]
+    on_train = models.MassTau32Cut()
+    on_train.fit(train)  # no validation jets: tuned on the training jets
+    assert on_train.quantile_ > tuned.quantile_
+    with pytest.raises(ValueError, match="window_quantile"):
+        models.MassTau32Cut(window_quantile=1.5)

@@ -14,11 +14,23 @@ from assay.data import Dataset
 from assay.models import Model, SklearnModel, require_targets
 from assay.predictions import Predictions
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
 
 from assay_hep.features import SUBSTRUCTURE_FEATURES, substructure_features
 
 SDMASS = SUBSTRUCTURE_FEATURES.index("sdmass")
 TAU32 = SUBSTRUCTURE_FEATURES.index("tau32")
+WINDOW_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+"""The mass windows `hep.cut` chooses from: central fractions of the training signal."""
+DEFAULT_WINDOW_QUANTILE = 0.8
+"""The window when there is nothing to tune on (validation jets of a single class)."""
+
+
+def _central_window(mass: npt.NDArray[np.float64], quantile: float) -> tuple[float, float]:
+    """The mass interval holding the central `quantile` of `mass`."""
+    tail = (1 - quantile) / 2
+    lo, hi = np.quantile(mass, [tail, 1 - tail])
+    return float(lo), float(hi)
 
 
 def jet_substructure(dataset: Dataset) -> npt.NDArray[np.float64]:
@@ -32,24 +44,49 @@ class MassTau32Cut:
     Binary: the window holds the central `window_quantile` of the signal's
     soft-drop mass in the training set; inside it the score is 1 - tau32
     (scanning the tau32 cut traces the ROC curve), outside it the score is
-    below every jet inside. Multi-class: each class gets a soft-drop mass
-    histogram from the training set and a jet goes to the likeliest class
-    (a mass-window tagger per class; tau32 cannot tell W, Z and H apart).
+    below every jet inside. By default (`window_quantile = None`) the window
+    is the one of `WINDOW_QUANTILES` with the best AUC on the validation jets
+    (the training jets when there are none), as an analysis would optimise
+    it. Multi-class: each class gets a soft-drop mass histogram from the
+    training set and a jet goes to the likeliest class (a mass-window tagger
+    per class; tau32 cannot tell W, Z and H apart).
     """
 
-    def __init__(self, window_quantile: float = 0.8, mass_bins: int = 40) -> None:
+    def __init__(self, window_quantile: float | None = None, mass_bins: int = 40) -> None:
+        if window_quantile is not None and not 0 < window_quantile <= 1:
+            raise ValueError(f"hep.cut: window_quantile must be in (0, 1], got {window_quantile}")
         self.window_quantile = window_quantile
         self.mass_bins = mass_bins
 
+    def _binary_score(
+        self, x: npt.NDArray[np.float64], window: tuple[float, float]
+    ) -> npt.NDArray[np.float64]:
+        mass = x[:, SDMASS]
+        inside = (mass > window[0]) & (mass < window[1])
+        return np.asarray(np.clip(1.0 - x[:, TAU32], 0.0, 1.0) * 0.5 + 0.5 * inside)
+
+    def _choose_quantile(self, signal_mass: npt.NDArray[np.float64], tune: Dataset) -> float:
+        if self.window_quantile is not None:
+            return self.window_quantile
+        y, x = require_targets(tune), jet_substructure(tune)
+        if len(np.unique(y)) < 2:
+            return DEFAULT_WINDOW_QUANTILE
+        aucs = [
+            roc_auc_score(y, self._binary_score(x, _central_window(signal_mass, q)))
+            for q in WINDOW_QUANTILES
+        ]
+        return WINDOW_QUANTILES[int(np.argmax(aucs))]
+
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
-        del valid, seed
+        del seed
         y = require_targets(train).astype(np.int64)
         x = jet_substructure(train)
         self.n_classes_ = int(y.max()) + 1
         mass = x[:, SDMASS]
         if self.n_classes_ == 2:
-            tail = (1 - self.window_quantile) / 2
-            self.window_ = tuple(np.quantile(mass[y == 1], [tail, 1 - tail]))
+            tune = valid if valid is not None and len(valid) else train
+            self.quantile_ = self._choose_quantile(mass[y == 1], tune)
+            self.window_ = _central_window(mass[y == 1], self.quantile_)
             return
         self.edges_ = np.linspace(
             0.0, max(float(np.quantile(mass, 0.995)), 1.0), self.mass_bins + 1
@@ -64,9 +101,7 @@ class MassTau32Cut:
         x = jet_substructure(dataset)
         mass = x[:, SDMASS]
         if self.n_classes_ == 2:
-            lo, hi = self.window_
-            inside = (mass > lo) & (mass < hi)
-            score = np.clip(1.0 - x[:, TAU32], 0.0, 1.0) * 0.5 + 0.5 * inside
+            score = self._binary_score(x, self.window_)
             probs = np.stack([1 - score, score], axis=1)
         else:
             bins = np.clip(np.digitize(mass, self.edges_) - 1, 0, self.mass_bins - 1)
