@@ -185,7 +185,8 @@ def training() -> None:
 
 def precision() -> None:
     print(
-        f"== precision (one epoch of fit_module, two threads; CPU: {torch.backends.cpu.get_cpu_capability()}) =="
+        "== precision (one epoch of fit_module, two threads; torch CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}) =="
     )
     x, mask, target = bench_jets()
     taggers = {
