@@ -224,5 +224,14 @@ def test_cut_tunes_its_mass_window_on_the_validation_jets(
     on_train = models.MassTau32Cut()
     on_train.fit(train)  # no validation jets: tuned on the training jets
     assert on_train.quantile_ > tuned.quantile_
+    one_class = valid.subset(np.flatnonzero(valid.targets == 1))
+    for too_few in (one_class, valid.subset(np.arange(10))):  # falls back to the training jets
+        fallback = models.MassTau32Cut()
+        fallback.fit(train, valid=too_few)
+        assert fallback.quantile_ == on_train.quantile_
+    tiny = train.subset(np.arange(10))  # nothing to tune on: the default window
+    default = models.MassTau32Cut()
+    default.fit(tiny, valid=tiny)
+    assert default.quantile_ == models.DEFAULT_WINDOW_QUANTILE
     with pytest.raises(ValueError, match="window_quantile"):
         models.MassTau32Cut(window_quantile=1.5)

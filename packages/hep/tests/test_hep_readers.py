@@ -150,10 +150,11 @@ def test_user_file_source_builds_a_dataset(tmp_path: Path) -> None:
         (["Tbqq", "QCD"], "list 'QCD' first"),
         (["QCD"], "two or more distinct"),
         (["QCD", "Wqq", "Wqq"], "two or more distinct"),
+        ("QCD", "a list of labels"),
     ],
 )
 def test_user_file_classes_keep_qcd_as_the_background(
-    tmp_path: Path, classes: list[str], message: str
+    tmp_path: Path, classes: list[str] | str, message: str
 ) -> None:
     files = {"train": str(tmp_path / "train.h5"), "test": str(tmp_path / "test.h5")}
     for path in files.values():

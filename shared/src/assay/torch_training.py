@@ -83,9 +83,9 @@ class TrainConfig:
     epochs take small steps, which is what small training sets need to settle."""
     precision: Literal["float32", "bfloat16"] = "float32"
     """"bfloat16" runs the training steps' forward pass under autocast (weights,
-    gradients and optimiser state stay float32): about 1.3-2x faster on CPUs with
-    AMX or AVX512-BF16 and on recent GPUs, at the cost of ~3 significant digits
-    in activations. Validation losses and predictions are always float32, so
+    gradients and optimiser state stay float32): faster on CPUs with AMX or
+    AVX512-BF16 units and on recent GPUs (the hep bench measures it), with
+    activations kept to ~3 significant digits. Validation losses and predictions are always float32, so
     scores keep their full resolution for ranking metrics."""
 
     def __post_init__(self) -> None:

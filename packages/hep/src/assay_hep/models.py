@@ -23,7 +23,9 @@ TAU32 = SUBSTRUCTURE_FEATURES.index("tau32")
 WINDOW_QUANTILES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 """The mass windows `hep.cut` chooses from: central fractions of the training signal."""
 DEFAULT_WINDOW_QUANTILE = 0.8
-"""The window when there is nothing to tune on (validation jets of a single class)."""
+"""The window when there is nothing to tune on (too few jets of a class)."""
+MIN_TUNING_JETS = 20
+"""Jets per class that tuning the window needs; fewer validation jets: the training jets."""
 
 
 def _central_window(mass: npt.NDArray[np.float64], quantile: float) -> tuple[float, float]:
@@ -46,8 +48,8 @@ class MassTau32Cut:
     (scanning the tau32 cut traces the ROC curve), outside it the score is
     below every jet inside. By default (`window_quantile = None`) the window
     is the one of `WINDOW_QUANTILES` with the best AUC on the validation jets
-    (the training jets when there are none), as an analysis would optimise
-    it. Multi-class: each class gets a soft-drop mass histogram from the
+    (the training jets when there are fewer than `MIN_TUNING_JETS` of a
+    class), as an analysis would optimise it. Multi-class: each class gets a soft-drop mass histogram from the
     training set and a jet goes to the likeliest class (a mass-window tagger
     per class; tau32 cannot tell W, Z and H apart).
     """
@@ -65,17 +67,25 @@ class MassTau32Cut:
         inside = (mass > window[0]) & (mass < window[1])
         return np.asarray(np.clip(1.0 - x[:, TAU32], 0.0, 1.0) * 0.5 + 0.5 * inside)
 
-    def _choose_quantile(self, signal_mass: npt.NDArray[np.float64], tune: Dataset) -> float:
+    def _choose_quantile(
+        self, signal_mass: npt.NDArray[np.float64], train: Dataset, valid: Dataset | None
+    ) -> float:
         if self.window_quantile is not None:
             return self.window_quantile
-        y, x = require_targets(tune), jet_substructure(tune)
-        if len(np.unique(y)) < 2:
-            return DEFAULT_WINDOW_QUANTILE
-        aucs = [
-            roc_auc_score(y, self._binary_score(x, _central_window(signal_mass, q)))
-            for q in WINDOW_QUANTILES
-        ]
-        return WINDOW_QUANTILES[int(np.argmax(aucs))]
+        for tune in (valid, train):
+            if tune is None:
+                continue
+            y = require_targets(tune)
+            if min(np.sum(y == 0), np.sum(y == 1)) < MIN_TUNING_JETS:
+                continue
+            x = jet_substructure(tune)
+            auc = {
+                q: roc_auc_score(y, self._binary_score(x, _central_window(signal_mass, q)))
+                for q in WINDOW_QUANTILES
+            }
+            # ties go to the window nearest the default
+            return max(auc, key=lambda q: (auc[q], -abs(q - DEFAULT_WINDOW_QUANTILE)))
+        return DEFAULT_WINDOW_QUANTILE
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del seed
@@ -84,8 +94,7 @@ class MassTau32Cut:
         self.n_classes_ = int(y.max()) + 1
         mass = x[:, SDMASS]
         if self.n_classes_ == 2:
-            tune = valid if valid is not None and len(valid) else train
-            self.quantile_ = self._choose_quantile(mass[y == 1], tune)
+            self.quantile_ = self._choose_quantile(mass[y == 1], train, valid)
             self.window_ = _central_window(mass[y == 1], self.quantile_)
             return
         self.edges_ = np.linspace(

@@ -230,6 +230,13 @@ EXAMPLE_PARAMS: dict[str, Any] = {"train": 500, "valid": 250, "test": 250}
 """`train = "example"` reads top-tagging jets generated here (the first quick chunks)."""
 
 
+def _file_classes(params: Mapping[str, Any]) -> list[str]:
+    classes = params.get("classes", ["QCD", "Tbqq"])
+    if isinstance(classes, str):  # `--set classes=QCD` would otherwise become Q, C, D
+        raise DataError(f"hep.files: 'classes' is a list of labels, got the string {classes!r}")
+    return [str(c) for c in classes]
+
+
 class JetFileSource(Source):
     """A user's jet files: JetClass/our ROOT files or TopLandscape HDF5, per split.
 
@@ -255,7 +262,7 @@ class JetFileSource(Source):
         for split in ("train", "test"):
             if split not in params:
                 raise DataError(f"hep.files: '{split}' (a path or glob of jet files) is required")
-        classes = list(params.get("classes", ["QCD", "Tbqq"]))
+        classes = _file_classes(params)
         if len(classes) < 2 or len(set(classes)) != len(classes):
             raise DataError(
                 f"hep.files: 'classes' needs two or more distinct labels, got {classes}"
@@ -281,7 +288,7 @@ class JetFileSource(Source):
         return "|".join(stamps)
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        classes = list(params.get("classes", ["QCD", "Tbqq"]))
+        classes = _file_classes(params)
         with tempfile.TemporaryDirectory() as scratch:
             if any(params.get(split) == EXAMPLE for split in SPLITS):
                 PythiaJetSource().prepare(EXAMPLE_PARAMS, Path(scratch))
@@ -301,7 +308,7 @@ class JetFileSource(Source):
         write_jets_root(out, chunk_columns(chunk))
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
-        classes = list(params.get("classes", ["QCD", "Tbqq"]))
+        classes = _file_classes(params)
         metadata = DatasetMetadata(
             name="user-jets",
             version="1",
