@@ -85,8 +85,9 @@ class TrainConfig:
     """"bfloat16" runs the training steps' forward pass under autocast (weights,
     gradients and optimiser state stay float32): faster on CPUs with AMX or
     AVX512-BF16 units and on recent GPUs (the hep bench measures it), with
-    activations kept to ~3 significant digits. Validation losses and predictions are always float32, so
-    scores keep their full resolution for ranking metrics."""
+    activations kept to ~3 significant digits. Validation losses and
+    predictions are always float32, so scores keep their full resolution for
+    ranking metrics."""
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in ("constant", "cosine"):

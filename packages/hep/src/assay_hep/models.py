@@ -49,9 +49,10 @@ class MassTau32Cut:
     below every jet inside. By default (`window_quantile = None`) the window
     is the one of `WINDOW_QUANTILES` with the best AUC on the validation jets
     (the training jets when there are fewer than `MIN_TUNING_JETS` of a
-    class), as an analysis would optimise it. Multi-class: each class gets a soft-drop mass histogram from the
-    training set and a jet goes to the likeliest class (a mass-window tagger
-    per class; tau32 cannot tell W, Z and H apart).
+    class), as an analysis would optimise it. Multi-class: each class gets a
+    soft-drop mass histogram from the training set and a jet goes to the
+    likeliest class (a mass-window tagger per class; tau32 cannot tell W, Z
+    and H apart).
     """
 
     def __init__(self, window_quantile: float | None = None, mass_bins: int = 40) -> None:

@@ -232,8 +232,9 @@ EXAMPLE_PARAMS: dict[str, Any] = {"train": 500, "valid": 250, "test": 250}
 
 def _file_classes(params: Mapping[str, Any]) -> list[str]:
     classes = params.get("classes", ["QCD", "Tbqq"])
-    if isinstance(classes, str):  # `--set classes=QCD` would otherwise become Q, C, D
-        raise DataError(f"hep.files: 'classes' is a list of labels, got the string {classes!r}")
+    # a string (`--set classes=QCD`) would otherwise become the labels Q, C, D
+    if not isinstance(classes, list | tuple):
+        raise DataError(f"hep.files: 'classes' is a list of labels, got {classes!r}")
     return [str(c) for c in classes]
 
 
