@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,8 @@ from assay.models import CLASSIFICATION_TASKS, Featurizer, array_features, requi
 from assay.predictions import Predictions
 
 Batch = Sequence[Any]
+LrSchedule = Literal["constant", "cosine"]
+Precision = Literal["float32", "bfloat16"]
 BatchFn = Callable[[np.random.Generator], Iterable[Batch]]
 """Yields mini-batches (tuples of tensors or objects with `.to(device)`); reshuffled per call."""
 
@@ -78,10 +80,10 @@ class TrainConfig:
     threads: int | None = None
     """torch's CPU threads while training (None: torch's default, all cores). One
     thread suits small batches and runs with several worker processes."""
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: LrSchedule = "constant"
     """"cosine" anneals the rate from `lr` to zero over `max_epochs`: the last
     epochs take small steps, which is what small training sets need to settle."""
-    precision: Literal["float32", "bfloat16"] = "float32"
+    precision: Precision = "float32"
     """"bfloat16" runs the training steps' forward pass under autocast (weights,
     gradients and optimiser state stay float32): faster on CPUs with AMX or
     AVX512-BF16 units and on recent GPUs (the hep bench measures it), with
@@ -90,12 +92,12 @@ class TrainConfig:
     ranking metrics."""
 
     def __post_init__(self) -> None:
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(
-                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
-            )
-        if self.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be 'float32' or 'bfloat16', got {self.precision!r}")
+        # model params come from TOML and the command line, so the Literal types are checked here
+        for name, choices in (("lr_schedule", LrSchedule), ("precision", Precision)):
+            if getattr(self, name) not in get_args(choices):
+                raise ValueError(
+                    f"{name} must be one of {get_args(choices)}, got {getattr(self, name)!r}"
+                )
 
 
 @dataclass

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +41,8 @@ from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
     BatchFn,
+    LrSchedule,
+    Precision,
     TrainConfig,
     fit_module,
     predict_batches,
@@ -316,10 +317,10 @@ def pfn(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     patience: int = 30,
-    lr_schedule: Literal["constant", "cosine"] = "cosine",
+    lr_schedule: LrSchedule = "cosine",
     threads: int = 1,
     reflections: bool = True,
-    precision: Literal["float32", "bfloat16"] = "float32",
+    precision: Precision = "float32",
 ) -> JetTorchModel:
     """Particle Flow Network (deep sets) on constituent features."""
     return JetTorchModel(
@@ -347,10 +348,10 @@ def particlenet_lite(
     lr: float = 2e-3,
     weight_decay: float = 1e-4,
     patience: int = 20,
-    lr_schedule: Literal["constant", "cosine"] = "cosine",
+    lr_schedule: LrSchedule = "cosine",
     threads: int = 1,
     reflections: bool = True,
-    precision: Literal["float32", "bfloat16"] = "float32",
+    precision: Precision = "float32",
 ) -> JetTorchModel:
     """ParticleNet-Lite: EdgeConv on the k nearest neighbours in (deta, dphi)."""
     if max_particles <= k:

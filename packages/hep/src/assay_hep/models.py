@@ -6,6 +6,7 @@ negative control is the core's `majority` (class priors for every jet).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -68,18 +69,15 @@ class MassTau32Cut:
         inside = (mass > window[0]) & (mass < window[1])
         return np.asarray(np.clip(1.0 - x[:, TAU32], 0.0, 1.0) * 0.5 + 0.5 * inside)
 
-    def _choose_quantile(
-        self, signal_mass: npt.NDArray[np.float64], train: Dataset, valid: Dataset | None
+    def _tuned_quantile(
+        self,
+        signal_mass: npt.NDArray[np.float64],
+        candidates: Iterable[tuple[npt.NDArray[Any], npt.NDArray[np.float64]]],
     ) -> float:
-        if self.window_quantile is not None:
-            return self.window_quantile
-        for tune in (valid, train):
-            if tune is None:
-                continue
-            y = require_targets(tune)
+        """The best-AUC window on the first (targets, substructure) set with enough jets."""
+        for y, x in candidates:
             if min(np.sum(y == 0), np.sum(y == 1)) < MIN_TUNING_JETS:
                 continue
-            x = jet_substructure(tune)
             auc = {
                 q: roc_auc_score(y, self._binary_score(x, _central_window(signal_mass, q)))
                 for q in WINDOW_QUANTILES
@@ -95,7 +93,14 @@ class MassTau32Cut:
         self.n_classes_ = int(y.max()) + 1
         mass = x[:, SDMASS]
         if self.n_classes_ == 2:
-            self.quantile_ = self._choose_quantile(mass[y == 1], train, valid)
+            if self.window_quantile is not None:
+                self.quantile_ = self.window_quantile
+            else:
+                # validation jets first, the training jets (already featurised) as the fallback
+                candidates = [(y, x)]
+                if valid is not None and len(valid):
+                    candidates.insert(0, (require_targets(valid), jet_substructure(valid)))
+                self.quantile_ = self._tuned_quantile(mass[y == 1], candidates)
             self.window_ = _central_window(mass[y == 1], self.quantile_)
             return
         self.edges_ = np.linspace(
