@@ -9,7 +9,7 @@ from assay.builtin import plugin as core_plugin
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import PredictionError, UnknownNameError
 from assay.metrics import builtin_metrics
-from assay.models import build_model, params_from_cli
+from assay.models import build_model, fitted_choices, params_from_cli
 from assay.plugin import Catalog
 from assay.predictions import Predictions
 from assay.torch_training import (
@@ -253,3 +253,26 @@ def test_training_threads_are_restored() -> None:
     with pytest.raises(RuntimeError), torch_threads(1):
         raise RuntimeError("a crash inside the block")
     assert torch.get_num_threads() == before
+
+
+class _ReportsAWindow:
+    def __init__(self, report: object) -> None:
+        self.report = report
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        pass
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        return Predictions(values=np.zeros(len(dataset)))
+
+    def fitted_choices(self) -> object:
+        return self.report
+
+
+def test_fitted_choices_are_optional_and_must_be_a_mapping() -> None:
+    catalog = Catalog.from_plugins([core_plugin])
+    assert fitted_choices(build_model("mean", {}, catalog.models)) == {}
+    reported = fitted_choices(_ReportsAWindow({"window": 0.8, "chosen_on": "validation"}))
+    assert reported == {"window": "0.8", "chosen_on": "validation"}
+    with pytest.raises(TypeError, match="must return a mapping"):
+        fitted_choices(_ReportsAWindow([0.8]))

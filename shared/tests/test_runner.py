@@ -111,3 +111,24 @@ def test_dask_executor_runs_units(installed_catalog: Catalog) -> None:
     tasks = grid(installed_catalog, "mean", "ridge")
     report = run_grid(installed_catalog, tasks, make_executor("dask", workers=2), Tracker())
     assert sorted(r.status for r in report.results) == ["ok"] * 6
+
+
+def test_a_models_fitted_choices_are_tagged_on_its_unit_runs(installed_catalog: Catalog) -> None:
+    tracker = Tracker()
+    entry = GridEntry(
+        "testplugin/tiny@1", [ModelEntry(name="torch_mlp", params={"max_epochs": 3})], [0]
+    )
+    tasks = plan_grid(installed_catalog, [entry], "quick")
+    report = run_grid(installed_catalog, tasks, make_executor("serial"), tracker)
+    assert [r.status for r in report.results] == ["ok"] * 3
+    experiment = tracker.client.get_experiment_by_name("testplugin/tiny")
+    assert experiment is not None
+    children = tracker.client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`assay.kind` = 'unit'"
+    )
+    assert len(children) == 3
+    for child in children:
+        tags = child.data.tags
+        assert tags["assay.info.fitted.epochs_trained"] == "3"
+        assert 1 <= int(tags["assay.info.fitted.kept_epoch"]) <= 3
+        assert float(tags["assay.info.fitted.kept_loss"]) >= 0

@@ -221,17 +221,28 @@ def test_cut_tunes_its_mass_window_on_the_validation_jets(
     tuned.fit(train, valid=valid)
     assert tuned.quantile_ == max(aucs, key=aucs.__getitem__)
     assert valid_auc(tuned) > aucs[models.DEFAULT_WINDOW_QUANTILE]
+    low, high = tuned.window_
+    assert tuned.fitted_choices() == {
+        "window_quantile": tuned.quantile_,
+        "window_chosen_on": "validation",
+        "window_low_gev": round(low, 2),
+        "window_high_gev": round(high, 2),
+    }
     on_train = models.MassTau32Cut()
     on_train.fit(train)  # no validation jets: tuned on the training jets
     assert on_train.quantile_ > tuned.quantile_
+    assert on_train.fitted_choices()["window_chosen_on"] == "training"
     one_class = valid.subset(np.flatnonzero(valid.targets == 1))
     for too_few in (one_class, valid.subset(np.arange(10))):  # falls back to the training jets
         fallback = models.MassTau32Cut()
         fallback.fit(train, valid=too_few)
         assert fallback.quantile_ == on_train.quantile_
+        assert fallback.fitted_choices()["window_chosen_on"] == "training"
     tiny = train.subset(np.arange(10))  # nothing to tune on: the default window
     default = models.MassTau32Cut()
     default.fit(tiny, valid=tiny)
     assert default.quantile_ == models.DEFAULT_WINDOW_QUANTILE
+    assert default.fitted_choices()["window_chosen_on"] == "default"
+    assert fixed.fitted_choices()["window_chosen_on"] == "fixed"
     with pytest.raises(ValueError, match="window_quantile"):
         models.MassTau32Cut(window_quantile=1.5)

@@ -2,7 +2,10 @@
 
 A model is anything with `fit(train, *, valid=None, seed)` and
 `predict(dataset) -> Predictions`. Suites name models by registry name or
-`module:Class`; hyperparameters come from the suite file or the CLI.
+`module:Class`; hyperparameters come from the suite file or the CLI. A
+model may also define `fitted_choices()`: what it chose while fitting (a
+window tuned on the validation set, the epoch whose weights it kept), which
+the run records next to its scores.
 """
 
 from __future__ import annotations
@@ -32,6 +35,24 @@ class Model(Protocol):
 
 
 ModelFactory = Callable[..., Model]
+FittedChoice = int | float | str
+
+
+def fitted_choices(model: Model) -> dict[str, str]:
+    """The choices a fitted model reports through its optional `fitted_choices()`.
+
+    Hyperparameters a model tunes itself are part of the result: without them
+    a number cannot be reproduced by fixing the choice, nor explained.
+    """
+    report: Callable[[], Mapping[str, FittedChoice]] | None = getattr(model, "fitted_choices", None)
+    if report is None:
+        return {}
+    choices = report()
+    if not isinstance(choices, Mapping):
+        raise TypeError(f"fitted_choices() must return a mapping, got {type(choices).__name__}")
+    return {str(name): str(value) for name, value in choices.items()}
+
+
 Featurizer = Callable[[Dataset], npt.NDArray[np.float64]]
 
 

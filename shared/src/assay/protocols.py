@@ -21,7 +21,7 @@ import numpy.typing as npt
 from assay.data import Dataset
 from assay.errors import DataError
 from assay.metrics import Metric
-from assay.models import Model
+from assay.models import Model, fitted_choices
 from assay.registry import Registry
 from assay.spec import ProtocolSpec, ScenarioSpec
 from assay.splits import Fold, Split, carve_validation, make_split
@@ -61,6 +61,8 @@ class UnitOutput:
     predictions: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     """Columns of the predictions artifact (row, y_true, y_pred, ...)."""
     info: dict[str, str] = field(default_factory=dict)
+    """Tagged on the unit's run as `assay.info.<name>`: the set sizes, and each of
+    the model's fitted choices as `fitted.<name>`."""
 
 
 class EvaluationProtocol(ABC):
@@ -168,6 +170,9 @@ class SupervisedProtocol(EvaluationProtocol):
                 "n_train": str(len(train)),
                 "n_valid": str(len(valid_rows)),
                 "n_test": str(len(test)),
+                **{
+                    f"fitted.{name}": value for name, value in fitted_choices(context.model).items()
+                },
             },
         )
 

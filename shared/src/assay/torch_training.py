@@ -109,6 +109,14 @@ class TrainResult:
     learning_rates: list[float] = field(default_factory=list)
     """The rate each epoch trained with."""
 
+    def choices(self) -> dict[str, int | float]:
+        """For a model's `fitted_choices()`: which epoch's weights were kept, of how many."""
+        return {
+            "kept_epoch": self.best_epoch + 1,
+            "epochs_trained": len(self.train_losses),
+            "kept_loss": self.best_valid_loss,
+        }
+
 
 def _to_device(batch: Batch, device: torch.device) -> list[Any]:
     return [item.to(device) if hasattr(item, "to") else item for item in batch]
@@ -303,7 +311,7 @@ class MLPModel:
                 batch_size=512,
                 shuffle=False,
             )
-        fit_module(
+        self.training_ = fit_module(
             self.net_,
             tensor_batches(self._scaled(train), target, batch_size=self.batch_size),
             loss_fn,
@@ -311,6 +319,9 @@ class MLPModel:
             config=self.config,
             seed=seed,
         )
+
+    def fitted_choices(self) -> dict[str, int | float]:
+        return self.training_.choices()
 
     def _scaled(self, dataset: Dataset) -> npt.NDArray[np.float32]:
         scaled = (self.featurizer(dataset) - self.x_mean_) / self.x_std_

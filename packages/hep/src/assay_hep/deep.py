@@ -284,7 +284,7 @@ class JetTorchModel:
             valid_fn = length_bucketed_batches(
                 xv, mv, yv, batch_size=1024, min_length=self.min_length, shuffle=False
             )
-        fit_module(
+        self.training_ = fit_module(
             self.net_,
             length_bucketed_batches(
                 x, m, torch.as_tensor(y), batch_size=self.batch_size, min_length=self.min_length
@@ -294,6 +294,9 @@ class JetTorchModel:
             config=self.config,
             seed=seed,
         )
+
+    def fitted_choices(self) -> dict[str, int | float]:
+        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         x, m = self._inputs(dataset)

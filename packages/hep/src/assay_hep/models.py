@@ -53,7 +53,8 @@ class MassTau32Cut:
     class), as an analysis would optimise it. Multi-class: each class gets a
     soft-drop mass histogram from the training set and a jet goes to the
     likeliest class (a mass-window tagger per class; tau32 cannot tell W, Z
-    and H apart).
+    and H apart). The binary window is reported by `fitted_choices()`, so each
+    run records it (tags `assay.info.fitted.window_*`).
     """
 
     def __init__(self, window_quantile: float | None = None, mass_bins: int = 40) -> None:
@@ -72,10 +73,11 @@ class MassTau32Cut:
     def _tuned_quantile(
         self,
         signal_mass: npt.NDArray[np.float64],
-        candidates: Iterable[tuple[npt.NDArray[Any], npt.NDArray[np.float64]]],
-    ) -> float:
-        """The best-AUC window on the first (targets, substructure) set with enough jets."""
-        for y, x in candidates:
+        candidates: Iterable[tuple[str, npt.NDArray[Any], npt.NDArray[np.float64]]],
+    ) -> tuple[float, str]:
+        """The best-AUC window on the first (name, targets, substructure) set with
+        enough jets, and that set's name ("default" when none has)."""
+        for name, y, x in candidates:
             if min(np.sum(y == 0), np.sum(y == 1)) < MIN_TUNING_JETS:
                 continue
             auc = {
@@ -83,8 +85,9 @@ class MassTau32Cut:
                 for q in WINDOW_QUANTILES
             }
             # ties go to the window nearest the default
-            return max(auc, key=lambda q: (auc[q], -abs(q - DEFAULT_WINDOW_QUANTILE)))
-        return DEFAULT_WINDOW_QUANTILE
+            best = max(auc, key=lambda q: (auc[q], -abs(q - DEFAULT_WINDOW_QUANTILE)))
+            return best, name
+        return DEFAULT_WINDOW_QUANTILE, "default"
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del seed
@@ -94,13 +97,14 @@ class MassTau32Cut:
         mass = x[:, SDMASS]
         if self.n_classes_ == 2:
             if self.window_quantile is not None:
-                self.quantile_ = self.window_quantile
+                self.quantile_, self.tuned_on_ = self.window_quantile, "fixed"
             else:
                 # validation jets first, the training jets (already featurised) as the fallback
-                candidates = [(y, x)]
+                candidates = [("training", y, x)]
                 if valid is not None and len(valid):
-                    candidates.insert(0, (require_targets(valid), jet_substructure(valid)))
-                self.quantile_ = self._tuned_quantile(mass[y == 1], candidates)
+                    valid_set = ("validation", require_targets(valid), jet_substructure(valid))
+                    candidates.insert(0, valid_set)
+                self.quantile_, self.tuned_on_ = self._tuned_quantile(mass[y == 1], candidates)
             self.window_ = _central_window(mass[y == 1], self.quantile_)
             return
         self.edges_ = np.linspace(
@@ -111,6 +115,17 @@ class MassTau32Cut:
         )
         self.likelihood_ = hist / hist.sum(axis=1, keepdims=True)
         self.prior_ = np.bincount(y, minlength=self.n_classes_) / len(y)
+
+    def fitted_choices(self) -> dict[str, float | str]:
+        """The binary mass window: its fraction, its edges, and the jets that chose it."""
+        if self.n_classes_ != 2:
+            return {}
+        return {
+            "window_quantile": self.quantile_,
+            "window_chosen_on": self.tuned_on_,
+            "window_low_gev": round(self.window_[0], 2),
+            "window_high_gev": round(self.window_[1], 2),
+        }
 
     def predict(self, dataset: Dataset) -> Predictions:
         x = jet_substructure(dataset)
