@@ -9,7 +9,7 @@ from assay.builtin import plugin as core_plugin
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import PredictionError, UnknownNameError
 from assay.metrics import builtin_metrics
-from assay.models import build_model, fitted_choices, params_from_cli
+from assay.models import build_model, fitted_choice_tags, params_from_cli
 from assay.plugin import Catalog
 from assay.predictions import Predictions
 from assay.torch_training import (
@@ -122,6 +122,13 @@ def test_training_loop_is_seeded_and_stops_early() -> None:
             config=config,
             seed=seed,
         )
+        choices = result.choices()  # what a model reports as its fitted choices
+        assert choices == {
+            "kept_epoch": result.best_epoch + 1,
+            "epochs_trained": result.best_epoch + 1 + config.patience,
+            "kept_loss": min(result.valid_losses),
+            "kept_on": "validation",
+        }
         return net, result.best_epoch, len(result.train_losses)
 
     net_a, best_a, epochs_a = train(7)
@@ -269,10 +276,18 @@ class _ReportsAWindow:
         return self.report
 
 
-def test_fitted_choices_are_optional_and_must_be_a_mapping() -> None:
+def test_fitted_choices_are_optional_and_checked_before_they_become_tags() -> None:
     catalog = Catalog.from_plugins([core_plugin])
-    assert fitted_choices(build_model("mean", {}, catalog.models)) == {}
-    reported = fitted_choices(_ReportsAWindow({"window": 0.8, "chosen_on": "validation"}))
+    assert fitted_choice_tags(build_model("mean", {}, catalog.models)) == {}
+    reported = fitted_choice_tags(_ReportsAWindow({"window": 0.8, "chosen_on": "validation"}))
     assert reported == {"window": "0.8", "chosen_on": "validation"}
     with pytest.raises(TypeError, match="must return a mapping"):
-        fitted_choices(_ReportsAWindow([0.8]))
+        fitted_choice_tags(_ReportsAWindow([0.8]))
+    with pytest.raises(ValueError, match="letters, digits"):
+        fitted_choice_tags(_ReportsAWindow({"mass window": 0.8}))  # not an MLflow tag name
+    assert fitted_choice_tags(_ReportsAWindow({"log": "x" * 5000})) == {"log": "x" * 1000}
+
+
+def test_train_config_needs_an_epoch() -> None:
+    with pytest.raises(ValueError, match="max_epochs must be at least 1"):
+        TrainConfig(max_epochs=0)

@@ -114,6 +114,7 @@ def test_dask_executor_runs_units(installed_catalog: Catalog) -> None:
 
 
 def test_a_models_fitted_choices_are_tagged_on_its_unit_runs(installed_catalog: Catalog) -> None:
+    pytest.importorskip("torch")  # imported here, not inside the tiny scenario's 3 s unit limit
     tracker = Tracker()
     entry = GridEntry(
         "testplugin/tiny@1", [ModelEntry(name="torch_mlp", params={"max_epochs": 3})], [0]
@@ -132,3 +133,4 @@ def test_a_models_fitted_choices_are_tagged_on_its_unit_runs(installed_catalog: 
         assert tags["assay.info.fitted.epochs_trained"] == "3"
         assert 1 <= int(tags["assay.info.fitted.kept_epoch"]) <= 3
         assert float(tags["assay.info.fitted.kept_loss"]) >= 0
+        assert tags["assay.info.fitted.kept_on"] == "training"  # tiny has no validation carve-out

@@ -243,6 +243,14 @@ def test_cut_tunes_its_mass_window_on_the_validation_jets(
     default.fit(tiny, valid=tiny)
     assert default.quantile_ == models.DEFAULT_WINDOW_QUANTILE
     assert default.fitted_choices()["window_chosen_on"] == "default"
+    fixed = models.MassTau32Cut(window_quantile=0.8)
+    fixed.fit(train, valid=valid)
     assert fixed.fitted_choices()["window_chosen_on"] == "fixed"
+    three_classes = Dataset(
+        inputs=train.inputs, targets=np.arange(len(train)) % 3, metadata=train.metadata
+    )
+    per_class = models.MassTau32Cut()
+    per_class.fit(three_classes)
+    assert per_class.fitted_choices() == {}  # a mass likelihood per class: nothing tuned
     with pytest.raises(ValueError, match="window_quantile"):
         models.MassTau32Cut(window_quantile=1.5)

@@ -107,7 +107,7 @@ def main() -> None:
         predict_s = time.perf_counter() - start
         assert test.targets is not None
         rmse = float(np.sqrt(np.mean((prediction - test.targets) ** 2)))
-        epochs = len(model.result_.train_losses)
+        epochs = len(model.training_.train_losses)
         fit_times.append(fit_s)
         print(
             f"{fold.name:<6}{len(train):>7}{epochs:>8}{fit_s:>8.1f}{fit_s / epochs:>9.3f}"

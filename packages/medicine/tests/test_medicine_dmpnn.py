@@ -53,14 +53,15 @@ def test_fits_and_predicts_deterministically(options: dict[str, object]) -> None
     assert a.shape == (len(SMILES),)
     assert np.all(np.isfinite(a))
     np.testing.assert_array_equal(a, b)
-    assert len(first.result_.train_losses) <= 3
+    assert len(first.training_.train_losses) <= 3
 
 
 def test_uses_the_protocol_validation_set() -> None:
     data = molecules(SMILES)
     model = DMPNNModel(hidden=8, ffn_hidden=8, max_epochs=2)
     model.fit(data.subset(range(16)), valid=data.subset(range(16, 24)), seed=0)
-    assert len(model.result_.valid_losses) == 2
+    assert len(model.training_.valid_losses) == 2
+    assert model.fitted_choices()["kept_on"] == "validation"  # tagged on the run
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,21 +37,33 @@ class Model(Protocol):
 
 ModelFactory = Callable[..., Model]
 FittedChoice = int | float | str
+_CHOICE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+_CHOICE_VALUE_CHARS = 1000
 
 
-def fitted_choices(model: Model) -> dict[str, str]:
-    """The choices a fitted model reports through its optional `fitted_choices()`.
+def fitted_choice_tags(model: Model) -> dict[str, str]:
+    """The choices a fitted model reports through its optional `fitted_choices()`, as tags.
 
     Hyperparameters a model tunes itself are part of the result: without them
-    a number cannot be reproduced by fixing the choice, nor explained.
+    a number can neither be explained nor reproduced by fixing the choice. A
+    malformed report fails the unit here, before it can reach the tracker.
     """
-    report: Callable[[], Mapping[str, FittedChoice]] | None = getattr(model, "fitted_choices", None)
+    report: object = getattr(model, "fitted_choices", None)
     if report is None:
         return {}
+    if not callable(report):
+        raise TypeError("fitted_choices must be a method returning a mapping")
     choices = report()
     if not isinstance(choices, Mapping):
         raise TypeError(f"fitted_choices() must return a mapping, got {type(choices).__name__}")
-    return {str(name): str(value) for name, value in choices.items()}
+    tags = {}
+    for name, value in choices.items():
+        if not isinstance(name, str) or not _CHOICE_NAME.fullmatch(name):
+            raise ValueError(
+                f"fitted_choices(): name {name!r} must be 1-100 letters, digits, '_', '.' or '-'"
+            )
+        tags[name] = str(value)[:_CHOICE_VALUE_CHARS]
+    return tags
 
 
 Featurizer = Callable[[Dataset], npt.NDArray[np.float64]]

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from assay.data import Dataset
 from assay.errors import DataError
 from assay.metrics import Metric
-from assay.models import Model, fitted_choices
+from assay.models import Model, fitted_choice_tags
 from assay.registry import Registry
 from assay.spec import ProtocolSpec, ScenarioSpec
 from assay.splits import Fold, Split, carve_validation, make_split
@@ -61,8 +61,9 @@ class UnitOutput:
     predictions: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     """Columns of the predictions artifact (row, y_true, y_pred, ...)."""
     info: dict[str, str] = field(default_factory=dict)
-    """Tagged on the unit's run as `assay.info.<name>`: the set sizes, and each of
-    the model's fitted choices as `fitted.<name>`."""
+    """Tagged on the unit's run as `assay.info.<name>`. The supervised protocol
+    puts the set sizes here, and each of the model's fitted choices as
+    `fitted.<name>` (another protocol calls `assay.models.fitted_choice_tags`)."""
 
 
 class EvaluationProtocol(ABC):
@@ -157,6 +158,7 @@ class SupervisedProtocol(EvaluationProtocol):
         start = time.perf_counter()
         context.model.fit(train, valid=valid, seed=context.seed)
         fitted = time.perf_counter()
+        choices = fitted_choice_tags(context.model)
         predictions = context.model.predict(test)
         predicted = time.perf_counter()
         predictions.validate(len(test), model=context.model_name)
@@ -170,9 +172,7 @@ class SupervisedProtocol(EvaluationProtocol):
                 "n_train": str(len(train)),
                 "n_valid": str(len(valid_rows)),
                 "n_test": str(len(test)),
-                **{
-                    f"fitted.{name}": value for name, value in fitted_choices(context.model).items()
-                },
+                **{f"fitted.{name}": value for name, value in choices.items()},
             },
         )
 

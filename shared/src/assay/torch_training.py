@@ -22,7 +22,13 @@ import torch
 from torch import nn
 
 from assay.data import Dataset
-from assay.models import CLASSIFICATION_TASKS, Featurizer, array_features, require_targets
+from assay.models import (
+    CLASSIFICATION_TASKS,
+    Featurizer,
+    FittedChoice,
+    array_features,
+    require_targets,
+)
 from assay.predictions import Predictions
 
 Batch = Sequence[Any]
@@ -92,7 +98,9 @@ class TrainConfig:
     ranking metrics."""
 
     def __post_init__(self) -> None:
-        # model params come from TOML and the command line, so the Literal types are checked here
+        # model params come from TOML and the command line, so they are checked here
+        if self.max_epochs < 1:
+            raise ValueError(f"max_epochs must be at least 1, got {self.max_epochs}")
         for name, choices in (("lr_schedule", LrSchedule), ("precision", Precision)):
             if getattr(self, name) not in get_args(choices):
                 raise ValueError(
@@ -109,12 +117,15 @@ class TrainResult:
     learning_rates: list[float] = field(default_factory=list)
     """The rate each epoch trained with."""
 
-    def choices(self) -> dict[str, int | float]:
-        """For a model's `fitted_choices()`: which epoch's weights were kept, of how many."""
+    def choices(self) -> dict[str, FittedChoice]:
+        """For a model's `fitted_choices()`: which epoch's weights were kept (counted
+        from 1), of how many trained, and the loss that chose it: the validation
+        loss, or without validation batches the epoch's mean training loss."""
         return {
             "kept_epoch": self.best_epoch + 1,
             "epochs_trained": len(self.train_losses),
             "kept_loss": self.best_valid_loss,
+            "kept_on": "validation" if self.valid_losses else "training",
         }
 
 
@@ -320,7 +331,7 @@ class MLPModel:
             seed=seed,
         )
 
-    def fitted_choices(self) -> dict[str, int | float]:
+    def fitted_choices(self) -> dict[str, FittedChoice]:
         return self.training_.choices()
 
     def _scaled(self, dataset: Dataset) -> npt.NDArray[np.float32]:

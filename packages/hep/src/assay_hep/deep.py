@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
-from assay.models import require_targets
+from assay.models import FittedChoice, require_targets
 from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
@@ -295,7 +295,7 @@ class JetTorchModel:
             seed=seed,
         )
 
-    def fitted_choices(self) -> dict[str, int | float]:
+    def fitted_choices(self) -> dict[str, FittedChoice]:
         return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:

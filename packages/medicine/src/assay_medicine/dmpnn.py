@@ -25,7 +25,7 @@ import numpy.typing as npt
 import torch
 from assay.data import Dataset
 from assay.errors import DataError
-from assay.models import CLASSIFICATION_TASKS, require_targets
+from assay.models import CLASSIFICATION_TASKS, FittedChoice, require_targets
 from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
@@ -346,7 +346,7 @@ class DMPNNModel:
             if valid_smiles
             else None
         )
-        self.result_ = fit_module(
+        self.training_ = fit_module(
             self.net_,
             train_fn,
             nn.functional.mse_loss,
@@ -358,6 +358,9 @@ class DMPNNModel:
 
     def _scale(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
         return ((y - self.y_mean_) / self.y_std_).astype(np.float32)
+
+    def fitted_choices(self) -> dict[str, FittedChoice]:
+        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         smiles = smiles_of(dataset)

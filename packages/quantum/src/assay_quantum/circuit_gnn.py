@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
-from assay.models import require_targets
+from assay.models import FittedChoice, require_targets
 from assay.predictions import Predictions
 from assay.torch_training import Batch, TrainConfig, fit_module, predict_batches, seed_everything
 from torch import nn
@@ -143,7 +143,7 @@ class CircuitGNNModel:
         valid_fn = None
         if valid is not None and len(valid):
             valid_fn = self._batches(valid, self._correction(valid), shuffle=False)
-        fit_module(
+        self.training_ = fit_module(
             self.net_,
             self._batches(train, self._correction(train), shuffle=True),
             nn.functional.mse_loss,
@@ -151,6 +151,9 @@ class CircuitGNNModel:
             config=self.config,
             seed=seed,
         )
+
+    def fitted_choices(self) -> dict[str, FittedChoice]:
+        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         batches = self._batches(dataset, None, shuffle=False)(np.random.default_rng(0))

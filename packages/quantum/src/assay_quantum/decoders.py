@@ -22,7 +22,7 @@ import pymatching  # type: ignore[import-untyped]
 import torch
 from assay.data import Dataset
 from assay.errors import DataError
-from assay.models import require_targets
+from assay.models import FittedChoice, require_targets
 from assay.predictions import Predictions
 from assay.torch_training import Batch, TrainConfig, fit_module, predict_batches, seed_everything
 from torch import nn
@@ -154,7 +154,7 @@ class NeuralDecoder:
         layout = syndromes_of(train).layout
         self.net_ = SyndromeCNN(layout.shape, self.channels, self.hidden, self.layers)
         valid_fn = self._batches(valid, shuffle=False) if valid is not None and len(valid) else None
-        fit_module(
+        self.training_ = fit_module(
             self.net_,
             self._batches(train, shuffle=True),
             weighted_bce,
@@ -162,6 +162,9 @@ class NeuralDecoder:
             config=self.config,
             seed=seed,
         )
+
+    def fitted_choices(self) -> dict[str, FittedChoice]:
+        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         syndromes = syndromes_of(dataset)
