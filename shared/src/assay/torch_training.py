@@ -129,6 +129,16 @@ class TrainResult:
         }
 
 
+class ReportsKeptEpoch:
+    """For a model trained by `fit_module`: it keeps the result as `training_`,
+    and its runs record which epoch's weights were kept (`fitted_choices`)."""
+
+    training_: TrainResult
+
+    def fitted_choices(self) -> dict[str, FittedChoice]:
+        return self.training_.choices()
+
+
 def _to_device(batch: Batch, device: torch.device) -> list[Any]:
     return [item.to(device) if hasattr(item, "to") else item for item in batch]
 
@@ -265,7 +275,7 @@ def tensor_batches(
     return batches
 
 
-class MLPModel:
+class MLPModel(ReportsKeptEpoch):
     """A multilayer perceptron on array features: the core's reference torch model.
 
     Regression targets are standardised for training; classification uses
@@ -330,9 +340,6 @@ class MLPModel:
             config=self.config,
             seed=seed,
         )
-
-    def fitted_choices(self) -> dict[str, FittedChoice]:
-        return self.training_.choices()
 
     def _scaled(self, dataset: Dataset) -> npt.NDArray[np.float32]:
         scaled = (self.featurizer(dataset) - self.x_mean_) / self.x_std_

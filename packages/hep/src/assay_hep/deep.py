@@ -36,13 +36,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
-from assay.models import FittedChoice, require_targets
+from assay.models import require_targets
 from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
     BatchFn,
     LrSchedule,
     Precision,
+    ReportsKeptEpoch,
     TrainConfig,
     fit_module,
     predict_batches,
@@ -238,7 +239,7 @@ def length_order(mask: torch.Tensor) -> npt.NDArray[np.int64]:
     return np.argsort(mask.sum(dim=1).numpy(), kind="stable")
 
 
-class JetTorchModel:
+class JetTorchModel(ReportsKeptEpoch):
     """Shared fit/predict for constituent-based torch taggers (cross-entropy, probabilities)."""
 
     def __init__(
@@ -294,9 +295,6 @@ class JetTorchModel:
             config=self.config,
             seed=seed,
         )
-
-    def fitted_choices(self) -> dict[str, FittedChoice]:
-        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         x, m = self._inputs(dataset)

@@ -25,11 +25,12 @@ import numpy.typing as npt
 import torch
 from assay.data import Dataset
 from assay.errors import DataError
-from assay.models import CLASSIFICATION_TASKS, FittedChoice, require_targets
+from assay.models import CLASSIFICATION_TASKS, require_targets
 from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
     BatchFn,
+    ReportsKeptEpoch,
     TrainConfig,
     default_device,
     fit_module,
@@ -243,7 +244,7 @@ class DMPNNNetwork(nn.Module):
         return out
 
 
-class DMPNNModel:
+class DMPNNModel(ReportsKeptEpoch):
     """D-MPNN regressor on RDKit molecular graphs (see the module docstring)."""
 
     def __init__(
@@ -358,9 +359,6 @@ class DMPNNModel:
 
     def _scale(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
         return ((y - self.y_mean_) / self.y_std_).astype(np.float32)
-
-    def fitted_choices(self) -> dict[str, FittedChoice]:
-        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         smiles = smiles_of(dataset)

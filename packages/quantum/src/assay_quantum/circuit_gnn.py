@@ -16,9 +16,16 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
-from assay.models import FittedChoice, require_targets
+from assay.models import require_targets
 from assay.predictions import Predictions
-from assay.torch_training import Batch, TrainConfig, fit_module, predict_batches, seed_everything
+from assay.torch_training import (
+    Batch,
+    ReportsKeptEpoch,
+    TrainConfig,
+    fit_module,
+    predict_batches,
+    seed_everything,
+)
 from torch import nn
 
 from assay_quantum.circuit_features import NODE_FEATURES, CircuitGraph
@@ -80,7 +87,7 @@ class CircuitGNN(nn.Module):
         return out
 
 
-class CircuitGNNModel:
+class CircuitGNNModel(ReportsKeptEpoch):
     """fit/predict wrapper: standardised tabular features, target = ideal - noisy."""
 
     def __init__(
@@ -151,9 +158,6 @@ class CircuitGNNModel:
             config=self.config,
             seed=seed,
         )
-
-    def fitted_choices(self) -> dict[str, FittedChoice]:
-        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         batches = self._batches(dataset, None, shuffle=False)(np.random.default_rng(0))

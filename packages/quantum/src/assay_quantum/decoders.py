@@ -22,9 +22,16 @@ import pymatching  # type: ignore[import-untyped]
 import torch
 from assay.data import Dataset
 from assay.errors import DataError
-from assay.models import FittedChoice, require_targets
+from assay.models import require_targets
 from assay.predictions import Predictions
-from assay.torch_training import Batch, TrainConfig, fit_module, predict_batches, seed_everything
+from assay.torch_training import (
+    Batch,
+    ReportsKeptEpoch,
+    TrainConfig,
+    fit_module,
+    predict_batches,
+    seed_everything,
+)
 from torch import nn
 
 from assay_quantum.surface_code import SyndromeLayout, Syndromes
@@ -109,7 +116,7 @@ def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (losses * weight).sum() / weight.sum()
 
 
-class NeuralDecoder:
+class NeuralDecoder(ReportsKeptEpoch):
     """A 3-D CNN over the syndrome volume, trained on unique syndromes with shot counts."""
 
     def __init__(
@@ -162,9 +169,6 @@ class NeuralDecoder:
             config=self.config,
             seed=seed,
         )
-
-    def fitted_choices(self) -> dict[str, FittedChoice]:
-        return self.training_.choices()
 
     def predict(self, dataset: Dataset) -> Predictions:
         syndromes = syndromes_of(dataset)
