@@ -16,11 +16,16 @@ from assay_hep.deep import (
     particlenet_lite,
     pfn,
 )
+from torch import nn
 
 EACH_TAGGER = pytest.mark.parametrize(
     "tagger",
-    [lambda: PFN(7, 3, (16, 16), (16,)), lambda: ParticleNetLite(7, 3, k=3)],
-    ids=["pfn", "particlenet"],
+    [
+        lambda: PFN(7, 3, (16, 16), (16,)),
+        lambda: ParticleNetLite(7, 3, k=3),
+        lambda: ParticleNetLite(7, 3, k=3, pooling="padded", max_particles=10),
+    ],
+    ids=["pfn", "particlenet", "particlenet-padded-pooling"],
 )
 """Small three-class taggers of both kinds."""
 
@@ -139,3 +144,27 @@ def test_taggers_ignore_padding_cut_off_by_the_batches(tagger) -> None:  # type:
     x = torch.randn(3, 20, 7) * mask.unsqueeze(-1)
     with torch.no_grad():
         torch.testing.assert_close(net(x[:, :9], mask[:, :9]), net(x, mask), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "padded"])
+def test_particlenet_pooling_mean_or_padded_sum(pooling: str) -> None:
+    net = ParticleNetLite(7, 2, k=3, pooling=pooling, max_particles=10)  # type: ignore[arg-type]
+    net.convs = nn.ModuleList()  # pool the inputs themselves
+    net.head = nn.Identity()
+    five = torch.randn(1, 5, 7)
+    jets = torch.cat(
+        [torch.cat([five, torch.zeros(1, 5, 7)], dim=1), torch.cat([five, five], dim=1)]
+    )  # the same five constituents once (then padding), and twice
+    mask = torch.tensor([[True] * 5 + [False] * 5, [True] * 10])
+    pooled = net(jets, mask)
+    if pooling == "mean":
+        torch.testing.assert_close(pooled[0], five[0].mean(dim=0))
+        torch.testing.assert_close(pooled[1], pooled[0])
+    else:  # a sum over constituents divided by max_particles keeps the multiplicity
+        torch.testing.assert_close(pooled[0], five[0].sum(dim=0) / 10)
+        torch.testing.assert_close(pooled[1], 2 * pooled[0])
+
+
+def test_particlenet_refuses_an_unknown_pooling() -> None:
+    with pytest.raises(ValueError, match="pooling"):
+        particlenet_lite(pooling="max")  # type: ignore[arg-type]

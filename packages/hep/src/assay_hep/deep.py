@@ -23,6 +23,9 @@ symmetric and learns from four times as many distinct jets.
   neighbours (k = 7; first in (deta, dphi), then in the learned feature
   space), channels (32, 32, 32) and (64, 64, 64), a shortcut per block,
   global average pooling over real constituents, one dense layer of 128.
+  `pooling = "padded"` divides the sum over constituents by the fixed
+  `max_particles` instead, as the authors' Keras code does (a mean over all
+  padded slots): the pooled features then keep the jet's multiplicity.
   Unlike the paper, the edge MLPs have no batch norm (it took a third of the
   CPU time); a layer norm after each block's shortcut sum stands in for it.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +62,8 @@ _FAR = 1e9
 _MIRRORED = 2
 """The first two particle features (deta, dphi) change sign under the jet's reflections."""
 _MIRRORS = torch.tensor([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
+Pooling = Literal["mean", "padded"]
+"""ParticleNet-Lite's global pooling: mean over real constituents, or sum / max_particles."""
 
 
 def _mirrored(x: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
@@ -167,8 +173,12 @@ class ParticleNetLite(nn.Module):
         blocks: Sequence[Sequence[int]] = ((32, 32, 32), (64, 64, 64)),
         dense: int = 128,
         dropout: float = 0.1,
+        pooling: Pooling = "mean",
+        max_particles: int = 128,
     ):
         super().__init__()
+        self.pooling = pooling
+        self.max_particles = max_particles
         convs = []
         width = n_features
         for channels in blocks:
@@ -187,7 +197,12 @@ class ParticleNetLite(nn.Module):
         for conv in self.convs:
             h = conv(points, h, mask)
             points = h
-        pooled = h.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
+        # "padded" divides by a constant, not by the batch's padded length, so
+        # length-bucketed batches still give the same outputs.
+        if self.pooling == "padded":
+            pooled = h.sum(dim=1) / self.max_particles
+        else:
+            pooled = h.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
         return self.head(pooled)  # type: ignore[no-any-return]
 
 
@@ -353,12 +368,19 @@ def particlenet_lite(
     threads: int = 1,
     reflections: bool = True,
     precision: Precision = "float32",
+    pooling: Pooling = "mean",
 ) -> JetTorchModel:
     """ParticleNet-Lite: EdgeConv on the k nearest neighbours in (deta, dphi)."""
     if max_particles <= k:
         raise ValueError(f"particlenet: max_particles ({max_particles}) must exceed k ({k})")
+    if pooling not in get_args(Pooling):
+        raise ValueError(
+            f"particlenet: pooling must be one of {get_args(Pooling)}, got {pooling!r}"
+        )
     return JetTorchModel(
-        lambda n_in, n_out: ParticleNetLite(n_in, n_out, k=k),
+        lambda n_in, n_out: ParticleNetLite(
+            n_in, n_out, k=k, pooling=pooling, max_particles=max_particles
+        ),
         max_particles=max_particles,
         min_length=k + 1,  # every real constituent needs k other slots to pick neighbours from
         batch_size=batch_size,
