@@ -52,6 +52,14 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     assert seen["has_rmse"]
     assert seen["data_sha"] == [64]
 
+    # An ad-hoc run under the same label with other parameters is not the suite's entry.
+    adhoc = run_assay(
+        ["run", "testplugin/tiny", "-m", "ridge", "-p", "alpha=1000", "--size", "quick"],
+        env,
+        tmp_path,
+    )
+    assert adhoc.returncode == 0, adhoc.stderr
+
     out = tmp_path / "boards"
     built = run_assay(
         ["leaderboard", "build", "--suite", str(SUITES / "mixed.toml"), "--out", str(out)],
@@ -63,6 +71,7 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     entries = {e["model"]: e for e in board["entries"]}
     assert set(entries) == {"mean", "ridge"}  # models with no successful unit have no score
     assert entries["ridge"]["rank"] == 1
+    assert entries["ridge"]["units"] == entries["mean"]["units"] == 3
     assert entries["mean"]["normalised"] == 0.0
     assert entries["ridge"]["normalised"] == 1.0
     assert board["references"][0]["citation"] == "made up for the tests"

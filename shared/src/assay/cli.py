@@ -330,12 +330,12 @@ def leaderboard_build(
     _quiet_libraries()
     catalog = _catalog()
     client = MlflowClient()
-    wanted: list[tuple[str, set[str] | None]]
+    wanted: list[tuple[str, list[ModelEntry] | None]]
     if suite is not None:
         suite_spec = load_suite(suite)
         chosen_size = suite_spec.size
         entries, _ = entries_from_suite(suite_spec, catalog)
-        wanted = [(e.scenario, {m.display_name for m in e.models}) for e in entries]
+        wanted = [(e.scenario, list(e.models)) for e in entries]
     else:
         chosen_size = _size(size)
         wanted = [(key, None) for key in sorted(catalog.scenarios)]

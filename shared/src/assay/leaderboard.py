@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from assay.spec import ScenarioSpec, Size
+from assay.spec import ModelEntry, ScenarioSpec, Size
 from assay.tracking import TAG
+from assay.units import parent_key
 
 SIGNIFICANCE = 0.05
 
@@ -133,21 +135,32 @@ def _unit_runs(
 
 
 def build_board(
-    client: MlflowClient, spec: ScenarioSpec, size: Size, models: set[str] | None = None
+    client: MlflowClient,
+    spec: ScenarioSpec,
+    size: Size,
+    models: Sequence[ModelEntry] | None = None,
 ) -> Board | None:
-    """The leaderboard of one scenario at one size, or None when it has no runs."""
+    """The leaderboard of one scenario at one size, or None when it has no runs.
+
+    With `models` (a suite's entries) only their runs count: a model's label
+    alone is not enough, since `assay run -m hep.cut -p ...` tracks other
+    parameters under the same label."""
     experiment = client.get_experiment_by_name(spec.id)
     if experiment is None:
         return None
     runs = _unit_runs(client, experiment.experiment_id, spec, size)
     if models is not None:
-        runs = [r for r in runs if r.data.tags.get(f"{TAG}model_label") in models]
+        labels = {m.display_name for m in models}
+        runs = [r for r in runs if r.data.tags.get(f"{TAG}model_label") in labels]
     if not runs:
         return None
     # Only the newest data: older runs on other data are not comparable.
     newest = max(runs, key=lambda r: r.info.start_time)
     data_sha = newest.data.tags[f"{TAG}data_sha"]
     runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
+    if models is not None:
+        keys = {parent_key(spec.key, size, data_sha, m) for m in models}
+        runs = [r for r in runs if r.data.tags.get(f"{TAG}parent_key") in keys]
     by_model: dict[str, list[Any]] = defaultdict(list)
     for run in runs:
         by_model[run.data.tags[f"{TAG}model_label"]].append(run)

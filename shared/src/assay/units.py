@@ -52,7 +52,7 @@ class UnitTask:
 
     @property
     def params_hash(self) -> str:
-        return stable_hash(self.model.params)[:16]
+        return params_hash(self.model)
 
     @property
     def run_key(self) -> str:
@@ -72,17 +72,26 @@ class UnitTask:
 
     @property
     def parent_key(self) -> str:
-        """Identity of the (scenario, model) parent run that groups units."""
-        return stable_hash(
-            {
-                "scenario": self.scenario,
-                "size": self.size,
-                "data": self.data_sha,
-                "model": self.model.name,
-                "label": self.model.display_name,
-                "params": self.params_hash,
-            }
-        )[:32]
+        return parent_key(self.scenario, self.size, self.data_sha, self.model)
+
+
+def params_hash(model: ModelEntry) -> str:
+    return stable_hash(model.params)[:16]
+
+
+def parent_key(scenario: str, size: str, data_sha: str, model: ModelEntry) -> str:
+    """Identity of the (scenario, model) parent run that groups units: the model's
+    name, label and parameters on one dataset (leaderboards select runs by it)."""
+    return stable_hash(
+        {
+            "scenario": scenario,
+            "size": size,
+            "data": data_sha,
+            "model": model.name,
+            "label": model.display_name,
+            "params": params_hash(model),
+        }
+    )[:32]
 
 
 @dataclass
