@@ -150,17 +150,15 @@ def build_board(
         return None
     runs = _unit_runs(client, experiment.experiment_id, spec, size)
     if models is not None:
-        labels = {m.display_name for m in models}
-        runs = [r for r in runs if r.data.tags.get(f"{TAG}model_label") in labels]
+        shas = {r.data.tags[f"{TAG}data_sha"] for r in runs}
+        keys = {parent_key(spec.key, size, sha, m) for sha in shas for m in models}
+        runs = [r for r in runs if r.data.tags.get(f"{TAG}parent_key") in keys]
     if not runs:
         return None
     # Only the newest data: older runs on other data are not comparable.
     newest = max(runs, key=lambda r: r.info.start_time)
     data_sha = newest.data.tags[f"{TAG}data_sha"]
     runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
-    if models is not None:
-        keys = {parent_key(spec.key, size, data_sha, m) for m in models}
-        runs = [r for r in runs if r.data.tags.get(f"{TAG}parent_key") in keys]
     by_model: dict[str, list[Any]] = defaultdict(list)
     for run in runs:
         by_model[run.data.tags[f"{TAG}model_label"]].append(run)
