@@ -81,6 +81,18 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     assert (out / "testplugin" / "tiny.png").stat().st_size > 1000
     assert "testplugin/tiny" in (out / "README.md").read_text()
 
+    # Without a suite every tracked entry is a row; the ad-hoc one is named by its parameters.
+    everything = tmp_path / "all-boards"
+    built = run_assay(
+        ["leaderboard", "build", "--size", "quick", "--out", str(everything)], env, tmp_path
+    )
+    assert built.returncode == 0, built.stderr
+    board = json.loads((everything / "testplugin" / "tiny.json").read_text())
+    entries = {e["model"]: e for e in board["entries"]}
+    assert set(entries) == {"mean", "ridge", "ridge [alpha=1000]"}
+    assert entries["ridge"]["units"] == entries["ridge [alpha=1000]"]["units"] == 3
+    assert entries["ridge"]["values"] != entries["ridge [alpha=1000]"]["values"]
+
 
 def test_user_mistakes_are_one_line(tmp_path: Path, env: dict[str, str]) -> None:
     bad = tmp_path / "bad.toml"

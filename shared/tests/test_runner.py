@@ -70,6 +70,41 @@ def test_resume_skips_completed_and_retry_reruns_failures(installed_catalog: Cat
     assert len(runs) == 6  # the old failures were replaced, not duplicated
 
 
+def test_an_entry_that_differs_only_in_its_label_reuses_the_computed_units(
+    installed_catalog: Catalog,
+) -> None:
+    tracker = Tracker()
+    serial = make_executor("serial", catalog=installed_catalog)
+    params = {"alpha": 3.0}
+
+    def entry(label: str | None) -> list:  # type: ignore[type-arg]
+        model = ModelEntry(name="ridge", params=params, label=label)
+        return plan_grid(installed_catalog, [GridEntry("testplugin/tiny@1", [model])], "quick")
+
+    first = run_grid(installed_catalog, entry(None), serial, tracker)
+    relabelled = run_grid(installed_catalog, entry("ridge-alpha-3"), serial, tracker)
+    assert (relabelled.reused, relabelled.skipped, relabelled.results) == (3, 0, [])
+    again = run_grid(installed_catalog, entry("ridge-alpha-3"), serial, tracker)
+    assert (again.reused, again.skipped) == (0, 3)
+
+    experiment = tracker.experiment_id(installed_catalog.scenario("testplugin/tiny").spec)
+    units = tracker.client.search_runs([experiment], "tags.`assay.kind` = 'unit'")
+    by_label: dict[str, dict[str, float]] = {}
+    for run in units:
+        tags = run.data.tags
+        by_label.setdefault(tags["assay.model_label"], {})[tags["assay.unit"]] = run.data.metrics[
+            "rmse"
+        ]
+        if tags["assay.model_label"] == "ridge-alpha-3":
+            assert tags["assay.reused_from"]
+            assert tags["assay.parent_key"] == entry("ridge-alpha-3")[0].parent_key
+            artifacts = [a.path for a in tracker.client.list_artifacts(run.info.run_id)]
+            assert artifacts == ["predictions.csv"]
+    assert by_label["ridge-alpha-3"] == by_label["ridge"]
+    assert len(by_label["ridge"]) == 3
+    assert {r.task.unit for r in first.results} == set(by_label["ridge"])
+
+
 def test_tracking_layout(installed_catalog: Catalog) -> None:
     tracker = Tracker()
     tasks = grid(installed_catalog, "ridge", seeds=[0, 1])

@@ -209,6 +209,7 @@ def _run(
                     "tracking_uri": tracker.tracking_uri,
                     "planned": report.planned,
                     "skipped": report.skipped,
+                    "reused": report.reused,
                     "notes": report.notes,
                     "data_notes": list(report.data_notes),
                     "results": summary,
@@ -222,7 +223,7 @@ def _run(
     for note in report.data_notes:
         console.print(f"data: {note}", highlight=False)
     console.print(
-        f"{report.planned} units planned, {report.skipped} already complete, {len(report.results)} run; tracked in {tracker.tracking_uri}"
+        f"{report.planned} units planned, {report.skipped} already complete, {report.reused} reused, {len(report.results)} run; tracked in {tracker.tracking_uri}"
     )
     table = Table(title="This run")
     for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -144,7 +144,7 @@ def build_board(
 
     With `models` (a suite's entries) only their runs count: a model's label
     alone is not enough, since `assay run -m hep.cut -p ...` tracks other
-    parameters under the same label."""
+    parameters under the same label. Without, every tracked entry gets a row."""
     experiment = client.get_experiment_by_name(spec.id)
     if experiment is None:
         return None
@@ -159,9 +159,7 @@ def build_board(
     newest = max(runs, key=lambda r: r.info.start_time)
     data_sha = newest.data.tags[f"{TAG}data_sha"]
     runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
-    by_model: dict[str, list[Any]] = defaultdict(list)
-    for run in runs:
-        by_model[run.data.tags[f"{TAG}model_label"]].append(run)
+    by_model = _rows(client, runs)
     metric_names = [m.name for m in spec.metrics]
     entries = []
     for model, model_runs in by_model.items():
@@ -211,6 +209,44 @@ def build_board(
         negative_control=spec.controls.negative,
         description=" ".join(spec.description.split()),
     )
+
+
+def _rows(client: MlflowClient, runs: list[Any]) -> dict[str, list[Any]]:
+    """Unit runs per board row: one row per parent key (model, label, parameters).
+
+    Rows that share a label (an ad-hoc `assay run -m ridge -p alpha=1000` beside
+    the suite's `ridge`) are named with their parameters, `ridge [alpha=1000]`,
+    so runs with other parameters never mix into one row; the row with the
+    model's default parameters keeps the bare label."""
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for run in runs:
+        tags = run.data.tags
+        groups[tags.get(f"{TAG}parent_key") or tags[f"{TAG}model_label"]].append(run)
+    label_count = Counter(g[0].data.tags[f"{TAG}model_label"] for g in groups.values())
+    rows: dict[str, list[Any]] = {}
+    for group in groups.values():
+        label = group[0].data.tags[f"{TAG}model_label"]
+        described = _parameters_text(client, group[0]) if label_count[label] > 1 else ""
+        label = f"{label} [{described}]" if described else label
+        rows.setdefault(label, []).extend(group)
+    return rows
+
+
+def _parameters_text(client: MlflowClient, unit_run: Any) -> str:
+    """The model's name when the label hides it and its parameters, from the parent
+    run; empty for the labelled model with default parameters."""
+    tags = unit_run.data.tags
+    parent = client.get_run(tags["mlflow.parentRunId"])
+    params = sorted(
+        (key.removeprefix("model."), value)
+        for key, value in parent.data.params.items()
+        if key.startswith("model.")
+    )
+    text = ", ".join(f"{key}={value}" for key, value in params)
+    model = tags[f"{TAG}model"]
+    if model == tags[f"{TAG}model_label"]:
+        return text
+    return f"{model}: {text or 'default parameters'}"
 
 
 def _mean(runs: list[Any], metric: str) -> float:

@@ -3,6 +3,8 @@
 Data is prepared (and the split planned) in the driver before anything is
 dispatched, so workers hit a verified cache. Units already in MLflow are
 skipped, so a suite killed at any point resumes without duplicates or losses.
+A unit another entry already computed (same run key; only the label differs)
+is copied under this entry's parent, not run again.
 Results are written to MLflow by the driver as they arrive.
 """
 
@@ -36,6 +38,8 @@ class GridEntry:
 class GridReport:
     results: list[UnitResult] = field(default_factory=list)
     skipped: int = 0
+    reused: int = 0
+    """Units recorded from another entry's identical computation (only the label differs)."""
     planned: int = 0
     notes: list[str] = field(default_factory=list)
     data_notes: dict[str, None] = field(default_factory=dict)
@@ -142,20 +146,26 @@ def run_grid(
     specs = {t.scenario: catalog.scenario(t.scenario) for t in tasks}
     parents: dict[str, str] = {}
     todo: list[UnitTask] = []
+    reused: list[tuple[UnitTask, str]] = []
     for key, registered in specs.items():
         state = tracker.resume_state(registered.spec)
         parents.update(state.parents)
         for task in (t for t in tasks if t.scenario == key):
-            if retry_failed and task.run_key in state.failed_runs:
-                tracker.discard(state.failed_runs.pop(task.run_key))
-                state.completed.discard(task.run_key)
-            if task.run_key in state.completed:
+            recorded = (task.parent_key, task.run_key)
+            if retry_failed and state.recorded.get(recorded) in state.failed:
+                tracker.discard(state.recorded.pop(recorded))
+            if recorded in state.recorded:
                 report.skipped += 1
+            elif task.run_key in state.finished:
+                reused.append((task, state.finished[task.run_key]))
             else:
                 todo.append(task)
-    for task in todo:  # parents exist before any child is written
+    for task in [*todo, *(task for task, _ in reused)]:  # parents exist before any child
         registered = specs[task.scenario]
         tracker.parent_run(registered.spec, task, registered.plugin, parents, task.dataset)
+    for task, source_id in reused:
+        tracker.reuse_unit(specs[task.scenario].spec, parents[task.parent_key], task, source_id)
+        report.reused += 1
     remaining: dict[str, int] = defaultdict(int)
     for task in todo:
         remaining[task.parent_key] += 1

@@ -16,8 +16,9 @@ import math
 import platform
 import statistics
 import subprocess
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from typing import Any
@@ -68,10 +69,14 @@ def _git_commit() -> str:
 
 @dataclass
 class ResumeState:
-    completed: set[str]
-    failed_runs: dict[str, str]
-    """run key -> run id of units recorded as failed (rerun with retry_failed)."""
-    parents: dict[str, str]
+    recorded: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(parent key, run key) -> run id of each recorded unit, finished or failed."""
+    failed: set[str] = field(default_factory=set)
+    """Run ids of units recorded as failed (rerun with retry_failed)."""
+    finished: dict[str, str] = field(default_factory=dict)
+    """Run key -> run id of a finished unit under any parent: the same computation,
+    reusable by an entry that differs only in its label."""
+    parents: dict[str, str] = field(default_factory=dict)
     """parent key -> run id."""
 
 
@@ -118,16 +123,18 @@ class Tracker:
     def resume_state(self, spec: ScenarioSpec) -> ResumeState:
         """Units already recorded; incomplete children left by a killed driver are deleted."""
         experiment_id = self.experiment_id(spec)
-        state = ResumeState(set(), {}, {})
+        state = ResumeState()
         for run in self._unit_runs(experiment_id):
-            key = run.data.tags.get(f"{TAG}run_key")
+            tags = run.data.tags
+            key = tags.get(f"{TAG}run_key")
             if run.info.status == "RUNNING" or key is None:
                 self.client.delete_run(run.info.run_id)
-            elif run.info.status == "FAILED":
-                state.failed_runs[key] = run.info.run_id
-                state.completed.add(key)
+                continue
+            state.recorded[(tags.get(f"{TAG}parent_key", ""), key)] = run.info.run_id
+            if run.info.status == "FAILED":
+                state.failed.add(run.info.run_id)
             else:
-                state.completed.add(key)
+                state.finished.setdefault(key, run.info.run_id)
         parents = self.client.search_runs(
             [experiment_id], filter_string=f"tags.`{TAG}kind` = 'parent'", max_results=10000
         )
@@ -230,6 +237,34 @@ class Tracker:
         if result.error_detail:
             self.client.log_text(run_id, result.error_detail, "error.txt")
         self.client.set_terminated(run_id, status="FINISHED" if result.ok else "FAILED")
+        return run_id
+
+    def reuse_unit(self, spec: ScenarioSpec, parent_id: str, task: UnitTask, source_id: str) -> str:
+        """Record a finished unit of the same computation (same run key: rows, model,
+        parameters, seed) under this task's parent, with its metrics and artifacts, so
+        an entry that differs from another only in its label is not recomputed."""
+        source = self.client.get_run(source_id)
+        tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
+        tags |= {
+            "mlflow.parentRunId": parent_id,
+            f"{TAG}parent_key": task.parent_key,
+            f"{TAG}model_label": task.model.display_name,
+            f"{TAG}reused_from": source_id,
+        }
+        run = self.client.create_run(
+            self.experiment_id(spec), run_name=f"{task.unit}-s{task.seed}", tags=tags
+        )
+        run_id: str = run.info.run_id
+        metrics = [Metric(k, v, 0, 0) for k, v in source.data.metrics.items()]
+        params = [Param(k, v) for k, v in source.data.params.items()]
+        self.client.log_batch(run_id, metrics=metrics, params=params)
+        if self.client.list_artifacts(source_id):
+            with tempfile.TemporaryDirectory() as scratch:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=source_id, dst_path=scratch, tracking_uri=self.tracking_uri
+                )
+                self.client.log_artifacts(run_id, local)
+        self.client.set_terminated(run_id, status="FINISHED")
         return run_id
 
     def finish_parent(self, spec: ScenarioSpec, parent_id: str, parent_key: str) -> None:
