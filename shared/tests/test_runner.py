@@ -89,6 +89,8 @@ def test_an_entry_that_differs_only_in_its_label_reuses_the_computed_units(
 
     experiment = tracker.experiment_id(installed_catalog.scenario("testplugin/tiny").spec)
     units = tracker.client.search_runs([experiment], "tags.`assay.kind` = 'unit'")
+    assert len(units) == 6
+    originals = {r.info.run_id for r in units if r.data.tags["assay.model_label"] == "ridge"}
     by_label: dict[str, dict[str, float]] = {}
     for run in units:
         tags = run.data.tags
@@ -96,7 +98,8 @@ def test_an_entry_that_differs_only_in_its_label_reuses_the_computed_units(
             "rmse"
         ]
         if tags["assay.model_label"] == "ridge-alpha-3":
-            assert tags["assay.reused_from"]
+            assert tags["assay.reused_from"] in originals
+            assert tags["assay.size"] == "quick"
             assert tags["assay.parent_key"] == entry("ridge-alpha-3")[0].parent_key
             artifacts = [a.path for a in tracker.client.list_artifacts(run.info.run_id)]
             assert artifacts == ["predictions.csv"]

@@ -228,7 +228,9 @@ def _rows(client: MlflowClient, runs: list[Any]) -> dict[str, list[Any]]:
         label = group[0].data.tags[f"{TAG}model_label"]
         described = _parameters_text(client, group[0]) if label_count[label] > 1 else ""
         label = f"{label} [{described}]" if described else label
-        rows.setdefault(label, []).extend(group)
+        if label in rows:  # parameters that print alike but differ (1 and "1")
+            label = f"{label} ({group[0].data.tags.get(f'{TAG}parent_key', '')[:8]})"
+        rows[label] = group
     return rows
 
 

@@ -4,7 +4,9 @@
 store is used. One experiment per scenario; a parent run per (scenario,
 model) and a child run per unit. A child's status is written last, so a run
 left RUNNING by a killed driver is known to be incomplete: `resume_state`
-deletes those, and the runner skips units whose child finished.
+deletes those, and the runner skips units whose child finished. A finished
+unit with the same run key under another parent (an entry that differs only
+in its label, or a size that changes nothing but seeds) is copied, not rerun.
 """
 
 from __future__ import annotations
@@ -133,8 +135,10 @@ class Tracker:
             state.recorded[(tags.get(f"{TAG}parent_key", ""), key)] = run.info.run_id
             if run.info.status == "FAILED":
                 state.failed.add(run.info.run_id)
-            else:
+            elif f"{TAG}reused_from" in tags:
                 state.finished.setdefault(key, run.info.run_id)
+            else:  # an original is preferred to a copy as the source of a reuse
+                state.finished[key] = run.info.run_id
         parents = self.client.search_runs(
             [experiment_id], filter_string=f"tags.`{TAG}kind` = 'parent'", max_results=10000
         )
@@ -199,19 +203,7 @@ class Tracker:
         task = result.task
         experiment_id = self.experiment_id(spec)
         tags = {
-            "mlflow.parentRunId": parent_id,
-            f"{TAG}kind": "unit",
-            f"{TAG}run_key": task.run_key,
-            f"{TAG}parent_key": task.parent_key,
-            f"{TAG}scenario": spec.id,
-            f"{TAG}scenario_version": spec.version,
-            f"{TAG}size": task.size,
-            f"{TAG}model": task.model.name,
-            f"{TAG}model_label": task.model.display_name,
-            f"{TAG}unit": task.unit,
-            f"{TAG}seed": str(task.seed),
-            f"{TAG}data_sha": task.data_sha,
-            f"{TAG}split_sha": task.split_sha,
+            **_unit_identity(spec, parent_id, task),
             f"{TAG}status": result.status,
             **{f"{TAG}info.{k}": v for k, v in result.info.items()},
             **environment_tags(),
@@ -244,13 +236,11 @@ class Tracker:
         parameters, seed) under this task's parent, with its metrics and artifacts, so
         an entry that differs from another only in its label is not recomputed."""
         source = self.client.get_run(source_id)
+        # The outcome (status, fitted choices, where it was computed) is the source's;
+        # the identity (parent, label, size) is this task's.
         tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
-        tags |= {
-            "mlflow.parentRunId": parent_id,
-            f"{TAG}parent_key": task.parent_key,
-            f"{TAG}model_label": task.model.display_name,
-            f"{TAG}reused_from": source_id,
-        }
+        tags |= _unit_identity(spec, parent_id, task)
+        tags[f"{TAG}reused_from"] = source.data.tags.get(f"{TAG}reused_from", source_id)
         run = self.client.create_run(
             self.experiment_id(spec), run_name=f"{task.unit}-s{task.seed}", tags=tags
         )
@@ -290,6 +280,24 @@ class Tracker:
         ]
         self.client.log_batch(parent_id, metrics=metrics, tags=tags)
         self.client.set_terminated(parent_id, status="FINISHED")
+
+
+def _unit_identity(spec: ScenarioSpec, parent_id: str, task: UnitTask) -> dict[str, str]:
+    return {
+        "mlflow.parentRunId": parent_id,
+        f"{TAG}kind": "unit",
+        f"{TAG}run_key": task.run_key,
+        f"{TAG}parent_key": task.parent_key,
+        f"{TAG}scenario": spec.id,
+        f"{TAG}scenario_version": spec.version,
+        f"{TAG}size": task.size,
+        f"{TAG}model": task.model.name,
+        f"{TAG}model_label": task.model.display_name,
+        f"{TAG}unit": task.unit,
+        f"{TAG}seed": str(task.seed),
+        f"{TAG}data_sha": task.data_sha,
+        f"{TAG}split_sha": task.split_sha,
+    }
 
 
 def _finite(value: float) -> bool:
