@@ -81,7 +81,7 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     assert (out / "testplugin" / "tiny.png").stat().st_size > 1000
     assert "testplugin/tiny" in (out / "README.md").read_text()
 
-    # Without a suite every tracked entry is a row; the ad-hoc one is named by its parameters.
+    # Without a suite every tracked entry is a row; unlabelled ones are named by their parameters.
     everything = tmp_path / "all-boards"
     built = run_assay(
         ["leaderboard", "build", "--size", "quick", "--out", str(everything)], env, tmp_path

@@ -159,7 +159,7 @@ def build_board(
     newest = max(runs, key=lambda r: r.info.start_time)
     data_sha = newest.data.tags[f"{TAG}data_sha"]
     runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
-    by_model = _rows(client, runs)
+    by_model = _rows(client, runs, describe_unlabelled=models is None)
     metric_names = [m.name for m in spec.metrics]
     entries = []
     for model, model_runs in by_model.items():
@@ -211,13 +211,16 @@ def build_board(
     )
 
 
-def _rows(client: MlflowClient, runs: list[Any]) -> dict[str, list[Any]]:
+def _rows(
+    client: MlflowClient, runs: list[Any], *, describe_unlabelled: bool
+) -> dict[str, list[Any]]:
     """Unit runs per board row: one row per parent key (model, label, parameters).
 
     Rows that share a label (an ad-hoc `assay run -m ridge -p alpha=1000` beside
     the suite's `ridge`) are named with their parameters, `ridge [alpha=1000]`,
     so runs with other parameters never mix into one row; the row with the
-    model's default parameters keeps the bare label."""
+    model's default parameters keeps the bare label. With `describe_unlabelled`
+    (no suite names the entries) every row without its own label is named so."""
     groups: dict[str, list[Any]] = defaultdict(list)
     for run in runs:
         tags = run.data.tags
@@ -225,11 +228,15 @@ def _rows(client: MlflowClient, runs: list[Any]) -> dict[str, list[Any]]:
     label_count = Counter(g[0].data.tags[f"{TAG}model_label"] for g in groups.values())
     rows: dict[str, list[Any]] = {}
     for group in groups.values():
-        label = group[0].data.tags[f"{TAG}model_label"]
-        described = _parameters_text(client, group[0]) if label_count[label] > 1 else ""
+        tags = group[0].data.tags
+        label = tags[f"{TAG}model_label"]
+        unlabelled = describe_unlabelled and label == tags[f"{TAG}model"]
+        described = (
+            _parameters_text(client, group[0]) if label_count[label] > 1 or unlabelled else ""
+        )
         label = f"{label} [{described}]" if described else label
         if label in rows:  # parameters that print alike but differ (1 and "1")
-            label = f"{label} ({group[0].data.tags.get(f'{TAG}parent_key', '')[:8]})"
+            label = f"{label} ({tags.get(f'{TAG}parent_key', '')[:8]})"
         rows[label] = group
     return rows
 
