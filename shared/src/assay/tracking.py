@@ -135,10 +135,8 @@ class Tracker:
             state.recorded[(tags.get(f"{TAG}parent_key", ""), key)] = run.info.run_id
             if run.info.status == "FAILED":
                 state.failed.add(run.info.run_id)
-            elif f"{TAG}reused_from" in tags:
+            else:  # a copy as the source is fine: `reuse_unit` points at its original
                 state.finished.setdefault(key, run.info.run_id)
-            else:  # an original is preferred to a copy as the source of a reuse
-                state.finished[key] = run.info.run_id
         parents = self.client.search_runs(
             [experiment_id], filter_string=f"tags.`{TAG}kind` = 'parent'", max_results=10000
         )
