@@ -24,10 +24,18 @@ EACH_TAGGER = pytest.mark.parametrize(
         lambda: PFN(7, 3, (16, 16), (16,)),
         lambda: ParticleNetLite(7, 3, k=3),
         lambda: ParticleNetLite(7, 3, k=3, pooling="padded", max_particles=10),
+        lambda: _trained_norms(ParticleNetLite(7, 3, k=3, norm="batch")),
     ],
-    ids=["pfn", "particlenet", "particlenet-padded-pooling"],
+    ids=["pfn", "particlenet", "particlenet-padded-pooling", "particlenet-batch-norm"],
 )
 """Small three-class taggers of both kinds."""
+
+
+def _trained_norms(net: ParticleNetLite) -> ParticleNetLite:
+    """`net` after one training-mode pass, so its batch norms hold non-trivial statistics."""
+    torch.manual_seed(1)
+    net.train()(torch.randn(8, 10, 7) * 3 + 1, torch.ones(8, 10, dtype=torch.bool))
+    return net
 
 
 def _mirror(x: torch.Tensor, eta: float, phi: float) -> torch.Tensor:
@@ -165,6 +173,20 @@ def test_particlenet_pooling_mean_or_padded_sum(pooling: str) -> None:
         torch.testing.assert_close(pooled[1], 2 * pooled[0])
 
 
-def test_particlenet_refuses_an_unknown_pooling() -> None:
+def test_particlenet_refuses_an_unknown_pooling_or_norm() -> None:
     with pytest.raises(ValueError, match="pooling"):
         particlenet_lite(pooling="max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="norm"):
+        particlenet_lite(norm="group")  # type: ignore[arg-type]
+
+
+def test_particlenet_batch_norm_normalises_every_edge_layer_and_the_shortcut() -> None:
+    net = ParticleNetLite(7, 2, k=3, norm="batch")
+    norms = [m for m in net.convs.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == 2 * (3 + 1)  # two blocks of three edge layers, plus each shortcut
+    assert not any(isinstance(m, nn.LayerNorm) for m in net.modules())
+    _trained_norms(net)
+    assert all(m.num_batches_tracked == 1 for m in norms)
+    assert not torch.allclose(norms[0].running_mean, torch.zeros_like(norms[0].running_mean))
+    layer = ParticleNetLite(7, 2, k=3)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in layer.modules())
