@@ -26,10 +26,11 @@ symmetric and learns from four times as many distinct jets.
   `pooling = "padded"` divides the sum over constituents by the fixed
   `max_particles` instead, as the authors' Keras code does (a mean over all
   padded slots): the pooled features then keep the jet's multiplicity.
-  By default (`norm = "layer"`), unlike the paper, the edge MLPs have no batch
-  norm (on top tagging it made training 1.38 times slower and did not
-  help); a layer norm after each block's shortcut sum stands in for it. `norm = "batch"` is the paper's
-  block: a batch norm after every edge layer and on the shortcut.
+  By default (`norm = "layer"`), unlike the paper, the edge MLPs have no
+  batch norm (on top tagging it made training 1.38 times slower and did not
+  help); a layer norm after each block's shortcut sum stands in for it.
+  `norm = "batch"` is the paper's block: a batch norm after every edge layer
+  and on the shortcut.
 """
 
 from __future__ import annotations
