@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from assay import torch_training
 from assay.builtin import plugin as core_plugin
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import PredictionError, UnknownNameError
@@ -14,6 +17,7 @@ from assay.plugin import Catalog
 from assay.predictions import Predictions
 from assay.torch_training import (
     TrainConfig,
+    cpu_has_native_bfloat16,
     default_device,
     fit_module,
     predict_batches,
@@ -196,6 +200,44 @@ def test_bfloat16_precision_trains_in_bfloat16_and_keeps_float32_weights() -> No
     )
     assert predict_batches(net, [(x[:3],)]).dtype == np.float64
     assert net.seen[-1] == torch.float32  # predictions are float32
+
+
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile", True),  # Sapphire Rapids
+        ("flags\t\t: fpu sse2 avx2 fma", False),  # AVX2 only
+        ("Features\t: fp asimd sve bf16 i8mm", True),  # Arm Neoverse V1
+        ("Features\t: fp asimd evtstrm", False),
+    ],
+)
+def test_native_bfloat16_is_read_from_the_cpu_flags(
+    tmp_path: Path, flags: str, native: bool
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: some cpu\n{flags}\n")
+    assert cpu_has_native_bfloat16(cpuinfo) is native
+    assert cpu_has_native_bfloat16(tmp_path / "absent") is None
+
+
+@pytest.mark.parametrize(("native", "warned"), [(False, True), (True, False), (None, False)])
+def test_bfloat16_on_a_cpu_without_bfloat16_units_says_it_is_emulated(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    native: bool | None,
+    warned: bool,
+) -> None:
+    monkeypatch.setattr(torch_training, "cpu_has_native_bfloat16", lambda: native)
+    x = torch.randn(8, 4)
+    with caplog.at_level(logging.WARNING, logger="assay.torch_training"):
+        fit_module(
+            torch.nn.Linear(4, 1),
+            tensor_batches(x, x[:, :1], batch_size=4),
+            torch.nn.functional.mse_loss,
+            config=TrainConfig(max_epochs=1, precision="bfloat16"),
+            device=torch.device("cpu"),
+        )
+    assert ("emulates it" in caplog.text) is warned
 
 
 @pytest.mark.parametrize(("field", "value"), [("precision", "float16"), ("lr_schedule", "cosin")])

@@ -21,6 +21,7 @@ Under CI=true the samples are small.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -34,6 +35,7 @@ import uproot
 from assay.torch_training import (
     BatchFn,
     TrainConfig,
+    cpu_has_native_bfloat16,
     fit_module,
     tensor_batches,
     torch_threads,
@@ -186,9 +188,12 @@ def training() -> None:
 
 
 def precision() -> None:
+    native = {True: "yes", False: "no", None: "unknown"}[cpu_has_native_bfloat16()]
+    # The header says whether bfloat16 is emulated; the per-fit notice would repeat it.
+    logging.getLogger("assay.torch_training").setLevel(logging.ERROR)
     print(
         "== precision (one epoch of fit_module, two threads; torch CPU capability "
-        f"{torch.backends.cpu.get_cpu_capability()}) =="
+        f"{torch.backends.cpu.get_cpu_capability()}, bfloat16 units: {native}) =="
     )
     x, mask, target = bench_jets(N_PRECISION_JETS)
     taggers = {

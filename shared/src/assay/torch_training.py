@@ -8,12 +8,14 @@ weights restored, CPU by default and CUDA when present. Needs the
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -31,6 +33,8 @@ from assay.models import (
 )
 from assay.predictions import Predictions
 
+log = logging.getLogger(__name__)
+
 Batch = Sequence[Any]
 LrSchedule = Literal["constant", "cosine"]
 Precision = Literal["float32", "bfloat16"]
@@ -40,6 +44,23 @@ BatchFn = Callable[[np.random.Generator], Iterable[Batch]]
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_NATIVE_BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+"""Linux CPU flags of bfloat16 arithmetic units: x86 AVX512-BF16 and AMX, Arm's BF16."""
+
+
+def cpu_has_native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
+    """Whether the CPU computes in bfloat16 natively; None where its flags cannot be read.
+
+    Without such units torch emulates bfloat16 autocast, which makes training
+    slower than float32, not faster (the hep README's Benchmarks measure it).
+    """
+    try:
+        words = set(cpuinfo.read_text().split())
+    except OSError:
+        return None
+    return bool(words & _NATIVE_BFLOAT16_FLAGS)
 
 
 @contextmanager
@@ -192,6 +213,16 @@ def _train(
 ) -> TrainResult:
     seed_everything(seed)
     device = device or default_device()
+    if (
+        config.precision == "bfloat16"
+        and device.type == "cpu"
+        and cpu_has_native_bfloat16() is False
+    ):
+        log.warning(
+            "precision='bfloat16' on a CPU without bfloat16 units (no avx512_bf16, amx_bf16 "
+            "or bf16 flag): torch emulates it, and training runs several times slower than "
+            "with precision='float32'"
+        )
     module.to(device)
     optimizer = torch.optim.AdamW(
         module.parameters(), lr=config.lr, weight_decay=config.weight_decay
