@@ -5,13 +5,17 @@
   worker that dies (segfault, out of memory), is killed and replaced and the
   unit is recorded as failed.
 - `dask`: Dask distributed, on a local cluster or an existing scheduler.
+
+Each calls `claim(task)` in the driver just before it dispatches a unit and
+skips the unit when that returns False: the tracker claims units one at a
+time, as they start, so drivers sharing a store split the work.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -26,11 +30,16 @@ STARTUP_LIMIT_S = 600.0
 """How long a new worker may take to import the plugins before the run gives up."""
 READY = "ready"
 
+Claim = Callable[[UnitTask], bool]
+"""Called just before a unit is dispatched; False: another driver has it, skip it."""
+
 
 class Executor(Protocol):
     name: str
 
-    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]: ...
+    def run(
+        self, tasks: Sequence[UnitTask], claim: Claim | None = None
+    ) -> Iterator[UnitResult]: ...
 
 
 class SerialExecutor:
@@ -39,9 +48,10 @@ class SerialExecutor:
     def __init__(self, catalog: Catalog | None = None) -> None:
         self.catalog = catalog
 
-    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]:
+    def run(self, tasks: Sequence[UnitTask], claim: Claim | None = None) -> Iterator[UnitResult]:
         for task in tasks:
-            yield execute_unit(task, self.catalog)
+            if claim is None or claim(task):
+                yield execute_unit(task, self.catalog)
 
 
 def _worker_loop(conn: Connection) -> None:
@@ -104,7 +114,7 @@ class ProcessExecutor:
             )
         return worker
 
-    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]:
+    def run(self, tasks: Sequence[UnitTask], claim: Claim | None = None) -> Iterator[UnitResult]:
         pending = list(reversed(tasks))
         pool = [self._start() for _ in range(min(self.workers, len(tasks)))]
         try:
@@ -117,8 +127,11 @@ class ProcessExecutor:
                         pool[i] = worker = self._wait_ready(worker)
                         if not worker.ready:
                             continue
-                        worker.task, worker.started = pending.pop(), time.perf_counter()
-                        worker.conn.send(worker.task)
+                        task = pending.pop()
+                        if claim is not None and not claim(task):
+                            continue
+                        worker.task, worker.started = task, time.perf_counter()
+                        worker.conn.send(task)
                     result = self._poll(worker)
                     if result is None:
                         continue
@@ -191,7 +204,7 @@ class DaskExecutor:
         self.workers = workers
         self.scheduler = scheduler
 
-    def run(self, tasks: Sequence[UnitTask]) -> Iterator[UnitResult]:
+    def run(self, tasks: Sequence[UnitTask], claim: Claim | None = None) -> Iterator[UnitResult]:
         try:
             from distributed import Client, LocalCluster, wait
         except ImportError:
@@ -222,6 +235,8 @@ class DaskExecutor:
             while queue or running:
                 while queue and len(running) < slots:
                     task = queue.pop()
+                    if claim is not None and not claim(task):
+                        continue
                     future = client.submit(
                         execute_unit, task, pure=False, key=f"unit-{task.run_key}"
                     )

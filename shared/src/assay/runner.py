@@ -5,11 +5,14 @@ dispatched, so workers hit a verified cache. Units already in MLflow are
 skipped, so a suite killed at any point resumes without duplicates or losses.
 A unit another entry already computed (same run key; only the label differs)
 is copied under this entry's parent, not run again.
-Results are written to MLflow by the driver as they arrive.
+Results are written to MLflow by the driver as they arrive. A unit is claimed
+in MLflow just before it is dispatched, so drivers sharing a store split the
+work between them, and a unit another live driver holds is left to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +44,8 @@ class GridReport:
     reused: int = 0
     """Units recorded from another entry's identical computation (only the label differs)."""
     planned: int = 0
+    elsewhere: int = 0
+    """Units that another live driver had claimed: left to it, not run here."""
     notes: list[str] = field(default_factory=list)
     data_notes: dict[str, None] = field(default_factory=dict)
     """What the sources reported about the data (dropped rows, merged duplicates), in order."""
@@ -156,6 +161,8 @@ def run_grid(
                 tracker.discard(state.recorded.pop(recorded))
             if recorded in state.recorded:
                 report.skipped += 1
+            elif recorded in state.elsewhere:
+                report.elsewhere += 1
             elif task.run_key in state.finished:
                 reused.append((task, state.finished[task.run_key]))
             else:
@@ -169,21 +176,44 @@ def run_grid(
     remaining: dict[str, int] = defaultdict(int)
     for task in todo:
         remaining[task.parent_key] += 1
-    for result in executor.run(todo):
-        task = result.task
-        spec = specs[task.scenario].spec
-        tracker.record_unit(spec, parents[task.parent_key], result)
-        report.results.append(result)
-        if on_result:
-            on_result(result)
-        remaining[task.parent_key] -= 1
-        if remaining[task.parent_key] == 0:
-            tracker.finish_parent(spec, parents[task.parent_key], task.parent_key)
-    # Parents whose units were all done before (a resumed run) are closed here too.
+    claims: dict[tuple[str, str], str] = {}
+    closed: set[str] = set()
+
+    def claim(task: UnitTask) -> bool:
+        parent_id = parents[task.parent_key]
+        run_id = tracker.claim_unit(specs[task.scenario].spec, parent_id, task)
+        if run_id is None:
+            report.elsewhere += 1
+            return False
+        claims[(task.parent_key, task.run_key)] = run_id
+        heartbeat.add(run_id)
+        return True
+
+    with tracker.heartbeat() as heartbeat:
+        try:
+            for result in executor.run(todo, claim=claim):
+                task = result.task
+                spec = specs[task.scenario].spec
+                run_id = claims.pop((task.parent_key, task.run_key))
+                heartbeat.discard(run_id)
+                tracker.record_unit(spec, parents[task.parent_key], result, run_id)
+                report.results.append(result)
+                if on_result:
+                    on_result(result)
+                remaining[task.parent_key] -= 1
+                if remaining[task.parent_key] == 0:
+                    tracker.finish_parent(spec, parents[task.parent_key], task.parent_key)
+                    closed.add(task.parent_key)
+        finally:  # interrupted: say so now rather than leave the claims to the lease
+            for run_id in claims.values():
+                with contextlib.suppress(Exception):
+                    tracker.abandon(run_id, "its driver stopped before the unit finished")
+    # Parents whose units were all done before (a resumed run), or all claimed by
+    # another driver, are closed here too.
     for task in tasks:
-        if task.parent_key not in remaining and task.parent_key in parents:
+        if task.parent_key not in closed and task.parent_key in parents:
             tracker.finish_parent(
                 specs[task.scenario].spec, parents[task.parent_key], task.parent_key
             )
-            remaining[task.parent_key] = 0
+            closed.add(task.parent_key)
     return report

@@ -2,15 +2,23 @@
 
 `MLFLOW_TRACKING_URI` picks the store; unset, MLflow's default local sqlite
 store is used. One experiment per scenario; a parent run per (scenario,
-model) and a child run per unit. A child's status is written last, so a run
-left RUNNING by a killed driver is known to be incomplete: `resume_state`
-deletes those, and the runner skips units whose child finished. A finished
+model) and a child run per unit. A child is created RUNNING when its unit is
+dispatched, as the driver's claim on it (`assay.ownership`), and its terminal
+status is written last. `resume_state` leaves the claims of live drivers alone
+and marks those whose driver is gone as abandoned (status KILLED, tag
+`assay.abandoned`); the runner skips units whose child finished. A finished
 unit with the same run key under another parent (an entry that differs only
 in its label, or a size that changes nothing but seeds) is copied, not rerun.
+
+Drivers sharing a store agree without locks, from what the store holds: of two
+runs for the same thing (parents with one parent key, terminal children with
+one parent key and run key) the older one counts, and the others are marked
+abandoned by whichever driver sees them together first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -19,6 +27,7 @@ import platform
 import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,10 +38,13 @@ import mlflow
 import pandas as pd
 import psutil
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from assay import ownership
 from assay.data import DatasetMetadata
 from assay.spec import ScenarioSpec
+from assay.store import open_store
 from assay.units import UnitResult, UnitTask
 
 KEY_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "mlflow", "torch")
@@ -80,6 +92,8 @@ class ResumeState:
     reusable by an entry that differs only in its label."""
     parents: dict[str, str] = field(default_factory=dict)
     """parent key -> run id."""
+    elsewhere: set[tuple[str, str]] = field(default_factory=set)
+    """(parent key, run key) of units that a live driver has claimed and not yet recorded."""
 
 
 def _batched(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -92,20 +106,30 @@ class Tracker:
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.tracking_uri: str = tracking_uri or mlflow.get_tracking_uri()
+        open_store(self.tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self._experiments: dict[str, str] = {}
+        self.owner = ownership.Owner.current()
+        self.lease_s = ownership.lease_s()
 
     def experiment_id(self, spec: ScenarioSpec) -> str:
         if spec.id not in self._experiments:
             existing = self.client.get_experiment_by_name(spec.id)
             if existing is not None:
                 if existing.lifecycle_stage == "deleted":
-                    self.client.restore_experiment(existing.experiment_id)
+                    with contextlib.suppress(MlflowException):  # restored by another driver
+                        self.client.restore_experiment(existing.experiment_id)
                 self._experiments[spec.id] = existing.experiment_id
             else:
-                self._experiments[spec.id] = self.client.create_experiment(
-                    spec.id, tags={f"{TAG}scenario": spec.id, f"{TAG}title": spec.title}
-                )
+                try:
+                    self._experiments[spec.id] = self.client.create_experiment(
+                        spec.id, tags={f"{TAG}scenario": spec.id, f"{TAG}title": spec.title}
+                    )
+                except MlflowException:  # another driver created it first
+                    created = self.client.get_experiment_by_name(spec.id)
+                    if created is None:
+                        raise
+                    self._experiments[spec.id] = created.experiment_id
         return self._experiments[spec.id]
 
     def _unit_runs(self, experiment_id: str) -> Iterator[Any]:
@@ -123,26 +147,139 @@ class Tracker:
                 return
 
     def resume_state(self, spec: ScenarioSpec) -> ResumeState:
-        """Units already recorded; incomplete children left by a killed driver are deleted."""
+        """Units already recorded or claimed by a live driver. A claim whose driver is
+        gone is marked abandoned; duplicates and extra parents are settled."""
         experiment_id = self.experiment_id(spec)
         state = ResumeState()
+        recorded: dict[tuple[str, str], list[Any]] = {}
+        now = time.time()
         for run in self._unit_runs(experiment_id):
             tags = run.data.tags
-            key = tags.get(f"{TAG}run_key")
-            if run.info.status == "RUNNING" or key is None:
-                self.client.delete_run(run.info.run_id)
-                continue
-            state.recorded[(tags.get(f"{TAG}parent_key", ""), key)] = run.info.run_id
+            key = (tags.get(f"{TAG}parent_key", ""), tags.get(f"{TAG}run_key", ""))
+            if run.info.status == "RUNNING":
+                reason = ownership.gone(tags, here=self.owner, lease=self.lease_s, now=now)
+                if reason is None:
+                    state.elsewhere.add(key)
+                else:
+                    self.abandon(run.info.run_id, reason)
+            elif run.info.status != "KILLED" and key[1]:
+                recorded.setdefault(key, []).append(run)
+        for key, runs in recorded.items():
+            run = self._keep_oldest(runs)
+            state.recorded[key] = run.info.run_id
             if run.info.status == "FAILED":
                 state.failed.add(run.info.run_id)
             else:  # a copy as the source is fine: `reuse_unit` points at its original
-                state.finished.setdefault(key, run.info.run_id)
-        parents = self.client.search_runs(
-            [experiment_id], filter_string=f"tags.`{TAG}kind` = 'parent'", max_results=10000
-        )
-        for run in parents:
-            state.parents[run.data.tags[f"{TAG}parent_key"]] = run.info.run_id
+                state.finished.setdefault(key[1], run.info.run_id)
+        parents: dict[str, list[Any]] = {}
+        for run in self._search(experiment_id, f"tags.`{TAG}kind` = 'parent'"):
+            if run.info.status != "KILLED":
+                parents.setdefault(run.data.tags[f"{TAG}parent_key"], []).append(run)
+        for parent_key, runs in parents.items():
+            state.parents[parent_key] = self._fold_parents(runs)
         return state
+
+    def _search(self, experiment_id: str, filter_string: str) -> list[Any]:
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id], filter_string=filter_string, max_results=1000, page_token=token
+            )
+            runs += list(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def abandon(self, run_id: str, reason: str) -> None:
+        """Mark a run that will never be completed: status KILLED, the reason in a tag.
+        Boards and resume read FINISHED and FAILED runs only."""
+        self.client.set_tag(run_id, ownership.ABANDONED, reason[:4000])
+        self.client.set_terminated(run_id, status="KILLED")
+
+    def _keep_oldest(self, runs: list[Any]) -> Any:
+        """The run that counts among several for one unit: a finished one before a failed
+        one, never one that was abandoned and finished late, then the oldest; the others
+        are marked abandoned as duplicates."""
+        ordered = sorted(
+            runs,
+            key=lambda r: (
+                r.info.status != "FINISHED",
+                ownership.ABANDONED in r.data.tags,
+                r.info.start_time,
+                r.info.run_id,
+            ),
+        )
+        for run in ordered[1:]:
+            self.abandon(run.info.run_id, f"duplicate of run {ordered[0].info.run_id}")
+        return ordered[0]
+
+    def _settle_unit(self, experiment_id: str, task: UnitTask) -> None:
+        """Keep one terminal run per unit (parent key, run key) when drivers raced on it.
+        Of two drivers finishing the same unit, the later one sees both runs."""
+        runs = [
+            run
+            for run in self._search(experiment_id, _unit_filter(task))
+            if run.info.status in ("FINISHED", "FAILED")
+        ]
+        if len(runs) > 1:
+            self._keep_oldest(runs)
+
+    def _fold_parents(self, runs: list[Any]) -> str:
+        """The oldest of several parents of one entry; the others are folded into it:
+        their children point at it and they are marked abandoned."""
+        oldest, *others = sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
+        keep: str = oldest.info.run_id
+        for run in others:
+            children = self._search(
+                run.info.experiment_id, f"tags.`mlflow.parentRunId` = '{run.info.run_id}'"
+            )
+            for child in children:
+                self.client.set_tag(child.info.run_id, "mlflow.parentRunId", keep)
+            self.abandon(run.info.run_id, f"folded into parent run {keep}")
+        return keep
+
+    def _one_parent(self, experiment_id: str, parent_key: str) -> str:
+        runs = self._search(
+            experiment_id,
+            f"tags.`{TAG}kind` = 'parent' and tags.`{TAG}parent_key` = '{parent_key}'",
+        )
+        return self._fold_parents([r for r in runs if r.info.status != "KILLED"])
+
+    def claim_unit(self, spec: ScenarioSpec, parent_id: str, task: UnitTask) -> str | None:
+        """Create the unit's run RUNNING, owned by this driver, just before it is dispatched.
+
+        None when another driver has recorded the unit since `resume_state`, or holds an
+        older live claim on it; this claim is then withdrawn (deleted: it holds nothing).
+        Two drivers that claim at the same moment may both go ahead; `record_unit` then
+        keeps one record."""
+        experiment_id = self.experiment_id(spec)
+        tags = {**_unit_identity(spec, parent_id, task), **self.owner.tags(self.lease_s)}
+        mine = self.client.create_run(
+            experiment_id, run_name=f"{task.unit}-s{task.seed}", tags=tags
+        ).info
+        now = time.time()
+        for run in self._search(experiment_id, _unit_filter(task)):
+            info = run.info
+            if info.run_id == mine.run_id or info.status == "KILLED":
+                continue
+            if info.status == "RUNNING":
+                reason = ownership.gone(run.data.tags, here=self.owner, lease=self.lease_s, now=now)
+                if reason is not None:
+                    self.abandon(info.run_id, reason)
+                    continue
+                if (info.start_time, info.run_id) > (mine.start_time, mine.run_id):
+                    continue  # a younger claim: its driver gives way when it sees this one
+            self.client.delete_run(mine.run_id)
+            return None
+        return str(mine.run_id)
+
+    def heartbeat(self) -> ownership.Heartbeat:
+        """Keeps this driver's claims alive while their units run."""
+
+        def beat(run_id: str) -> None:
+            self.client.set_tag(run_id, ownership.HEARTBEAT, repr(time.time()))
+
+        return ownership.Heartbeat(beat, self.lease_s / 4)
 
     def discard(self, run_id: str) -> None:
         self.client.delete_run(run_id)
@@ -157,6 +294,7 @@ class Tracker:
     ) -> str:
         """The parent run for (scenario, model), created once and reused on resume.
 
+        Drivers that create it at the same time settle on the oldest (`_fold_parents`).
         The dataset's provenance, licence and notes (rows dropped, duplicates
         merged, ...) are kept with it as `dataset.json`, so they travel with the
         numbers.
@@ -193,11 +331,15 @@ class Tracker:
         if dataset is not None:
             self.client.log_dict(run_id, dataclasses.asdict(dataset), "dataset.json")
             self.client.set_tag(run_id, f"{TAG}data_notes", str(len(dataset.notes)))
+        run_id = self._one_parent(experiment_id, key)
         known[key] = run_id
         return run_id
 
-    def record_unit(self, spec: ScenarioSpec, parent_id: str, result: UnitResult) -> str:
-        """One child run per unit; its terminal status is the last write."""
+    def record_unit(
+        self, spec: ScenarioSpec, parent_id: str, result: UnitResult, run_id: str | None = None
+    ) -> str:
+        """One child run per unit, on its claim `run_id` when it has one; its terminal
+        status is the last write."""
         task = result.task
         experiment_id = self.experiment_id(spec)
         tags = {
@@ -208,8 +350,13 @@ class Tracker:
         }
         if result.error:
             tags[f"{TAG}error"] = result.error[:4000]
-        run = self.client.create_run(experiment_id, run_name=f"{task.unit}-s{task.seed}", tags=tags)
-        run_id: str = run.info.run_id
+        if run_id is None:
+            run_id = self.client.create_run(
+                experiment_id, run_name=f"{task.unit}-s{task.seed}", tags=tags
+            ).info.run_id
+        else:
+            for batch in _batched([RunTag(k, v) for k, v in tags.items()], 100):
+                self.client.log_batch(run_id, tags=batch)
         values = {
             **result.metrics,
             "fit_seconds": result.fit_seconds,
@@ -227,6 +374,7 @@ class Tracker:
         if result.error_detail:
             self.client.log_text(run_id, result.error_detail, "error.txt")
         self.client.set_terminated(run_id, status="FINISHED" if result.ok else "FAILED")
+        self._settle_unit(experiment_id, task)
         return run_id
 
     def reuse_unit(self, spec: ScenarioSpec, parent_id: str, task: UnitTask, source_id: str) -> str:
@@ -253,14 +401,17 @@ class Tracker:
                 )
                 self.client.log_artifacts(run_id, local)
         self.client.set_terminated(run_id, status="FINISHED")
+        self._settle_unit(self.experiment_id(spec), task)
         return run_id
 
     def finish_parent(self, spec: ScenarioSpec, parent_id: str, parent_key: str) -> None:
         """Summarise every recorded child (this session's and earlier ones) on the parent."""
+        parent_id = self._one_parent(self.experiment_id(spec), parent_key)
         children = [
             run
             for run in self._unit_runs(self.experiment_id(spec))
             if run.data.tags.get(f"{TAG}parent_key") == parent_key
+            and run.info.status in ("FINISHED", "FAILED")  # not claims, nor abandoned runs
         ]
         ok = [run for run in children if run.info.status == "FINISHED"]
         summary: dict[str, float] = {}
@@ -296,6 +447,12 @@ def _unit_identity(spec: ScenarioSpec, parent_id: str, task: UnitTask) -> dict[s
         f"{TAG}data_sha": task.data_sha,
         f"{TAG}split_sha": task.split_sha,
     }
+
+
+def _unit_filter(task: UnitTask) -> str:
+    return (
+        f"tags.`{TAG}run_key` = '{task.run_key}' and tags.`{TAG}parent_key` = '{task.parent_key}'"
+    )
 
 
 def _finite(value: float) -> bool:
