@@ -210,6 +210,7 @@ def _run(
                     "planned": report.planned,
                     "skipped": report.skipped,
                     "reused": report.reused,
+                    "in_progress_elsewhere": report.elsewhere,
                     "notes": report.notes,
                     "data_notes": list(report.data_notes),
                     "results": summary,
@@ -222,8 +223,9 @@ def _run(
         console.print(f"[yellow]{note}[/yellow]")
     for note in report.data_notes:
         console.print(f"data: {note}", highlight=False)
+    elsewhere = f", {report.elsewhere} left to another driver" if report.elsewhere else ""
     console.print(
-        f"{report.planned} units planned, {report.skipped} already complete, {report.reused} reused, {len(report.results)} run; tracked in {tracker.tracking_uri}"
+        f"{report.planned} units planned, {report.skipped} already complete, {report.reused} reused{elsewhere}, {len(report.results)} run; tracked in {tracker.tracking_uri}"
     )
     table = Table(title="This run")
     for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):
@@ -327,10 +329,12 @@ def leaderboard_build(
     from assay.leaderboard import build_board, write_boards
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
+    from assay.store import open_store
 
     _quiet_libraries()
     catalog = _catalog()
     client = MlflowClient()
+    open_store(client.tracking_uri)
     wanted: list[tuple[str, list[ModelEntry] | None]]
     if suite is not None:
         suite_spec = load_suite(suite)
