@@ -173,8 +173,7 @@ class Tracker:
                 state.finished.setdefault(key[1], run.info.run_id)
         parents: dict[str, list[Any]] = {}
         for run in self._search(experiment_id, f"tags.`{TAG}kind` = 'parent'"):
-            if run.info.status != "KILLED":
-                parents.setdefault(run.data.tags[f"{TAG}parent_key"], []).append(run)
+            parents.setdefault(run.data.tags[f"{TAG}parent_key"], []).append(run)
         for parent_key, runs in parents.items():
             state.parents[parent_key] = self._fold_parents(runs)
         return state
@@ -225,8 +224,9 @@ class Tracker:
             self._keep_oldest(runs)
 
     def _fold_parents(self, runs: list[Any]) -> str:
-        """The oldest of several parents of one entry; the others are folded into it:
-        their children point at it and they are marked abandoned."""
+        """The oldest of the parents of one entry; the others are folded into it: their
+        children point at it and they are marked abandoned. Folded ones are looked at
+        again, since a driver that chose one before it was folded may still add children."""
         oldest, *others = sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
         keep: str = oldest.info.run_id
         for run in others:
@@ -235,7 +235,8 @@ class Tracker:
             )
             for child in children:
                 self.client.set_tag(child.info.run_id, "mlflow.parentRunId", keep)
-            self.abandon(run.info.run_id, f"folded into parent run {keep}")
+            if run.info.status != "KILLED":
+                self.abandon(run.info.run_id, f"folded into parent run {keep}")
         return keep
 
     def _one_parent(self, experiment_id: str, parent_key: str) -> str:
@@ -243,7 +244,7 @@ class Tracker:
             experiment_id,
             f"tags.`{TAG}kind` = 'parent' and tags.`{TAG}parent_key` = '{parent_key}'",
         )
-        return self._fold_parents([r for r in runs if r.info.status != "KILLED"])
+        return self._fold_parents(runs)
 
     def claim_unit(self, spec: ScenarioSpec, parent_id: str, task: UnitTask) -> str | None:
         """Create the unit's run RUNNING, owned by this driver, just before it is dispatched.
