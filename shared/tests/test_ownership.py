@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -122,3 +123,21 @@ def test_a_half_migrated_store_is_refused_in_one_line(isolated_home: Path) -> No
     assert "half-migrated" in message
     assert "DROP TABLE _alembic_tmp_latest_metrics" in message
     assert "mlflow db upgrade sqlite:///half.db" in message
+
+
+def test_the_heartbeat_beats_for_the_claims_held_until_it_stops() -> None:
+    beats: list[str] = []
+    beaten = threading.Event()
+
+    def beat(run_id: str) -> None:
+        beats.append(run_id)
+        beaten.set()
+
+    with ownership.Heartbeat(beat, interval_s=0.01) as heartbeat:
+        heartbeat.add("claim")
+        assert beaten.wait(timeout=30)
+        heartbeat.discard("claim")
+    held = len(beats)
+    assert set(beats) == {"claim"}
+    time.sleep(0.05)
+    assert len(beats) == held  # stopped with the context
