@@ -84,7 +84,7 @@ def test_leakage_is_detected() -> None:
     groups = np.array([0, 0, 1, 1])
     with pytest.raises(SplitError, match="in both train and test"):
         check_no_leakage(Fold(0, 0, np.array([0, 1]), np.array([1, 2])), 4)
-    with pytest.raises(SplitError, match="groups are on both sides"):
+    with pytest.raises(SplitError, match="groups are in both train and test"):
         check_no_leakage(Fold(0, 0, np.array([0, 2]), np.array([1, 3])), 4, groups)
     with pytest.raises(SplitError, match="outside"):
         check_no_leakage(Fold(0, 0, np.array([0, 9]), np.array([1])), 4)

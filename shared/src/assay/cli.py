@@ -143,6 +143,15 @@ def data(
         console.print(f"note: {note}")
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise AssayError(
+            f"--seeds must be comma-separated integers such as 0,1,2, not '{text}'"
+        ) from None
+
+
 def _size(size: str) -> Size:
     if size not in ("quick", "standard"):
         raise AssayError(f"size must be 'quick' or 'standard', not '{size}'")
@@ -209,7 +218,8 @@ def _run(
                     "tracking_uri": tracker.tracking_uri,
                     "planned": report.planned,
                     "skipped": report.skipped,
-                    "reused": report.reused,
+                    "reused": report.reused + report.shared,
+                    "failures": len(report.failures),
                     "notes": report.notes,
                     "data_notes": list(report.data_notes),
                     "results": summary,
@@ -217,13 +227,17 @@ def _run(
                 indent=2,
             )
         )
+        _exit_on_failures(report, summary)
         return
     for note in report.notes:
         console.print(f"[yellow]{note}[/yellow]")
     for note in report.data_notes:
         console.print(f"data: {note}", highlight=False)
     console.print(
-        f"{report.planned} units planned, {report.skipped} already complete, {report.reused} reused, {len(report.results)} run; tracked in {tracker.tracking_uri}"
+        f"{report.planned} units planned, {report.skipped} already complete, "
+        f"{report.reused + report.shared} reused, {len(report.results) - report.shared} run; "
+        f"tracked in {tracker.tracking_uri}",
+        highlight=False,
     )
     table = Table(title="This run")
     for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):
@@ -236,9 +250,30 @@ def _run(
             str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text
         )
     console.print(table)
+    _exit_on_failures(report, summary)
+
+
+def _exit_on_failures(report: Any, summary: list[dict[str, Any]]) -> None:
+    """Every other unit has finished and is recorded; a failed one still fails the command."""
+    if not report.failures:
+        return
+    err_console.print(
+        f"[red]{len(report.failures)} of {len(report.results)} units failed:[/red]",
+        highlight=False,
+    )
     for row in summary:
-        for error in row["errors"]:  # type: ignore[attr-defined]
-            console.print(f"[red]{row['model']} failed:[/red] {error}")
+        if not row["failures"]:
+            continue
+        runs = row["failed_runs"]
+        where = f"; traceback: artifact error.txt of MLflow run {runs[0]}" if runs else ""
+        err_console.print(
+            f"  {row['scenario']} {row['model']}: {row['failures']} of {row['units']} failed: "
+            f"{row['errors'][0]}{where}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -282,7 +317,7 @@ def run(
     if not model and params:
         raise AssayError("--param needs --model: hyperparameters belong to one named model")
     models = [ModelEntry(name=m, params=params) for m in (model or spec.models)]
-    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    seed_list = _seeds(seeds) if seeds else None
     ref = spec.key
     entry = GridEntry(
         ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
@@ -324,9 +359,10 @@ def leaderboard_build(
     """Build Markdown + JSON + PNG leaderboards from MLflow runs."""
     from mlflow.tracking import MlflowClient
 
-    from assay.leaderboard import build_board, write_boards
+    from assay.leaderboard import build_board, mean_std, rank_text, write_boards
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
+    from assay.stats import fmt_interval
 
     _quiet_libraries()
     catalog = _catalog()
@@ -342,7 +378,9 @@ def leaderboard_build(
         wanted = [(key, None) for key in sorted(catalog.scenarios)]
     boards = []
     for ref, models in wanted:
-        board = build_board(client, catalog.scenario(ref).spec, chosen_size, models)
+        board = build_board(
+            client, catalog.scenario(ref).spec, chosen_size, models, dict(catalog.metrics.items())
+        )
         if board is not None:
             boards.append(board)
     if not boards:
@@ -365,12 +403,12 @@ def leaderboard_build(
             ):
                 table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
             for e in board.entries:
-                p = e.metrics[board.primary]
+                p = e.metrics.get(board.primary)
                 table.add_row(
-                    str(e.rank),
+                    rank_text(e),
                     e.model,
-                    f"{p.mean:.4g} ± {p.std:.2g}",
-                    f"[{p.ci95[0]:.4g}, {p.ci95[1]:.4g}]",
+                    mean_std(p),
+                    fmt_interval(p.ci95 if p else None),
                     "-" if e.normalised is None else f"{e.normalised:.3f}",
                     f"{e.fit_seconds:.3g}",
                     f"{e.failures}/{e.units}",
