@@ -78,7 +78,7 @@ class GridReport:
                     "units": len(results),
                     "failures": len(failed),
                     "errors": list(dict.fromkeys(r.error for r in failed))[:5],
-                    "failed_runs": [r.run_id for r in failed if r.run_id][:5],
+                    "failed_runs": [r.run_id for r in failed if r.run_id and r.error_detail][:5],
                     "metrics": metrics,
                 }
             )
