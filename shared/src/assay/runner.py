@@ -200,15 +200,14 @@ def run_grid(
     distinct = [group[0] for group in same_key.values()]
     for computed in executor.run(distinct):
         source_id = ""
-        for task in same_key[computed.task.run_key]:
+        for copy, task in enumerate(same_key[computed.task.run_key]):
             result = replace(computed, task=task)
             spec = specs[task.scenario].spec
             result.run_id = tracker.record_unit(
                 spec, parents[task.parent_key], result, reused_from=source_id
             )
             source_id = source_id or result.run_id
-            if task is not computed.task:
-                report.shared += 1
+            report.shared += int(copy > 0)
             report.results.append(result)
             if on_result:
                 on_result(result)
