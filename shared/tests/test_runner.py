@@ -185,7 +185,8 @@ def test_run_key_names_everything_that_changes_a_result(installed_catalog: Catal
     from dataclasses import replace
 
     task = grid(installed_catalog, "ridge")[0]
-    assert len({task.protocol_sha, task.plugin_version}) == 2 and task.metrics
+    assert len({task.protocol_sha, task.plugin_version}) == 2
+    assert task.metrics
     changed = [
         replace(task, protocol_sha="other"),
         replace(task, metrics=(*task.metrics, "r2")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -47,6 +48,7 @@ def _quiet_libraries() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="mlflow")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _catalog() -> Any:
@@ -355,11 +357,18 @@ def leaderboard_build(
     print_table: Annotated[
         bool, typer.Option("--print", help="print the leaderboards as tables")
     ] = False,
+    records: Annotated[
+        bool, typer.Option(help="write the run records behind each board under OUT/records")
+    ] = True,
 ) -> None:
-    """Build Markdown + JSON + PNG leaderboards from MLflow runs."""
+    """Build Markdown + JSON + PNG leaderboards from MLflow runs.
+
+    Run records committed under OUT/records are imported first into a store that lacks
+    them, so a fresh clone rebuilds the same boards without rerunning anything."""
     from mlflow.tracking import MlflowClient
 
     from assay.leaderboard import build_board, mean_std, rank_text, write_boards
+    from assay.records import import_records, write_manifest, write_records
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
     from assay.stats import fmt_interval
@@ -367,6 +376,13 @@ def leaderboard_build(
     _quiet_libraries()
     catalog = _catalog()
     client = MlflowClient()
+    imported = import_records(client, out)
+    if imported:
+        console.print(
+            f"imported {imported} unit runs from the records under {out}/records/",
+            soft_wrap=True,
+            highlight=False,
+        )
     wanted: list[tuple[str, list[ModelEntry] | None]]
     if suite is not None:
         suite_spec = load_suite(suite)
@@ -386,7 +402,14 @@ def leaderboard_build(
     if not boards:
         raise AssayError("no tracked runs to build a leaderboard from: run `assay suite run` first")
     written = write_boards(boards, out)
-    console.print(f"wrote {len(written)} files for {len(boards)} scenarios under {out}/")
+    if records:
+        written += [write_records(client, b.scenario, b.unit_runs, out) for b in boards]
+        written.append(write_manifest(out))
+    console.print(
+        f"wrote {len(written)} files for {len(boards)} scenarios under {out}/",
+        soft_wrap=True,
+        highlight=False,
+    )
     if print_table:
         for board in boards:
             table = Table(

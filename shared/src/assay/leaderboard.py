@@ -16,7 +16,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,8 @@ class Board:
     method: str
     """How intervals and ties were decided (named on every board)."""
     description: str = ""
+    unit_runs: list[Any] = field(default_factory=list)
+    """The MLflow runs behind the board (written as run records, not into the JSON)."""
 
     @property
     def slug(self) -> str:
@@ -102,7 +104,11 @@ class Board:
         return [e for e in self.entries if e.rank == 1]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(replace(self, unit_runs=[]), dict_factory=_without_runs)
+
+
+def _without_runs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: v for k, v in items if k != "unit_runs"}
 
 
 def _unit_runs(
@@ -121,6 +127,16 @@ def _unit_runs(
         token = page.token
         if not token:
             return runs
+
+
+def _newest_per_unit(runs: list[Any]) -> list[Any]:
+    """One run per (entry, unit, seed): the newest, so a unit recomputed under a new run
+    key (a new plugin version, say) replaces its old result instead of doubling it."""
+    newest: dict[tuple[str, str, str], Any] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        tags = run.data.tags
+        newest[(tags.get(f"{TAG}parent_key", ""), tags[f"{TAG}unit"], tags[f"{TAG}seed"])] = run
+    return list(newest.values())
 
 
 def _unit_key(run: Any) -> UnitKey:
@@ -243,6 +259,7 @@ def build_board(
     newest = max(runs, key=lambda r: r.info.start_time)
     data_sha = newest.data.tags[f"{TAG}data_sha"]
     runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
+    runs = _newest_per_unit(runs)
     by_row = _rows(client, runs, describe_unlabelled=models is None)
     metric_names = [m.name for m in spec.metrics]
     finished = [r for r in runs if r.info.status == "FINISHED"]
@@ -339,6 +356,7 @@ def build_board(
         negative_control=spec.controls.negative,
         method=method,
         description=" ".join(spec.description.split()),
+        unit_runs=runs,
     )
 
 
