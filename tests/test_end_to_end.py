@@ -25,7 +25,10 @@ print(json.dumps({
 
 def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> None:
     result = run_assay(["suite", "run", str(SUITES / "mixed.toml"), "--json"], env, tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # every unit ran, but some failed
+    assert "6 of 22 units failed" in result.stderr
+    assert "crash: 3 of 3 failed: RuntimeError: this model always crashes" in result.stderr
+    assert "traceback: artifact error.txt of MLflow run" in result.stderr
     summary = json.loads(result.stdout)
     assert (
         "skipped astronomy/galaxy-morphology@1: plugin 'astronomy' is not installed"
@@ -69,7 +72,11 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     assert built.returncode == 0, built.stderr
     board = json.loads((out / "testplugin" / "tiny.json").read_text())
     entries = {e["model"]: e for e in board["entries"]}
-    assert set(entries) == {"mean", "ridge"}  # models with no successful unit have no score
+    # Entries whose units failed are listed below the complete ones, unranked, never dropped.
+    assert [e["model"] for e in board["entries"]][2:] == ["crash", "hang"]
+    assert entries["crash"]["rank"] is None
+    assert entries["crash"]["failures"] == 3
+    assert entries["crash"]["errors"] == ["RuntimeError: this model always crashes"]
     assert entries["ridge"]["rank"] == 1
     assert entries["ridge"]["units"] == entries["mean"]["units"] == 3
     assert entries["mean"]["normalised"] == 0.0
@@ -77,6 +84,8 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     assert board["references"][0]["citation"] == "made up for the tests"
     markdown = (out / "testplugin" / "tiny.md").read_text()
     assert "| 1 | ridge |" in markdown
+    assert "| - | crash |" in markdown
+    assert "`crash`: 3 of 3 units failed; first error: RuntimeError" in markdown
     assert "made up for the tests" in markdown
     assert (out / "testplugin" / "tiny.png").stat().st_size > 1000
     assert "testplugin/tiny" in (out / "README.md").read_text()
@@ -89,7 +98,7 @@ def test_suite_to_mlflow_to_leaderboard(tmp_path: Path, env: dict[str, str]) -> 
     assert built.returncode == 0, built.stderr
     board = json.loads((everything / "testplugin" / "tiny.json").read_text())
     entries = {e["model"]: e for e in board["entries"]}
-    assert set(entries) == {"mean", "ridge", "ridge [alpha=1000]"}
+    assert set(entries) == {"mean", "ridge", "ridge [alpha=1000]", "crash", "hang"}
     assert entries["ridge"]["units"] == entries["ridge [alpha=1000]"]["units"] == 3
     assert entries["ridge"]["values"] != entries["ridge [alpha=1000]"]["values"]
 
@@ -99,12 +108,21 @@ def test_user_mistakes_are_one_line(tmp_path: Path, env: dict[str, str]) -> None
     bad.write_text(
         'schema_version = 1\nname = "x"\ncolour = 1\n[[entries]]\nscenario = "core/diabetes"\n'
     )
+    typo = tmp_path / "typo.toml"
+    typo.write_text(
+        'schema_version = 1\nname = "x"\nsize = "quick"\n'
+        '[[entries]]\nscenario = "core/diabetes"\nmodels = ["mean"]\n'
+        '[[entries]]\nscenario = "core/breast-cancr@1"\nmodels = ["majority"]\n'
+    )
     for args, expected in [
         (["run", "core/nope", "-m", "mean"], "unknown scenario 'core/nope'"),
         (["suite", "run", str(bad)], "unknown key 'colour'"),
         (["suite", "run", str(tmp_path / "missing.toml")], "file not found"),
         (["run", "core/diabetes", "-m", "ridg"], "unknown model 'ridg'"),
         (["check-plugin", "broken"], "plugin 'broken' failed to load"),
+        (["run", "core/diabetes", "-m", "ridge", "-p", "alpha=abc"], "alpha='abc' must be"),
+        (["run", "core/diabetes", "-m", "ridge", "--seeds", "0,x"], "--seeds must be"),
+        (["suite", "run", str(typo)], "did you mean 'core/breast-cancer@1'"),
     ]:
         result = run_assay(args, env, tmp_path)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
@@ -151,3 +169,28 @@ def test_usage_errors_are_short_and_run_defaults_to_the_scenarios_models(
     assert result.returncode == 0, result.stderr
     models = {row["model"] for row in json.loads(result.stdout)["results"]}
     assert models == {"majority", "logistic", "random_forest"}
+
+
+USER_MODEL = """
+import numpy as np
+
+
+class Broken:
+    def fit(self, train, *, valid=None, seed=0):
+        self.n = len(train)
+
+    def predict(self, dataset):
+        return np.arange(3)[[10]]  # IndexError, as a user's bug would
+"""
+
+
+def test_a_raising_user_model_fails_the_command(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "usermodels.py").write_text(USER_MODEL)
+    result = run_assay(
+        ["run", "core/diabetes", "-m", "usermodels:Broken", "-m", "mean", "--seeds", "0"],
+        {**env, "PYTHONPATH": str(tmp_path)},
+        tmp_path,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "usermodels:Broken: 5 of 5 failed: IndexError" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -42,7 +42,7 @@ def test_a_claim_gives_way_to_an_older_live_claim_and_to_a_record(
     assert claim is not None
     assert second.claim_unit(spec, parent, task) is None
     assert (task.parent_key, task.run_key) in second.resume_state(spec).elsewhere
-    first.record_unit(spec, parent, execute_unit(task, installed_catalog), claim)
+    first.record_unit(spec, parent, execute_unit(task, installed_catalog), run_id=claim)
     assert second.claim_unit(spec, parent, task) is None
     assert second.resume_state(spec).recorded == {(task.parent_key, task.run_key): claim}
     assert list(unit_runs(first, installed_catalog)) == [claim]  # withdrawn claims held nothing

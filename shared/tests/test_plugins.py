@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
+from assay.data import Dataset
 from assay.metrics import Metric
+from assay.models import MeanModel
 from assay.plugin import Catalog, Plugin
+from assay.predictions import Predictions
 from assay.testing import conformance_checks
 
 
@@ -50,3 +54,55 @@ def test_plugin_metric_registers() -> None:
 
 def test_scenario_lookup_newest_version(installed_catalog: Catalog) -> None:
     assert installed_catalog.scenario("core/diabetes").spec.key == "core/diabetes@1"
+
+
+class TargetPeeker(MeanModel):
+    """Cheats: uses the test targets when it is handed them."""
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        if dataset.targets is not None:
+            return Predictions(values=np.asarray(dataset.targets, dtype=float))
+        return super().predict(dataset)
+
+
+class Mutator(MeanModel):
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        super().fit(train, valid=valid, seed=seed)
+        np.asarray(train.targets)[0] += 1.0  # in place, on the caller's array
+
+
+class Unseeded(MeanModel):
+    def predict(self, dataset: Dataset) -> Predictions:
+        noise = np.random.default_rng().standard_normal(len(dataset))
+        return Predictions(values=super().predict(dataset).values + noise)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("peeker", "change when the test targets are shuffled"),
+        ("mutator", "changed the datasets"),
+        ("unseeded", "not deterministic"),
+    ],
+)
+def test_the_kit_catches_contract_breaches(tmp_path: Path, model: str, message: str) -> None:
+    from assay.testing import _check_model
+
+    plugin = Plugin(
+        name="kitcheck",
+        version="0",
+        models={"peeker": TargetPeeker, "mutator": Mutator, "unseeded": Unseeded},
+    )
+    spec = Catalog.from_plugins([core_plugin]).scenario("core/diabetes").spec
+    with pytest.raises(AssertionError, match=message):
+        _check_model(plugin, spec, model, tmp_path)
+
+
+def test_a_plugin_split_must_declare_whether_it_keeps_groups() -> None:
+    def cut(dataset: Dataset, **_: object) -> list[object]:
+        return []
+
+    catalog = Catalog.from_plugins(
+        [core_plugin, Plugin(name="oldsplit", version="0", splits={"x": cut})]  # type: ignore[dict-item]
+    )
+    assert "must be an assay.splits.Splitter" in catalog.failures[0].error

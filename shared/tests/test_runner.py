@@ -136,6 +136,8 @@ def test_tracking_layout(installed_catalog: Catalog) -> None:
         assert tags["assay.version.assay"]
         assert tags["assay.git_commit"]
         assert tags["assay.cpu_count"]
+        assert tags["assay.host"]
+        assert tags["assay.info.test_sha"]
         assert {"rmse", "mae", "fit_seconds", "predict_seconds", "peak_memory_mb"} <= set(
             child.data.metrics
         )
@@ -144,11 +146,53 @@ def test_tracking_layout(installed_catalog: Catalog) -> None:
     assert spec.id == experiment.name
 
 
-def test_dask_executor_runs_units(installed_catalog: Catalog) -> None:
-    pytest.importorskip("distributed")
-    tasks = grid(installed_catalog, "mean", "ridge")
-    report = run_grid(installed_catalog, tasks, make_executor("dask", workers=2), Tracker())
+@pytest.mark.parametrize("executor", ["serial", "dask"])
+def test_entries_that_differ_only_in_label_complete_with_one_computation(
+    installed_catalog: Catalog, executor: str
+) -> None:
+    """Equal run keys in one grid run once and are recorded under each entry (with Dask,
+    equal task keys would otherwise collapse the second entry into the first's future)."""
+    if executor == "dask":
+        pytest.importorskip("distributed")
+    models = [ModelEntry(name="ridge"), ModelEntry(name="ridge", label="ridge-again")]
+    tasks = plan_grid(installed_catalog, [GridEntry("testplugin/tiny@1", models)], "quick")
+    computed: list[str] = []
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = make_executor(executor, workers=2, catalog=installed_catalog)
+
+        def run(self, todo: list, claim: object = None) -> object:  # type: ignore[type-arg]
+            computed.extend(t.run_key for t in todo)
+            return self.inner.run(todo, claim)  # type: ignore[arg-type]
+
+    tracker = Tracker()
+    report = run_grid(installed_catalog, tasks, Counting(), tracker)  # type: ignore[arg-type]
+    assert len(computed) == len(set(computed)) == 3
     assert sorted(r.status for r in report.results) == ["ok"] * 6
+    assert report.shared == 3
+    labels = [r.task.model.display_name for r in report.results]
+    assert labels.count("ridge") == labels.count("ridge-again") == 3
+    experiment = tracker.experiment_id(installed_catalog.scenario("testplugin/tiny").spec)
+    units = tracker.client.search_runs([experiment], "tags.`assay.kind` = 'unit'")
+    assert len(units) == 6
+    copies = [r for r in units if "assay.reused_from" in r.data.tags]
+    assert len(copies) == 3
+    assert all(r.data.tags["assay.host"] for r in units)  # the worker's machine
+
+
+def test_run_key_names_everything_that_changes_a_result(installed_catalog: Catalog) -> None:
+    from dataclasses import replace
+
+    task = grid(installed_catalog, "ridge")[0]
+    assert len({task.protocol_sha, task.plugin_version}) == 2
+    assert task.metrics
+    changed = [
+        replace(task, protocol_sha="other"),
+        replace(task, metrics=(*task.metrics, "r2")),
+        replace(task, plugin_version="9.9"),
+    ]
+    assert len({task.run_key, *(t.run_key for t in changed)}) == 4
 
 
 def test_a_models_fitted_choices_are_tagged_on_its_unit_runs(installed_catalog: Catalog) -> None:

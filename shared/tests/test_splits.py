@@ -84,7 +84,7 @@ def test_leakage_is_detected() -> None:
     groups = np.array([0, 0, 1, 1])
     with pytest.raises(SplitError, match="in both train and test"):
         check_no_leakage(Fold(0, 0, np.array([0, 1]), np.array([1, 2])), 4)
-    with pytest.raises(SplitError, match="groups are on both sides"):
+    with pytest.raises(SplitError, match="groups are in both train and test"):
         check_no_leakage(Fold(0, 0, np.array([0, 2]), np.array([1, 3])), 4, groups)
     with pytest.raises(SplitError, match="outside"):
         check_no_leakage(Fold(0, 0, np.array([0, 9]), np.array([1])), 4)
@@ -128,3 +128,32 @@ def test_validation_keeps_groups_whole_when_the_split_does() -> None:
     assert _groups_kept_whole(group_split, group_split.folds[0], data) is not None
     no_groups = Dataset(data.inputs, data.targets, META)
     assert _groups_kept_whole(by_group, fold, no_groups) is None
+
+
+def test_a_plugins_group_split_is_checked_for_group_leakage() -> None:
+    from assay.registry import Registry
+    from assay.splits import SPLITTERS, Splitter
+
+    def halves(data: Dataset, *, folds: int, repeats: int, seed: int) -> list[Fold]:
+        n = len(data)
+        return [Fold(0, 0, np.arange(n // 2 + 1), np.arange(n // 2 + 1, n))]
+
+    data = dataset()
+    registry: Registry[Splitter] = Registry("split")
+    registry.update(SPLITTERS)
+    registry.register("rows", Splitter(halves))
+    registry.register("by_group", Splitter(halves, keeps_groups=True))
+    assert not make_split(data, "rows", folds=1, repeats=1, seed=0, splitters=registry).keeps_groups
+    with pytest.raises(SplitError, match="groups are in both train and test"):
+        make_split(data, "by_group", folds=1, repeats=1, seed=0, splitters=registry)
+
+
+def test_a_folds_own_validation_rows_are_checked_and_hashed() -> None:
+    from assay.splits import hash_folds
+
+    train, test = np.arange(0, 6), np.arange(8, 10)
+    with_valid = Fold(0, 0, train, test, valid=np.array([6, 7]))
+    check_no_leakage(with_valid, 10)
+    assert hash_folds("x", [with_valid]) != hash_folds("x", [Fold(0, 0, train, test)])
+    with pytest.raises(SplitError, match="in both train and valid"):
+        check_no_leakage(Fold(0, 0, train, test, valid=np.array([5, 6])), 10)

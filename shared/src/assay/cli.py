@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -47,6 +48,7 @@ def _quiet_libraries() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="mlflow")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _catalog() -> Any:
@@ -143,6 +145,15 @@ def data(
         console.print(f"note: {note}")
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise AssayError(
+            f"--seeds must be comma-separated integers such as 0,1,2, not '{text}'"
+        ) from None
+
+
 def _size(size: str) -> Size:
     if size not in ("quick", "standard"):
         raise AssayError(f"size must be 'quick' or 'standard', not '{size}'")
@@ -209,8 +220,9 @@ def _run(
                     "tracking_uri": tracker.tracking_uri,
                     "planned": report.planned,
                     "skipped": report.skipped,
-                    "reused": report.reused,
+                    "reused": report.reused + report.shared,
                     "in_progress_elsewhere": report.elsewhere,
+                    "failures": len(report.failures),
                     "notes": report.notes,
                     "data_notes": list(report.data_notes),
                     "results": summary,
@@ -218,6 +230,7 @@ def _run(
                 indent=2,
             )
         )
+        _exit_on_failures(report, summary)
         return
     for note in report.notes:
         console.print(f"[yellow]{note}[/yellow]")
@@ -225,7 +238,10 @@ def _run(
         console.print(f"data: {note}", highlight=False)
     elsewhere = f", {report.elsewhere} left to another driver" if report.elsewhere else ""
     console.print(
-        f"{report.planned} units planned, {report.skipped} already complete, {report.reused} reused{elsewhere}, {len(report.results)} run; tracked in {tracker.tracking_uri}"
+        f"{report.planned} units planned, {report.skipped} already complete, "
+        f"{report.reused + report.shared} reused{elsewhere}, "
+        f"{len(report.results) - report.shared} run; tracked in {tracker.tracking_uri}",
+        highlight=False,
     )
     table = Table(title="This run")
     for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):
@@ -238,9 +254,30 @@ def _run(
             str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text
         )
     console.print(table)
+    _exit_on_failures(report, summary)
+
+
+def _exit_on_failures(report: Any, summary: list[dict[str, Any]]) -> None:
+    """Every other unit has finished and is recorded; a failed one still fails the command."""
+    if not report.failures:
+        return
+    err_console.print(
+        f"[red]{len(report.failures)} of {len(report.results)} units failed:[/red]",
+        highlight=False,
+    )
     for row in summary:
-        for error in row["errors"]:  # type: ignore[attr-defined]
-            console.print(f"[red]{row['model']} failed:[/red] {error}")
+        if not row["failures"]:
+            continue
+        runs = row["failed_runs"]
+        where = f"; traceback: artifact error.txt of MLflow run {runs[0]}" if runs else ""
+        err_console.print(
+            f"  {row['scenario']} {row['model']}: {row['failures']} of {row['units']} failed: "
+            f"{row['errors'][0]}{where}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -284,7 +321,7 @@ def run(
     if not model and params:
         raise AssayError("--param needs --model: hyperparameters belong to one named model")
     models = [ModelEntry(name=m, params=params) for m in (model or spec.models)]
-    seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    seed_list = _seeds(seeds) if seeds else None
     ref = spec.key
     entry = GridEntry(
         ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
@@ -322,19 +359,34 @@ def leaderboard_build(
     print_table: Annotated[
         bool, typer.Option("--print", help="print the leaderboards as tables")
     ] = False,
+    records: Annotated[
+        bool, typer.Option(help="write the run records behind each board under OUT/records")
+    ] = True,
 ) -> None:
-    """Build Markdown + JSON + PNG leaderboards from MLflow runs."""
+    """Build Markdown + JSON + PNG leaderboards from MLflow runs.
+
+    Run records committed under OUT/records are imported first into a store that lacks
+    them, so a fresh clone rebuilds the same boards without rerunning anything."""
     from mlflow.tracking import MlflowClient
 
-    from assay.leaderboard import build_board, write_boards
+    from assay.leaderboard import build_board, mean_std, rank_text, write_boards
+    from assay.records import import_records, write_manifest, write_records
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
+    from assay.stats import fmt_interval
     from assay.store import open_store
 
     _quiet_libraries()
     catalog = _catalog()
     client = MlflowClient()
     open_store(client.tracking_uri)
+    imported = import_records(client, out)
+    if imported:
+        console.print(
+            f"imported {imported} unit runs from the records under {out}/records/",
+            soft_wrap=True,
+            highlight=False,
+        )
     wanted: list[tuple[str, list[ModelEntry] | None]]
     if suite is not None:
         suite_spec = load_suite(suite)
@@ -346,13 +398,22 @@ def leaderboard_build(
         wanted = [(key, None) for key in sorted(catalog.scenarios)]
     boards = []
     for ref, models in wanted:
-        board = build_board(client, catalog.scenario(ref).spec, chosen_size, models)
+        board = build_board(
+            client, catalog.scenario(ref).spec, chosen_size, models, dict(catalog.metrics.items())
+        )
         if board is not None:
             boards.append(board)
     if not boards:
         raise AssayError("no tracked runs to build a leaderboard from: run `assay suite run` first")
     written = write_boards(boards, out)
-    console.print(f"wrote {len(written)} files for {len(boards)} scenarios under {out}/")
+    if records:
+        written += [write_records(client, b.scenario, b.unit_runs, out) for b in boards]
+        written.append(write_manifest(out))
+    console.print(
+        f"wrote {len(written)} files for {len(boards)} scenarios under {out}/",
+        soft_wrap=True,
+        highlight=False,
+    )
     if print_table:
         for board in boards:
             table = Table(
@@ -369,12 +430,12 @@ def leaderboard_build(
             ):
                 table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
             for e in board.entries:
-                p = e.metrics[board.primary]
+                p = e.metrics.get(board.primary)
                 table.add_row(
-                    str(e.rank),
+                    rank_text(e),
                     e.model,
-                    f"{p.mean:.4g} ± {p.std:.2g}",
-                    f"[{p.ci95[0]:.4g}, {p.ci95[1]:.4g}]",
+                    mean_std(p),
+                    fmt_interval(p.ci95 if p else None),
                     "-" if e.normalised is None else f"{e.normalised:.3f}",
                     f"{e.fit_seconds:.3g}",
                     f"{e.failures}/{e.units}",
@@ -413,7 +474,10 @@ def check_plugin(name: str) -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns the code of a `typer.Exit` instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except AssayError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -87,6 +87,10 @@ class Dataset:
                 columns[name] = value
         return columns
 
+    def without_targets(self) -> Dataset:
+        """The same rows with the targets removed: what a model predicts on."""
+        return replace(self, targets=None)
+
     def subset(self, indices: Sequence[int] | IndexArray) -> Dataset:
         """The rows `indices`, in that order, with every row-aligned field cut alike."""
         idx = np.asarray(indices, dtype=np.int64)

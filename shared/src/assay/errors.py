@@ -2,7 +2,12 @@
 
 
 class AssayError(Exception):
-    """Base class: the message is one sentence that says what is wrong and what to do."""
+    """Base class: the message is one sentence that says what is wrong and what to do.
+
+    It is folded onto one line, whatever a wrapped library message carried."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class SpecError(AssayError):
@@ -27,3 +32,8 @@ class SplitError(AssayError):
 
 class PredictionError(AssayError):
     """A model returned predictions of the wrong shape or with non-finite values."""
+
+
+def one_line(text: str) -> str:
+    """A message folded onto one line: libraries (uproot, h5py) put newlines in theirs."""
+    return " ".join(text.split())

@@ -1,10 +1,12 @@
 """Leaderboards, built from MLflow runs only (never typed by hand).
 
-Per scenario: mean +- std and a 95 % t-interval over units (folds x seeds),
-ranks with ties where a paired t-test over matching units finds no
-significant difference (p >= 0.05), the score normalised between the negative
-control (0) and the positive control or the best model (1) as Open Problems
-does, fit time and peak memory, and the published references beside ours.
+Per scenario: mean +- std, a 95 % interval and ranks with ties, all from
+`assay.stats` (the corrected resampled t-test over folds, or a paired
+bootstrap over the test examples of a fixed test set), the score normalised
+between the negative control (0) and the positive control or the best model
+(1) as Open Problems does, fit time and peak memory, and the published
+references beside ours. An entry with failed units is listed below the
+complete ones, unranked, with its failure count and first error.
 Written as Markdown + JSON + PNG per scenario and an index README.md.
 """
 
@@ -13,34 +15,48 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from mlflow.tracking import MlflowClient
-from scipy import stats
 
+from assay.metrics import Metric
+from assay.predictions import Predictions
+from assay.protocols import predictions_from_columns
 from assay.spec import ModelEntry, ScenarioSpec, Size
+from assay.stats import (
+    BOOTSTRAP_METHOD,
+    CV_METHOD,
+    NO_TEST,
+    MetricSummary,
+    Ranked,
+    UnitKey,
+    bootstrap_differ,
+    bootstrap_indices,
+    bootstrap_summary,
+    bootstrap_values,
+    cv_differ,
+    cv_summary,
+    fmt_interval,
+    rank_with_ties,
+)
 from assay.tracking import TAG
 from assay.units import parent_key
 
-SIGNIFICANCE = 0.05
-
-
-@dataclass
-class MetricSummary:
-    mean: float
-    std: float
-    ci95: tuple[float, float]
-    n: int
+FINISHED_STATES = ("FINISHED", "FAILED")
+"""Abandoned runs (KILLED) are neither results nor failures."""
 
 
 @dataclass
 class Entry:
     model: str
-    rank: int
+    rank: int | None
+    """None for an entry with failed units: it is listed, never ranked."""
     metrics: dict[str, MetricSummary]
     normalised: float | None
     fit_seconds: float
@@ -48,8 +64,15 @@ class Entry:
     units: int
     failures: int
     errors: list[str] = field(default_factory=list)
+    """The first error line of each distinct failure (first three)."""
+    failed_run: str = ""
+    """Run id of one failed unit: its `error.txt` artifact holds the traceback."""
     values: dict[str, dict[str, float]] = field(default_factory=dict)
-    """metric -> unit/seed key -> value; the pairs the rank test uses."""
+    """metric -> "unit/sSEED" -> value of every finished unit."""
+
+    @property
+    def complete(self) -> bool:
+        return self.failures == 0
 
 
 @dataclass
@@ -65,55 +88,27 @@ class Board:
     entries: list[Entry]
     references: list[dict[str, Any]]
     negative_control: str
+    method: str
+    """How intervals and ties were decided (named on every board)."""
     description: str = ""
+    unit_runs: list[Any] = field(default_factory=list)
+    """The MLflow runs behind the board (written as run records, not into the JSON)."""
 
     @property
     def slug(self) -> str:
         return self.scenario
 
+    @property
+    def best(self) -> list[Entry]:
+        """Every entry ranked first (several when they tie)."""
+        return [e for e in self.entries if e.rank == 1]
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(replace(self, unit_runs=[]), dict_factory=_without_runs)
 
 
-def summarise(values: list[float]) -> MetricSummary:
-    arr = np.asarray(values, dtype=float)
-    n = len(arr)
-    mean = float(arr.mean())
-    if n < 2:
-        return MetricSummary(mean, 0.0, (mean, mean), n)
-    std = float(arr.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
-    return MetricSummary(mean, std, (mean - half, mean + half), n)
-
-
-def significantly_different(a: dict[str, float], b: dict[str, float]) -> bool:
-    """Paired t-test over the units both models ran; with < 2 pairs, any difference counts."""
-    keys = sorted(set(a) & set(b))
-    x = np.array([a[k] for k in keys])
-    y = np.array([b[k] for k in keys])
-    if len(keys) < 2:
-        return bool(len(keys) == 0 or x[0] != y[0])
-    diff = x - y
-    if np.allclose(diff, 0):
-        return False
-    if np.allclose(diff, diff[0]):  # constant non-zero difference: t is infinite
-        return True
-    return bool(stats.ttest_rel(x, y).pvalue < SIGNIFICANCE)
-
-
-def rank_entries(entries: list[Entry], primary: str, maximize: bool) -> list[Entry]:
-    """Competition ranking on the mean; a model that the paired test cannot separate from
-    the leader of the current tie group shares its rank."""
-    ordered = sorted(entries, key=lambda e: e.metrics[primary].mean, reverse=maximize)
-    leader: Entry | None = None
-    for position, entry in enumerate(ordered, start=1):
-        if leader is not None and not significantly_different(
-            leader.values[primary], entry.values[primary]
-        ):
-            entry.rank = leader.rank
-        else:
-            entry.rank, leader = position, entry
-    return ordered
+def _without_runs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: v for k, v in items if k != "unit_runs"}
 
 
 def _unit_runs(
@@ -128,10 +123,112 @@ def _unit_runs(
         page = client.search_runs(
             [experiment_id], filter_string=query, max_results=1000, page_token=token
         )
-        runs += [r for r in page if r.info.status in ("FINISHED", "FAILED")]
+        runs += [r for r in page if r.info.status in FINISHED_STATES]
         token = page.token
         if not token:
             return runs
+
+
+def _newest_per_unit(runs: list[Any]) -> list[Any]:
+    """One run per (entry, unit, seed): the newest, so a unit recomputed under a new run
+    key (a new plugin version, say) replaces its old result instead of doubling it."""
+    newest: dict[tuple[str, str, str], Any] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        tags = run.data.tags
+        newest[(tags.get(f"{TAG}parent_key", ""), tags[f"{TAG}unit"], tags[f"{TAG}seed"])] = run
+    return list(newest.values())
+
+
+def _unit_key(run: Any) -> UnitKey:
+    return run.data.tags[f"{TAG}unit"], int(run.data.tags[f"{TAG}seed"])
+
+
+def _test_train_ratio(runs: Sequence[Any]) -> float:
+    """n_test / n_train of the folds, for the variance correction."""
+    ratios = []
+    for run in runs:
+        tags = run.data.tags
+        n_train, n_test = tags.get(f"{TAG}info.n_train"), tags.get(f"{TAG}info.n_test")
+        if n_train and n_test and int(n_train) > 0:
+            ratios.append(int(n_test) / int(n_train))
+    return float(np.mean(ratios)) if ratios else 0.25  # 5-fold when the sizes are unknown
+
+
+def _fixed_test_set(runs: Sequence[Any]) -> bool:
+    """True when every unit scored the same test rows (one unit, seeds only)."""
+    shas = {r.data.tags.get(f"{TAG}info.test_sha") for r in runs}
+    if None not in shas:
+        return len(shas) == 1
+    return len({r.data.tags[f"{TAG}unit"] for r in runs}) == 1
+
+
+class _Predictions:
+    """Stored predictions of a fixed-test-set board, aligned on the test rows."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+        self.rows: np.ndarray[Any, Any] | None = None
+        self.y_true: np.ndarray[Any, Any] | None = None
+
+    def load(self, run: Any) -> Predictions | None:
+        try:
+            text = self.client.download_artifacts(run.info.run_id, "predictions.csv")
+        except Exception:  # no artifact (an old run): no bootstrap for this entry
+            return None
+        frame = pd.read_csv(text).sort_values("row", kind="stable")
+        rows, y_true, predictions = predictions_from_columns(frame)
+        if self.rows is None:
+            self.rows, self.y_true = rows, y_true
+        elif not np.array_equal(self.rows, rows):
+            return None
+        return predictions
+
+
+def _bootstrap(
+    client: MlflowClient, rows_by_entry: Mapping[str, list[Any]], metrics: Sequence[Metric]
+) -> tuple[dict[str, dict[str, np.ndarray[Any, Any]]] | None, int]:
+    """entry -> metric -> the metric on every resample (averaged over seeds), or None when
+    some entry lacks predictions; and the number of test rows."""
+    store = _Predictions(client)
+    seeds: dict[str, list[Predictions]] = {}
+    for name, runs in rows_by_entry.items():
+        loaded = [store.load(r) for r in runs if r.info.status == "FINISHED"]
+        if not loaded or any(p is None for p in loaded):
+            return None, 0
+        seeds[name] = [p for p in loaded if p is not None]
+    if store.y_true is None:
+        return None, 0
+    y_true = store.y_true
+    indices = bootstrap_indices(len(y_true))
+    out: dict[str, dict[str, np.ndarray[Any, Any]]] = {}
+    for name, predictions in seeds.items():
+        out[name] = {}
+        for metric in metrics:
+            score = partial(_seed_mean_score, metric, y_true, predictions)
+            out[name][metric.name] = bootstrap_values(score, indices)
+    return out, len(y_true)
+
+
+def _seed_mean_score(
+    metric: Metric,
+    y_true: np.ndarray[Any, Any],
+    seeds: Sequence[Predictions],
+    rows: np.ndarray[Any, Any],
+) -> float:
+    """The metric on test rows `rows`, averaged over the seeds' predictions."""
+    return float(np.mean([metric(y_true[rows], _take(p, rows)) for p in seeds]))
+
+
+def _take(predictions: Predictions, rows: np.ndarray[Any, Any]) -> Predictions:
+    return Predictions(
+        values=np.asarray(predictions.values)[rows],
+        probabilities=None
+        if predictions.probabilities is None
+        else np.asarray(predictions.probabilities)[rows],
+        uncertainty=None
+        if predictions.uncertainty is None
+        else np.asarray(predictions.uncertainty)[rows],
+    )
 
 
 def build_board(
@@ -139,12 +236,15 @@ def build_board(
     spec: ScenarioSpec,
     size: Size,
     models: Sequence[ModelEntry] | None = None,
+    metrics: Mapping[str, Metric] | None = None,
 ) -> Board | None:
     """The leaderboard of one scenario at one size, or None when it has no runs.
 
     With `models` (a suite's entries) only their runs count: a model's label
     alone is not enough, since `assay run -m hep.cut -p ...` tracks other
-    parameters under the same label. Without, every tracked entry gets a row."""
+    parameters under the same label. Without, every tracked entry gets a row.
+    `metrics` (the catalog's) lets a fixed-test-set board bootstrap every metric
+    from the stored predictions; without them it claims no interval."""
     experiment = client.get_experiment_by_name(spec.id)
     if experiment is None:
         return None
@@ -159,42 +259,89 @@ def build_board(
     newest = max(runs, key=lambda r: r.info.start_time)
     data_sha = newest.data.tags[f"{TAG}data_sha"]
     runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
-    by_model = _rows(client, runs, describe_unlabelled=models is None)
+    runs = _newest_per_unit(runs)
+    by_row = _rows(client, runs, describe_unlabelled=models is None)
     metric_names = [m.name for m in spec.metrics]
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    fixed = _fixed_test_set(finished) if finished else False
+    resampled, n_test = None, 0
+    if fixed and metrics is not None and all(n in metrics for n in metric_names):
+        ok_rows = {
+            name: group
+            for name, group in by_row.items()
+            if any(r.info.status == "FINISHED" for r in group)
+        }
+        resampled, n_test = _bootstrap(client, ok_rows, [metrics[n] for n in metric_names])
+    ratio = _test_train_ratio(finished)
     entries = []
-    for model, model_runs in by_model.items():
-        ok = [r for r in model_runs if r.info.status == "FINISHED"]
-        values: dict[str, dict[str, float]] = {name: {} for name in metric_names}
+    for name, group in by_row.items():
+        ok = [r for r in group if r.info.status == "FINISHED"]
+        failed = [r for r in group if r.info.status != "FINISHED"]
+        values: dict[str, dict[UnitKey, float]] = {m: {} for m in metric_names}
         for run in ok:
-            key = f"{run.data.tags[f'{TAG}unit']}/s{run.data.tags[f'{TAG}seed']}"
-            for name in metric_names:
-                if name in run.data.metrics:
-                    values[name][key] = run.data.metrics[name]
-        if not values[metric_names[0]]:
-            continue
-        summaries = {n: summarise(list(v.values())) for n, v in values.items() if v}
+            for metric in metric_names:
+                if metric in run.data.metrics:
+                    values[metric][_unit_key(run)] = run.data.metrics[metric]
+        summaries: dict[str, MetricSummary] = {}
+        for metric, by_unit in values.items():
+            if not by_unit:
+                continue
+            if fixed:
+                raw = np.array(list(by_unit.values()), dtype=float)
+                point = float(raw.mean())
+                seed_std = float(raw.std(ddof=1)) if raw.size > 1 else float("nan")
+                if resampled is not None and name in resampled:
+                    summaries[metric] = bootstrap_summary(
+                        point, resampled[name][metric], n_test, seed_std
+                    )
+                else:
+                    summaries[metric] = MetricSummary(point, seed_std, None, raw.size, NO_TEST)
+            else:
+                summaries[metric] = cv_summary(by_unit, ratio)
+        errors = list(dict.fromkeys(r.data.tags.get(f"{TAG}error", "?") for r in failed))
         entries.append(
             Entry(
-                model=model,
-                rank=0,
+                model=name,
+                rank=None,
                 metrics=summaries,
                 normalised=None,
                 fit_seconds=_mean(ok, "fit_seconds"),
                 peak_memory_mb=_mean(ok, "peak_memory_mb"),
-                units=len(model_runs),
-                failures=len(model_runs) - len(ok),
-                errors=sorted(
-                    {r.data.tags.get(f"{TAG}error", "") for r in model_runs if r not in ok}
-                )[:3],
-                values=values,
+                units=len(group),
+                failures=len(failed),
+                errors=[e.splitlines()[0] if e else "?" for e in errors][:3],
+                failed_run=failed[0].info.run_id if failed else "",
+                values={
+                    m: {f"{u}/s{s}": v for (u, s), v in sorted(by.items())}
+                    for m, by in values.items()
+                },
             )
         )
-    if not entries:
-        return None
     primary = spec.primary_metric
     maximize = primary.direction == "maximize"
-    entries = rank_entries(entries, primary.name, maximize)
+    complete = [e for e in entries if e.complete and primary.name in e.metrics]
+    by_name = {e.model: e for e in complete}
+
+    def differ(a: str, b: str) -> bool:
+        if resampled is not None:
+            return bootstrap_differ(resampled[a][primary.name], resampled[b][primary.name])
+        if fixed:
+            return False  # no predictions to test with: tie
+        va = {_key(k): v for k, v in by_name[a].values[primary.name].items()}
+        vb = {_key(k): v for k, v in by_name[b].values[primary.name].items()}
+        return cv_differ(va, vb, ratio)
+
+    ranks = rank_with_ties(
+        [Ranked(e.model, e.metrics[primary.name].mean) for e in complete], maximize, differ
+    )
+    for entry in complete:
+        entry.rank = ranks[entry.model]
+    sign = -1.0 if maximize else 1.0
+    ordered = sorted(complete, key=lambda e: (e.rank or 0, sign * e.metrics[primary.name].mean))
+    incomplete = [e for e in entries if e not in complete]
+    entries = ordered + sorted(incomplete, key=lambda e: e.model)
     _normalise(entries, spec, primary.name)
+    method = BOOTSTRAP_METHOD if resampled is not None else (NO_TEST if fixed else CV_METHOD)
     return Board(
         scenario=spec.id,
         version=spec.version,
@@ -207,8 +354,15 @@ def build_board(
         entries=entries,
         references=[ref.model_dump() for ref in spec.references],
         negative_control=spec.controls.negative,
+        method=method,
         description=" ".join(spec.description.split()),
+        unit_runs=runs,
     )
+
+
+def _key(text: str) -> UnitKey:
+    unit, _, seed = text.rpartition("/s")
+    return unit, int(seed)
 
 
 def _rows(
@@ -264,14 +418,18 @@ def _mean(runs: list[Any], metric: str) -> float:
 
 
 def _normalise(entries: list[Entry], spec: ScenarioSpec, primary: str) -> None:
-    """Negative control -> 0, positive control (or the best model) -> 1."""
-    means = {e.model: e.metrics[primary].mean for e in entries}
+    """Negative control -> 0, positive control (or the best complete model) -> 1."""
+    means = {e.model: e.metrics[primary].mean for e in entries if primary in e.metrics}
     negative = means.get(spec.controls.negative)
-    top = means.get(spec.controls.positive or "", entries[0].metrics[primary].mean)
-    if negative is None or top == negative:
+    ranked = [e for e in entries if e.rank is not None]
+    if negative is None or not ranked:
+        return
+    top = means.get(spec.controls.positive or "", ranked[0].metrics[primary].mean)
+    if top == negative:
         return
     for entry in entries:
-        entry.normalised = (entry.metrics[primary].mean - negative) / (top - negative)
+        if primary in entry.metrics:
+            entry.normalised = (entry.metrics[primary].mean - negative) / (top - negative)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -280,8 +438,22 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value + 0.0:.{digits}g}"  # + 0.0 turns -0 into 0
 
 
+def mean_std(summary: MetricSummary | None) -> str:
+    """`mean ± std`, or the mean alone where no spread was measured (never `± 0`)."""
+    if summary is None:
+        return "-"
+    if not math.isfinite(summary.std) or summary.std == 0:
+        return _fmt(summary.mean)
+    return f"{_fmt(summary.mean)} ± {_fmt(summary.std, 2)}"
+
+
+def rank_text(entry: Entry) -> str:
+    return str(entry.rank) if entry.rank is not None else "-"
+
+
 def board_markdown(board: Board) -> str:
-    metric_names = list(board.entries[0].metrics)
+    metric_names = list(dict.fromkeys(m for e in board.entries for m in e.metrics))
+    others = [m for m in metric_names if m != board.primary]
     arrow = "higher is better" if board.direction == "maximize" else "lower is better"
     lines = [
         f"# {board.title}",
@@ -291,35 +463,41 @@ def board_markdown(board: Board) -> str:
         "",
         "| rank | model | "
         + f"{board.primary} mean ± std | 95 % CI | normalised | "
-        + " | ".join(f"{m}" for m in metric_names[1:])
-        + (" | " if metric_names[1:] else "")
+        + "".join(f"{m} [95 % CI] | " for m in others)
         + "fit s | peak MB | units (failed) |",
-        "|" + "---|" * (8 + len(metric_names[1:])),
+        "|" + "---|" * (8 + len(others)),
     ]
     for e in board.entries:
-        p = e.metrics[board.primary]
-        others = [
-            f"{_fmt(e.metrics[m].mean)} ± {_fmt(e.metrics[m].std, 2)}"
-            for m in metric_names[1:]
+        p = e.metrics.get(board.primary)
+        cells = [
+            f"{_fmt(e.metrics[m].mean)} {fmt_interval(e.metrics[m].ci95)}"
             if m in e.metrics
+            else "-"
+            for m in others
         ]
         lines.append(
-            f"| {e.rank} | {e.model} | {_fmt(p.mean)} ± {_fmt(p.std, 2)} | "
-            f"[{_fmt(p.ci95[0])}, {_fmt(p.ci95[1])}] | {_fmt(e.normalised, 3)} | "
-            + " | ".join(others)
-            + (" | " if others else "")
+            f"| {rank_text(e)} | {e.model} | {mean_std(p)} | "
+            f"{fmt_interval(p.ci95) if p else '-'} | {_fmt(e.normalised, 3)} | "
+            + "".join(f"{c} | " for c in cells)
             + f"{_fmt(e.fit_seconds, 3)} | {_fmt(e.peak_memory_mb, 3)} | {e.units} ({e.failures}) |"
         )
     lines += [
         "",
-        f"Ranks are shared where a paired t-test over matching folds and seeds finds no "
-        f"difference at p < {SIGNIFICANCE}. Normalised: `{board.negative_control}` (negative "
-        "control) = 0, best = 1. Peak MB is resident memory above the unit's start.",
+        f"Intervals and ties: {board.method}; two entries share a rank unless the test "
+        "separates them at the 95 % level, and `n/a` marks an interval the data cannot "
+        f"support. Normalised: `{board.negative_control}` (negative control) = 0, best = 1. "
+        "Peak MB is resident memory above the unit's start.",
     ]
     failed = [e for e in board.entries if e.failures]
+    if failed:
+        lines += ["", "Entries with failed units are listed unranked:"]
     for e in failed:
+        where = (
+            f" (traceback: artifact `error.txt` of run `{e.failed_run}`)" if e.failed_run else ""
+        )
         lines.append(
-            f"- `{e.model}`: {e.failures} failed units ({'; '.join(x for x in e.errors if x)})"
+            f"- `{e.model}`: {e.failures} of {e.units} units failed; first error: "
+            f"{e.errors[0] if e.errors else '?'}{where}"
         )
     if board.references:
         lines += [
@@ -349,17 +527,19 @@ def board_plot(board: Board, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    entries = board.entries
-    means = [e.metrics[board.primary].mean for e in entries]
+    entries = [e for e in board.entries if board.primary in e.metrics]
+    summaries = [e.metrics[board.primary] for e in entries]
+    means = [s.mean for s in summaries]
     errors = np.array(
         [
-            [m - e.metrics[board.primary].ci95[0], e.metrics[board.primary].ci95[1] - m]
-            for m, e in zip(means, entries, strict=True)
+            [s.mean - s.ci95[0], s.ci95[1] - s.mean] if s.ci95 is not None else [0.0, 0.0]
+            for s in summaries
         ]
-    ).T
+    ).T.reshape(2, len(entries))
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(entries) + 1.6))
     y = np.arange(len(entries))[::-1]
-    ax.barh(y, means, xerr=errors, color="#4c72b0", capsize=3)
+    colours = ["#4c72b0" if e.rank is not None else "#bbbbbb" for e in entries]
+    ax.barh(y, means, xerr=errors, color=colours, capsize=3)
     ax.set_yticks(y, [e.model for e in entries])
     for ref in board.references:
         if ref["metric"] == board.primary:
@@ -381,6 +561,15 @@ def board_plot(board: Board, path: Path) -> None:
     plt.close(fig)
 
 
+def best_text(board: Board) -> str:
+    """The best entry, or every entry tied for first; never one name where several tie."""
+    best = board.best
+    if not best:
+        return "none ranked"
+    names = ", ".join(e.model for e in best)
+    return names if len(best) == 1 else f"tied: {names}"
+
+
 def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
     """Markdown + JSON + PNG per scenario and the index; returns the files written."""
     written: list[Path] = []
@@ -393,17 +582,25 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
         _atomic_write(js, json.dumps(board.to_json(), indent=2, sort_keys=True) + "\n")
         board_plot(board, png)
         written += [md, js, png]
-        best = board.entries[0]
+        best = board.best
+        score = (
+            f"{_fmt(best[0].metrics[board.primary].mean)} "
+            f"{fmt_interval(best[0].metrics[board.primary].ci95)}"
+            if len(best) == 1
+            else "-"
+        )
         rows.append(
-            f"| [{board.scenario}]({board.slug}.md) | {board.size} | {board.primary} | {best.model} | "
-            f"{_fmt(best.metrics[board.primary].mean)} | {len(board.entries)} |"
+            f"| [{board.scenario}]({board.slug}.md) | {board.size} | {board.primary} | "
+            f"{best_text(board)} | {score} | {len(board.entries)} |"
         )
     index = [
         "# Leaderboards",
         "",
-        "Built by `assay leaderboard build` from tracked MLflow runs only.",
+        "Built by `assay leaderboard build` from tracked MLflow runs (or the run records "
+        "committed beside them). The best model is the one ranked first; where the test "
+        "cannot separate several, all of them are named.",
         "",
-        "| scenario | size | primary metric | best model | score | models |",
+        "| scenario | size | primary metric | best model | score [95 % CI] | models |",
         "|---|---|---|---|---|---|",
         *rows,
         "",

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -182,14 +184,67 @@ def resolve_model(
     """The factory for a registry name or `module:Class`, checked against `params` (no fitting)."""
     factory: ModelFactory = import_object(name) if ":" in name else registry.get(name)
     try:
-        inspect.signature(factory).bind(**params)
+        signature = inspect.signature(factory)
+        signature.bind(**params)
     except TypeError as exc:
         raise UnknownNameError(
             f"model '{name}' does not accept parameters {dict(params)}: {exc}"
         ) from None
     except ValueError:  # builtins without a signature: let the call itself complain
-        pass
+        return factory
+    _check_param_types(name, factory, params)
     return factory
+
+
+_SCALARS: dict[type, tuple[type, ...]] = {
+    float: (int, float),
+    int: (int,),
+    str: (str,),
+    bool: (bool,),
+}
+
+
+def _check_param_types(name: str, factory: ModelFactory, params: Mapping[str, Any]) -> None:
+    """Refuse a value of the wrong type where the model declares a plain scalar type, so
+    `-p alpha=abc` is one clear error before anything runs, not five failed units."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: nothing declared that we can check
+        return
+    for key, value in params.items():
+        hint = hints.get(key)
+        allowed = _allowed_types(hint)
+        if allowed is None:
+            continue
+        if isinstance(value, bool) and bool not in allowed:  # True is an int to Python
+            allowed_ok = False
+        else:
+            allowed_ok = isinstance(value, allowed) or (value is None and type(None) in allowed)
+        if not allowed_ok:
+            wanted = " or ".join(t.__name__ for t in allowed if t is not type(None))
+            raise UnknownNameError(
+                f"model '{name}': parameter {key}={value!r} must be {wanted}, "
+                f"not {type(value).__name__}"
+            )
+
+
+def _allowed_types(hint: Any) -> tuple[type, ...] | None:
+    """The Python types a scalar annotation (or an optional one) accepts; None otherwise."""
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and args:
+        allowed: list[type] = []
+        for arg in args:
+            if arg is type(None):
+                allowed.append(type(None))
+            elif arg in _SCALARS:
+                allowed += _SCALARS[arg]
+            else:
+                return None
+        return tuple(allowed)
+    return None
 
 
 def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]) -> Model:

@@ -44,6 +44,9 @@ class Plugin:
     protocols: Sequence[EvaluationProtocol] = ()
     check_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Hyperparameters the conformance kit uses per model (e.g. a few epochs only)."""
+    key_libraries: Sequence[str] = ()
+    """Distributions whose versions change this plugin's numbers (RDKit, Pythia8, ...);
+    tagged on every run as `assay.version.<name>`."""
 
     def scenario_specs(self) -> list[ScenarioSpec]:
         """Every `*.toml` in the scenario folder, validated; a bad file raises `SpecError`."""
@@ -152,6 +155,12 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
         clashes += [f"{registry.kind} '{n}'" for n in names if n in registry]
     if clashes:
         raise ValueError(f"registers names that are already taken: {', '.join(clashes)}")
+    for name, splitter in plugin.splits.items():
+        if not isinstance(splitter, Splitter):
+            raise ValueError(
+                f"split '{name}' must be an assay.splits.Splitter that declares keeps_groups, "
+                f"not {type(splitter).__name__}"
+            )
     specs = plugin.scenario_specs()
     metric_names = set(catalog.metrics) | {m.name for m in plugin.metrics}
     for spec in specs:

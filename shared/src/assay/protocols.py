@@ -22,9 +22,10 @@ from assay.data import Dataset
 from assay.errors import DataError
 from assay.metrics import Metric
 from assay.models import Model, fitted_choice_tags
+from assay.predictions import Predictions
 from assay.registry import Registry
 from assay.spec import ProtocolSpec, ScenarioSpec
-from assay.splits import Fold, Split, carve_validation, make_split
+from assay.splits import Fold, Split, carve_validation, make_split, rows_sha
 
 if TYPE_CHECKING:
     from assay.plugin import Catalog
@@ -107,17 +108,44 @@ def prediction_columns(
     return columns
 
 
+def predictions_from_columns(
+    frame: Any,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any], Predictions]:
+    """Rows, true targets and predictions back from a predictions table (the inverse of
+    `prediction_columns`), so stored predictions can be scored again."""
+    columns = list(frame.columns)
+    predicted = sorted(
+        (c for c in columns if c.startswith("y_pred_")), key=lambda c: int(c.rsplit("_", 1)[1])
+    )
+    values = frame[predicted].to_numpy() if predicted else frame["y_pred"].to_numpy()
+    probs = sorted(
+        (c for c in columns if c.startswith("prob_")), key=lambda c: int(c.rsplit("_", 1)[1])
+    )
+    return (
+        frame["row"].to_numpy(dtype=np.int64),
+        frame["y_true"].to_numpy(),
+        Predictions(
+            values=values,
+            probabilities=frame[probs].to_numpy(dtype=np.float64) if probs else None,
+            uncertainty=frame["uncertainty"].to_numpy(dtype=np.float64)
+            if "uncertainty" in columns
+            else None,
+        ),
+    )
+
+
 def _groups_kept_whole(split: Split, fold: Fold, dataset: Dataset) -> npt.NDArray[Any] | None:
     """The groups when the split keeps them whole, so validation does too; else None.
 
-    A group split does by definition; a plugin's split (circuits by depth, say)
-    does when no group has rows on both sides of the fold. Validation rows cut
-    from inside a group would share that group's information with the fit rows.
+    A splitter that declares it keeps groups does; any other (circuits by
+    depth, say) does when no group has rows on both sides of the fold.
+    Validation rows cut from inside a group would share that group's
+    information with the fit rows.
     """
     if dataset.groups is None:
         return None
     groups = np.asarray(dataset.groups)
-    if split.kind in {"group_kfold", "balanced_group"}:
+    if split.keeps_groups:
         return groups
     straddling = np.intersect1d(groups[fold.train], groups[fold.test])
     return groups if straddling.size == 0 else None
@@ -146,12 +174,15 @@ class SupervisedProtocol(EvaluationProtocol):
         split: Split = context.plan.payload
         fold = next(f for f in split.folds if f.name == context.unit)
         dataset = context.dataset
-        fit_rows, valid_rows = carve_validation(
-            fold.train,
-            context.protocol.valid_fraction,
-            context.seed,
-            _groups_kept_whole(split, fold, dataset),
-        )
+        if fold.valid is not None:  # the data's own validation rows, used as given
+            fit_rows, valid_rows = fold.train, fold.valid
+        else:
+            fit_rows, valid_rows = carve_validation(
+                fold.train,
+                context.protocol.valid_fraction,
+                context.seed,
+                _groups_kept_whole(split, fold, dataset),
+            )
         train = dataset.subset(fit_rows)
         valid = dataset.subset(valid_rows) if len(valid_rows) else None
         test = dataset.subset(fold.test)
@@ -159,7 +190,7 @@ class SupervisedProtocol(EvaluationProtocol):
         context.model.fit(train, valid=valid, seed=context.seed)
         fitted = time.perf_counter()
         choices = fitted_choice_tags(context.model)
-        predictions = context.model.predict(test)
+        predictions = context.model.predict(test.without_targets())
         predicted = time.perf_counter()
         predictions.validate(len(test), model=context.model_name)
         assert test.targets is not None
@@ -172,6 +203,7 @@ class SupervisedProtocol(EvaluationProtocol):
                 "n_train": str(len(train)),
                 "n_valid": str(len(valid_rows)),
                 "n_test": str(len(test)),
+                "test_sha": rows_sha(fold.test),
                 **{f"fitted.{name}": value for name, value in choices.items()},
             },
         )

@@ -13,18 +13,20 @@ work between them, and a unit another live driver holds is left to it.
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from assay.cache import DataCache
+from assay.data import stable_hash
+from assay.errors import UnknownNameError
 from assay.executors import Executor
 from assay.models import resolve_model
 from assay.plugin import Catalog
 from assay.spec import ModelEntry, Size, SuiteSpec
+from assay.stats import describe
 from assay.tracking import Tracker
 from assay.units import UnitResult, UnitTask, prepare
 
@@ -43,6 +45,8 @@ class GridReport:
     skipped: int = 0
     reused: int = 0
     """Units recorded from another entry's identical computation (only the label differs)."""
+    shared: int = 0
+    """Units of this run recorded from one computation shared with another entry."""
     planned: int = 0
     elsewhere: int = 0
     """Units that another live driver had claimed: left to it, not run here."""
@@ -50,8 +54,13 @@ class GridReport:
     data_notes: dict[str, None] = field(default_factory=dict)
     """What the sources reported about the data (dropped rows, merged duplicates), in order."""
 
+    @property
+    def failures(self) -> list[UnitResult]:
+        return [r for r in self.results if not r.ok]
+
     def summary(self) -> list[dict[str, object]]:
-        """Per scenario, model and metric: mean, std, n and failures (what `--json` prints)."""
+        """Per scenario, model and metric: mean, std over folds (seeds averaged first, as on
+        the boards), n and failures (what `--json` prints)."""
         groups: dict[tuple[str, str], list[UnitResult]] = defaultdict(list)
         for result in self.results:
             groups[(result.task.scenario, result.task.model.display_name)].append(result)
@@ -61,19 +70,20 @@ class GridReport:
             metric_names = sorted({m for r in ok for m in r.metrics})
             metrics = {}
             for name in metric_names:
-                values = np.array([r.metrics[name] for r in ok if name in r.metrics], dtype=float)
-                metrics[name] = {
-                    "mean": float(values.mean()),
-                    "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    "n": len(values),
+                by_unit = {
+                    (r.task.unit, r.task.seed): r.metrics[name] for r in ok if name in r.metrics
                 }
+                mean, std, n = describe(by_unit)
+                metrics[name] = {"mean": mean, "std": std, "n": n}
+            failed = [r for r in results if not r.ok]
             rows.append(
                 {
                     "scenario": scenario,
                     "model": model,
                     "units": len(results),
-                    "failures": len(results) - len(ok),
-                    "errors": sorted({r.error for r in results if not r.ok})[:5],
+                    "failures": len(failed),
+                    "errors": list(dict.fromkeys(r.error for r in failed))[:5],
+                    "failed_runs": [r.run_id for r in failed if r.run_id and r.error_detail][:5],
                     "metrics": metrics,
                 }
             )
@@ -81,14 +91,24 @@ class GridReport:
 
 
 def entries_from_suite(suite: SuiteSpec, catalog: Catalog) -> tuple[list[GridEntry], list[str]]:
-    """Grid entries for the suite's scenarios that are installed; notes for the rest."""
+    """Grid entries for the suite's scenarios that are installed; notes for the plugins that
+    are not. A scenario missing from an installed plugin is an error (a typo), raised
+    before anything runs."""
     entries, notes = [], []
     for entry in suite.entries:
         plugin = entry.scenario.split("/", 1)[0]
         ref = entry.scenario
-        if ref.split("@")[0] not in {s.spec.id for s in catalog.scenarios.values()}:
+        if plugin not in catalog.plugins:
             notes.append(f"skipped {ref}: plugin '{plugin}' is not installed")
             continue
+        if ref not in catalog.scenarios and ref.split("@")[0] not in {
+            s.spec.id for s in catalog.scenarios.values()
+        }:
+            close = difflib.get_close_matches(ref, sorted(catalog.scenarios), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UnknownNameError(
+                f"suite entry '{ref}': plugin '{plugin}' has no such scenario{hint}"
+            )
         models = entry.model_entries() or [
             ModelEntry(name=m) for m in catalog.scenario(ref).spec.models
         ]
@@ -112,6 +132,7 @@ def plan_grid(
         prepared = prepare(catalog, entry.scenario, size, cache, entry.source_params)
         spec = prepared.registered.spec
         seeds = list(entry.seeds) if entry.seeds else prepared.seeds
+        protocol_sha = stable_hash(prepared.protocol.model_dump(mode="json"))[:16]
         for model in entry.models:  # a misspelt model is a user error before anything runs
             resolve_model(model.name, model.params, catalog.models)
         for model in entry.models:
@@ -129,6 +150,9 @@ def plan_grid(
                             split_sha=prepared.plan.split_sha,
                             source_params=dict(entry.source_params),
                             dataset=prepared.dataset.metadata,
+                            protocol_sha=protocol_sha,
+                            metrics=tuple(m.name for m in spec.metrics),
+                            plugin_version=prepared.registered.plugin_version,
                         )
                     )
     return tasks
@@ -176,14 +200,19 @@ def run_grid(
     remaining: dict[str, int] = defaultdict(int)
     for task in todo:
         remaining[task.parent_key] += 1
+    # Equal run keys are one computation: run the first, record it under every entry.
+    same_key: dict[str, list[UnitTask]] = defaultdict(list)
+    for task in todo:
+        same_key[task.run_key].append(task)
+    distinct = [group[0] for group in same_key.values()]
     claims: dict[tuple[str, str], str] = {}
     closed: set[str] = set()
 
     def claim(task: UnitTask) -> bool:
         parent_id = parents[task.parent_key]
         run_id = tracker.claim_unit(specs[task.scenario].spec, parent_id, task)
-        if run_id is None:
-            report.elsewhere += 1
+        if run_id is None:  # its copies wait for a later run, which reuses the result
+            report.elsewhere += len(same_key[task.run_key])
             return False
         claims[(task.parent_key, task.run_key)] = run_id
         heartbeat.add(run_id)
@@ -191,19 +220,29 @@ def run_grid(
 
     with tracker.heartbeat() as heartbeat:
         try:
-            for result in executor.run(todo, claim=claim):
-                task = result.task
-                spec = specs[task.scenario].spec
-                run_id = claims.pop((task.parent_key, task.run_key))
-                heartbeat.discard(run_id)
-                tracker.record_unit(spec, parents[task.parent_key], result, run_id)
-                report.results.append(result)
-                if on_result:
-                    on_result(result)
-                remaining[task.parent_key] -= 1
-                if remaining[task.parent_key] == 0:
-                    tracker.finish_parent(spec, parents[task.parent_key], task.parent_key)
-                    closed.add(task.parent_key)
+            for computed in executor.run(distinct, claim=claim):
+                source_id = ""
+                claim_id = claims.pop((computed.task.parent_key, computed.task.run_key))
+                heartbeat.discard(claim_id)
+                for copy, task in enumerate(same_key[computed.task.run_key]):
+                    result = replace(computed, task=task)
+                    spec = specs[task.scenario].spec
+                    result.run_id = tracker.record_unit(
+                        spec,
+                        parents[task.parent_key],
+                        result,
+                        reused_from=source_id,
+                        run_id=None if copy else claim_id,
+                    )
+                    source_id = source_id or result.run_id
+                    report.shared += int(copy > 0)
+                    report.results.append(result)
+                    if on_result:
+                        on_result(result)
+                    remaining[task.parent_key] -= 1
+                    if remaining[task.parent_key] == 0:
+                        tracker.finish_parent(spec, parents[task.parent_key], task.parent_key)
+                        closed.add(task.parent_key)
         finally:  # interrupted: say so now rather than leave the claims to the lease
             for run_id in claims.values():
                 with contextlib.suppress(Exception):

@@ -9,6 +9,7 @@ groupings (scaffolds, systems, genome blocks); the splitting lives here.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,17 @@ from assay.registry import Registry
 
 @dataclass(frozen=True)
 class Fold:
-    """One train/test cut. `repeat` and `index` name it; `valid` is carved later per seed."""
+    """One train/test cut. `repeat` and `index` name it.
+
+    `valid` holds validation rows the data came with (a generated validation
+    set, TDC's valid split); the protocol uses them as given. Without them the
+    protocol carves validation out of `train` per seed."""
 
     repeat: int
     index: int
     train: IndexArray
     test: IndexArray
+    valid: IndexArray | None = None
 
     @property
     def name(self) -> str:
@@ -40,10 +46,24 @@ class Split:
     kind: str
     folds: tuple[Fold, ...]
     sha256: str
+    keeps_groups: bool = False
 
 
-Splitter = Callable[..., list[Fold]]
-"""(dataset, *, folds, repeats, seed, **params) -> folds."""
+@dataclass(frozen=True)
+class Splitter:
+    """A way to cut folds, and whether it keeps the dataset's groups whole.
+
+    `cut(dataset, *, folds, repeats, seed, **params) -> folds`. The leakage
+    check, the validation carve and the conformance kit ask `keeps_groups`;
+    nothing decides by a split's name. A plugin's group split declares it and
+    is then checked for group leakage like the core's."""
+
+    cut: Callable[..., list[Fold]]
+    keeps_groups: bool = False
+
+    def __call__(self, dataset: Dataset, **kwargs: Any) -> list[Fold]:
+        return self.cut(dataset, **kwargs)
+
 
 SPLITTERS: Registry[Splitter] = Registry("split")
 
@@ -196,35 +216,43 @@ def random_holdout(
     return out
 
 
-for _name, _fn in {
-    "kfold": kfold,
-    "stratified": stratified,
-    "group_kfold": group_kfold,
-    "fixed": fixed,
-    "balanced_group": balanced_group,
-    "random_holdout": random_holdout,
+for _name, _splitter in {
+    "kfold": Splitter(kfold),
+    "stratified": Splitter(stratified),
+    "group_kfold": Splitter(group_kfold, keeps_groups=True),
+    "fixed": Splitter(fixed),
+    "balanced_group": Splitter(balanced_group, keeps_groups=True),
+    "random_holdout": Splitter(random_holdout),
 }.items():
-    SPLITTERS.register(_name, _fn)
+    SPLITTERS.register(_name, _splitter)
 
 
 def check_no_leakage(fold: Fold, n: int, groups: np.ndarray[Any, Any] | None = None) -> None:
-    """Raise `SplitError` if train and test overlap, fall outside [0, n), or share a group."""
-    for side, idx in (("train", fold.train), ("test", fold.test)):
+    """Raise `SplitError` if train, valid and test overlap, fall outside [0, n), or share
+    a group (when `groups` is given: the splitter keeps groups whole)."""
+    sides = [("train", fold.train), ("test", fold.test)]
+    if fold.valid is not None:
+        sides.append(("valid", fold.valid))
+    for side, idx in sides:
         if len(idx) == 0:
             raise SplitError(f"fold {fold.name}: {side} is empty")
         if idx.min() < 0 or idx.max() >= n:
             raise SplitError(f"fold {fold.name}: {side} indices fall outside 0..{n - 1}")
         if len(np.unique(idx)) != len(idx):
             raise SplitError(f"fold {fold.name}: {side} repeats indices")
-    overlap = np.intersect1d(fold.train, fold.test)
-    if len(overlap):
-        raise SplitError(f"fold {fold.name}: {len(overlap)} rows are in both train and test")
-    if groups is not None:
-        shared = np.intersect1d(groups[fold.train], groups[fold.test])
-        if len(shared):
+    for (name_a, a), (name_b, b) in itertools.combinations(sides, 2):
+        overlap = np.intersect1d(a, b)
+        if len(overlap):
             raise SplitError(
-                f"fold {fold.name}: {len(shared)} groups are on both sides (e.g. {shared[0]!r})"
+                f"fold {fold.name}: {len(overlap)} rows are in both {name_a} and {name_b}"
             )
+        if groups is not None:
+            shared = np.intersect1d(groups[a], groups[b])
+            if len(shared):
+                raise SplitError(
+                    f"fold {fold.name}: {len(shared)} groups are in both {name_a} and {name_b} "
+                    f"(e.g. {shared[0]!r})"
+                )
 
 
 def hash_folds(kind: str, folds: list[Fold]) -> str:
@@ -234,7 +262,15 @@ def hash_folds(kind: str, folds: list[Fold]) -> str:
         digest.update(fold.train.astype("<i8").tobytes())
         digest.update(b"/")
         digest.update(fold.test.astype("<i8").tobytes())
+        if fold.valid is not None:
+            digest.update(b"|valid/")
+            digest.update(fold.valid.astype("<i8").tobytes())
     return digest.hexdigest()
+
+
+def rows_sha(rows: IndexArray) -> str:
+    """Identity of a set of test rows: units with equal ones scored the same examples."""
+    return hashlib.sha256(np.sort(rows).astype("<i8").tobytes()).hexdigest()[:16]
 
 
 def make_split(
@@ -245,10 +281,10 @@ def make_split(
     repeats: int,
     seed: int,
     params: dict[str, Any] | None = None,
-    group_aware: bool | None = None,
     splitters: Registry[Splitter] | None = None,
 ) -> Split:
-    """Run splitter `kind`, check every fold for leakage, and hash the result."""
+    """Run splitter `kind`, check every fold for leakage (groups too, where the splitter
+    keeps them whole), and hash the result."""
     splitter = (splitters or SPLITTERS).get(kind)
     try:
         cuts = splitter(dataset, folds=folds, repeats=repeats, seed=seed, **(params or {}))
@@ -256,11 +292,17 @@ def make_split(
         raise SplitError(f"split '{kind}': bad parameters {params} ({exc})") from None
     except ValueError as exc:  # scikit-learn's own complaints (too few samples per class, ...)
         raise SplitError(f"split '{kind}' failed on '{dataset.metadata.name}': {exc}") from None
-    grouped = group_aware if group_aware is not None else kind in {"group_kfold", "balanced_group"}
-    groups = np.asarray(dataset.groups) if grouped and dataset.groups is not None else None
+    groups = split_groups(splitter, dataset)
     for fold in cuts:
         check_no_leakage(fold, len(dataset), groups)
-    return Split(kind, tuple(cuts), hash_folds(kind, cuts))
+    return Split(kind, tuple(cuts), hash_folds(kind, cuts), splitter.keeps_groups)
+
+
+def split_groups(splitter: Splitter | Split, dataset: Dataset) -> np.ndarray[Any, Any] | None:
+    """The groups a leakage check must respect: the dataset's, if the splitter keeps them."""
+    if not splitter.keeps_groups or dataset.groups is None:
+        return None
+    return np.asarray(dataset.groups)
 
 
 def carve_validation(

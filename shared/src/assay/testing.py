@@ -11,30 +11,42 @@ Every plugin's tests call it::
         check.run(tmp_path)
 
 It checks that the plugin's scenario files validate and name registered
-components; that each source is deterministic (same parameters, same sha);
-that each scenario's models fit and predict on a tiny slice of the quick
-data with predictions of the right shape; and that splits do not leak and
-are reproducible. Hyperparameters for the model check (fewer epochs, say)
-come from `Plugin.check_params`.
+components; that each source is deterministic (same parameters, same sha,
+the second build in a fresh process with a fresh `ASSAY_HOME`, so a memo in
+the process cannot hide nondeterminism); that splits do not leak (groups
+included, wherever the splitter declares it keeps them) and are
+reproducible; and that each scenario's models honour the evaluation
+contract on a tiny slice of the quick data: predictions of the right shape,
+unchanged when the test targets are shuffled, the same for the same seed,
+and neither fit nor predict mutates the datasets they were given. Models of
+other protocols run one unit of their protocol. Hyperparameters for the
+model checks (fewer epochs, say) come from `Plugin.check_params`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import multiprocessing
+import pickle
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from assay.builtin import plugin as core_plugin
 from assay.cache import DataCache
-from assay.data import Dataset
+from assay.data import Dataset, Source
 from assay.errors import SpecError
-from assay.models import build_model
+from assay.models import Model, build_model
 from assay.plugin import Catalog, Plugin
+from assay.predictions import Predictions
+from assay.protocols import UnitContext
 from assay.spec import ScenarioSpec
-from assay.splits import check_no_leakage
+from assay.splits import check_no_leakage, split_groups
 
 MAX_CHECK_ROWS = 200
 
@@ -89,14 +101,27 @@ def _quick_dataset(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> Dataset
     return _QUICK_DATA[key]
 
 
+def _fresh_process_sha(source: Source, params: Mapping[str, Any], cache_dir: Path) -> str:
+    """Runs in a freshly spawned interpreter: nothing memoised by this process exists there."""
+    return DataCache(cache_dir).ensure(source, params).data_sha256
+
+
 def _check_source_deterministic(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:
     catalog = _catalog(plugin)
     source = catalog.sources.get(spec.source.name)
     params = spec.source.params_for("quick")
     first = DataCache(workdir / "a").ensure(source, params)
-    second = DataCache(workdir / "b").ensure(source, params)
-    assert first.data_sha256 == second.data_sha256, (
-        f"source '{source.name}' is not deterministic: two builds with {params} differ"
+    try:
+        pickle.dumps(source)
+    except Exception:  # a source that cannot travel: a second build here, in a fresh cache
+        second = DataCache(workdir / "b").ensure(source, params).data_sha256
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as fresh:
+            second = fresh.submit(_fresh_process_sha, source, params, workdir / "b").result()
+    assert first.data_sha256 == second, (
+        f"source '{source.name}' is not deterministic: a build with {params} in a fresh "
+        "process and a fresh ASSAY_HOME gives another data sha"
     )
     dataset = source.load(params, first.path)
     assert len(dataset) > 0, f"source '{source.name}' produced an empty dataset"
@@ -112,16 +137,45 @@ def _check_split(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:
     assert first.split_sha == second.split_sha, f"{spec.key}: split is not reproducible"
     assert first.units, f"{spec.key}: the protocol planned no units"
     folds = getattr(first.payload, "folds", ())
-    groups = None if dataset.groups is None else np.asarray(dataset.groups)
+    groups = None
+    if protocol.name == "supervised":  # the splitter, not its name, says if groups stay whole
+        groups = split_groups(catalog.splits.get(protocol.split), dataset)
     for fold in folds:
-        check_no_leakage(
-            fold,
-            len(dataset),
-            groups if protocol.split in {"group_kfold", "balanced_group"} else None,
-        )
+        check_no_leakage(fold, len(dataset), groups)
+
+
+def _fingerprint(dataset: Dataset) -> str:
+    """A hash of everything a model could change in place."""
+    fields = (dataset.inputs, dataset.targets, dataset.groups, dict(dataset.extras))
+    try:
+        return hashlib.sha256(pickle.dumps(fields)).hexdigest()
+    except Exception:  # inputs that do not pickle: the row-aligned arrays still count
+        return hashlib.sha256(pickle.dumps(fields[1:])).hexdigest()
+
+
+def _same_predictions(a: Predictions, b: Predictions) -> bool:
+    for x, y in ((a.values, b.values), (a.probabilities, b.probabilities)):
+        if x is None or y is None:
+            if (x is None) != (y is None):
+                return False
+            continue
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype.kind in "fc":
+            if not np.allclose(x, y, rtol=1e-6, atol=1e-9):
+                return False
+        elif not np.array_equal(x, y):
+            return False
+    return True
+
+
+def _fitted(catalog: Catalog, plugin: Plugin, name: str, train: Dataset) -> Model:
+    model = build_model(name, dict(plugin.check_params.get(name, {})), catalog.models)
+    model.fit(train, valid=None, seed=0)
+    return model
 
 
 def _check_model(plugin: Plugin, spec: ScenarioSpec, model_name: str, workdir: Path) -> None:
+    """The evaluation contract: shapes, blind to test targets, seeded, no mutation."""
     catalog = _catalog(plugin)
     dataset = _quick_dataset(plugin, spec, workdir)
     rng = np.random.default_rng(0)
@@ -130,11 +184,50 @@ def _check_model(plugin: Plugin, spec: ScenarioSpec, model_name: str, workdir: P
         rows = np.sort(rows)
     n_train = int(0.75 * len(rows))
     train, test = dataset.subset(rows[:n_train]), dataset.subset(rows[n_train:])
-    params = dict(plugin.check_params.get(model_name, {}))
-    model = build_model(model_name, params, catalog.models)
-    model.fit(train, valid=None, seed=0)
-    predictions = model.predict(test)
-    predictions.validate(len(test), model=model_name)
+    blind = test.without_targets()
+    before = (_fingerprint(train), _fingerprint(blind))
+    model = _fitted(catalog, plugin, model_name, train)
+    predictions = model.predict(blind).validate(len(test), model=model_name)
+    assert (_fingerprint(train), _fingerprint(blind)) == before, (
+        f"model '{model_name}' changed the datasets it was given to fit or predict on"
+    )
+    again = _fitted(catalog, plugin, model_name, train).predict(blind)
+    assert _same_predictions(again, predictions), (
+        f"model '{model_name}' gives other predictions for the same seed: it is not deterministic"
+    )
+    assert test.targets is not None
+    shuffled = replace(test, targets=rng.permutation(test.targets))
+    assert _same_predictions(model.predict(shuffled), predictions), (
+        f"model '{model_name}': predictions change when the test targets are shuffled"
+    )
+
+
+def _check_protocol_model(
+    plugin: Plugin, spec: ScenarioSpec, model_name: str, workdir: Path
+) -> None:
+    """A model of another protocol (a closed loop, say) runs the scenario's first unit."""
+    catalog = _catalog(plugin)
+    dataset = _quick_dataset(plugin, spec, workdir)
+    protocol = spec.protocol.for_size("quick")
+    evaluation = catalog.protocols.get(protocol.name)
+    plan = evaluation.plan(spec, protocol, dataset, catalog)
+    context = UnitContext(
+        spec=spec,
+        protocol=protocol,
+        dataset=dataset,
+        plan=plan,
+        unit=plan.units[0],
+        seed=0,
+        model=build_model(
+            model_name, dict(plugin.check_params.get(model_name, {})), catalog.models
+        ),
+        model_name=model_name,
+        metrics=[catalog.metrics.get(m.name) for m in spec.metrics],
+    )
+    output = evaluation.run(context)
+    assert set(output.metrics) == {m.name for m in spec.metrics}, (
+        f"{spec.key}: protocol '{protocol.name}' scored {sorted(output.metrics)}"
+    )
 
 
 def _check_loads(plugin: Plugin, workdir: Path) -> None:
@@ -169,10 +262,9 @@ def conformance_checks(plugin: Plugin) -> list[ConformanceCheck]:
             ),
             ConformanceCheck(f"{spec.key}:split", partial(_check_split, plugin, spec)),
         ]
-        if spec.protocol.name != "supervised":
-            continue
+        check = _check_model if spec.protocol.name == "supervised" else _check_protocol_model
         checks += [
-            ConformanceCheck(f"{spec.key}:model-{name}", partial(_check_model, plugin, spec, name))
+            ConformanceCheck(f"{spec.key}:model-{name}", partial(check, plugin, spec, name))
             for name in spec.models
         ]
     return checks

@@ -23,20 +23,17 @@ import dataclasses
 import io
 import json
 import math
-import platform
-import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-import psutil
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -44,8 +41,9 @@ from mlflow.tracking import MlflowClient
 from assay import ownership
 from assay.data import DatasetMetadata
 from assay.spec import ScenarioSpec
+from assay.stats import describe
 from assay.store import open_store
-from assay.units import UnitResult, UnitTask
+from assay.units import UnitResult, UnitTask, distribution_version, hardware_tags
 
 KEY_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "mlflow", "torch")
 TAG = "assay."
@@ -53,32 +51,45 @@ TAG = "assay."
 
 @cache
 def environment_tags() -> dict[str, str]:
-    """Versions, git commit and hardware: the same for every run of one driver."""
+    """The driver's software: versions and Assay's own commit, the same for all its runs.
+    A unit's machine and its plugin's key libraries come from the process that ran it."""
     tags = {f"{TAG}version.{lib}": _version(lib) for lib in ("assay", *KEY_LIBRARIES)}
-    tags[f"{TAG}git_commit"] = _git_commit()
-    tags[f"{TAG}python"] = platform.python_version()
-    tags[f"{TAG}cpu"] = platform.processor() or platform.machine()
-    tags[f"{TAG}cpu_count"] = str(psutil.cpu_count(logical=True))
-    tags[f"{TAG}memory_gb"] = f"{psutil.virtual_memory().total / 2**30:.1f}"
-    tags[f"{TAG}platform"] = platform.platform()
+    tags[f"{TAG}git_commit"] = assay_commit()
     return tags
 
 
 def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+    return distribution_version(dist)
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
+def assay_commit() -> str:
+    """The commit of the Assay checkout this code runs from, with `-dirty` for local
+    changes; outside a checkout (an installed wheel), `assay <version>`. Never the
+    commit of whatever directory the user ran from."""
+    package = Path(__file__).resolve().parent
+    installed = f"assay {_version('assay')}"
+
+    def git(*args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return subprocess.run(
+                ["git", "-C", str(package), *args],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    # The package's own files must be tracked there: a wheel inside some other repo's
+    # virtualenv is not that repo's code.
+    tracked = git("ls-files", "--error-unmatch", str(Path(__file__).resolve()))
+    head = git("rev-parse", "HEAD")
+    if tracked is None or tracked.returncode != 0 or head is None or head.returncode != 0:
+        return installed
+    status = git("status", "--porcelain", "--untracked-files=no", "--", str(package))
+    dirty = status is not None and status.stdout.strip() != ""
+    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 @dataclass
@@ -319,6 +330,7 @@ class Tracker:
             f"{TAG}params_hash": task.params_hash,
             f"{TAG}data_sha": task.data_sha,
             **environment_tags(),
+            **{f"{TAG}driver.{k}": v for k, v in hardware_tags().items()},
         }
         run = self.client.create_run(
             experiment_id, run_name=f"{task.model.display_name}", tags=tags
@@ -337,10 +349,16 @@ class Tracker:
         return run_id
 
     def record_unit(
-        self, spec: ScenarioSpec, parent_id: str, result: UnitResult, run_id: str | None = None
+        self,
+        spec: ScenarioSpec,
+        parent_id: str,
+        result: UnitResult,
+        reused_from: str = "",
+        run_id: str | None = None,
     ) -> str:
         """One child run per unit, on its claim `run_id` when it has one; its terminal
-        status is the last write."""
+        status is the last write. `reused_from` names the run of the same computation
+        recorded for another entry."""
         task = result.task
         experiment_id = self.experiment_id(spec)
         tags = {
@@ -348,7 +366,10 @@ class Tracker:
             f"{TAG}status": result.status,
             **{f"{TAG}info.{k}": v for k, v in result.info.items()},
             **environment_tags(),
+            **{f"{TAG}{k}": v for k, v in result.environment.items()},
         }
+        if reused_from:
+            tags[f"{TAG}reused_from"] = reused_from
         if result.error:
             tags[f"{TAG}error"] = result.error[:4000]
         if run_id is None:
@@ -417,12 +438,17 @@ class Tracker:
         ok = [run for run in children if run.info.status == "FINISHED"]
         summary: dict[str, float] = {}
         for metric in spec.metrics:
-            values = [
-                run.data.metrics[metric.name] for run in ok if metric.name in run.data.metrics
-            ]
+            values = {
+                (run.data.tags[f"{TAG}unit"], int(run.data.tags[f"{TAG}seed"])): run.data.metrics[
+                    metric.name
+                ]
+                for run in ok
+                if metric.name in run.data.metrics
+            }
             if values:
-                summary[f"{metric.name}_mean"] = statistics.fmean(values)
-                summary[f"{metric.name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+                mean, std, _ = describe(values)
+                summary[f"{metric.name}_mean"] = mean
+                summary[f"{metric.name}_std"] = std
         metrics = [Metric(k, v, 0, 0) for k, v in summary.items() if _finite(v)]
         tags = [
             RunTag(f"{TAG}units", str(len(children))),

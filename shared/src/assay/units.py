@@ -9,12 +9,16 @@ checks both against the shas the driver planned with, and returns a
 from __future__ import annotations
 
 import contextlib
+import platform
 import signal
+import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import metadata
 from typing import Any
 
 import numpy.typing as npt
@@ -22,7 +26,7 @@ import psutil
 
 from assay.cache import DataCache
 from assay.data import Dataset, DatasetMetadata, stable_hash
-from assay.errors import AssayError, DataError
+from assay.errors import AssayError, DataError, one_line
 from assay.models import build_model
 from assay.plugin import Catalog, RegisteredScenario, process_catalog
 from assay.protocols import Plan, UnitContext
@@ -49,6 +53,10 @@ class UnitTask:
     """Overrides of the spec's source parameters (e.g. a user's file from `--data`)."""
     dataset: DatasetMetadata | None = None
     """Provenance, licence and notes of the data, recorded with the parent run."""
+    protocol_sha: str = ""
+    """Hash of the resolved protocol at this size (split, folds, repeats, valid fraction...)."""
+    metrics: tuple[str, ...] = ()
+    plugin_version: str = ""
 
     @property
     def params_hash(self) -> str:
@@ -56,12 +64,16 @@ class UnitTask:
 
     @property
     def run_key(self) -> str:
-        """Identity of a result: same key, same rows, same model, same seed."""
+        """Identity of a result: everything that can change it. Equal keys are the same
+        computation, done once and recorded under every entry that asks for it."""
         return stable_hash(
             {
                 "scenario": self.scenario,
                 "data": self.data_sha,
                 "split": self.split_sha,
+                "protocol": self.protocol_sha,
+                "metrics": list(self.metrics),
+                "plugin_version": self.plugin_version,
                 "model": self.model.name,
                 "params": self.params_hash,
                 "unit": self.unit,
@@ -108,6 +120,11 @@ class UnitResult:
     error_detail: str = ""
     predictions: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    """The process that ran the unit (a Dask worker, not the driver): its machine and the
+    versions of the plugin's key libraries; tagged as `assay.<name>`."""
+    run_id: str = ""
+    """The MLflow run it was recorded as (set by the driver)."""
 
     @property
     def ok(self) -> bool:
@@ -117,7 +134,31 @@ class UnitResult:
 def failed_result(
     task: UnitTask, error: str, detail: str = "", wall: float = float("nan")
 ) -> UnitResult:
-    return UnitResult(task, "failed", error=error, error_detail=detail, wall_seconds=wall)
+    return UnitResult(
+        task,
+        "failed",
+        error=one_line(error),
+        error_detail=detail,
+        wall_seconds=wall,
+        environment=hardware_tags(),
+    )
+
+
+@cache
+def hardware_tags() -> dict[str, str]:
+    """This process's machine: host, CPU, cores, memory, platform, and a CUDA device if any."""
+    tags = {
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": str(psutil.cpu_count(logical=True)),
+        "memory_gb": f"{psutil.virtual_memory().total / 2**30:.1f}",
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    torch = sys.modules.get("torch")  # only when a model already loaded it
+    if torch is not None and torch.cuda.is_available():
+        tags["cuda_device"] = torch.cuda.get_device_name(0)
+    return tags
 
 
 @dataclass(frozen=True)
@@ -229,6 +270,7 @@ def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
             if prepared.plan.split_sha != task.split_sha:
                 raise DataError(f"split sha differs between driver and worker for {task.scenario}")
             spec = prepared.registered.spec
+            key_libraries = catalog.plugins[prepared.registered.plugin].key_libraries
             model = build_model(task.model.name, task.model.params, catalog.models)
             context = UnitContext(
                 spec=spec,
@@ -246,7 +288,8 @@ def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
     except TimeLimitExceeded as exc:
         return failed_result(task, str(exc), wall=time.perf_counter() - started)
     except AssayError as exc:
-        return failed_result(task, str(exc), wall=time.perf_counter() - started)
+        detail = "".join(traceback.format_exception(exc))
+        return failed_result(task, str(exc), detail, time.perf_counter() - started)
     except Exception as exc:
         detail = "".join(traceback.format_exception(exc))
         return failed_result(
@@ -262,4 +305,16 @@ def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
         wall_seconds=time.perf_counter() - started,
         predictions=output.predictions,
         info=output.info,
+        environment={**hardware_tags(), **library_versions(key_libraries)},
     )
+
+
+def library_versions(distributions: Sequence[str]) -> dict[str, str]:
+    return {f"version.{name}": distribution_version(name) for name in distributions}
+
+
+def distribution_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"

@@ -11,7 +11,7 @@ from assay_hep.deep import particlenet_lite, pfn
 from assay_hep.metrics import HEP_METRICS
 from assay_hep.models import MassTau32Cut, boosted_trees
 from assay_hep.sources import JetFileSource, PythiaJetSource
-from assay_hep.splits import generator_seeds
+from assay_hep.splits import GENERATOR_SEEDS
 
 plugin = Plugin(
     name="hep",
@@ -26,7 +26,8 @@ plugin = Plugin(
         "hep.particlenet": particlenet_lite,
     },
     metrics=HEP_METRICS,
-    splits={"hep.generator_seeds": generator_seeds},
+    splits={"hep.generator_seeds": GENERATOR_SEEDS},
+    key_libraries=("pythia8mc", "fastjet", "uproot", "awkward", "vector", "h5py"),
     check_params={
         "hep.bdt": {"max_iter": 20},
         "hep.pfn": {"max_epochs": 2, "max_particles": 16},

@@ -38,6 +38,7 @@ plugin = Plugin(
         "medicine.knn_tanimoto": TanimotoKNN,
         "medicine.dmpnn": dmpnn,
     },
+    key_libraries=("rdkit", "datamol"),
     check_params={
         "medicine.dmpnn": {"max_epochs": 2, "hidden": 32, "ffn_hidden": 32},
         "medicine.random_forest": {"n_estimators": 10},

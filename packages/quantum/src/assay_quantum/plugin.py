@@ -17,7 +17,7 @@ from assay_quantum.mitigation_models import (
     zne_richardson,
 )
 from assay_quantum.qml_data import QMLDataSource
-from assay_quantum.splits import by_steps
+from assay_quantum.splits import BY_STEPS
 from assay_quantum.surface_code import SurfaceCodeSource, decoding_metrics
 from assay_quantum.user_circuits import UserCircuitSource
 
@@ -84,7 +84,8 @@ plugin = Plugin(
         "quantum.reuploading": reuploading_classifier,
     },
     metrics=tuple(decoding_metrics()),
-    splits={"quantum.by_steps": by_steps},
+    splits={"quantum.by_steps": BY_STEPS},
+    key_libraries=("qiskit", "qiskit-aer", "stim", "pymatching"),
     check_params={
         "quantum.circuit_gnn": {"max_epochs": 2, "hidden": 16, "layers": 2},
         "quantum.neural_decoder": {"max_epochs": 1, "channels": 4, "hidden": 8},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from assay.data import Dataset
 from assay.errors import SplitError
-from assay.splits import Fold
+from assay.splits import Fold, Splitter
 
 
 def by_steps(
@@ -26,3 +26,6 @@ def by_steps(
             f"empty (steps range {steps.min()}-{steps.max()})"
         )
     return [Fold(r, 0, train, test) for r in range(repeats)]
+
+
+BY_STEPS = Splitter(by_steps)

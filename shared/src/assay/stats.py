@@ -1,0 +1,204 @@
+"""The statistics behind every number Assay prints: one module for the runner,
+tracking and leaderboards.
+
+Two designs, chosen by what the units measured, never by a split's name:
+
+- **Cross-validation** (units with different test rows: folds x repeats).
+  Seeds of one fold are averaged first, so a deterministic model repeated
+  over seeds counts once. The interval and the paired comparison use the
+  corrected resampled t-test of Nadeau & Bengio (2003), whose variance factor
+  1/J + n_test/n_train accounts for the overlap of the training sets
+  (Bouckaert & Frank, 2004, for repeated k-fold).
+- **A fixed test set** (every unit scored the same rows: one unit, seeds
+  only). A paired bootstrap over test examples, from the stored predictions:
+  every resample draws the same rows for every model, each metric is
+  recomputed on it (averaged over seeds), the 2.5 and 97.5 percentiles give
+  the interval, and two models differ only when the interval of their
+  difference excludes zero.
+
+Where neither is possible (one fold without predictions), no interval is
+claimed and the model ties with its neighbours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as scipy_stats
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 2003
+"""Fixed, so a board rebuilt from the same runs prints the same intervals."""
+
+CV_METHOD = "corrected resampled t-test (Nadeau & Bengio 2003) over folds x repeats"
+BOOTSTRAP_METHOD = f"paired bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples)"
+NO_TEST = "none: one result and no stored predictions, so no interval and no rank claimed"
+
+UnitKey = tuple[str, int]
+"""(unit, seed): one unit run."""
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    mean: float
+    std: float
+    """Spread across folds (seeds averaged first); NaN with fewer than two."""
+    ci95: tuple[float, float] | None
+    """None when no interval can be claimed."""
+    n: int
+    """Independent results behind the interval: folds x repeats, or test examples."""
+    method: str
+
+
+def fold_means(values: Mapping[UnitKey, float]) -> dict[str, float]:
+    """One value per unit: seeds of the same fold averaged, so identical results count once."""
+    by_unit: dict[str, list[float]] = defaultdict(list)
+    for (unit, _seed), value in values.items():
+        by_unit[unit].append(value)
+    return {unit: float(np.mean(v)) for unit, v in sorted(by_unit.items())}
+
+
+def describe(values: Mapping[UnitKey, float]) -> tuple[float, float, int]:
+    """Mean, std and count over folds (seeds averaged first): the one mean +- std in Assay."""
+    per_fold = np.array(list(fold_means(values).values()), dtype=float)
+    if per_fold.size == 0:
+        return float("nan"), float("nan"), 0
+    std = float(per_fold.std(ddof=1)) if per_fold.size > 1 else float("nan")
+    return float(per_fold.mean()), std, int(per_fold.size)
+
+
+def _corrected_scale(variance: float, folds: int, test_train_ratio: float) -> float:
+    return math.sqrt((1.0 / folds + test_train_ratio) * variance)
+
+
+def cv_summary(values: Mapping[UnitKey, float], test_train_ratio: float) -> MetricSummary:
+    """Mean, std and the corrected t-interval over folds x repeats."""
+    mean, std, folds = describe(values)
+    if folds < 2:
+        return MetricSummary(mean, std, None, folds, NO_TEST)
+    if std == 0:  # every fold alike: the data carry no spread to build an interval from
+        return MetricSummary(mean, std, None, folds, CV_METHOD)
+    half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, folds - 1)) * _corrected_scale(
+        std**2, folds, test_train_ratio
+    )
+    return MetricSummary(mean, std, (mean - half, mean + half), folds, CV_METHOD)
+
+
+def cv_differ(
+    a: Mapping[UnitKey, float], b: Mapping[UnitKey, float], test_train_ratio: float
+) -> bool:
+    """Corrected resampled paired t-test over the folds both ran (seeds averaged first)."""
+    fa, fb = fold_means(a), fold_means(b)
+    shared = sorted(set(fa) & set(fb))
+    if len(shared) < 2:
+        return False  # no test possible: tie
+    diff = np.array([fa[k] - fb[k] for k in shared])
+    if np.allclose(diff, 0.0):
+        return False
+    variance = float(diff.var(ddof=1))
+    if variance == 0.0:  # the same non-zero difference on every fold
+        return True
+    t = float(diff.mean()) / _corrected_scale(variance, len(shared), test_train_ratio)
+    p = 2 * float(scipy_stats.t.sf(abs(t), len(shared) - 1))
+    return p < 1 - CONFIDENCE
+
+
+def uncorrected_differ(a: Mapping[UnitKey, float], b: Mapping[UnitKey, float]) -> bool:
+    """The naive paired t-test over every (fold, seed) pair, kept only to show what the
+    correction changes; nothing ranks with it."""
+    shared = sorted(set(a) & set(b))
+    if len(shared) < 2:
+        return False
+    x, y = np.array([a[k] for k in shared]), np.array([b[k] for k in shared])
+    if np.allclose(x - y, 0.0):
+        return False
+    return bool(scipy_stats.ttest_rel(x, y).pvalue < 1 - CONFIDENCE)
+
+
+def bootstrap_indices(n_rows: int, resamples: int = BOOTSTRAP_RESAMPLES) -> npt.NDArray[np.int64]:
+    """The resampled rows, the same for every model of a board (that is what pairs them)."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    return rng.integers(0, n_rows, size=(resamples, n_rows), dtype=np.int64)
+
+
+def bootstrap_values(
+    metric: Callable[[npt.NDArray[np.int64]], float], indices: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """The metric on every resample; `metric(rows)` scores the model on those test rows.
+
+    A resample on which the metric is undefined (one class drawn only) is NaN
+    and left out of the percentiles."""
+    out = np.empty(len(indices), dtype=np.float64)
+    for b, rows in enumerate(indices):
+        try:
+            out[b] = metric(rows)
+        except ValueError:
+            out[b] = np.nan
+    return out
+
+
+def bootstrap_summary(
+    point: float, resampled: npt.NDArray[np.float64], n_rows: int, std: float = float("nan")
+) -> MetricSummary:
+    finite = resampled[np.isfinite(resampled)]
+    if finite.size < 0.9 * resampled.size or np.ptp(finite) == 0:
+        return MetricSummary(point, std, None, n_rows, BOOTSTRAP_METHOD)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return MetricSummary(point, std, (float(low), float(high)), n_rows, BOOTSTRAP_METHOD)
+
+
+def bootstrap_differ(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> bool:
+    """Paired: both arrays come from the same resampled rows."""
+    diff = a - b
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 0.9 * a.size or np.allclose(diff, 0.0):
+        return False
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(diff, [tail, 100 - tail])
+    return bool(low > 0 or high < 0)
+
+
+@dataclass
+class Ranked:
+    """What ranking needs of one entry: its mean and a way to test it against another."""
+
+    name: str
+    mean: float
+
+
+def rank_with_ties(
+    entries: Sequence[Ranked], maximize: bool, differ: Callable[[str, str], bool]
+) -> dict[str, int]:
+    """Competition ranks on the mean; an entry the test cannot separate from the leader
+    of the current tie group shares that leader's rank. NaN means go last."""
+
+    def order(e: Ranked) -> tuple[bool, float]:
+        nan = not math.isfinite(e.mean)
+        return nan, (-e.mean if maximize else e.mean) if not nan else 0.0
+
+    ranks: dict[str, int] = {}
+    leader: Ranked | None = None
+    for position, entry in enumerate(sorted(entries, key=order), start=1):
+        if leader is not None and not differ(leader.name, entry.name):
+            ranks[entry.name] = ranks[leader.name]
+        else:
+            ranks[entry.name], leader = position, entry
+    return ranks
+
+
+def fmt_interval(ci: tuple[float, float] | None, digits: int = 4) -> str:
+    if ci is None:
+        return "n/a"
+    return f"[{ci[0] + 0.0:.{digits}g}, {ci[1] + 0.0:.{digits}g}]"
+
+
+def as_floats(values: Any) -> npt.NDArray[np.float64]:
+    return np.asarray(values, dtype=np.float64)
