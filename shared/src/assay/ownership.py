@@ -33,6 +33,8 @@ PID = "assay.owner.pid"
 STARTED = "assay.owner.started"
 LEASE = "assay.owner.lease_s"
 HEARTBEAT = "assay.heartbeat"
+CLAIM_TAGS = frozenset({HOST, PID, STARTED, LEASE, HEARTBEAT})
+"""Who held a run while it was being recorded: bookkeeping of one store, not a result."""
 ABANDONED = "assay.abandoned"
 """Why a run was marked KILLED by assay: its owner is gone, or it duplicates another."""
 

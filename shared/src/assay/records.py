@@ -22,6 +22,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from assay import ownership
 from assay.errors import DataError
 from assay.tracking import TAG
 
@@ -32,9 +33,14 @@ IMPORTED = f"{TAG}imported"
 
 
 def _recorded_tags(tags: dict[str, str]) -> dict[str, str]:
-    """Tags worth keeping: not MLflow's own, nor the mark of an earlier import (so a
-    store rebuilt from records writes the same records again)."""
-    return {k: v for k, v in sorted(tags.items()) if not k.startswith("mlflow.") and k != IMPORTED}
+    """Tags worth keeping: not MLflow's own, nor the mark of an earlier import, nor who
+    held the run in its store (so a store rebuilt from records writes the same records
+    again)."""
+    return {
+        k: v
+        for k, v in sorted(tags.items())
+        if not k.startswith("mlflow.") and k != IMPORTED and k not in ownership.CLAIM_TAGS
+    }
 
 
 def _run_record(client: MlflowClient, run: Any, parents: dict[str, Any]) -> dict[str, Any]:
@@ -191,10 +197,12 @@ def _parent(client: MlflowClient, experiment_id: str, store: _Store, record: dic
 
 
 def _unit(client: MlflowClient, experiment_id: str, parent_id: str, record: dict[str, Any]) -> None:
+    # Held by this process while it is written, so a driver starting now leaves it alone.
+    held = ownership.Owner.current().tags(ownership.lease_s())
     run = client.create_run(
         experiment_id,
         start_time=record["start_time"],
-        tags={**record["tags"], "mlflow.parentRunId": parent_id, IMPORTED: "records"},
+        tags={**record["tags"], **held, "mlflow.parentRunId": parent_id, IMPORTED: "records"},
         run_name=record["run_name"],
     )
     run_id = run.info.run_id
