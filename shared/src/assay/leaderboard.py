@@ -593,6 +593,7 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
             f"| [{board.scenario}]({board.slug}.md) | {board.size} | {board.primary} | "
             f"{best_text(board)} | {score} | {len(board.entries)} |"
         )
+    rows += _boards_not_rebuilt(out_dir, {b.slug for b in boards})
     index = [
         "# Leaderboards",
         "",
@@ -609,6 +610,28 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
     _atomic_write(out_dir / "README.md", "\n".join(index))
     written.append(out_dir / "README.md")
     return written
+
+
+def _boards_not_rebuilt(out_dir: Path, rebuilt: set[str]) -> list[str]:
+    """Index rows for boards left in `out_dir` by an earlier build that this one could not
+    rebuild (their runs are in no store and no record), so they are flagged, not hidden."""
+    rows = []
+    for path in sorted(out_dir.glob("*/*.json")):
+        slug = path.relative_to(out_dir).with_suffix("").as_posix()
+        if slug in rebuilt:
+            continue
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(old, dict) or "scenario" not in old or "entries" not in old:
+            continue
+        rows.append(
+            f"| [{old['scenario']}]({slug}.md) | {old.get('size', '?')} | "
+            f"{old.get('primary', '?')} | not rebuilt: {old.get('method', 'earlier statistics')}, "
+            f"see its page | - | {len(old['entries'])} |"
+        )
+    return rows
 
 
 def _atomic_write(path: Path, text: str) -> None:
