@@ -51,6 +51,12 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _tracking_uri() -> str:
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
 def _catalog() -> Any:
     from assay.plugin import process_catalog
 
@@ -325,6 +331,47 @@ def run(
         ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
     )
     _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, [])
+
+
+@app.command()
+def evaluate(
+    scenario: str,
+    predictions: Annotated[
+        Path,
+        typer.Option(
+            help="CSV of predictions made anywhere: fold, row, y_pred (or y_pred_0..., prob_0...)"
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="the entry's name on the leaderboard")],
+    size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
+    as_json: JsonFlag = False,
+) -> None:
+    """Score predictions made outside Assay and track them as a leaderboard entry."""
+    import pandas as pd
+
+    from assay.api import load, track_predictions
+
+    _quiet_libraries()
+    if not predictions.is_file():
+        raise AssayError(f"predictions file {predictions} does not exist")
+    try:
+        table = pd.read_csv(predictions)
+    except (ValueError, OSError) as exc:
+        raise AssayError(f"{predictions}: not a readable CSV ({exc})") from None
+    bench = load(scenario, size=_size(size), catalog=_catalog())
+    report = track_predictions(bench, table, name=name, origin=str(predictions))
+    summary = report.summary()
+    if as_json:
+        print(json.dumps({"scenario": bench.scenario, "results": summary}, indent=2))
+        return
+    for row in summary:
+        metrics = row["metrics"]
+        assert isinstance(metrics, dict)
+        text = ", ".join(f"{k} {v['mean']:.4g}" for k, v in metrics.items())
+        console.print(f"{row['scenario']} {row['model']}: {text}", highlight=False)
+    if not summary:
+        console.print(f"{bench.scenario} {name}: already tracked ({report.skipped} units)")
+    console.print(f"tracked in {_tracking_uri()}", highlight=False, soft_wrap=True)
 
 
 @suite_app.command("run")
