@@ -108,10 +108,13 @@ def show(scenario: str) -> None:
         console.print(" ".join(spec.description.split()))
     console.print(f"task: {spec.task}")
     for size in ("quick", "standard"):
-        console.print(f"source {spec.source.name} [{size}]: {spec.source.params_for(size)}")
+        console.print(
+            f"source {spec.source.name} \\[{size}]: {spec.source.params_for(size)}",
+            highlight=False,
+        )
         p = spec.protocol.for_size(size)
         console.print(
-            f"protocol [{size}]: {p.name}, split {p.split} {p.params}, folds {p.folds} x repeats "
+            f"protocol \\[{size}]: {p.name}, split {p.split} {p.params}, folds {p.folds} x repeats "
             f"{p.repeats}, seeds {p.seeds}, valid fraction {p.valid_fraction}"
         )
     console.print("metrics: " + ", ".join(f"{m.name} ({m.direction})" for m in spec.metrics))
@@ -414,7 +417,7 @@ def leaderboard_build(
     them, so a fresh clone rebuilds the same boards without rerunning anything."""
     from mlflow.tracking import MlflowClient
 
-    from assay.leaderboard import build_board, mean_std, rank_text, write_boards
+    from assay.leaderboard import QUICK_NOTE, build_board, mean_std, rank_text, write_boards
     from assay.records import import_records, write_manifest, write_records
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
@@ -484,6 +487,8 @@ def leaderboard_build(
                     f"{e.failures}/{e.units}",
                 )
             console.print(table)
+            if board.size == "quick":
+                console.print(QUICK_NOTE, highlight=False)
 
 
 @app.command("check-plugin")

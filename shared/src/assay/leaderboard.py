@@ -49,6 +49,10 @@ from assay.tracking import TAG
 from assay.units import parent_key
 
 FINISHED_STATES = ("FINISHED", "FAILED")
+QUICK_NOTE = (
+    "Quick size is a smoke test of the harness on little data, not a ranking: "
+    "see the standard boards for results."
+)
 """Abandoned runs (KILLED) are neither results nor failures."""
 
 
@@ -481,6 +485,8 @@ def board_markdown(board: Board) -> str:
             + "".join(f"{c} | " for c in cells)
             + f"{_fmt(e.fit_seconds, 3)} | {_fmt(e.peak_memory_mb, 3)} | {e.units} ({e.failures}) |"
         )
+    if board.size == "quick":
+        lines += ["", QUICK_NOTE]
     lines += [
         "",
         f"Intervals and ties: {board.method}; two entries share a rank unless the test "
