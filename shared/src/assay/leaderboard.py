@@ -35,9 +35,9 @@ from assay.stats import (
     NO_TEST,
     MetricSummary,
     Ranked,
+    Resamples,
     UnitKey,
     bootstrap_differ,
-    bootstrap_indices,
     bootstrap_summary,
     bootstrap_values,
     cv_differ,
@@ -203,13 +203,13 @@ def _bootstrap(
     if store.y_true is None:
         return None, 0
     y_true = store.y_true
-    indices = bootstrap_indices(len(y_true))
+    resamples = Resamples(len(y_true))
     out: dict[str, dict[str, np.ndarray[Any, Any]]] = {}
     for name, predictions in seeds.items():
         out[name] = {}
         for metric in metrics:
             score = partial(_seed_mean_score, metric, y_true, predictions)
-            out[name][metric.name] = bootstrap_values(score, indices)
+            out[name][metric.name] = bootstrap_values(score, resamples)
     return out, len(y_true)
 
 
