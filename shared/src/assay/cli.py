@@ -197,6 +197,7 @@ def _run(
     from assay.executors import make_executor
     from assay.progress import progress_bar
     from assay.runner import plan_grid, run_grid
+    from assay.stats import fmt_mean_std
     from assay.tracking import Tracker
 
     _quiet_libraries()
@@ -256,7 +257,8 @@ def _run(
     for row in summary:
         metrics = row["metrics"]
         assert isinstance(metrics, dict)
-        text = ", ".join(f"{k} {v['mean']:.4g} ± {v['std']:.2g}" for k, v in metrics.items())
+        # One metric per line: a narrow terminal or a CI log wraps lines, never names.
+        text = "\n".join(f"{k} {fmt_mean_std(v['mean'], v['std'])}" for k, v in metrics.items())
         table.add_row(
             str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text
         )

@@ -43,6 +43,7 @@ from assay.stats import (
     cv_differ,
     cv_summary,
     fmt_interval,
+    fmt_mean_std,
     rank_with_ties,
 )
 from assay.tracking import TAG
@@ -444,11 +445,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def mean_std(summary: MetricSummary | None) -> str:
     """`mean ± std`, or the mean alone where no spread was measured (never `± 0`)."""
-    if summary is None:
-        return "-"
-    if not math.isfinite(summary.std) or summary.std == 0:
-        return _fmt(summary.mean)
-    return f"{_fmt(summary.mean)} ± {_fmt(summary.std, 2)}"
+    return "-" if summary is None else fmt_mean_std(summary.mean, summary.std)
 
 
 def rank_text(entry: Entry) -> str:

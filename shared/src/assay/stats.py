@@ -202,6 +202,15 @@ def rank_with_ties(
     return ranks
 
 
+def fmt_mean_std(mean: float, std: float, digits: int = 4) -> str:
+    """`mean ± std`, or the mean alone where no spread was measured (never `± 0`)."""
+    if not math.isfinite(mean):
+        return "-"
+    if not math.isfinite(std) or std == 0:
+        return f"{mean + 0.0:.{digits}g}"
+    return f"{mean + 0.0:.{digits}g} ± {std:.2g}"
+
+
 def fmt_interval(ci: tuple[float, float] | None, digits: int = 4) -> str:
     if ci is None:
         return "n/a"
