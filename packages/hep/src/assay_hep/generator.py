@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pythia8mc  # type: ignore[import-not-found]
 
-from assay_hep.substructure import substructure_table
+from assay_hep.substructure import banner_to_stderr, substructure_table
 
 
 def physics_versions() -> dict[str, str]:
@@ -198,6 +198,7 @@ def _selected_jets(event: Any, spec: ChunkSpec, definition: Any) -> list[npt.NDA
 def generate_chunk(spec: ChunkSpec) -> dict[str, npt.NDArray[Any]]:
     """`spec.n_jets` jets of class `spec.label`: flat constituent arrays plus jet columns."""
     pythia = make_pythia(spec.settings())
+    banner_to_stderr()
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
     jets: list[npt.NDArray[np.float64]] = []
     events = 0

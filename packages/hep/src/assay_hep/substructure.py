@@ -17,6 +17,8 @@ clustering, with the standard definitions:
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import fastjet  # type: ignore[import-untyped]
@@ -31,6 +33,27 @@ _RECLUSTER_R = 10.0
 """Large enough that every constituent ends up in one C/A or kT jet."""
 
 FloatArray = npt.NDArray[np.float64]
+_banner = {"moved": False}
+
+
+def banner_to_stderr() -> None:
+    """Send FastJet's banner (C++ stdout, at a process's first clustering) to stderr.
+
+    On stdout it would break `assay run --json` output; on stderr the
+    citation request stays visible. Called before clustering, not at import.
+    """
+    if _banner["moved"]:
+        return
+    _banner["moved"] = True
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        particle = fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)
+        fastjet.ClusterSequence([particle], fastjet.JetDefinition(fastjet.kt_algorithm, R0))
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _pseudojets(p4: FloatArray) -> list[Any]:
@@ -76,6 +99,7 @@ def jet_substructure(p4: FloatArray) -> tuple[float, float, FloatArray]:
     mass = float(np.sqrt(max(total[3] ** 2 - total[0] ** 2 - total[1] ** 2 - total[2] ** 2, 0.0)))
     if len(p4) == 0:
         return 0.0, 0.0, np.zeros(N_TAUS)
+    banner_to_stderr()
     particles = _pseudojets(p4)
     ca = fastjet.ClusterSequence(
         particles, fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
