@@ -33,6 +33,9 @@ _RECLUSTER_R = 10.0
 """Large enough that every constituent ends up in one C/A or kT jet."""
 
 FloatArray = npt.NDArray[np.float64]
+_cluster_sequence = fastjet._swig.ClusterSequence
+_CA = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
+_KT = fastjet.JetDefinition(fastjet.kt_algorithm, _RECLUSTER_R)
 _banner = {"moved": False}
 
 
@@ -56,8 +59,13 @@ def banner_to_stderr() -> None:
         os.close(saved)
 
 
+new_pseudojet = fastjet._swig._fastjet_swig.new_PseudoJet
+"""A bare SWIG PseudoJet (fastjet pinned at 3.5.2.0): the same C++ object as
+`fastjet.PseudoJet(px, py, pz, E)`, without the proxy class that costs 2 us each."""
+
+
 def _pseudojets(p4: FloatArray) -> list[Any]:
-    return [fastjet.PseudoJet(float(a), float(b), float(c), float(d)) for a, b, c, d in p4]
+    return [new_pseudojet(a, b, c, d) for a, b, c, d in p4.tolist()]
 
 
 def _soft_drop(jet: Any) -> float:
@@ -101,13 +109,9 @@ def jet_substructure(p4: FloatArray) -> tuple[float, float, FloatArray]:
         return 0.0, 0.0, np.zeros(N_TAUS)
     banner_to_stderr()
     particles = _pseudojets(p4)
-    ca = fastjet.ClusterSequence(
-        particles, fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
-    )
+    ca = _cluster_sequence(particles, _CA)
     sd_mass = _soft_drop(ca.exclusive_jets(1)[0])
-    kt = fastjet.ClusterSequence(
-        particles, fastjet.JetDefinition(fastjet.kt_algorithm, _RECLUSTER_R)
-    )
+    kt = _cluster_sequence(particles, _KT)
     axes: list[FloatArray] = []
     for n in range(1, N_TAUS + 1):
         if len(p4) < n:
