@@ -144,7 +144,10 @@ def _is_matched(jet: Any, groups: list[list[tuple[float, float]]]) -> bool:
 
 
 class StageClock:
-    """Seconds spent per stage of generation (the bench prints the shares)."""
+    """CPU seconds of this process per stage of generation (the bench prints the shares).
+
+    CPU time, not wall time: on a shared machine other jobs do not count.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -153,7 +156,7 @@ class StageClock:
 
     def start(self, stage: str) -> None:
         """Close the running stage and start `stage`."""
-        now = time.perf_counter()
+        now = time.process_time()
         if self._stage:
             self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + now - self._start
         self._stage, self._start = stage, now
