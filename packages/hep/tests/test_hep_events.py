@@ -29,10 +29,12 @@ def test_next_batch_records_match_the_event_methods(label: str) -> None:
             p.isFinal() and p.isVisible() and abs(p.eta()) < PARTICLE_ETA_MAX for p in event
         ]
         np.testing.assert_array_equal(visible[one.start : one.stop], expected_visible)
+        known: dict[int, int] = {}  # remembered walks must give what fresh ones give
         for i in range(event.size()):
             particle = event[i]
             assert one.daughter_list(i) == list(particle.daughterList()), i
             assert one.bot_copy_id(i) == particle.iBotCopyId(), i
+            assert one.bot_copy_id(i, known) == particle.iBotCopyId(), i
             if particle.pT() > 0:
                 assert one.eta_phi(i) == (particle.eta(), particle.phi()), i
         assert one.decay_partons(RESONANCE_ID[label])  # every signal event has its resonance

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import awkward as ak  # type: ignore[import-untyped]
@@ -102,12 +103,22 @@ class Record:
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def _get(self, column: IntArray, i: int) -> int:
-        return int(column[self.start + i])
+    @cached_property
+    def _lists(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """id, status, daughter1, daughter2 as Python lists: the walks below index them often."""
+        rows = slice(self.start, self.stop)
+        b = self.batch
+        return (
+            b.id[rows].tolist(),
+            b.status[rows].tolist(),
+            b.daughter1[rows].tolist(),
+            b.daughter2[rows].tolist(),
+        )
 
     def daughter_list(self, i: int) -> list[int]:
         """`Particle::daughterList()`."""
-        d1, d2 = self._get(self.batch.daughter1, i), self._get(self.batch.daughter2, i)
+        _, status, daughter1, daughter2 = self._lists
+        d1, d2 = daughter1[i], daughter2[i]
         if d1 == 0 and d2 == 0:
             out: list[int] = []
         elif d2 == 0 or d2 == d1:
@@ -116,25 +127,37 @@ class Record:
             out = list(range(d1, d2 + 1))
         else:
             out = [d2, d1]
-        if abs(self._get(self.batch.status, i)) in (12, 13):  # beams: also what they initiate
+        if abs(status[i]) in (12, 13):  # beams: also what they initiate
             mothers = self.batch.mother1[self.start : self.stop]
             out += [j for j in np.flatnonzero(mothers == i).tolist() if j > i and j not in out]
         return out
 
-    def bot_copy_id(self, i: int) -> int:
-        """`Particle::iBotCopyId()`: down through daughters of the same id while unambiguous."""
-        pid = self._get(self.batch.id, i)
+    def bot_copy_id(self, i: int, known: dict[int, int] | None = None) -> int:
+        """`Particle::iBotCopyId()`: down through daughters of the same id while unambiguous.
+
+        `known` remembers the answers of the entries walked through: a walk from
+        any of them goes on exactly as this one (same id, same entries).
+        """
+        ids = self._lists[0]
+        pid = ids[i]
+        walked = [i]
         current = i
-        while True:
+        while known is None or current not in known:
             following = 0
             for d in self.daughter_list(current):
-                if self._get(self.batch.id, d) == pid:
+                if ids[d] == pid:
                     if following != 0:
-                        return current
+                        following = -1  # two copies of the same id: ambiguous, stop here
+                        break
                     following = d
-            if following == 0:
-                return current
+            if following <= 0:
+                break
             current = following
+            walked.append(current)
+        last = known[current] if known is not None and current in known else current
+        if known is not None:
+            known.update(dict.fromkeys(walked, last))
+        return last
 
     def eta_phi(self, i: int) -> tuple[float, float]:
         """`Particle::eta()`, `Particle::phi()` with Pythia's operations in Pythia's order."""
@@ -150,8 +173,9 @@ class Record:
         ids = self.batch.id[self.start : self.stop]
         groups: list[list[tuple[float, float]]] = []
         seen: set[int] = set()
+        known: dict[int, int] = {}
         for i in np.flatnonzero(np.abs(ids) == resonance).tolist():
-            last = self.bot_copy_id(i)
+            last = self.bot_copy_id(i, known)
             if last in seen:
                 continue
             seen.add(last)
@@ -164,7 +188,7 @@ class Record:
         """Decay quarks of a resonance, following a top's W one step down; None if leptonic."""
         quarks: list[tuple[float, float]] = []
         for d in self.daughter_list(index):
-            pid = abs(self._get(self.batch.id, d))
+            pid = abs(self._lists[0][d])
             if pid == 24:  # t -> b W: the W's own decay products
                 w_quarks = self._final_quarks(self.bot_copy_id(d))
                 if w_quarks is None:
