@@ -1,11 +1,13 @@
 """Jet files: ROOT TTrees in the JetClass layout (written with uproot) and one reader.
 
 The reader takes our own files, the published JetClass ROOT files (a glob of
-many files, read chunk by chunk so memory stays bounded) and the
-TopLandscape HDF5 files (pandas "fixed" layout: `E_i, PX_i, PY_i, PZ_i`,
-`is_signal_new`). Every source yields the same `JetChunk`: JetClass branch
-names, jagged particle arrays, jet columns and one-hot `label_*` columns.
-Bad input raises one `DataError` naming the file and the branch.
+many files, read chunk by chunk so memory stays bounded; a TTree, or an
+RNTuple through uproot's RNTuple reader) and the TopLandscape HDF5 files
+(pandas "fixed" layout: `E_i, PX_i, PY_i, PZ_i`, `is_signal_new`). Every
+source yields the same `JetChunk`: JetClass branch names, jagged particle
+arrays, jet columns (substructure a file lacks is computed from its
+constituents) and one-hot `label_*` columns. Bad input raises one
+`DataError`, on one line, naming the file and the branch.
 """
 
 from __future__ import annotations
