@@ -51,7 +51,7 @@ from assay_hep.jetfile import DEFAULT_STEP, read_jet_files, write_jets_root
 from assay_hep.sources import root_columns
 
 CI = os.environ.get("CI", "").lower() == "true"
-N_JETS = 25 if CI else 250
+N_JETS = 250  # the chunk size of the cache: smaller chunks would be all Pythia init
 N_READ_JETS = 20_000 if CI else 300_000
 N_TRAIN_JETS = 1_000 if CI else 10_000
 N_PRECISION_JETS = 500 if CI else 3_000
