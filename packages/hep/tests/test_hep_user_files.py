@@ -84,10 +84,17 @@ def test_train_and_test_only_reads_only_the_users_rows(tmp_path: Path, fresh_hom
     assert not (fresh_home / "hep").exists()  # no chunk of generated jets either
 
 
-def test_example_beside_a_users_file_is_refused(tmp_path: Path) -> None:
-    write_without_substructure(tmp_path / "test.root", 10, seed=2)
-    with pytest.raises(DataError, match="'test' is your file but 'train' is the generated"):
-        JetFileSource().validate_params({**SCENARIO_DEFAULTS, "test": str(tmp_path / "test.root")})
+@pytest.mark.parametrize(
+    ("yours", "message"),
+    [
+        ("test", "'test' is your file but 'train' is the generated example; set 'train' to"),
+        ("valid", "'valid' is your file but 'train' is the generated example; set 'train' and "),
+    ],
+)
+def test_example_beside_a_users_file_is_refused(tmp_path: Path, yours: str, message: str) -> None:
+    write_without_substructure(tmp_path / "jets.root", 10, seed=2)
+    with pytest.raises(DataError, match=message):
+        JetFileSource().validate_params({**SCENARIO_DEFAULTS, yours: str(tmp_path / "jets.root")})
 
 
 @pytest.mark.parametrize("rntuple", [False, True], ids=["ttree", "rntuple"])

@@ -253,10 +253,11 @@ def files_to_read(params: Mapping[str, Any]) -> dict[str, Any]:
         return given
     mixed = [split for split in ("train", "test") if split in examples]
     if mixed:
-        other = "test" if mixed[0] == "train" else "train"
+        yours = next(split for split in given if split not in examples)
         raise DataError(
-            f"hep.files: '{other}' is your file but '{mixed[0]}' is the generated example; "
-            f"set '{mixed[0]}' to your file too (generated jets never join your files)"
+            f"hep.files: '{yours}' is your file but '{mixed[0]}' is the generated example; "
+            f"set {' and '.join(repr(m) for m in mixed)} to your files too "
+            f"(generated jets never join your files)"
         )
     return {split: where for split, where in given.items() if where != EXAMPLE}
 
