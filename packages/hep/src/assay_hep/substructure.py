@@ -48,8 +48,12 @@ def banner_to_stderr() -> None:
     if _banner["moved"]:
         return
     _banner["moved"] = True
-    sys.stdout.flush()
-    saved = os.dup(1)
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout to protect
+        return
     try:
         os.dup2(2, 1)
         particle = fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)
