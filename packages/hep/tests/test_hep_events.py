@@ -8,6 +8,7 @@ from typing import Any
 import fastjet
 import numpy as np
 import pytest
+import pythia8mc
 from assay_hep.events import PARTICLE_ETA_MAX, EventBatch, Record
 from assay_hep.generator import (
     JET_R,
@@ -53,8 +54,12 @@ def test_next_batch_records_match_the_event_methods(label: str) -> None:
 
 
 def _reference_chunk(spec: ChunkSpec) -> dict[str, np.ndarray]:
-    """The chunk read particle by particle through Pythia's and FastJet's Python objects."""
-    pythia = make_pythia(spec.settings())
+    """The chunk read particle by particle through Pythia's and FastJet's Python objects,
+    from a Pythia that reads its XML files itself."""
+    pythia = pythia8mc.Pythia("", False)
+    for line in spec.settings():
+        assert pythia.readString(line)
+    assert pythia.init()
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
     resonance = RESONANCE_ID[spec.label]
     jets: list[np.ndarray] = []

@@ -122,9 +122,21 @@ class ChunkSpec:
         return asdict(self)
 
 
+_PRISTINE: dict[str, Any] = {}
+"""One Pythia per process, never changed, whose settings and particle data new ones copy."""
+
+
 def make_pythia(settings: list[str]) -> Any:
-    """An initialised Pythia with `settings`, silent."""
-    pythia = pythia8mc.Pythia("", False)
+    """An initialised Pythia with `settings`, silent.
+
+    It starts from copies of a pristine Pythia's settings and particle data
+    (Pythia's constructor for many instances), not from its XML files again:
+    the same tables, read once per process instead of once per chunk.
+    """
+    if "pythia" not in _PRISTINE:
+        _PRISTINE["pythia"] = pythia8mc.Pythia("", False)
+    pristine = _PRISTINE["pythia"]
+    pythia = pythia8mc.Pythia(pristine.settings, pristine.particleData, False)
     for line in settings:
         if not pythia.readString(line):
             raise ValueError(f"Pythia rejected the setting '{line}'")
