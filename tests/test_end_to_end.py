@@ -194,3 +194,11 @@ def test_a_raising_user_model_fails_the_command(tmp_path: Path, env: dict[str, s
     assert result.returncode == 1, result.stdout + result.stderr
     assert "usermodels:Broken: 5 of 5 failed: IndexError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_show_prints_the_size_labels(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run_assay(["show", "core/diabetes"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    for size in ("quick", "standard"):
+        assert f"source core.sklearn [{size}]" in result.stdout
+        assert f"protocol [{size}]" in result.stdout

@@ -4,6 +4,9 @@
    with a null model (the mean) and the default sqlite MLflow store.
 2. Cold vs warm data preparation (build + checksum vs verify only).
 3. Serial vs 2-worker Dask wall time on a CPU-bound grid of 8+ units.
+4. The thread budget: a grid of OpenMP-threaded units (histogram gradient
+   boosting) serially, then on 2 worker processes with the budget (cores / 2
+   threads each) and without it (every worker as wide as the machine).
 """
 
 from __future__ import annotations
@@ -92,6 +95,41 @@ def serial_vs_dask(catalog) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def thread_budget(catalog) -> None:  # type: ignore[no-untyped-def]
+    import assay.executors
+    from assay.threads import available_cores
+
+    model = ModelEntry(name="gradient_boosting", params={"max_iter": 100})
+    entry = GridEntry("core/diabetes@1", [model], seeds=[0, 1])
+    tasks = plan_grid(catalog, [entry], "quick")  # 5 folds x 2 seeds = 10 units
+
+    def timed(executor) -> float:  # type: ignore[no-untyped-def]
+        with tempfile.TemporaryDirectory() as store:
+            tracker = Tracker(f"sqlite:///{store}/mlflow.db")
+            tracker.resume_state(catalog.scenario("core/diabetes").spec)
+            start = time.perf_counter()
+            report = run_grid(catalog, tasks, executor, tracker)
+            assert all(r.ok for r in report.results), [r.error for r in report.results]
+            return time.perf_counter() - start
+
+    serial = timed(make_executor("serial", catalog=catalog))
+    budgeted = timed(make_executor("processes", workers=2))
+    original = assay.executors.budget_for
+    assay.executors.budget_for = lambda workers: None  # type: ignore[assignment]
+    try:
+        unbudgeted = timed(make_executor("processes", workers=2))
+    finally:
+        assay.executors.budget_for = original
+    print(
+        f"thread budget on {available_cores()} cores, {len(tasks)} OpenMP units: serial "
+        f"{serial:.2f} s; 2 workers with the budget {budgeted:.2f} s, without {unbudgeted:.2f} s"
+    )
+    print(
+        f"  without / with the budget {unbudgeted / budgeted:.2f}x; serial / 2 workers with "
+        f"the budget {serial / budgeted:.2f}x"
+    )
+
+
 def main() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -104,6 +142,7 @@ def main() -> None:
         overhead(catalog, workdir)
         cold_warm(workdir)
         serial_vs_dask(catalog)
+        thread_budget(catalog)
 
 
 if __name__ == "__main__":

@@ -216,3 +216,20 @@ def test_a_models_fitted_choices_are_tagged_on_its_unit_runs(installed_catalog: 
         assert 1 <= int(tags["assay.info.fitted.kept_epoch"]) <= 3
         assert float(tags["assay.info.fitted.kept_loss"]) >= 0
         assert tags["assay.info.fitted.kept_on"] == "training"  # tiny has no validation carve-out
+
+
+def test_each_unit_runs_within_its_thread_budget(installed_catalog: Catalog) -> None:
+    """Two workers on this machine: each unit's BLAS pools get cores / 2 threads."""
+    from assay.threads import budget_for
+
+    tracker = Tracker()
+    tasks = grid(installed_catalog, "thread_probe")
+    run_grid(installed_catalog, tasks, make_executor("processes", workers=2), tracker)
+    experiment = tracker.experiment_id(installed_catalog.scenario("testplugin/tiny").spec)
+    units = tracker.client.search_runs([experiment], "tags.`assay.kind` = 'unit'")
+    assert len(units) == 3
+    for run in units:
+        tags = run.data.tags
+        assert tags["assay.threads"] == str(budget_for(2))
+        assert tags["assay.info.fitted.budget"] == str(budget_for(2))
+        assert int(tags["assay.info.fitted.widest_pool"]) <= budget_for(2)

@@ -7,8 +7,8 @@ from assay.predictions import Predictions
 from assay.stats import (
     CV_METHOD,
     Ranked,
+    Resamples,
     bootstrap_differ,
-    bootstrap_indices,
     bootstrap_summary,
     bootstrap_values,
     cv_differ,
@@ -75,8 +75,8 @@ def fixed_test_set(n: int = 400) -> tuple[np.ndarray, np.ndarray]:  # type: igno
 
 
 def resampled_rmse(y: np.ndarray, pred: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
-    indices = bootstrap_indices(len(y), resamples=1000)
-    return bootstrap_values(lambda rows: RMSE(y[rows], Predictions(values=pred[rows])), indices)
+    resamples = Resamples(len(y), count=1000)
+    return bootstrap_values(lambda rows: RMSE(y[rows], Predictions(values=pred[rows])), resamples)
 
 
 def test_identical_predictions_tie_and_intervals_have_width() -> None:

@@ -160,8 +160,15 @@ def test_generator_seed_split() -> None:
     part = np.array(["train", "valid", "test", "train", "test"])
     ds = Dataset(inputs=np.zeros((5, 1)), targets=np.zeros(5), metadata=meta, partition=part)
     (fold,) = generator_seeds(ds, folds=1, repeats=1, seed=0)
-    np.testing.assert_array_equal(fold.train, [0, 1, 3])
+    np.testing.assert_array_equal(fold.train, [0, 3])
+    assert fold.valid is not None  # the generated validation jets, used as given
+    np.testing.assert_array_equal(fold.valid, [1])
     np.testing.assert_array_equal(fold.test, [2, 4])
+    no_valid = Dataset(
+        inputs=np.zeros((3, 1)), targets=np.zeros(3), metadata=meta, partition=part[[0, 2, 3]]
+    )
+    (fold,) = generator_seeds(no_valid, folds=1, repeats=1, seed=0)
+    assert fold.valid is None  # the core carves validation from the training rows
     bad = Dataset(
         inputs=np.zeros((2, 1)),
         targets=np.zeros(2),

@@ -7,6 +7,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
+import uproot
 from assay.cache import DataCache
 from assay.errors import DataError
 from assay_hep.jetfile import iter_jet_files, read_jet_files, write_jets_root
@@ -77,7 +78,7 @@ def test_wrong_tree_names_file_and_tree(tmp_path: Path) -> None:
     path = tmp_path / "jets.root"
     write_jets_root(path, random_jets(20), tree="events")
     with pytest.raises(
-        DataError, match=r"jets\.root: no TTree 'tree' \(the file holds: \['events'\]\)"
+        DataError, match=r"jets\.root: no TTree or RNTuple 'tree' \(the file holds: \['events'\]\)"
     ):
         read_jet_files(path)
     assert len(read_jet_files(path, tree="events")) == 20
@@ -163,3 +164,88 @@ def test_user_file_classes_keep_qcd_as_the_background(
     JetFileSource().validate_params({**files, "classes": ["Zqq", "Wqq"]})  # no QCD: free order
     with pytest.raises(DataError, match=message):
         JetFileSource().validate_params({**files, "classes": classes})
+
+
+def _broken_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Name -> (file, the part of its error that says what is wrong)."""
+    cases: dict[str, tuple[Path, str]] = {}
+    foreign = tmp_path / "notes.root"
+    foreign.write_text("not a ROOT file\n" * 100)  # long enough for uproot to read a header
+    cases["foreign"] = (foreign, "not a readable ROOT file")
+    truncated = tmp_path / "truncated.root"
+    write_jets_root(truncated, random_jets(2000))
+    truncated.write_bytes(truncated.read_bytes()[:60_000])
+    cases["truncated"] = (truncated, "truncated")
+    cut_header = tmp_path / "header.root"
+    write_jets_root(cut_header, random_jets(20))
+    cut_header.write_bytes(cut_header.read_bytes()[:300])
+    cases["cut header"] = (cut_header, "")
+    events = tmp_path / "events.root"
+    write_jets_root(events, random_jets(20), tree="events")
+    cases["wrong tree"] = (events, "no TTree or RNTuple 'tree'")
+    histogram = tmp_path / "histogram.root"
+    with uproot.recreate(histogram) as handle:
+        handle["tree"] = np.histogram(np.arange(10.0))
+    cases["not a tree"] = (histogram, "'tree' is a TH1D, not a TTree or RNTuple")
+    bare = random_jets(20)
+    for name in ("part_px", "part_py", "jet_sdmass", "jet_tau1", "jet_tau2"):
+        del bare[name]
+    write_jets_root(tmp_path / "bare.root", bare)
+    cases["no constituents"] = (
+        tmp_path / "bare.root",
+        "TTree 'tree' has no branches 'part_px', 'part_py'; the constituents "
+        "(part_px, part_py, part_pz, part_energy) are needed to compute the missing "
+        "jet_sdmass, jet_tau1, jet_tau2",
+    )
+    nan = random_jets(20)
+    nan["part_pz"][5] = np.inf
+    write_jets_root(tmp_path / "nan.root", nan)
+    cases["nan"] = (tmp_path / "nan.root", "branch 'part_pz' holds NaN or infinite values")
+    fake_h5 = tmp_path / "fake.h5"
+    fake_h5.write_text("not HDF5\nat all\n")
+    cases["foreign hdf5"] = (fake_h5, "not a readable HDF5 file")
+    write_toplandscape(tmp_path / "bad.h5", 5, n_particles=10, drop="PY_0")
+    cases["hdf5 column"] = (tmp_path / "bad.h5", "TopLandscape column 'PY_0' is missing")
+    return cases
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "foreign",
+        "truncated",
+        "cut header",
+        "wrong tree",
+        "not a tree",
+        "no constituents",
+        "nan",
+        "foreign hdf5",
+        "hdf5 column",
+    ],
+)
+def test_every_reader_error_is_one_line_naming_the_file(tmp_path: Path, case: str) -> None:
+    path, what = _broken_inputs(tmp_path)[case]
+    with pytest.raises(DataError) as caught:
+        read_jet_files(path)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert message.startswith(f"{path}: "), message
+    assert what in message
+    assert "Model_ROOT" not in message
+
+
+def test_rntuple_file_reads_like_the_ttree(tmp_path: Path) -> None:
+    columns = random_jets(50)
+    write_jets_root(tmp_path / "ttree.root", columns)
+    counts = columns["counts"]
+    arrays = {
+        k: ak.unflatten(v, counts) if k.startswith("part_") else v
+        for k, v in columns.items()
+        if k != "counts"
+    }
+    with uproot.recreate(tmp_path / "rntuple.root") as handle:
+        handle["tree"] = arrays  # uproot writes a dict of arrays as an RNTuple
+    assert "RNTuple" in type(uproot.open(tmp_path / "rntuple.root")["tree"]).__name__
+    back = chunk_columns(read_jet_files(tmp_path / "rntuple.root"))
+    for name, values in chunk_columns(read_jet_files(tmp_path / "ttree.root")).items():
+        np.testing.assert_array_equal(back[name], values, err_msg=name)

@@ -12,4 +12,13 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load"]
+
+
+def __getattr__(name: str) -> object:
+    # `assay.load` imports the data path on first use, so `import assay` stays light.
+    if name == "load":
+        from assay.api import load
+
+        return load
+    raise AttributeError(f"module 'assay' has no attribute {name!r}")

@@ -51,6 +51,12 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _tracking_uri() -> str:
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
 def _catalog() -> Any:
     from assay.plugin import process_catalog
 
@@ -102,10 +108,13 @@ def show(scenario: str) -> None:
         console.print(" ".join(spec.description.split()))
     console.print(f"task: {spec.task}")
     for size in ("quick", "standard"):
-        console.print(f"source {spec.source.name} [{size}]: {spec.source.params_for(size)}")
+        console.print(
+            f"source {spec.source.name} \\[{size}]: {spec.source.params_for(size)}",
+            highlight=False,
+        )
         p = spec.protocol.for_size(size)
         console.print(
-            f"protocol [{size}]: {p.name}, split {p.split} {p.params}, folds {p.folds} x repeats "
+            f"protocol \\[{size}]: {p.name}, split {p.split} {p.params}, folds {p.folds} x repeats "
             f"{p.repeats}, seeds {p.seeds}, valid fraction {p.valid_fraction}"
         )
     console.print("metrics: " + ", ".join(f"{m.name} ({m.direction})" for m in spec.metrics))
@@ -188,6 +197,7 @@ def _run(
     from assay.executors import make_executor
     from assay.progress import progress_bar
     from assay.runner import plan_grid, run_grid
+    from assay.stats import fmt_mean_std
     from assay.tracking import Tracker
 
     _quiet_libraries()
@@ -249,7 +259,8 @@ def _run(
     for row in summary:
         metrics = row["metrics"]
         assert isinstance(metrics, dict)
-        text = ", ".join(f"{k} {v['mean']:.4g} ± {v['std']:.2g}" for k, v in metrics.items())
+        # One metric per line: a narrow terminal or a CI log wraps lines, never names.
+        text = "\n".join(f"{k} {fmt_mean_std(v['mean'], v['std'])}" for k, v in metrics.items())
         table.add_row(
             str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text
         )
@@ -329,6 +340,47 @@ def run(
     _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, [])
 
 
+@app.command()
+def evaluate(
+    scenario: str,
+    predictions: Annotated[
+        Path,
+        typer.Option(
+            help="CSV of predictions made anywhere: fold, row, y_pred (or y_pred_0..., prob_0...)"
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="the entry's name on the leaderboard")],
+    size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
+    as_json: JsonFlag = False,
+) -> None:
+    """Score predictions made outside Assay and track them as a leaderboard entry."""
+    import pandas as pd
+
+    from assay.api import load, track_predictions
+
+    _quiet_libraries()
+    if not predictions.is_file():
+        raise AssayError(f"predictions file {predictions} does not exist")
+    try:
+        table = pd.read_csv(predictions)
+    except (ValueError, OSError) as exc:
+        raise AssayError(f"{predictions}: not a readable CSV ({exc})") from None
+    bench = load(scenario, size=_size(size), catalog=_catalog())
+    report = track_predictions(bench, table, name=name, origin=str(predictions))
+    summary = report.summary()
+    if as_json:
+        print(json.dumps({"scenario": bench.scenario, "results": summary}, indent=2))
+        return
+    for row in summary:
+        metrics = row["metrics"]
+        assert isinstance(metrics, dict)
+        text = ", ".join(f"{k} {v['mean']:.4g}" for k, v in metrics.items())
+        console.print(f"{row['scenario']} {row['model']}: {text}", highlight=False)
+    if not summary:
+        console.print(f"{bench.scenario} {name}: already tracked ({report.skipped} units)")
+    console.print(f"tracked in {_tracking_uri()}", highlight=False, soft_wrap=True)
+
+
 @suite_app.command("run")
 def suite_run(
     file: Path,
@@ -369,7 +421,7 @@ def leaderboard_build(
     them, so a fresh clone rebuilds the same boards without rerunning anything."""
     from mlflow.tracking import MlflowClient
 
-    from assay.leaderboard import build_board, mean_std, rank_text, write_boards
+    from assay.leaderboard import QUICK_NOTE, build_board, mean_std, rank_text, write_boards
     from assay.records import import_records, write_manifest, write_records
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
@@ -441,6 +493,8 @@ def leaderboard_build(
                     f"{e.failures}/{e.units}",
                 )
             console.print(table)
+            if board.size == "quick":
+                console.print(QUICK_NOTE, highlight=False)
 
 
 @app.command("check-plugin")

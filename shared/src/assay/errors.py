@@ -37,3 +37,9 @@ class PredictionError(AssayError):
 def one_line(text: str) -> str:
     """A message folded onto one line: libraries (uproot, h5py) put newlines in theirs."""
     return " ".join(text.split())
+
+
+def reason(exc: BaseException) -> str:
+    """`ExcType: message` of a library exception, on one line, to quote inside ours."""
+    message = one_line(str(exc))
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from assay.errors import AssayError
 from assay.plugin import Catalog, process_catalog
+from assay.threads import budget_for
 from assay.units import UnitResult, UnitTask, execute_unit, failed_result
 
 KILL_GRACE_S = 5.0
@@ -54,7 +55,7 @@ class SerialExecutor:
                 yield execute_unit(task, self.catalog)
 
 
-def _worker_loop(conn: Connection) -> None:
+def _worker_loop(conn: Connection, threads: int) -> None:
     # Plugin discovery and imports (torch, RDKit, ...) happen before the worker
     # takes a unit, so they never count against a unit's time limit.
     process_catalog()
@@ -66,7 +67,7 @@ def _worker_loop(conn: Connection) -> None:
             return
         if task is None:
             return
-        conn.send(execute_unit(task))
+        conn.send(execute_unit(task, threads=threads))
 
 
 @dataclass
@@ -90,7 +91,9 @@ class ProcessExecutor:
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_worker_loop, args=(child,), daemon=True)
+        process = self._context.Process(
+            target=_worker_loop, args=(child, budget_for(self.workers)), daemon=True
+        )
         process.start()
         child.close()
         return _Worker(process, parent, born=time.perf_counter())
@@ -230,6 +233,9 @@ class DaskExecutor:
             # Workers import the plugins first, so that never counts against a unit.
             client.run(_warm_up)
             slots = max(1, sum(client.nthreads().values()))
+            # A local cluster shares this machine: each unit gets cores / workers threads.
+            # A remote scheduler's workers are sized by whoever started them.
+            threads = budget_for(self.workers) if cluster is not None else None
             queue = list(reversed(tasks))
             running: dict[Any, tuple[UnitTask, float]] = {}
             while queue or running:
@@ -238,7 +244,11 @@ class DaskExecutor:
                     if claim is not None and not claim(task):
                         continue
                     future = client.submit(
-                        execute_unit, task, pure=False, key=f"unit-{task.run_key}"
+                        execute_unit,
+                        task,
+                        threads=threads,
+                        pure=False,
+                        key=f"unit-{task.run_key}",
                     )
                     running[future] = (task, time.perf_counter())
                 try:

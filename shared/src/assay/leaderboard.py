@@ -35,20 +35,25 @@ from assay.stats import (
     NO_TEST,
     MetricSummary,
     Ranked,
+    Resamples,
     UnitKey,
     bootstrap_differ,
-    bootstrap_indices,
     bootstrap_summary,
     bootstrap_values,
     cv_differ,
     cv_summary,
     fmt_interval,
+    fmt_mean_std,
     rank_with_ties,
 )
 from assay.tracking import TAG
 from assay.units import parent_key
 
 FINISHED_STATES = ("FINISHED", "FAILED")
+QUICK_NOTE = (
+    "Quick size is a smoke test of the harness on little data, not a ranking: "
+    "see the standard boards for results."
+)
 """Abandoned runs (KILLED) are neither results nor failures."""
 
 
@@ -199,13 +204,13 @@ def _bootstrap(
     if store.y_true is None:
         return None, 0
     y_true = store.y_true
-    indices = bootstrap_indices(len(y_true))
+    resamples = Resamples(len(y_true))
     out: dict[str, dict[str, np.ndarray[Any, Any]]] = {}
     for name, predictions in seeds.items():
         out[name] = {}
         for metric in metrics:
             score = partial(_seed_mean_score, metric, y_true, predictions)
-            out[name][metric.name] = bootstrap_values(score, indices)
+            out[name][metric.name] = bootstrap_values(score, resamples)
     return out, len(y_true)
 
 
@@ -440,11 +445,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def mean_std(summary: MetricSummary | None) -> str:
     """`mean ± std`, or the mean alone where no spread was measured (never `± 0`)."""
-    if summary is None:
-        return "-"
-    if not math.isfinite(summary.std) or summary.std == 0:
-        return _fmt(summary.mean)
-    return f"{_fmt(summary.mean)} ± {_fmt(summary.std, 2)}"
+    return "-" if summary is None else fmt_mean_std(summary.mean, summary.std)
 
 
 def rank_text(entry: Entry) -> str:
@@ -481,6 +482,8 @@ def board_markdown(board: Board) -> str:
             + "".join(f"{c} | " for c in cells)
             + f"{_fmt(e.fit_seconds, 3)} | {_fmt(e.peak_memory_mb, 3)} | {e.units} ({e.failures}) |"
         )
+    if board.size == "quick":
+        lines += ["", QUICK_NOTE]
     lines += [
         "",
         f"Intervals and ties: {board.method}; two entries share a rank unless the test "
@@ -593,6 +596,7 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
             f"| [{board.scenario}]({board.slug}.md) | {board.size} | {board.primary} | "
             f"{best_text(board)} | {score} | {len(board.entries)} |"
         )
+    rows += _boards_not_rebuilt(out_dir, {b.slug for b in boards})
     index = [
         "# Leaderboards",
         "",
@@ -609,6 +613,28 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
     _atomic_write(out_dir / "README.md", "\n".join(index))
     written.append(out_dir / "README.md")
     return written
+
+
+def _boards_not_rebuilt(out_dir: Path, rebuilt: set[str]) -> list[str]:
+    """Index rows for boards left in `out_dir` by an earlier build that this one could not
+    rebuild (their runs are in no store and no record), so they are flagged, not hidden."""
+    rows = []
+    for path in sorted(out_dir.glob("*/*.json")):
+        slug = path.relative_to(out_dir).with_suffix("").as_posix()
+        if slug in rebuilt:
+            continue
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(old, dict) or "scenario" not in old or "entries" not in old:
+            continue
+        rows.append(
+            f"| [{old['scenario']}]({slug}.md) | {old.get('size', '?')} | "
+            f"{old.get('primary', '?')} | not rebuilt: {old.get('method', 'earlier statistics')}, "
+            f"see its page | - | {len(old['entries'])} |"
+        )
+    return rows
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -151,6 +151,19 @@ def _groups_kept_whole(split: Split, fold: Fold, dataset: Dataset) -> npt.NDArra
     return groups if straddling.size == 0 else None
 
 
+def fit_and_valid_rows(
+    split: Split, fold: Fold, dataset: Dataset, valid_fraction: float, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The rows a model fits on and validates on: the fold's own validation rows as given,
+    else a seeded carve of its training rows (groups kept whole where the split keeps
+    them). `assay run` and the data-only `assay.load` both cut this way."""
+    if fold.valid is not None:
+        return fold.train, fold.valid
+    return carve_validation(
+        fold.train, valid_fraction, seed, _groups_kept_whole(split, fold, dataset)
+    )
+
+
 class SupervisedProtocol(EvaluationProtocol):
     name = "supervised"
 
@@ -174,15 +187,9 @@ class SupervisedProtocol(EvaluationProtocol):
         split: Split = context.plan.payload
         fold = next(f for f in split.folds if f.name == context.unit)
         dataset = context.dataset
-        if fold.valid is not None:  # the data's own validation rows, used as given
-            fit_rows, valid_rows = fold.train, fold.valid
-        else:
-            fit_rows, valid_rows = carve_validation(
-                fold.train,
-                context.protocol.valid_fraction,
-                context.seed,
-                _groups_kept_whole(split, fold, dataset),
-            )
+        fit_rows, valid_rows = fit_and_valid_rows(
+            split, fold, dataset, context.protocol.valid_fraction, context.seed
+        )
         train = dataset.subset(fit_rows)
         valid = dataset.subset(valid_rows) if len(valid_rows) else None
         test = dataset.subset(fold.test)

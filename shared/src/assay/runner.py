@@ -28,7 +28,7 @@ from assay.plugin import Catalog
 from assay.spec import ModelEntry, Size, SuiteSpec
 from assay.stats import describe
 from assay.tracking import Tracker
-from assay.units import UnitResult, UnitTask, prepare
+from assay.units import Prepared, UnitResult, UnitTask, prepare
 
 
 @dataclass(frozen=True)
@@ -130,32 +130,43 @@ def plan_grid(
         if on_prepare:
             on_prepare(entry.scenario)
         prepared = prepare(catalog, entry.scenario, size, cache, entry.source_params)
-        spec = prepared.registered.spec
         seeds = list(entry.seeds) if entry.seeds else prepared.seeds
-        protocol_sha = stable_hash(prepared.protocol.model_dump(mode="json"))[:16]
         for model in entry.models:  # a misspelt model is a user error before anything runs
             resolve_model(model.name, model.params, catalog.models)
         for model in entry.models:
-            for unit in prepared.plan.units:
-                for seed in seeds:
-                    tasks.append(
-                        UnitTask(
-                            scenario=spec.key,
-                            size=size,
-                            unit=unit,
-                            seed=seed,
-                            model=model,
-                            time_limit_s=spec.budget.time_limit_s,
-                            data_sha=prepared.dataset.metadata.sha256,
-                            split_sha=prepared.plan.split_sha,
-                            source_params=dict(entry.source_params),
-                            dataset=prepared.dataset.metadata,
-                            protocol_sha=protocol_sha,
-                            metrics=tuple(m.name for m in spec.metrics),
-                            plugin_version=prepared.registered.plugin_version,
-                        )
-                    )
+            tasks += unit_tasks(prepared, model, seeds, size, entry.source_params)
     return tasks
+
+
+def unit_tasks(
+    prepared: Prepared,
+    model: ModelEntry,
+    seeds: Sequence[int],
+    size: Size,
+    source_params: dict[str, Any] | None = None,
+) -> list[UnitTask]:
+    """One model's units on a prepared scenario, in a stable order (unit, then seed)."""
+    spec = prepared.registered.spec
+    protocol_sha = stable_hash(prepared.protocol.model_dump(mode="json"))[:16]
+    return [
+        UnitTask(
+            scenario=spec.key,
+            size=size,
+            unit=unit,
+            seed=seed,
+            model=model,
+            time_limit_s=spec.budget.time_limit_s,
+            data_sha=prepared.dataset.metadata.sha256,
+            split_sha=prepared.plan.split_sha,
+            source_params=dict(source_params or {}),
+            dataset=prepared.dataset.metadata,
+            protocol_sha=protocol_sha,
+            metrics=tuple(m.name for m in spec.metrics),
+            plugin_version=prepared.registered.plugin_version,
+        )
+        for unit in prepared.plan.units
+        for seed in seeds
+    ]
 
 
 def run_grid(

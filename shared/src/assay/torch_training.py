@@ -32,6 +32,7 @@ from assay.models import (
     require_targets,
 )
 from assay.predictions import Predictions
+from assay.threads import current_budget
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def fit_module(
     better validation loss and the best weights are restored. Without it, the
     training loss plays that role.
     """
-    with torch_threads(config.threads):
+    with torch_threads(config.threads or current_budget()):
         return _train(module, train_batches, loss_fn, valid_batches, config, seed, device)
 
 

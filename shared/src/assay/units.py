@@ -31,6 +31,7 @@ from assay.models import build_model
 from assay.plugin import Catalog, RegisteredScenario, process_catalog
 from assay.protocols import Plan, UnitContext
 from assay.spec import ModelEntry, ProtocolSpec, Size
+from assay.threads import limited_threads
 
 
 class TimeLimitExceeded(Exception):
@@ -255,8 +256,11 @@ class PeakMemory:
         return (self.peak - self.baseline) / 2**20
 
 
-def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
-    """Run one unit; every failure (exception, time limit) comes back as a failed result."""
+def execute_unit(
+    task: UnitTask, catalog: Catalog | None = None, threads: int | None = None
+) -> UnitResult:
+    """Run one unit; every failure (exception, time limit) comes back as a failed result.
+    `threads` is the unit's thread budget (cores / workers), set by the executor."""
     started = time.perf_counter()
     try:
         with time_limit(task.time_limit_s):
@@ -283,7 +287,7 @@ def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
                 model_name=task.model.display_name,
                 metrics=[catalog.metrics.get(m.name) for m in spec.metrics],
             )
-            with PeakMemory() as memory:
+            with PeakMemory() as memory, limited_threads(threads):
                 output = catalog.protocols.get(prepared.protocol.name).run(context)
     except TimeLimitExceeded as exc:
         return failed_result(task, str(exc), wall=time.perf_counter() - started)
@@ -305,7 +309,11 @@ def execute_unit(task: UnitTask, catalog: Catalog | None = None) -> UnitResult:
         wall_seconds=time.perf_counter() - started,
         predictions=output.predictions,
         info=output.info,
-        environment={**hardware_tags(), **library_versions(key_libraries)},
+        environment={
+            **hardware_tags(),
+            **library_versions(key_libraries),
+            "threads": str(threads or "all"),
+        },
     )
 
 

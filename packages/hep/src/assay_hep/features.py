@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import awkward as ak  # type: ignore[import-untyped]
@@ -63,15 +63,37 @@ def jet_kinematics(
     }
 
 
+def _substructure_of(particles: Mapping[str, ak.Array]) -> dict[str, FloatArray]:
+    """`substructure_table` of jagged constituents (float64, in their stored order)."""
+    fields = [particles[f"part_{f}"] for f in ("px", "py", "pz", "energy")]
+    counts = ak.to_numpy(ak.num(fields[0]))
+    flat = np.stack([ak.to_numpy(ak.flatten(v)).astype(np.float64) for v in fields], 1)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return substructure_table([flat[a:b] for a, b in itertools.pairwise(bounds)])
+
+
+def missing_substructure(
+    particles: Mapping[str, ak.Array], names: Sequence[str]
+) -> dict[str, FloatArray]:
+    """The columns `names` (of `jet_nparticles`, `jet_sdmass`, `jet_tau1..4`) from the
+    constituents a file stores (all of them in JetClass files)."""
+    columns: dict[str, FloatArray] = {}
+    if "jet_nparticles" in names:
+        columns["jet_nparticles"] = ak.to_numpy(ak.num(particles["part_px"])).astype(np.float32)
+    if any(name != "jet_nparticles" for name in names):
+        table = _substructure_of(particles)
+        # float32 like the branches they stand in for
+        columns.update({k: table[k].astype(np.float32) for k in names if k in table})
+    return columns
+
+
 def jet_columns_from_particles(particles: Mapping[str, ak.Array]) -> dict[str, Any]:
     """Jet columns (kinematics, substructure, deta/dphi) for jets that come as constituents only."""
     px, py, pz, e = (particles[f"part_{f}"] for f in ("px", "py", "pz", "energy"))
     sums = [ak.to_numpy(ak.sum(v, axis=1)).astype(np.float64) for v in (px, py, pz, e)]
     kinematics = jet_kinematics(*sums)
     counts = ak.to_numpy(ak.num(px))
-    flat = np.stack([ak.to_numpy(ak.flatten(v)).astype(np.float64) for v in (px, py, pz, e)], 1)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    table = substructure_table([flat[a:b] for a, b in itertools.pairwise(bounds)])
+    table = _substructure_of(particles)
     pt = np.hypot(px, py)
     columns: dict[str, Any] = {
         "part_deta": np.arcsinh(pz / np.maximum(pt, _EPS)) - kinematics["jet_eta"],

@@ -1,11 +1,13 @@
 """Jet files: ROOT TTrees in the JetClass layout (written with uproot) and one reader.
 
 The reader takes our own files, the published JetClass ROOT files (a glob of
-many files, read chunk by chunk so memory stays bounded) and the
-TopLandscape HDF5 files (pandas "fixed" layout: `E_i, PX_i, PY_i, PZ_i`,
-`is_signal_new`). Every source yields the same `JetChunk`: JetClass branch
-names, jagged particle arrays, jet columns and one-hot `label_*` columns.
-Bad input raises one `DataError` naming the file and the branch.
+many files, read chunk by chunk so memory stays bounded; a TTree, or an
+RNTuple through uproot's RNTuple reader) and the TopLandscape HDF5 files
+(pandas "fixed" layout: `E_i, PX_i, PY_i, PZ_i`, `is_signal_new`). Every
+source yields the same `JetChunk`: JetClass branch names, jagged particle
+arrays, jet columns (substructure a file lacks is computed from its
+constituents) and one-hot `label_*` columns. Bad input raises one
+`DataError`, on one line, naming the file and the branch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
-from assay.errors import DataError
+from assay.errors import DataError, reason
+from uproot.behaviors.RNTuple import RNTuple  # type: ignore[import-untyped]
+
+from assay_hep.features import jet_columns_from_particles, missing_substructure
 
 TREE = "tree"
 PARTICLE_BRANCHES = ("part_px", "part_py", "part_pz", "part_energy")
@@ -225,36 +230,43 @@ def _head(chunk: JetChunk, n: int) -> JetChunk:
 
 
 def _open_tree(path: Path, tree: str) -> Any:
+    """The TTree (or RNTuple, which uproot reads alike) `tree` of a ROOT file."""
     try:
         handle = uproot.open(path)
     except Exception as exc:  # uproot raises many kinds for a foreign or truncated header
-        raise DataError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{path}: not a readable ROOT file ({reason(exc)})") from None
     try:
         keys = handle.keys(cycle=False)
     except Exception as exc:
-        raise DataError(f"{path}: ROOT directory unreadable, truncated? ({exc})") from None
+        raise DataError(f"{path}: ROOT directory unreadable, truncated? ({reason(exc)})") from None
     if tree not in keys:
-        raise DataError(f"{path}: no TTree '{tree}' (the file holds: {sorted(keys) or 'nothing'})")
+        raise DataError(
+            f"{path}: no TTree or RNTuple '{tree}' (the file holds: {sorted(keys) or 'nothing'})"
+        )
     try:
         obj = handle[tree]
     except Exception as exc:
-        raise DataError(f"{path}: TTree '{tree}' unreadable, truncated? ({exc})") from None
-    if not isinstance(obj, uproot.TTree):
-        raise DataError(f"{path}: '{tree}' is a {type(obj).__name__}, not a TTree")
+        raise DataError(f"{path}: '{tree}' unreadable, truncated? ({reason(exc)})") from None
+    if not isinstance(obj, uproot.TTree | RNTuple):
+        kind = getattr(obj, "classname", type(obj).__name__)
+        raise DataError(f"{path}: '{tree}' is a {kind}, not a TTree or RNTuple")
     return obj
+
+
+def _kind(ttree: Any) -> str:
+    """How a message names the object: uproot's class name for an RNTuple is internal."""
+    return "RNTuple" if isinstance(ttree, RNTuple) else "TTree"
 
 
 def _iter_root(path: Path, tree: str, step_size: int) -> Iterator[JetChunk]:
     ttree = _open_tree(path, tree)
+    what = f"{_kind(ttree)} '{tree}'"
     names = set(ttree.keys())
-    for branch in (*PARTICLE_BRANCHES, *JET_BRANCHES):
-        if branch not in names:
-            raise DataError(f"{path}: TTree '{tree}' has no branch '{branch}'")
+    _check_branches(f"{path}: {what}", names)
     labels = tuple(sorted(n for n in names if n.startswith(LABEL_PREFIX)))
-    if not labels:
-        raise DataError(f"{path}: TTree '{tree}' has no '{LABEL_PREFIX}*' branch")
     optional = [b for b in (*ANGULAR_BRANCHES, *SUBSTRUCTURE_BRANCHES) if b in names]
     wanted = [*PARTICLE_BRANCHES, *JET_BRANCHES, *optional, *labels]
+    missing = [b for b in SUBSTRUCTURE_BRANCHES if b not in names]
     batches = _read_steps(ttree, wanted, step_size)
     while True:
         try:
@@ -262,8 +274,25 @@ def _iter_root(path: Path, tree: str, step_size: int) -> Iterator[JetChunk]:
         except StopIteration:
             return
         except Exception as exc:  # uproot raises many kinds for truncated baskets
-            raise DataError(_unreadable(path, tree, ttree, wanted, exc)) from None
-        yield _chunk_from_arrays(path, arrays, labels)
+            raise DataError(_unreadable(path, what, ttree, wanted, exc)) from None
+        yield _chunk_from_arrays(path, arrays, labels, missing)
+
+
+def _check_branches(where: str, names: set[str]) -> None:
+    """One line naming every required branch that is absent, and what it is needed for."""
+    absent = [b for b in (*PARTICLE_BRANCHES, *JET_BRANCHES) if b not in names]
+    if absent:
+        quoted = ", ".join(f"'{b}'" for b in absent)
+        message = f"{where} has no branch{'es' if len(absent) > 1 else ''} {quoted}"
+        lacking = [b for b in SUBSTRUCTURE_BRANCHES if b not in names]
+        if any(b in PARTICLE_BRANCHES for b in absent) and lacking:
+            message += (
+                f"; the constituents (part_px, part_py, part_pz, part_energy) are needed "
+                f"to compute the missing {', '.join(lacking)}"
+            )
+        raise DataError(message)
+    if not any(n.startswith(LABEL_PREFIX) for n in names):
+        raise DataError(f"{where} has no '{LABEL_PREFIX}*' branch")
 
 
 def _read_steps(ttree: Any, wanted: list[str], step_size: int) -> Iterator[Any]:
@@ -275,23 +304,33 @@ def _read_steps(ttree: Any, wanted: list[str], step_size: int) -> Iterator[Any]:
         yield from ttree.iterate(wanted, step_size=step_size, library="ak")
 
 
-def _unreadable(path: Path, tree: str, ttree: Any, names: Sequence[str], exc: Exception) -> str:
-    """The message for a TTree that fails to read, naming the first branch that fails alone."""
-    reason = f"{type(exc).__name__}: {exc}"
+def _unreadable(path: Path, what: str, ttree: Any, names: Sequence[str], exc: Exception) -> str:
+    """The message for a tree that fails to read, naming the first branch that fails alone."""
     for name in names:
         try:
-            for _ in ttree.iterate([name], step_size=DEFAULT_STEP, library="np"):
+            for _ in ttree.iterate([name], step_size=DEFAULT_STEP, library="ak"):
                 pass
         except Exception:
-            return f"{path}: branch '{name}' of TTree '{tree}' cannot be read, truncated or corrupt ({reason})"
-    return f"{path}: TTree '{tree}' cannot be read, truncated or corrupt ({reason})"
+            return (
+                f"{path}: branch '{name}' of {what} cannot be read, truncated or corrupt "
+                f"({reason(exc)})"
+            )
+    return f"{path}: {what} cannot be read, truncated or corrupt ({reason(exc)})"
 
 
-def _chunk_from_arrays(path: Path, arrays: ak.Array, labels: tuple[str, ...]) -> JetChunk:
+def _chunk_from_arrays(
+    path: Path, arrays: ak.Array, labels: tuple[str, ...], missing: Sequence[str]
+) -> JetChunk:
     fields = [f for f in arrays.fields if not f.startswith(LABEL_PREFIX)]
-    jets = ak.zip({f: arrays[f] for f in fields}, depth_limit=1)
+    columns = {f: arrays[f] for f in fields}
+    _check_finite(path, columns)
+    if missing:
+        # Files without some substructure (e.g. no N-subjettiness): computed from the
+        # constituents, so the trees and the cut run on any JetClass-layout file.
+        particles = {b: columns[b] for b in PARTICLE_BRANCHES}
+        columns.update(missing_substructure(particles, missing))
+    jets = ak.zip(columns, depth_limit=1)
     label_matrix = np.stack([ak.to_numpy(arrays[name]) for name in labels], axis=1)
-    _check_finite(path, jets, fields)
     return JetChunk(
         jets=jets,
         labels=label_matrix.astype(np.int64),
@@ -300,9 +339,9 @@ def _chunk_from_arrays(path: Path, arrays: ak.Array, labels: tuple[str, ...]) ->
     )
 
 
-def _check_finite(path: Path, jets: ak.Array, fields: Sequence[str]) -> None:
-    for name in fields:
-        values = ak.to_numpy(ak.flatten(jets[name], axis=None))
+def _check_finite(path: Path, columns: Mapping[str, ak.Array]) -> None:
+    for name, column in columns.items():
+        values = ak.to_numpy(ak.flatten(column, axis=None))
         if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
             raise DataError(f"{path}: branch '{name}' holds NaN or infinite values")
 
@@ -332,7 +371,7 @@ def _iter_toplandscape(path: Path, step_size: int) -> Iterator[JetChunk]:
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+        raise DataError(f"{path}: not a readable HDF5 file ({reason(exc)})") from None
     with handle:
         _, columns = _hdf5_columns(path, handle)
         for name in ("E_0", "PX_0", "PY_0", "PZ_0", "is_signal_new"):
@@ -347,7 +386,7 @@ def _iter_toplandscape(path: Path, step_size: int) -> Iterator[JetChunk]:
             try:
                 yield _toplandscape_chunk(path, columns, n_part, start, stop)
             except (OSError, KeyError) as exc:
-                raise DataError(f"{path}: rows {start}-{stop} unreadable ({exc})") from None
+                raise DataError(f"{path}: rows {start}-{stop} unreadable ({reason(exc)})") from None
 
 
 def _block_rows(columns: dict[str, tuple[Any, int]], start: int, stop: int) -> dict[int, Any]:
@@ -361,8 +400,6 @@ def _block_rows(columns: dict[str, tuple[Any, int]], start: int, stop: int) -> d
 def _toplandscape_chunk(
     path: Path, columns: dict[str, tuple[Any, int]], n_part: int, start: int, stop: int
 ) -> JetChunk:
-    from assay_hep.features import jet_columns_from_particles
-
     blocks = _block_rows(columns, start, stop)
 
     def column(name: str) -> npt.NDArray[np.float64]:

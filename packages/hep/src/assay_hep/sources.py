@@ -238,21 +238,47 @@ def _file_classes(params: Mapping[str, Any]) -> list[str]:
     return [str(c) for c in classes]
 
 
+def files_to_read(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Split -> what to read: the shipped example everywhere, or only the user's files.
+
+    The scenario's defaults say "example" for every split and `--set` replaces
+    only some; a user who gives `train` and `test` leaves `valid` at "example".
+    Generated jets never join a user's files: once train and test are files,
+    a split left at "example" is dropped (validation jets then come from the
+    training file), and an example train or test beside a user's file is refused.
+    """
+    given = {split: params[split] for split in SPLITS if split in params}
+    examples = [split for split, where in given.items() if where == EXAMPLE]
+    if len(examples) == len(given):
+        return given
+    mixed = [split for split in ("train", "test") if split in examples]
+    if mixed:
+        yours = next(split for split in given if split not in examples)
+        raise DataError(
+            f"hep.files: '{yours}' is your file but '{mixed[0]}' is the generated example; "
+            f"set {' and '.join(repr(m) for m in mixed)} to your files too "
+            f"(generated jets never join your files)"
+        )
+    return {split: where for split, where in given.items() if where != EXAMPLE}
+
+
 class JetFileSource(Source):
     """A user's jet files: JetClass/our ROOT files or TopLandscape HDF5, per split.
 
     Parameters: `train`, `test` (and optional `valid`): a path, a glob or a
-    list of them, or "example" (a small top-tagging set generated here and
-    read back through the same reader); `classes` (label names, default QCD
-    and Tbqq; the first is the background, so QCD comes first when listed);
-    `tree` (default `tree`); `max_jets` per split (default: all).
+    list of them, or "example" for all of them (a small top-tagging set
+    generated here and read back through the same reader; see
+    `files_to_read`); `classes` (label names, default QCD and Tbqq; the first
+    is the background, so QCD comes first when listed); `tree` (default
+    `tree`); `max_jets` per split (default: all). Without `valid`, the
+    validation jets are carved from the training file by the protocol.
     The jets are read once, chunk by chunk, and cached as our ROOT files. The
     cache key holds each file's size and modification time (a sha256 of
     100 GB of JetClass would take longer than the benchmark).
     """
 
     name = "hep.files"
-    version = "1"
+    version = "2"  # 2: no generated "valid" beside a user's train and test (1 added them)
     rebuildable = False
     _known = frozenset({"train", "valid", "test", "classes", "tree", "max_jets"})
 
@@ -275,31 +301,28 @@ class JetFileSource(Source):
                 f"that 1/eps_B counts), e.g. {['QCD', *(c for c in classes if c != 'QCD')]}; "
                 f"got {classes}"
             )
-        for split in SPLITS:
-            if split in params and params[split] != EXAMPLE:
-                expand_paths(params[split])
+        for where in files_to_read(params).values():
+            if where != EXAMPLE:
+                expand_paths(where)
 
     def fingerprint(self, params: Mapping[str, Any]) -> str:
         stamps = []
-        for split in SPLITS:
-            if split in params and params[split] != EXAMPLE:
-                for path in expand_paths(params[split]):
+        for where in files_to_read(params).values():
+            if where != EXAMPLE:
+                for path in expand_paths(where):
                     stat = path.stat()
                     stamps.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
         return "|".join(stamps)
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         classes = _file_classes(params)
+        splits = files_to_read(params)
         with tempfile.TemporaryDirectory() as scratch:
-            if any(params.get(split) == EXAMPLE for split in SPLITS):
+            if EXAMPLE in splits.values():  # then every split is the example
                 PythiaJetSource().prepare(EXAMPLE_PARAMS, Path(scratch))
-            for split in SPLITS:
-                if split not in params:
-                    continue
-                where = (
-                    Path(scratch) / f"{split}.root" if params[split] == EXAMPLE else params[split]
-                )
-                self._copy(where, params, classes, out_dir / f"{split}.root")
+            for split, where in splits.items():
+                source = Path(scratch) / f"{split}.root" if where == EXAMPLE else where
+                self._copy(source, params, classes, out_dir / f"{split}.root")
 
     def _copy(self, where: Any, params: Mapping[str, Any], classes: list[str], out: Path) -> None:
         chunk = read_jet_files(
@@ -310,10 +333,11 @@ class JetFileSource(Source):
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         classes = _file_classes(params)
+        splits = files_to_read(params)
         metadata = DatasetMetadata(
             name="user-jets",
             version="1",
-            provenance=f"user files: {', '.join(str(params[s]) for s in SPLITS if s in params)}",
+            provenance=f"user files: {', '.join(str(where) for where in splits.values())}",
             licence="as given by the files' owner",
         )
         return _dataset_from_files(files_dir, classes, metadata)

@@ -17,6 +17,8 @@ clustering, with the standard definitions:
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import fastjet  # type: ignore[import-untyped]
@@ -31,10 +33,43 @@ _RECLUSTER_R = 10.0
 """Large enough that every constituent ends up in one C/A or kT jet."""
 
 FloatArray = npt.NDArray[np.float64]
+_cluster_sequence = fastjet._swig.ClusterSequence
+_CA = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
+_KT = fastjet.JetDefinition(fastjet.kt_algorithm, _RECLUSTER_R)
+_banner = {"moved": False}
+
+
+def banner_to_stderr() -> None:
+    """Send FastJet's banner (C++ stdout, at a process's first clustering) to stderr.
+
+    On stdout it would break `assay run --json` output; on stderr the
+    citation request stays visible. Called before clustering, not at import.
+    """
+    if _banner["moved"]:
+        return
+    _banner["moved"] = True
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout to protect
+        return
+    try:
+        os.dup2(2, 1)
+        particle = fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)
+        fastjet.ClusterSequence([particle], fastjet.JetDefinition(fastjet.kt_algorithm, R0))
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+new_pseudojet = fastjet._swig._fastjet_swig.new_PseudoJet
+"""A bare SWIG PseudoJet (fastjet pinned at 3.5.2.0): the same C++ object as
+`fastjet.PseudoJet(px, py, pz, E)`, without the proxy class that costs 2 us each."""
 
 
 def _pseudojets(p4: FloatArray) -> list[Any]:
-    return [fastjet.PseudoJet(float(a), float(b), float(c), float(d)) for a, b, c, d in p4]
+    return [new_pseudojet(a, b, c, d) for a, b, c, d in p4.tolist()]
 
 
 def _soft_drop(jet: Any) -> float:
@@ -76,14 +111,11 @@ def jet_substructure(p4: FloatArray) -> tuple[float, float, FloatArray]:
     mass = float(np.sqrt(max(total[3] ** 2 - total[0] ** 2 - total[1] ** 2 - total[2] ** 2, 0.0)))
     if len(p4) == 0:
         return 0.0, 0.0, np.zeros(N_TAUS)
+    banner_to_stderr()
     particles = _pseudojets(p4)
-    ca = fastjet.ClusterSequence(
-        particles, fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
-    )
+    ca = _cluster_sequence(particles, _CA)
     sd_mass = _soft_drop(ca.exclusive_jets(1)[0])
-    kt = fastjet.ClusterSequence(
-        particles, fastjet.JetDefinition(fastjet.kt_algorithm, _RECLUSTER_R)
-    )
+    kt = _cluster_sequence(particles, _KT)
     axes: list[FloatArray] = []
     for n in range(1, N_TAUS + 1):
         if len(p4) < n:

@@ -10,6 +10,7 @@ from assay.data import Dataset
 from assay.models import MeanModel
 from assay.plugin import Plugin
 from assay.predictions import Predictions
+from assay.threads import current_budget
 
 
 class CrashingModel:
@@ -50,6 +51,20 @@ class SegfaultModel(MeanModel):
         os._exit(139)
 
 
+class ThreadProbe(MeanModel):
+    """Reports the thread budget and the BLAS pool size it ran under."""
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+
+        super().fit(train, valid=valid, seed=seed)
+        pools = [p["num_threads"] for p in threadpool_info()]
+        self.seen = {"budget": str(current_budget()), "widest_pool": max(pools, default=0)}
+
+    def fitted_choices(self) -> dict[str, object]:
+        return self.seen
+
+
 plugin = Plugin(
     name="testplugin",
     version="0.1.0",
@@ -61,6 +76,7 @@ plugin = Plugin(
         "slow_mean": SlowMeanModel,
         "wrong_shape": WrongShapeModel,
         "segfault": SegfaultModel,
+        "thread_probe": ThreadProbe,
     },
     check_params={"slow_mean": {"delay": 0.0}},
 )

@@ -1,0 +1,142 @@
+"""A user's files only: no generated jet joins them, and missing substructure is computed.
+
+The files are written here with plain uproot (not our writer), in the JetClass
+layout without `jet_sdmass`, `jet_tau1..4` and `jet_nparticles`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from assay.cache import DataCache
+from assay.errors import DataError
+from assay_hep import chunks
+from assay_hep.features import substructure_table
+from assay_hep.jetfile import read_jet_files
+from assay_hep.sources import JetFileSource, chunk_columns
+from hep_fixtures import random_jets
+
+LACKING = ("jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3", "jet_tau4", "jet_nparticles")
+SCENARIO_DEFAULTS = {"train": "example", "valid": "example", "test": "example"}
+"""`hep/jet-files` ships these; `--set train=... --set test=...` replaces two of them."""
+
+
+def write_without_substructure(path: Path, n_jets: int, seed: int, *, rntuple: bool = False) -> Any:
+    """A JetClass-layout file without substructure branches; returns the columns written."""
+    columns = random_jets(n_jets, seed=seed)
+    counts = columns.pop("counts")
+    for name in LACKING:
+        columns.pop(name)
+    arrays = {
+        name: ak.unflatten(values, counts) if name.startswith("part_") else values
+        for name, values in columns.items()
+    }
+    with uproot.recreate(path) as handle:
+        if rntuple:
+            handle["tree"] = arrays  # uproot writes a dict as an RNTuple
+        else:
+            tree = handle.mktree(
+                "tree",
+                {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in arrays.items()},
+            )
+            tree.extend(arrays)
+    return columns, counts
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "assay-home"
+    monkeypatch.setenv("ASSAY_HOME", str(home))
+
+    def no_generation(*args: object, **kwargs: object) -> None:
+        raise AssertionError("jets were generated for a user-file run")
+
+    monkeypatch.setattr(chunks, "ensure_chunks", no_generation)
+    monkeypatch.setattr("assay_hep.sources.ensure_chunks", no_generation)
+    return home
+
+
+def test_train_and_test_only_reads_only_the_users_rows(tmp_path: Path, fresh_home: Path) -> None:
+    train, _ = write_without_substructure(tmp_path / "train.root", 120, seed=1)
+    test, _ = write_without_substructure(tmp_path / "test.root", 80, seed=2)
+    params = {
+        **SCENARIO_DEFAULTS,
+        "train": str(tmp_path / "train.root"),
+        "test": str(tmp_path / "test.root"),
+    }
+    dataset, entry = DataCache(fresh_home / "data").load(JetFileSource(), params)
+    assert len(dataset) == 200
+    assert sorted(set(dataset.partition)) == ["test", "train"]
+    assert sorted(p.name for p in entry.path.glob("*.root")) == ["test.root", "train.root"]
+    np.testing.assert_array_equal(
+        ak.to_numpy(dataset.inputs["jet_pt"]), np.concatenate([train["jet_pt"], test["jet_pt"]])
+    )
+    assert not (fresh_home / "hep").exists()  # no chunk of generated jets either
+
+
+@pytest.mark.parametrize(
+    ("yours", "message"),
+    [
+        ("test", "'test' is your file but 'train' is the generated example; set 'train' to"),
+        ("valid", "'valid' is your file but 'train' is the generated example; set 'train' and "),
+    ],
+)
+def test_example_beside_a_users_file_is_refused(tmp_path: Path, yours: str, message: str) -> None:
+    write_without_substructure(tmp_path / "jets.root", 10, seed=2)
+    with pytest.raises(DataError, match=message):
+        JetFileSource().validate_params({**SCENARIO_DEFAULTS, yours: str(tmp_path / "jets.root")})
+
+
+@pytest.mark.parametrize("rntuple", [False, True], ids=["ttree", "rntuple"])
+def test_missing_substructure_is_computed_from_the_constituents(
+    tmp_path: Path, rntuple: bool
+) -> None:
+    path = tmp_path / "jets.root"
+    columns, counts = write_without_substructure(path, 60, seed=3, rntuple=rntuple)
+    jets = read_jet_files(path).jets
+    p4 = np.stack([columns[f"part_{f}"] for f in ("px", "py", "pz", "energy")], 1)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    expected = substructure_table(
+        [p4[a:b].astype(np.float64) for a, b in itertools.pairwise(bounds)]
+    )
+    for name in LACKING[:-1]:
+        np.testing.assert_array_equal(
+            ak.to_numpy(jets[name]), expected[name].astype(np.float32), err_msg=name
+        )
+    np.testing.assert_array_equal(ak.to_numpy(jets["jet_nparticles"]), counts)
+    # the cached copy keeps them, so they are computed once
+    assert set(LACKING) <= set(chunk_columns(read_jet_files(path)))
+
+
+def test_models_run_on_train_and_test_files_without_taus(tmp_path: Path) -> None:
+    """The CLI end to end: majority, trees and the cut; nothing generated."""
+    write_without_substructure(tmp_path / "train.root", 300, seed=1)
+    write_without_substructure(tmp_path / "test.root", 100, seed=2)
+    env = {
+        **os.environ,
+        "ASSAY_HOME": str(tmp_path / "assay-home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
+    command = [sys.executable, "-m", "assay.cli", "run", "hep/jet-files", "--json"]
+    command += ["-m", "majority", "-m", "hep.bdt", "-m", "hep.cut"]
+    command += ["--set", f"train='{tmp_path / 'train.root'}'"]
+    command += ["--set", f"test='{tmp_path / 'test.root'}'"]
+    result = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Pythia8" not in result.stdout + result.stderr
+    rows = {row["model"]: row for row in json.loads(result.stdout)["results"]}
+    assert set(rows) == {"majority", "hep.bdt", "hep.cut"}
+    assert all(row["failures"] == 0 for row in rows.values()), rows
+    assert not (tmp_path / "assay-home" / "hep").exists()
