@@ -112,6 +112,8 @@ def test_a_killed_drivers_unit_is_recomputed_only_after_its_lease(
     os.kill(driver.pid, signal.SIGKILL)
     driver.communicate()
     [claim] = claims
+    status = {r["id"]: r["status"] for r in runs(db, "unit")}[claim["id"]]
+    assert status == "RUNNING", "the unit was recorded before the kill landed"
     # As if the driver had run on another machine: there only the lease tells it is gone
     # (on the same host a dead pid is enough, which test_resume relies on).
     with sqlite3.connect(db) as conn:
