@@ -202,3 +202,19 @@ def test_show_prints_the_size_labels(tmp_path: Path, env: dict[str, str]) -> Non
     for size in ("quick", "standard"):
         assert f"source core.sklearn [{size}]" in result.stdout
         assert f"protocol [{size}]" in result.stdout
+
+
+def test_a_suite_with_failures_still_writes_its_board(tmp_path: Path, env: dict[str, str]) -> None:
+    suite = tmp_path / "failing.toml"
+    suite.write_text(
+        'schema_version = 1\nname = "failing"\nsize = "quick"\n'
+        '[[entries]]\nscenario = "testplugin/tiny"\nmodels = ["mean", "crash"]\n'
+    )
+    out = tmp_path / "boards"
+    result = run_assay(["suite", "run", str(suite), "--board", str(out)], env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "3 of 6 units failed" in result.stderr
+    markdown = (out / "testplugin" / "tiny.md").read_text()
+    assert "| 1 | mean |" in markdown
+    assert "`crash`: 3 of 3 units failed" in markdown
+    assert "Quick size is a smoke test" in result.stdout

@@ -193,7 +193,8 @@ def _run(
     as_json: bool,
     retry_failed: bool,
     notes: list[str],
-) -> None:
+) -> bool:
+    """Run the grid and print what happened; True when any unit failed."""
     from assay.executors import make_executor
     from assay.progress import progress_bar
     from assay.runner import plan_grid, run_grid
@@ -240,8 +241,8 @@ def _run(
                 indent=2,
             )
         )
-        _exit_on_failures(report, summary)
-        return
+        _report_failures(report, summary)
+        return bool(report.failures)
     for note in report.notes:
         console.print(f"[yellow]{note}[/yellow]")
     for note in report.data_notes:
@@ -265,11 +266,12 @@ def _run(
             str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text
         )
     console.print(table)
-    _exit_on_failures(report, summary)
+    _report_failures(report, summary)
+    return bool(report.failures)
 
 
-def _exit_on_failures(report: Any, summary: list[dict[str, Any]]) -> None:
-    """Every other unit has finished and is recorded; a failed one still fails the command."""
+def _report_failures(report: Any, summary: list[dict[str, Any]]) -> None:
+    """Every other unit has finished and is recorded; the caller then exits with 1."""
     if not report.failures:
         return
     err_console.print(
@@ -288,7 +290,6 @@ def _exit_on_failures(report: Any, summary: list[dict[str, Any]]) -> None:
             markup=False,
             soft_wrap=True,
         )
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -337,7 +338,8 @@ def run(
     entry = GridEntry(
         ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
     )
-    _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, [])
+    if _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, []):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -389,8 +391,15 @@ def suite_run(
     scheduler: Scheduler = None,
     retry_failed: RetryFailed = False,
     as_json: JsonFlag = False,
+    board: Annotated[
+        Path | None,
+        typer.Option(help="then build the suite's leaderboards into this folder and print them"),
+    ] = None,
 ) -> None:
-    """Run every installed scenario of a suite file (scenario x models x seeds)."""
+    """Run every installed scenario of a suite file (scenario x models x seeds).
+
+    Every unit runs and is recorded; when any failed, the command exits with 1 after
+    the summary (and after the leaderboards, with --board)."""
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
 
@@ -398,7 +407,13 @@ def suite_run(
     entries, notes = entries_from_suite(suite, _catalog())
     if not entries:
         raise AssayError(f"{file}: none of its scenarios is installed ({'; '.join(notes)})")
-    _run(entries, suite.size, executor, workers, scheduler, as_json, retry_failed, notes)
+    if board is not None and as_json:
+        raise AssayError("--board prints tables, so it does not combine with --json")
+    failed = _run(entries, suite.size, executor, workers, scheduler, as_json, retry_failed, notes)
+    if board is not None:  # the board is written whatever failed; failures stay on it
+        leaderboard_build(suite=file, out=board, print_table=not as_json)
+    if failed:
+        raise typer.Exit(1)
 
 
 @leaderboard_app.command("build")
