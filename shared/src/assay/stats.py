@@ -206,7 +206,8 @@ def fmt_mean_std(mean: float, std: float, digits: int = 4) -> str:
     """`mean ± std`, or the mean alone where no spread was measured (never `± 0`)."""
     if not math.isfinite(mean):
         return "-"
-    if not math.isfinite(std) or std == 0:
+    # A spread at rounding level (1e-16 across identical folds) is no spread.
+    if not math.isfinite(std) or std <= 1e-12 * max(1.0, abs(mean)):
         return f"{mean + 0.0:.{digits}g}"
     return f"{mean + 0.0:.{digits}g} ± {std:.2g}"
 
