@@ -122,6 +122,7 @@ def test_user_mistakes_are_one_line(tmp_path: Path, env: dict[str, str]) -> None
         (["check-plugin", "broken"], "plugin 'broken' failed to load"),
         (["run", "core/diabetes", "-m", "ridge", "-p", "alpha=abc"], "alpha='abc' must be"),
         (["run", "core/diabetes", "-m", "ridge", "--seeds", "0,x"], "--seeds must be"),
+        (["run", "core/diabetes", "-m", "ridge", "-p", "lasso:alpha=2"], "not one of the models"),
         (["suite", "run", str(typo)], "did you mean 'core/breast-cancer@1'"),
     ]:
         result = run_assay(args, env, tmp_path)
@@ -218,3 +219,11 @@ def test_a_suite_with_failures_still_writes_its_board(tmp_path: Path, env: dict[
     assert "| 1 | mean |" in markdown
     assert "`crash`: 3 of 3 units failed" in markdown
     assert "Quick size is a smoke test" in result.stdout
+
+
+def test_a_parameter_can_be_scoped_to_one_model(tmp_path: Path, env: dict[str, str]) -> None:
+    args = ["run", "core/diabetes", "-m", "ridge", "-m", "mean", "--seeds", "0", "--json"]
+    result = run_assay([*args, "-p", "ridge:alpha=1000"], env, tmp_path)
+    assert result.returncode == 0, result.stderr  # mean takes no alpha: it got none
+    rows = {r["model"]: r for r in json.loads(result.stdout)["results"]}
+    assert rows["ridge"]["metrics"]["rmse"]["mean"] > 60  # a strong penalty: near the mean

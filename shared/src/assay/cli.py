@@ -154,6 +154,27 @@ def data(
         console.print(f"note: {note}")
 
 
+def _scoped_params(models: list[str], pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """Each model's hyperparameters: `-p key=value` goes to every model given, and
+    `-p MODEL:key=value` to that model only (`mymodels:Median:alpha=2` scopes to a
+    `module:Class` model)."""
+    from assay.models import params_from_cli
+
+    shared: list[str] = []
+    scoped: dict[str, list[str]] = {m: [] for m in models}
+    for pair in pairs:
+        target, _, key = pair.partition("=")[0].rpartition(":")
+        if not target:
+            shared.append(pair)
+        elif target in scoped:
+            scoped[target].append(f"{key}={pair.partition('=')[2]}")
+        else:
+            raise AssayError(
+                f"-p {pair}: '{target}' is not one of the models given ({', '.join(models)})"
+            )
+    return {m: {**params_from_cli(shared), **params_from_cli(scoped[m])} for m in models}
+
+
 def _seeds(text: str) -> list[int]:
     try:
         return [int(s) for s in text.split(",")]
@@ -306,7 +327,11 @@ def run(
     size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="model hyperparameter key=value (repeatable)"),
+        typer.Option(
+            "--param",
+            "-p",
+            help="hyperparameter key=value for every model, or MODEL:key=value for one (repeatable)",
+        ),
     ] = None,
     seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
     data_path: Annotated[
@@ -325,14 +350,13 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Run models on one scenario, tracked in MLflow."""
-    from assay.models import params_from_cli
     from assay.runner import GridEntry
 
-    params = params_from_cli(param or [])
     spec = _catalog().scenario(scenario).spec
-    if not model and params:
+    if not model and param:
         raise AssayError("--param needs --model: hyperparameters belong to one named model")
-    models = [ModelEntry(name=m, params=params) for m in (model or spec.models)]
+    names = list(model or spec.models)
+    models = [ModelEntry(name=m, params=p) for m, p in _scoped_params(names, param or []).items()]
     seed_list = _seeds(seeds) if seeds else None
     ref = spec.key
     entry = GridEntry(
