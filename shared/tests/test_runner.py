@@ -120,6 +120,7 @@ def test_tracking_layout(installed_catalog: Catalog) -> None:
     children = [r for r in runs if r.data.tags["assay.kind"] == "unit"]
     assert len(parents) == 1
     assert len(children) == 6
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert "rmse_mean" in parent.data.metrics

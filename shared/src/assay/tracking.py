@@ -45,6 +45,7 @@ from assay.stats import describe
 from assay.store import open_store
 from assay.units import UnitResult, UnitTask, distribution_version, hardware_tags
 
+EXPERIMENT_KIND = "mlflow.experimentKind"
 KEY_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "mlflow", "torch")
 TAG = "assay."
 
@@ -134,7 +135,14 @@ class Tracker:
             else:
                 try:
                     self._experiments[spec.id] = self.client.create_experiment(
-                        spec.id, tags={f"{TAG}scenario": spec.id, f"{TAG}title": spec.title}
+                        spec.id,
+                        tags={
+                            f"{TAG}scenario": spec.id,
+                            f"{TAG}title": spec.title,
+                            # MLflow 3's UI opens an experiment of this kind on its
+                            # training runs, not on the GenAI pages (traces, sessions).
+                            EXPERIMENT_KIND: "custom_model_development",
+                        },
                     )
                 except MlflowException:  # another driver created it first
                     created = self.client.get_experiment_by_name(spec.id)
