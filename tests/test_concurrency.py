@@ -70,11 +70,16 @@ def test_four_drivers_with_different_seeds_on_a_fresh_store(
         out, err = driver.communicate(timeout=600)
         assert driver.returncode == 0, err
         assert "Traceback" not in out + err
-    units = recorded(db)
-    keys = Counter((u["assay.parent_key"], u["assay.run_key"]) for u in units)
-    assert len(keys) == 4 * 2 * 3  # seeds x models x folds
+    assert_every_unit_once(db, units=4 * 2 * 3)  # seeds x models x folds
+
+
+def assert_every_unit_once(db: Path, *, units: int) -> None:
+    """Each unit recorded exactly once, all finished, under one parent per entry (2 here)."""
+    recorded_units = recorded(db)
+    keys = Counter((u["assay.parent_key"], u["assay.run_key"]) for u in recorded_units)
+    assert len(keys) == units
     assert set(keys.values()) == {1}
-    assert {u["status"] for u in units} == {"FINISHED"}
+    assert {u["status"] for u in recorded_units} == {"FINISHED"}
     assert_one_parent_per_entry(db, entries=2)
 
 
@@ -87,12 +92,7 @@ def test_the_same_suite_started_twice_at_once(tmp_path: Path, env: dict[str, str
         out, err = driver.communicate(timeout=600)
         assert driver.returncode == 0, err
         reports.append(json.loads(out))
-    units = recorded(db)
-    keys = Counter((u["assay.parent_key"], u["assay.run_key"]) for u in units)
-    assert len(keys) == 3 * 2 * 2  # folds x seeds x models
-    assert set(keys.values()) == {1}
-    assert {u["status"] for u in units} == {"FINISHED"}
-    assert_one_parent_per_entry(db, entries=2)
+    assert_every_unit_once(db, units=3 * 2 * 2)  # folds x seeds x models
     assert all(r["planned"] == 12 for r in reports)
 
 

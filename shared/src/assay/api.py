@@ -106,8 +106,6 @@ class Benchmark:
 def _checked(predictions: Predictions, n_rows: int, scenario: str, fold: str) -> Predictions:
     try:
         return predictions.validate(n_rows, model=f"predictions for {scenario} fold {fold}")
-    except PredictionError:
-        raise
     except (TypeError, ValueError) as exc:
         raise PredictionError(f"predictions for {scenario} fold {fold}: {exc}") from None
 
