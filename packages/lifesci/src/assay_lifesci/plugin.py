@@ -1,0 +1,37 @@
+"""The life-science plugin object, found by the core through the `assay.plugins` entry point."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from assay.plugin import Plugin
+
+from assay_lifesci import __version__
+from assay_lifesci.annotation import (
+    HELD_OUT_BATCH,
+    KnnPcaModel,
+    MarkerScoreModel,
+    logistic_regression,
+    mlp,
+)
+from assay_lifesci.cells import H5adSource, PbmcSource
+
+plugin = Plugin(
+    name="lifesci",
+    version=__version__,
+    description=(
+        "Life science with scanpy, AnnData, Biopython and pyrodigal: cell-type annotation, "
+        "label projection on your .h5ad, count denoising, coding regions in genomes"
+    ),
+    scenario_dir=files("assay_lifesci") / "scenarios",
+    sources=(PbmcSource(), H5adSource()),
+    models={
+        "lifesci.logistic": logistic_regression,
+        "lifesci.knn_pca": KnnPcaModel,
+        "lifesci.marker_score": MarkerScoreModel,
+        "lifesci.mlp": mlp,
+    },
+    splits={"lifesci.held_out_batch": HELD_OUT_BATCH},
+    key_libraries=("scanpy", "anndata", "scikit-learn"),
+    check_params={"lifesci.mlp": {"max_epochs": 3, "hidden": 32}},
+)
