@@ -15,6 +15,15 @@ from assay_lifesci.annotation import (
     mlp,
 )
 from assay_lifesci.cells import H5adSource, PbmcSource
+from assay_lifesci.denoising import (
+    METRICS,
+    CountAutoencoder,
+    CountsSource,
+    DiffusionDenoiser,
+    MolecularCrossValidation,
+    NoDenoising,
+    PcaDenoiser,
+)
 
 plugin = Plugin(
     name="lifesci",
@@ -24,14 +33,23 @@ plugin = Plugin(
         "label projection on your .h5ad, count denoising, coding regions in genomes"
     ),
     scenario_dir=files("assay_lifesci") / "scenarios",
-    sources=(PbmcSource(), H5adSource()),
+    sources=(PbmcSource(), H5adSource(), CountsSource()),
     models={
         "lifesci.logistic": logistic_regression,
         "lifesci.knn_pca": KnnPcaModel,
         "lifesci.marker_score": MarkerScoreModel,
         "lifesci.mlp": mlp,
+        "lifesci.no_denoising": NoDenoising,
+        "lifesci.pca_denoise": PcaDenoiser,
+        "lifesci.diffusion": DiffusionDenoiser,
+        "lifesci.count_autoencoder": CountAutoencoder,
     },
+    metrics=METRICS,
+    protocols=(MolecularCrossValidation(),),
     splits={"lifesci.held_out_batch": HELD_OUT_BATCH},
     key_libraries=("scanpy", "anndata", "scikit-learn"),
-    check_params={"lifesci.mlp": {"max_epochs": 3, "hidden": 32}},
+    check_params={
+        "lifesci.mlp": {"max_epochs": 3, "hidden": 32},
+        "lifesci.count_autoencoder": {"max_epochs": 3, "hidden": 32, "bottleneck": 8},
+    },
 )
