@@ -24,6 +24,7 @@ from assay_lifesci.denoising import (
     NoDenoising,
     PcaDenoiser,
 )
+from assay_lifesci.genome import GenomeWindowsSource, KmerLogistic, PyrodigalModel, WindowCnn
 
 plugin = Plugin(
     name="lifesci",
@@ -33,7 +34,7 @@ plugin = Plugin(
         "label projection on your .h5ad, count denoising, coding regions in genomes"
     ),
     scenario_dir=files("assay_lifesci") / "scenarios",
-    sources=(PbmcSource(), H5adSource(), CountsSource()),
+    sources=(PbmcSource(), H5adSource(), CountsSource(), GenomeWindowsSource()),
     models={
         "lifesci.logistic": logistic_regression,
         "lifesci.knn_pca": KnnPcaModel,
@@ -43,13 +44,17 @@ plugin = Plugin(
         "lifesci.pca_denoise": PcaDenoiser,
         "lifesci.diffusion": DiffusionDenoiser,
         "lifesci.count_autoencoder": CountAutoencoder,
+        "lifesci.pyrodigal": PyrodigalModel,
+        "lifesci.kmer_logistic": KmerLogistic,
+        "lifesci.window_cnn": WindowCnn,
     },
     metrics=METRICS,
     protocols=(MolecularCrossValidation(),),
     splits={"lifesci.held_out_batch": HELD_OUT_BATCH},
-    key_libraries=("scanpy", "anndata", "scikit-learn"),
+    key_libraries=("scanpy", "anndata", "pyrodigal", "biopython"),
     check_params={
         "lifesci.mlp": {"max_epochs": 3, "hidden": 32},
         "lifesci.count_autoencoder": {"max_epochs": 3, "hidden": 32, "bottleneck": 8},
+        "lifesci.window_cnn": {"max_epochs": 2, "channels": 8},
     },
 )
