@@ -13,6 +13,7 @@ from assay_lifesci.annotation import (
     MarkerScoreModel,
     logistic_regression,
     mlp,
+    warm_up,
 )
 from assay_lifesci.cells import H5adSource, PbmcSource
 from assay_lifesci.denoising import (
@@ -51,6 +52,7 @@ plugin = Plugin(
     metrics=METRICS,
     protocols=(MolecularCrossValidation(),),
     splits={"lifesci.held_out_batch": HELD_OUT_BATCH},
+    warm_up=warm_up,
     key_libraries=("scanpy", "anndata", "pyrodigal", "biopython"),
     check_params={
         "lifesci.mlp": {"max_epochs": 3, "hidden": 32},
