@@ -19,16 +19,17 @@ import time
 import numpy as np
 from assay_lifesci import annotation
 from assay_lifesci.cells import log_normalise
-from assay_lifesci.denoising import binomial_split, celltypist_sample_path, read_count_table
+from assay_lifesci.denoising import celltypist_sample_path, read_count_table
 from assay_lifesci.genome import (
     NCTC11397,
-    WindowCnn,
     encode,
     kmer_counts,
     pyrodigal_data,
     read_fasta,
     windows,
 )
+from assay_lifesci.mcv import binomial_split
+from assay_lifesci.torch_models import one_hot
 from scipy import sparse
 
 
@@ -74,7 +75,7 @@ def windowing() -> None:
     cut_s, rows = timed(lambda: list(windows(genome, {k: [] for k in genome}, 240, 50_000)))
     sequences = np.array([r[2] for r in rows], dtype="<U240")
     kmer_s, _ = timed(kmer_counts, sequences, 4)
-    onehot_s, _ = timed(lambda: WindowCnn._one_hot(type("D", (), {"inputs": sequences})()))  # type: ignore[arg-type]
+    onehot_s, _ = timed(one_hot, sequences)
     encode_s, _ = timed(encode, sequences)
     sequence = next(iter(genome.values())).encode()
     finder = pyrodigal.GeneFinder()

@@ -12,7 +12,8 @@ from assay.executors import SerialExecutor
 from assay.plugin import Catalog
 from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
-from assay_lifesci.denoising import binomial_split, read_count_table
+from assay_lifesci.denoising import read_count_table
+from assay_lifesci.mcv import binomial_split
 from assay_lifesci.plugin import plugin
 from scipy import sparse
 

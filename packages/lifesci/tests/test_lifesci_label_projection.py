@@ -13,7 +13,7 @@ from assay.executors import SerialExecutor
 from assay.plugin import Catalog
 from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
-from assay_lifesci.annotation import held_out_batches
+from assay_lifesci.batches import held_out_batches
 from assay_lifesci.plugin import plugin
 
 

@@ -11,10 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from assay.data import Dataset
-from assay.errors import SplitError
 from assay.models import SklearnModel, array_features, require_targets
 from assay.predictions import Predictions
-from assay.splits import Fold, Splitter
 
 
 def logistic_regression(c: float = 1.0, max_iter: int = 1000) -> SklearnModel:
@@ -51,28 +49,6 @@ class KnnPcaModel:
             values=self.knn_.predict(z),
             probabilities=np.asarray(self.knn_.predict_proba(z), dtype=np.float64),
         )
-
-
-def mlp(
-    hidden: int = 256,
-    dropout: float = 0.3,
-    max_epochs: int = 60,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-3,
-    batch_size: int = 64,
-) -> Any:
-    """A two-layer perceptron in torch (the core's `MLPModel`) on standardised expression."""
-    from assay.torch_training import MLPModel
-
-    return MLPModel(
-        hidden=(hidden, hidden // 2),
-        dropout=dropout,
-        max_epochs=max_epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        patience=10,
-    )
 
 
 def marker_genes(
@@ -136,35 +112,6 @@ class MarkerScoreModel:
             values=self.classes_[scores.argmax(1)],
             probabilities=shifted / shifted.sum(1, keepdims=True),
         )
-
-
-def held_out_batches(
-    dataset: Dataset, *, folds: int, repeats: int, seed: int, test_batch: str | None = None
-) -> list[Fold]:
-    """Open Problems' label projection: train on the other batches, test on one held out.
-
-    Each batch is held out once (batches in sorted order), or only `test_batch`.
-    `folds`, `repeats` and `seed` do not apply: the batches fix the cut."""
-    del folds, repeats, seed
-    if dataset.groups is None:
-        raise SplitError(
-            f"split 'lifesci.held_out_batch' needs batches; '{dataset.metadata.name}' has none"
-        )
-    batches = np.asarray(dataset.groups).astype(str)
-    names = sorted(set(batches.tolist()))
-    if test_batch is not None:
-        if test_batch not in names:
-            raise SplitError(f"test_batch '{test_batch}' is not a batch (batches: {names})")
-        names = [test_batch]
-    if len(set(batches.tolist())) < 2:
-        raise SplitError("label projection needs at least two batches")
-    rows = np.arange(len(batches), dtype=np.int64)
-    return [
-        Fold(0, i, rows[batches != name], rows[batches == name]) for i, name in enumerate(names)
-    ]
-
-
-HELD_OUT_BATCH = Splitter(held_out_batches, keeps_groups=True)
 
 
 def warm_up() -> None:

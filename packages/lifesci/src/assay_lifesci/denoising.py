@@ -1,20 +1,11 @@
-"""Count denoising under molecular cross-validation (Batson, Royer & Webber, 2019).
-
-Each unit splits every UMI of the count matrix binomially: 90 % into the
-counts a model sees, 10 % held out. A denoiser that recovers the true
-expression predicts the held-out counts better than the noisy 90 % do.
-Scores follow Open Problems' denoising task: mean squared error after each
-matrix is normalised to 10,000 per cell and log1p-transformed, and the
-Poisson negative log-likelihood of the held-out counts with the denoised
-matrix rescaled to their total.
-"""
+"""Count denoising: the counts source (celltypist's sample or a user's table) and the
+denoisers, each fitted on the seen counts of molecular cross-validation (see `mcv`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,26 +16,17 @@ from assay.data import (
     read_array,
     read_json,
     sha256_file,
-    stable_hash,
     write_array,
     write_json,
 )
 from assay.errors import DataError
-from assay.metrics import Metric
-from assay.models import fitted_choice_tags
 from assay.predictions import Predictions
-from assay.protocols import EvaluationProtocol, Plan, UnitContext, UnitOutput
-from assay.spec import ProtocolSpec, ScenarioSpec
 from scipy import sparse
 
 from assay_lifesci.cells import log_normalise, read_h5ad_file
 
-if TYPE_CHECKING:
-    from assay.plugin import Catalog
-
 CELLTYPIST_SAMPLE = "celltypist/data/samples/sample_cell_by_gene.csv"
 SAMPLE = "celltypist-sample"
-HELD_OUT_FRACTION = 0.1
 INTEGER_TOLERANCE = 1e-6
 
 
@@ -180,111 +162,10 @@ class CountsSource(Source):
         )
 
 
-def binomial_split(
-    counts: sparse.csr_matrix, fraction: float, seed: int
-) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-    """Every molecule goes to the held-out half with probability `fraction` (MCV)."""
-    rng = np.random.default_rng(seed)
-    held = counts.copy()
-    held.data = rng.binomial(counts.data.astype(np.int64), fraction).astype(np.float64)
-    seen = counts.copy().astype(np.float64)
-    seen.data = counts.data - held.data
-    seen.eliminate_zeros()
-    held.eliminate_zeros()
-    return seen, held
-
-
-def _mse_log(y: npt.NDArray[Any], p: Predictions) -> float:
-    truth = log_normalise(np.asarray(y, dtype=np.float64))
-    denoised = log_normalise(np.clip(np.asarray(p.values, dtype=np.float64), 0, None))
-    return float(np.mean((truth - denoised) ** 2))
-
-
-def _poisson(y: npt.NDArray[Any], p: Predictions) -> float:
-    rate = np.clip(np.asarray(p.values, dtype=np.float64), 0, None)
-    return float(np.mean(rate - np.asarray(y, dtype=np.float64) * np.log(rate + 1e-6)))
-
-
-METRICS = (
-    Metric(
-        "mcv_mse",
-        "minimize",
-        _mse_log,
-        "MSE between held-out and denoised counts, each normalised to 1e4 per cell and log1p",
-    ),
-    Metric(
-        "mcv_poisson",
-        "minimize",
-        _poisson,
-        "Poisson NLL of held-out counts, denoised matrix rescaled to their total",
-    ),
-)
-
-
-class MolecularCrossValidation(EvaluationProtocol):
-    """One unit per binomial split (`repeats` of them, seeds split_seed, split_seed + 1, ...):
-    the model fits on the 90 % counts of every cell and returns their denoised matrix;
-    it is scored against the 10 % it never saw."""
-
-    name = "lifesci.mcv"
-
-    def plan(
-        self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog
-    ) -> Plan:
-        del catalog
-        if not sparse.issparse(dataset.inputs):
-            raise DataError(f"scenario {spec.key}: molecular cross-validation needs a count matrix")
-        fraction = float(protocol.params.get("held_out_fraction", HELD_OUT_FRACTION))
-        if not 0 < fraction < 1:
-            raise DataError(f"scenario {spec.key}: held_out_fraction must lie in (0, 1)")
-        seeds = [protocol.split_seed + r for r in range(protocol.repeats)]
-        sha = stable_hash(
-            {
-                "protocol": self.name,
-                "fraction": fraction,
-                "seeds": seeds,
-                "data": dataset.metadata.sha256,
-            }
-        )
-        return Plan(sha, tuple(f"mcv{s}" for s in seeds), payload=fraction)
-
-    def run(self, context: UnitContext) -> UnitOutput:
-        split_seed = int(context.unit.removeprefix("mcv"))
-        seen, held = binomial_split(context.dataset.inputs, context.plan.payload, split_seed)
-        train = Dataset(inputs=seen, targets=None, metadata=context.dataset.metadata)
-        start = time.perf_counter()
-        context.model.fit(train, seed=context.seed)
-        fitted = time.perf_counter()
-        denoised = np.asarray(context.model.predict(train).values, dtype=np.float64)
-        predicted = time.perf_counter()
-        if denoised.shape != seen.shape:
-            raise DataError(
-                f"model '{context.model_name}' returned a {denoised.shape} matrix for "
-                f"{seen.shape} counts"
-            )
-        if not np.all(np.isfinite(denoised)):
-            raise DataError(f"model '{context.model_name}' returned non-finite values")
-        # Open Problems rescales the denoised matrix to the held-out total before scoring.
-        scaled = denoised * (held.sum() / max(float(denoised.sum()), 1e-12))
-        truth = held.toarray()
-        return UnitOutput(
-            metrics={m.name: m(truth, Predictions(values=scaled)) for m in context.metrics},
-            fit_seconds=fitted - start,
-            predict_seconds=predicted - fitted,
-            info={
-                "split_seed": str(split_seed),
-                "held_out_fraction": str(context.plan.payload),
-                "n_cells": str(seen.shape[0]),
-                "n_genes": str(seen.shape[1]),
-                **{f"fitted.{k}": v for k, v in fitted_choice_tags(context.model).items()},
-            },
-        )
-
-
 # ---- denoisers: fit on the seen counts, predict their denoised matrix (counts scale) ----
 
 
-def _counts(dataset: Dataset) -> npt.NDArray[np.float64]:
+def dense_counts(dataset: Dataset) -> npt.NDArray[np.float64]:
     x = dataset.inputs
     return np.asarray(x.toarray() if sparse.issparse(x) else x, dtype=np.float64)
 
@@ -305,7 +186,7 @@ class NoDenoising:
         del train, valid, seed
 
     def predict(self, dataset: Dataset) -> Predictions:
-        return Predictions(values=_counts(dataset))
+        return Predictions(values=dense_counts(dataset))
 
 
 class PcaDenoiser:
@@ -318,12 +199,12 @@ class PcaDenoiser:
         del valid
         from sklearn.decomposition import PCA
 
-        x = log_normalise(_counts(train))
+        x = log_normalise(dense_counts(train))
         k = min(self.n_components, x.shape[0] - 1, x.shape[1] - 1)
         self.pca_ = PCA(n_components=k, random_state=seed, svd_solver="randomized").fit(x)
 
     def predict(self, dataset: Dataset) -> Predictions:
-        counts = _counts(dataset)
+        counts = dense_counts(dataset)
         x = log_normalise(counts)
         smoothed = self.pca_.inverse_transform(self.pca_.transform(x))
         return Predictions(values=_to_counts(smoothed, counts.sum(1, keepdims=True)))
@@ -345,7 +226,7 @@ class DiffusionDenoiser:
         from sklearn.decomposition import PCA
         from sklearn.neighbors import NearestNeighbors
 
-        counts = _counts(dataset)
+        counts = dense_counts(dataset)
         x = log_normalise(counts)
         k_pcs = min(self.n_components, x.shape[0] - 1, x.shape[1] - 1)
         z = PCA(n_components=k_pcs, random_state=self.seed_, svd_solver="randomized").fit_transform(
@@ -366,84 +247,3 @@ class DiffusionDenoiser:
         for _ in range(self.t):
             smoothed = markov @ smoothed
         return Predictions(values=_to_counts(smoothed, counts.sum(1, keepdims=True)))
-
-
-class CountAutoencoder:
-    """A count autoencoder (DCA-like, Eraslan et al. 2019, written here) in torch: the
-    log-normalised counts are encoded through a bottleneck and decoded into each cell's
-    expected counts (softmax over genes x library size), trained with a Poisson loss
-    on the seen counts. The counts it predicts are those expected rates."""
-
-    def __init__(
-        self,
-        hidden: int = 128,
-        bottleneck: int = 32,
-        dropout: float = 0.1,
-        max_epochs: int = 100,
-        lr: float = 1e-3,
-        batch_size: int = 64,
-        patience: int = 10,
-    ) -> None:
-        from assay.torch_training import TrainConfig
-
-        self.hidden, self.bottleneck, self.dropout = hidden, bottleneck, dropout
-        self.batch_size = batch_size
-        self.config = TrainConfig(max_epochs=max_epochs, lr=lr, patience=patience)
-
-    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
-        del valid
-        import torch
-        from assay.torch_training import fit_module, seed_everything, tensor_batches
-        from torch import nn
-
-        seed_everything(seed)
-        counts = _counts(train)
-        n_genes = counts.shape[1]
-
-        class Network(nn.Module):
-            def __init__(self, hidden: int, bottleneck: int, dropout: float) -> None:
-                super().__init__()
-                self.body = nn.Sequential(
-                    nn.Linear(n_genes, hidden),
-                    nn.ReLU(),
-                    nn.Dropout(dropout),
-                    nn.Linear(hidden, bottleneck),
-                    nn.ReLU(),
-                    nn.Linear(bottleneck, hidden),
-                    nn.ReLU(),
-                    nn.Linear(hidden, n_genes),
-                )
-
-            def forward(self, x: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
-                return torch.softmax(self.body(x), dim=1) * library
-
-        def poisson(rate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            return nn.functional.poisson_nll_loss(rate, target, log_input=False, full=False)
-
-        self.net_ = Network(self.hidden, self.bottleneck, self.dropout)
-        x, library = self._inputs(counts)
-        self.training_ = fit_module(
-            self.net_,
-            tensor_batches(x, library, counts.astype(np.float32), batch_size=self.batch_size),
-            poisson,
-            config=self.config,
-            seed=seed,
-        )
-
-    def fitted_choices(self) -> dict[str, Any]:
-        return dict(self.training_.choices())
-
-    @staticmethod
-    def _inputs(
-        counts: npt.NDArray[np.float64],
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        library = counts.sum(1, keepdims=True).astype(np.float32)
-        return log_normalise(counts), library
-
-    def predict(self, dataset: Dataset) -> Predictions:
-        from assay.torch_training import predict_batches, tensor_batches
-
-        x, library = self._inputs(_counts(dataset))
-        batches = tensor_batches(x, library, batch_size=512, shuffle=False)
-        rates = predict_batches(self.net_, batches(np.random.default_rng(0)))
-        return Predictions(values=rates)

@@ -1,4 +1,8 @@
-"""The life-science plugin object, found by the core through the `assay.plugins` entry point."""
+"""The life-science plugin object, found by the core through the `assay.plugins` entry point.
+
+Sources and models are named as "module:attr" and imported only when used: scanpy,
+anndata, Biopython, pyrodigal and torch stay out of `assay list`.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,16 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_lifesci import __version__
-from assay_lifesci.annotation import (
-    HELD_OUT_BATCH,
-    KnnPcaModel,
-    MarkerScoreModel,
-    logistic_regression,
-    mlp,
-    warm_up,
-)
-from assay_lifesci.cells import H5adSource, PbmcSource
-from assay_lifesci.denoising import (
-    METRICS,
-    CountAutoencoder,
-    CountsSource,
-    DiffusionDenoiser,
-    MolecularCrossValidation,
-    NoDenoising,
-    PcaDenoiser,
-)
-from assay_lifesci.genome import GenomeWindowsSource, KmerLogistic, PyrodigalModel, WindowCnn
+from assay_lifesci.batches import HELD_OUT_BATCH
+from assay_lifesci.mcv import METRICS, MolecularCrossValidation
+
+
+def warm_up() -> None:
+    """Compile scanpy's numba kernels before the first unit's clock starts."""
+    from assay_lifesci.annotation import warm_up as warm_scanpy
+
+    warm_scanpy()
+
 
 plugin = Plugin(
     name="lifesci",
@@ -35,19 +30,24 @@ plugin = Plugin(
         "label projection on your .h5ad, count denoising, coding regions in genomes"
     ),
     scenario_dir=files("assay_lifesci") / "scenarios",
-    sources=(PbmcSource(), H5adSource(), CountsSource(), GenomeWindowsSource()),
+    sources={
+        "lifesci.pbmc68k_reduced": "assay_lifesci.cells:PbmcSource",
+        "lifesci.h5ad": "assay_lifesci.cells:H5adSource",
+        "lifesci.counts": "assay_lifesci.denoising:CountsSource",
+        "lifesci.genome_windows": "assay_lifesci.genome:GenomeWindowsSource",
+    },
     models={
-        "lifesci.logistic": logistic_regression,
-        "lifesci.knn_pca": KnnPcaModel,
-        "lifesci.marker_score": MarkerScoreModel,
-        "lifesci.mlp": mlp,
-        "lifesci.no_denoising": NoDenoising,
-        "lifesci.pca_denoise": PcaDenoiser,
-        "lifesci.diffusion": DiffusionDenoiser,
-        "lifesci.count_autoencoder": CountAutoencoder,
-        "lifesci.pyrodigal": PyrodigalModel,
-        "lifesci.kmer_logistic": KmerLogistic,
-        "lifesci.window_cnn": WindowCnn,
+        "lifesci.logistic": "assay_lifesci.annotation:logistic_regression",
+        "lifesci.knn_pca": "assay_lifesci.annotation:KnnPcaModel",
+        "lifesci.marker_score": "assay_lifesci.annotation:MarkerScoreModel",
+        "lifesci.mlp": "assay_lifesci.torch_models:mlp",
+        "lifesci.no_denoising": "assay_lifesci.denoising:NoDenoising",
+        "lifesci.pca_denoise": "assay_lifesci.denoising:PcaDenoiser",
+        "lifesci.diffusion": "assay_lifesci.denoising:DiffusionDenoiser",
+        "lifesci.count_autoencoder": "assay_lifesci.torch_models:count_autoencoder",
+        "lifesci.pyrodigal": "assay_lifesci.genome:PyrodigalModel",
+        "lifesci.kmer_logistic": "assay_lifesci.genome:KmerLogistic",
+        "lifesci.window_cnn": "assay_lifesci.torch_models:window_cnn",
     },
     metrics=METRICS,
     protocols=(MolecularCrossValidation(),),
