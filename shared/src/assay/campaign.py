@@ -139,9 +139,10 @@ class Trace:
     def best_so_far(self) -> npt.NDArray[np.float64]:
         return np.maximum.accumulate(self.truth)
 
-    def columns(self) -> dict[str, npt.NDArray[Any]]:
-        """The trace as the unit's table (the `predictions.csv` of a supervised unit)."""
-        return {
+    def columns(self, top: set[str] | None = None) -> dict[str, npt.NDArray[Any]]:
+        """The trace as the unit's table (the `predictions.csv` of a supervised unit); with
+        the pool's `top` ids, a 0/1 column `top` marks each one found (recall curves)."""
+        columns: dict[str, npt.NDArray[Any]] = {
             "row": np.arange(self.ids.size),
             "round": self.rounds,
             "candidate": self.ids,
@@ -150,6 +151,9 @@ class Trace:
             "best_so_far": self.best_so_far,
             "cost": self.cost,
         }
+        if top is not None:
+            columns["top"] = np.isin(self.ids, sorted(top)).astype(np.int64)
+        return columns
 
 
 def run_campaign(
@@ -281,7 +285,9 @@ class ClosedLoopProtocol(EvaluationProtocol):
         trace, policy_s, measure_s = run_campaign(environment, context.model, params, context.seed)
         if trace.ids.size == 0:
             raise DataError(f"scenario {context.spec.key}: the campaign measured nothing")
-        scores = campaign_scores(trace, params, environment.optimum, environment.pool_values())
+        pool = environment.pool_values()
+        scores = campaign_scores(trace, params, environment.optimum, pool)
+        top = top_ids(pool, params.top_fraction) if pool else None
         wanted = {metric.name for metric in context.metrics}
         missing = wanted - set(scores)
         if missing:
@@ -295,11 +301,13 @@ class ClosedLoopProtocol(EvaluationProtocol):
             metrics={name: scores[name] for name in sorted(wanted)},
             fit_seconds=policy_s,
             predict_seconds=measure_s,
-            predictions=trace.columns(),
+            predictions=trace.columns(top),
             steps={"best_so_far": [(int(end) + 1, float(best[end])) for end in ends]},
             info={
                 "design": DESIGN_SEEDS,
                 "evaluations": str(trace.ids.size),
                 "rounds": str(int(trace.rounds[-1]) + 1),
+                "budget": str(params.budget),
+                **({"n_top": str(len(top))} if top else {}),
             },
         )
