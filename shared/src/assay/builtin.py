@@ -141,5 +141,11 @@ plugin = Plugin(
     },
     environments=ENVIRONMENTS,
     policies=POLICIES,
-    check_params={"torch_mlp": {"max_epochs": 3}, "random_forest": {"n_estimators": 10}},
+    check_params={
+        "torch_mlp": {"max_epochs": 3},
+        "random_forest": {"n_estimators": 10},
+        "greedy": {"n_estimators": 10},
+        "ucb": {"n_estimators": 10},
+        "bo_qlognei": {"num_restarts": 1, "raw_samples": 32},
+    },
 )

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from assay.cli_campaign import campaign_app
 from assay.errors import AssayError
 from assay.spec import ModelEntry, Size
 
@@ -30,6 +31,7 @@ suite_app = typer.Typer(no_args_is_help=True, help="Run suites of scenarios.")
 leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards from MLflow runs.")
 app.add_typer(suite_app, name="suite")
 app.add_typer(leaderboard_app, name="leaderboard")
+app.add_typer(campaign_app, name="campaign")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
