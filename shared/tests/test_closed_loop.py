@@ -52,7 +52,7 @@ def test_closed_loop_specs_need_an_environment_and_only_they_have_one() -> None:
         parse_scenario({**LOOP, "task": "regression"})
     with pytest.raises(SpecError, match="missing key 'source'"):
         parse_scenario({**no_environment, "task": "regression"})
-    with pytest.raises(SpecError, match="protocol.params.budget"):
+    with pytest.raises(SpecError, match=r"protocol\.params\.budget"):
         CampaignParams.parse({"n0": 4, "q": 2}, origin="x")
     with pytest.raises(SpecError, match="larger than the budget"):
         CampaignParams.parse({"n0": 40, "q": 2, "budget": 10}, origin="x")
@@ -68,7 +68,8 @@ def test_a_campaign_spends_its_budget_once_per_candidate_and_repeats_with_its_se
     params = CampaignParams(n0=5, q=3, budget=17)
     pool = DatasetPool(_diabetes())
     trace, _, _ = run_campaign(pool, RandomPolicy(), params, seed=3)
-    assert trace.ids.size == 17 and len(set(trace.ids.tolist())) == 17
+    assert trace.ids.size == 17
+    assert len(set(trace.ids.tolist())) == 17
     assert trace.rounds.tolist() == [0] * 5 + [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3
     again, _, _ = run_campaign(DatasetPool(_diabetes()), RandomPolicy(), params, seed=3)
     assert again.ids.tolist() == trace.ids.tolist()
@@ -144,7 +145,8 @@ def test_a_policy_that_chooses_wrongly_gets_one_line() -> None:
 def test_surrogate_policies_choose_untried_candidates(core_catalog: Catalog, name: str) -> None:
     policy = build_policy(name, {"n_estimators": 10}, core_catalog.policies)
     trace, _, _ = run_campaign(Hartmann6(), policy, CampaignParams(n0=6, q=3, budget=12), seed=0)
-    assert trace.ids.size == 12 and len(set(trace.ids.tolist())) == 12
+    assert trace.ids.size == 12
+    assert len(set(trace.ids.tolist())) == 12
     pooled, _, _ = run_campaign(
         DatasetPool(_diabetes()), policy, CampaignParams(n0=6, q=3, budget=12), seed=0
     )
@@ -157,7 +159,8 @@ def test_the_botorch_policy_runs_on_a_space_and_a_pool(core_catalog: Catalog) ->
         "bo_qlognei", {"num_restarts": 1, "raw_samples": 16}, core_catalog.policies
     )
     trace, _, _ = run_campaign(Hartmann6(), policy, CampaignParams(n0=6, q=2, budget=8), seed=0)
-    assert trace.ids.size == 8 and np.all(trace.truth > 0)
+    assert trace.ids.size == 8
+    assert np.all(trace.truth > 0)
     pooled, _, _ = run_campaign(
         DatasetPool(_diabetes()), policy, CampaignParams(n0=6, q=2, budget=10), seed=0
     )
@@ -184,18 +187,22 @@ def test_a_closed_loop_board_pairs_seeds_and_draws_discovery_curves(core_catalog
     tracker = Tracker()
     serial = make_executor("serial", catalog=core_catalog)
     report = run_grid(core_catalog, plan_grid(core_catalog, [entry], "quick"), serial, tracker)
-    assert not report.failures and len(report.results) == 6
+    assert not report.failures
+    assert len(report.results) == 6
     run = tracker.client.get_run(report.results[0].run_id)
     history = tracker.client.get_metric_history(run.info.run_id, "best_so_far")
     assert [m.step for m in history] == [5, 10, 15]  # one point per round
     again = run_grid(core_catalog, plan_grid(core_catalog, [entry], "quick"), serial, tracker)
-    assert again.skipped == 6 and not again.results  # resumed: nothing runs twice
+    assert again.skipped == 6
+    assert not again.results
     spec = core_catalog.scenario("core/diabetes-loop").spec
     board = build_board(tracker.client, spec, "quick", models)
-    assert board is not None and "paired over seeds" in board.method
+    assert board is not None
+    assert "paired over seeds" in board.method
     assert board.curve_metric == "top_recall"
     assert set(board.curves) == {"random", "ucb"}
-    assert board.curves["random"].seeds == 3 and len(board.curves["random"].median) == 15
+    assert board.curves["random"].seeds == 3
+    assert len(board.curves["random"].median) == 15
     random = next(e for e in board.entries if e.model == "random")
     assert random.discovery["ef"] == pytest.approx(1.0) or np.isnan(random.discovery["ef"])
     assert random.metrics["top_recall"].n == 3
