@@ -16,16 +16,12 @@ import numpy.typing as npt
 
 from assay.closed_loop import Candidates, History, PolicyFactory
 from assay.data import Dataset, DatasetMetadata
-from assay.errors import AssayError, DataError
+from assay.errors import DataError, NotInstalledError
 from assay.models import Model, build_model
 
 SPACE_SAMPLES = 2048
 """Random points a surrogate policy scores in a continuous space (plus the same number
 around the best points found so far)."""
-
-
-class NotInstalledError(AssayError):
-    """An optional extra that a component needs is not installed."""
 
 
 class RandomPolicy:

@@ -41,7 +41,7 @@ from assay.builtin import plugin as core_plugin
 from assay.cache import DataCache
 from assay.campaign import environment_dataset
 from assay.data import Dataset, Source
-from assay.errors import SpecError
+from assay.errors import NotInstalledError, SpecError
 from assay.models import Model, build_model
 from assay.plugin import Catalog, Plugin
 from assay.predictions import Predictions
@@ -220,6 +220,12 @@ def _check_protocol_model(
     protocol = spec.protocol.for_size("quick")
     evaluation = catalog.protocols.get(protocol.name)
     plan = evaluation.plan(spec, protocol, dataset, catalog)
+    try:
+        entry = evaluation.build_entry(
+            model_name, dict(plugin.check_params.get(model_name, {})), catalog
+        )
+    except NotInstalledError:
+        return  # an optional extra (assay[bo]) that is absent: reported as such when run
     context = UnitContext(
         spec=spec,
         protocol=protocol,
@@ -227,9 +233,7 @@ def _check_protocol_model(
         plan=plan,
         unit=plan.units[0],
         seed=0,
-        model=evaluation.build_entry(
-            model_name, dict(plugin.check_params.get(model_name, {})), catalog
-        ),
+        model=entry,
         model_name=model_name,
         metrics=[catalog.metrics.get(m.name) for m in spec.metrics],
     )
