@@ -8,6 +8,7 @@ where the model gives one, else the spread of a fitted forest's trees.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -146,7 +147,11 @@ class BotorchPolicy:
         self, num_restarts: int = 4, raw_samples: int = 256, mc_samples: int = 128
     ) -> None:
         try:
-            import botorch  # noqa: F401
+            # linear_operator (under gpytorch) calls torch.jit.script at import, which
+            # torch 2.13 deprecates: a warning about their code, not the user's.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated")
+                import botorch  # noqa: F401
         except ImportError:
             raise NotInstalledError(
                 "policy 'bo_qlognei' needs BoTorch, which is not installed: pip install 'assay[bo]'"
