@@ -17,11 +17,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.linalg
+import scipy.linalg.blas
 import scipy.optimize
 from assay.data import Dataset
 from assay.models import require_targets
@@ -169,7 +171,7 @@ class BayesC:
     the prior genetic variance is half the phenotypic. Effects are the
     posterior means after `burn_in` of `chain_length` iterations."""
 
-    def __init__(self, *, chain_length: int = 400, burn_in: int = 100, pi: float = 0.05) -> None:
+    def __init__(self, *, chain_length: int = 300, burn_in: int = 100, pi: float = 0.05) -> None:
         if not 0 <= burn_in < chain_length:
             raise ValueError(f"need 0 <= burn_in < chain_length, got {burn_in}, {chain_length}")
         self.chain_length, self.burn_in, self.pi = chain_length, burn_in, pi
@@ -192,30 +194,34 @@ class BayesC:
         mu = float(y.mean())
         resid = y - mu
         kept, sum_b, sum_mu = 0, np.zeros(m), 0.0
+        axpy = scipy.linalg.blas.get_blas_funcs("axpy", (resid,))
+        columns = [np.ascontiguousarray(z[:, j]) for j in range(m)]
         for iteration in range(self.chain_length):
             resid += mu
             mu = float(rng.normal(resid.mean(), np.sqrt(var_e / n)))
             resid -= mu
-            log_prior = np.log(pi) - np.log1p(-pi)
+            log_prior = math.log(pi) - math.log1p(-pi)
             uniforms = rng.random(m)
             normals = rng.standard_normal(m)
             for j in range(m):
-                if zz[j] == 0:
+                zz_j = float(zz[j])
+                if zz_j == 0.0:
                     continue
-                col = z[:, j]
-                rhs = col @ resid + zz[j] * b[j]
-                v0 = zz[j] * var_e
-                v1 = zz[j] ** 2 * var_b + v0
-                log_odds = log_prior - 0.5 * np.log(v1 / v0) + 0.5 * rhs**2 * (1 / v0 - 1 / v1)
+                old = float(b[j])
+                rhs = float(columns[j] @ resid) + zz_j * old
+                v0 = zz_j * var_e
+                v1 = zz_j * zz_j * var_b + v0
+                log_odds = log_prior - 0.5 * math.log(v1 / v0) + 0.5 * rhs * rhs * (1 / v0 - 1 / v1)
                 new = 0.0
-                if uniforms[j] < 1.0 / (1.0 + np.exp(-log_odds)):
-                    c = zz[j] + var_e / var_b
-                    new = rhs / c + normals[j] * np.sqrt(var_e / c)
+                odds_in = 1.0 / (1.0 + math.exp(-log_odds)) if log_odds > -700 else 0.0
+                if uniforms[j] < odds_in:
+                    c = zz_j + var_e / var_b
+                    new = rhs / c + float(normals[j]) * math.sqrt(var_e / c)
                     included[j] = True
                 else:
                     included[j] = False
-                if new != b[j]:
-                    resid -= col * (new - b[j])
+                if new != old:
+                    resid = axpy(columns[j], resid, a=old - new)
                     b[j] = new
             k = int(included.sum())
             var_b = (float(np.sum(b[included] ** 2)) + nu * scale_b) / rng.chisquare(k + nu)
@@ -262,12 +268,13 @@ class SNPMLP:
 
 
 def mlp(
-    hidden: tuple[int, ...] | list[int] = (256, 64),
+    hidden: tuple[int, ...] | list[int] = (64,),
     dropout: float = 0.3,
     max_epochs: int = 200,
     lr: float = 1e-3,
     weight_decay: float = 1e-2,
-    patience: int = 20,
+    patience: int = 10,
+    batch_size: int = 128,
     valid_fraction: float = 0.1,
 ) -> SNPMLP:
     return SNPMLP(
@@ -277,5 +284,6 @@ def mlp(
         lr=lr,
         weight_decay=weight_decay,
         patience=patience,
+        batch_size=batch_size,
         valid_fraction=valid_fraction,
     )
