@@ -140,7 +140,8 @@ def test_families_are_full_sibs_with_recorded_parents(population: Population) ->
     for family in np.unique(population.family[progeny])[:5]:
         members = progeny[population.family[progeny] == family]
         assert len(members) == SMALL.family_size
-        assert len(set(population.sire[members])) == 1 and len(set(population.dam[members])) == 1
+        assert len(set(population.sire[members])) == 1
+        assert len(set(population.dam[members])) == 1
         parent = population.sire[members[0]]
         assert population.generation[parent] == 1
         # every allele of a child comes from its parents' haplotypes at that locus
