@@ -11,13 +11,14 @@ from assay_breeding.metrics import BREEDING_METRICS
 from assay_breeding.models import GBLUP, RKHS, BayesC, RidgeSNPBLUP, mlp
 from assay_breeding.protocol import FORWARD, BreedingProtocol
 from assay_breeding.sources import SimulatedPopulationSource
+from assay_breeding.user_files import USER_FOLDS, UserFilesSource
 
 plugin = Plugin(
     name="breeding",
     version=__version__,
     description="Genomic prediction on simulated breeding populations (msprime + crosses), VCF and PLINK",
     scenario_dir=files("assay_breeding") / "scenarios",
-    sources=(SimulatedPopulationSource(),),
+    sources=(SimulatedPopulationSource(), UserFilesSource()),
     models={
         "breeding.gblup": GBLUP,
         "breeding.snp_blup": RidgeSNPBLUP,
@@ -26,7 +27,7 @@ plugin = Plugin(
         "breeding.mlp": mlp,
     },
     metrics=BREEDING_METRICS,
-    splits={"breeding.forward": FORWARD},
+    splits={"breeding.forward": FORWARD, "breeding.user_folds": USER_FOLDS},
     protocols=(BreedingProtocol(),),
     key_libraries=("msprime", "tskit", "scikit-allel", "bed-reader"),
     check_params={
