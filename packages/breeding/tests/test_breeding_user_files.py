@@ -159,7 +159,7 @@ def write_plink(tmp_path: Path, dosage: np.ndarray[Any, Any]) -> Path:
     from bed_reader import to_bed
 
     bed = tmp_path / "geno.bed"
-    n, m = dosage.shape
+    n = dosage.shape[0]
     to_bed(
         bed,
         dosage.astype(np.float32),
