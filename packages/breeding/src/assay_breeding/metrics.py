@@ -50,3 +50,29 @@ BREEDING_METRICS = (
         "|1 - b| with b the slope of TBV regressed on predictions (0: unbiased)",
     ),
 )
+
+
+def _selection_only(y: npt.NDArray[Any], p: Predictions) -> float:
+    raise ValueError("a selection-cycle metric: the breeding.selection protocol scores it")
+
+
+SELECTION_METRICS = (
+    Metric(
+        "gain_per_cycle",
+        "maximize",
+        _selection_only,
+        "rise in mean true breeding value per selection cycle, in base genetic SD",
+    ),
+    Metric(
+        "genetic_variance_kept",
+        "maximize",
+        _selection_only,
+        "genetic variance of the last generation over the base generation's",
+    ),
+    Metric(
+        "inbreeding",
+        "minimize",
+        _selection_only,
+        "1 - H_t / H_0: loss of expected heterozygosity at the chip SNPs since the base",
+    ),
+)
