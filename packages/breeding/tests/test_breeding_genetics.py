@@ -150,3 +150,14 @@ def test_families_are_full_sibs_with_recorded_parents(population: Population) ->
             (child == population.haplotypes[parent, 0])
             | (child == population.haplotypes[parent, 1])
         )
+
+
+def test_a_constant_prediction_has_accuracy_zero_and_bias_one() -> None:
+    from assay.predictions import Predictions
+    from assay_breeding.metrics import slope_bias
+
+    truth = np.random.default_rng(0).normal(size=50)
+    constant = Predictions(values=np.full(50, 0.1 + 0.2))  # a float whose np.var is not 0
+    assert accuracy(truth, constant) == 0.0
+    assert slope_bias(truth, constant) == 1.0
+    assert np.isclose(slope_bias(truth, Predictions(values=truth * 2)), 0.5)
