@@ -31,7 +31,13 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from assay.campaign import CampaignPlan, ClosedLoopProtocol, campaign_scores, run_campaign
+from assay.campaign import (
+    DESIGN_SEEDS,
+    CampaignPlan,
+    ClosedLoopProtocol,
+    campaign_scores,
+    run_campaign,
+)
 from assay.closed_loop import Candidates, Environment, History, Measurement
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import SpecError
@@ -226,6 +232,7 @@ class SelectionProtocol(ClosedLoopProtocol):
                 "inbreeding": list(enumerate(environment.inbreeding)),
             },
             info={
+                "design": DESIGN_SEEDS,  # one campaign per seed: boards compare over seeds
                 "cycles": str(environment.cycle),
                 "policy_cycles": str(max(0, environment.cycle - 1)),
                 "candidates": str(environment.n_candidates),
