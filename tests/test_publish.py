@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,19 +21,31 @@ SCENARIO = "testplugin/tiny-holdout"
 Record = dict[str, Any]
 
 
-@pytest.fixture
-def bundle(tmp_path: Path, env: dict[str, str]) -> Path:
-    """ridge on the fixed-test-set scenario, run in store A and exported."""
-    suite = SUITES / "records.toml"
-    ran = run_assay(["suite", "run", str(suite)], env, tmp_path)
+@pytest.fixture(scope="module")
+def store_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Store A: the records suite run once for the module, and ridge on the fixed-test-set
+    scenario exported from it as `bundle/`."""
+    root = tmp_path_factory.mktemp("store-a")
+    env = {
+        **os.environ,
+        "ASSAY_HOME": str(root / "assay-home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'a.db'}",
+    }
+    ran = run_assay(["suite", "run", str(SUITES / "records.toml")], env, root)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    out = tmp_path / "bundle"
     exported = run_assay(
-        ["export", SCENARIO, "-m", "ridge", "--size", "quick", "--out", str(out)], env, tmp_path
+        ["export", SCENARIO, "-m", "ridge", "--size", "quick", "--out", str(root / "bundle")],
+        env,
+        root,
     )
     assert exported.returncode == 0, exported.stderr
     assert "wrote 2 unit runs" in exported.stdout  # one unit, two seeds
-    return out
+    return root
+
+
+@pytest.fixture
+def bundle(store_a: Path) -> Path:
+    return store_a / "bundle"
 
 
 def fresh_store(env: dict[str, str], tmp_path: Path, name: str) -> dict[str, str]:
@@ -63,7 +76,7 @@ def refused(bundle: Path, env: dict[str, str], cwd: Path) -> str:
 
 
 def test_an_exported_bundle_joins_a_fresh_store_board_as_external(
-    bundle: Path, tmp_path: Path, env: dict[str, str]
+    store_a: Path, bundle: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
     fresh = fresh_store(env, tmp_path, "fresh")
     imported = run_assay(["import", str(bundle), "--verify"], fresh, tmp_path)
@@ -85,7 +98,9 @@ def test_an_exported_bundle_joins_a_fresh_store_board_as_external(
     assert '<span class="badge">external</span>' in page
     assert "ridge (external)" in (boards / "testplugin" / "tiny-holdout.md").read_text()
 
-    # Beside our own entries (store A), under the suite's filter, it keeps its mark.
+    # Beside our own entries (a copy of store A), under the suite's filter, it keeps its mark.
+    shutil.copy(store_a / "a.db", tmp_path / "a.db")
+    env = fresh_store(env, tmp_path, "a")
     ours = run_assay(["import", str(bundle), "--verify"], env, tmp_path)
     assert ours.returncode == 0, ours.stderr
     suite_boards = tmp_path / "suite-boards"
@@ -163,14 +178,17 @@ def test_bad_bundles_and_exports_are_one_line(
     stray = shutil.copytree(bundle, tmp_path / "s")
     shutil.copy(next((stray / "records").rglob("*.jsonl.gz")), stray / "records" / "x.jsonl.gz")
     assert "is not listed in SHA256SUMS" in refused(stray, env, tmp_path)
-    exists = run_assay(["export", SCENARIO, "--size", "quick", "--out", str(bundle)], env, tmp_path)
+    store = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{bundle.parent / 'a.db'}"}
+    exists = run_assay(
+        ["export", SCENARIO, "--size", "quick", "--out", str(bundle)], store, tmp_path
+    )
     assert exists.returncode == 2
-    assert "is not empty" in exists.stderr
+    assert "is not an empty folder" in exists.stderr
     unknown = run_assay(
         ["export", SCENARIO, "-m", "nope", "--size", "quick", "--out", str(tmp_path / "n")],
-        env,
+        store,
         tmp_path,
     )
     assert unknown.returncode == 2
-    assert "tracked entries: " in unknown.stderr
+    assert "tracked entries: mean, ridge, ridge-copy" in unknown.stderr
     assert not (tmp_path / "n").exists()  # nothing half-written

@@ -78,6 +78,8 @@ def export_bundle(
     as in `models`, when given) as a bundle under `out`; returns how many units."""
     from assay.leaderboard import build_board
 
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BundleError(f"{out} exists and is not an empty folder: choose a new one")
     written = 0
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         staging = Path(tmp)
@@ -99,8 +101,6 @@ def export_bundle(
             written += len(runs)
         _write_manifest(staging)
         if out.exists():
-            if any(out.iterdir()):
-                raise BundleError(f"{out} exists and is not empty: choose a new folder")
             out.rmdir()
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging / RECORDS_DIR), str(out / RECORDS_DIR))
