@@ -23,7 +23,7 @@ TEST_PLUGIN = "tests/plugins/assay_testplugin"
 CONSTRAINTS = ("-c", "constraints.txt")
 QUICK_LEADERBOARD = "build/leaderboards-quick"
 
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "plugin_new"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "plugin_new", "site"]
 nox.options.reuse_existing_virtualenvs = True
 # uv installs the workspace in well under a minute where pip takes several; pip stays the
 # fallback for a machine without uv.
@@ -148,6 +148,58 @@ def plugin_new(session: nox.Session) -> None:
         "-s",
         "tests(package='skeleton')",
         external=True,
+    )
+
+
+SITE_TESTS = ("shared/tests/test_site_browser.py",)
+CHROMIUM_PACKAGE = "chromium-headless-shell"
+"""Debian's headless Chromium: a browser from the system's package registry, since
+`playwright install` downloads one from a CDN (not allowed)."""
+
+
+def _chromium(session: nox.Session) -> str:
+    """A Chromium on PATH, installed with apt-get (as root, or through sudo) if missing."""
+    for name in (CHROMIUM_PACKAGE, "chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run(*sudo, "apt-get", "update", "-qq", external=True, env=env)
+    session.run(
+        *sudo,
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        CHROMIUM_PACKAGE,
+        external=True,
+        env=env,
+    )
+    found = shutil.which(CHROMIUM_PACKAGE)
+    if found is None:
+        session.error(f"apt-get installed {CHROMIUM_PACKAGE} but it is not on PATH")
+    return found
+
+
+@nox.session
+def site(session: nox.Session) -> None:
+    """The static leaderboard site in headless Chromium (Debian's package, driven by
+    Playwright): pages load cleanly, links resolve, sorting works; screenshots under
+    build/site-screenshots. Never skips: a missing browser fails the session."""
+    chromium = _chromium(session)
+    _install(session, *_editable("shared[test]"), "playwright")
+    session.run(
+        "pytest",
+        *SITE_TESTS,
+        *session.posargs,
+        env={
+            "ASSAY_CHROMIUM": chromium,
+            "ASSAY_REQUIRE_BROWSER": "1",
+            "ASSAY_SCREENSHOTS": str(ROOT / "build" / "site-screenshots"),
+            "ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home"),
+        },
     )
 
 

@@ -472,7 +472,7 @@ def suite_run(
         raise AssayError("--board prints tables, so it does not combine with --json")
     failed = _run(entries, suite.size, executor, workers, scheduler, as_json, retry_failed, notes)
     if board is not None:  # the board is written whatever failed; failures stay on it
-        leaderboard_build(suite=file, out=board, print_table=not as_json)
+        leaderboard_build(suite=file, out=board, print_table=not as_json, html=True)
     if failed:
         raise typer.Exit(1)
 
@@ -490,6 +490,12 @@ def leaderboard_build(
     records: Annotated[
         bool, typer.Option(help="write the run records behind each board under OUT/records")
     ] = True,
+    html: Annotated[
+        bool,
+        typer.Option(
+            "--html", help="also write the static site: OUT/index.html and a page per board"
+        ),
+    ] = False,
 ) -> None:
     """Build Markdown + JSON + PNG leaderboards from MLflow runs.
 
@@ -538,6 +544,10 @@ def leaderboard_build(
     if not boards:
         raise AssayError("no tracked runs to build a leaderboard from: run `assay suite run` first")
     written = write_boards(boards, out)
+    if html:
+        from assay.site import write_site
+
+        written += write_site(boards, out)
     if records:
         written += [write_records(client, b.scenario, b.unit_runs, out) for b in boards]
         written.append(write_manifest(out))
@@ -615,6 +625,15 @@ def check_plugin(name: str) -> None:
                 console.print(f"[green]ok[/green]   {check}")
     if failed:
         raise AssayError(f"plugin '{name}': {failed} conformance checks failed")
+
+
+def _register_more() -> None:
+    from assay import cli_publish
+
+    cli_publish.register(app)
+
+
+_register_more()
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -54,7 +55,7 @@ from assay.stats import (
     seed_summary,
     seeds_differ,
 )
-from assay.tracking import TAG
+from assay.tracking import DATASET_ARTIFACT, EXTERNAL, TAG
 from assay.units import parent_key
 
 FINISHED_STATES = ("FINISHED", "FAILED")
@@ -85,6 +86,8 @@ class Entry:
     discovery: dict[str, float] = field(default_factory=dict)
     """Closed loops: Liang et al.'s enhancement (`ef`) and acceleration (`af`) factors
     against the negative control (random), at the budget, on the same seeds."""
+    external: str = ""
+    """For an entry imported from a verified result bundle: the bundle's sha256 (short)."""
 
     @property
     def complete(self) -> bool:
@@ -107,6 +110,13 @@ class Board:
     method: str
     """How intervals and ties were decided (named on every board)."""
     description: str = ""
+    directions: dict[str, str] = field(default_factory=dict)
+    """metric -> maximize or minimize, for every metric of the scenario."""
+    dataset: dict[str, Any] = field(default_factory=dict)
+    """The data card recorded with the runs: name, version, provenance, licence, notes."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Versions and commit of the newest run's driver (assay, key libraries, plugin)."""
+    task: str = ""
     unit_runs: list[Any] = field(default_factory=list)
     """The MLflow runs behind the board (written as run records, not into the JSON)."""
     curves: dict[str, Band] = field(default_factory=dict)
@@ -272,7 +282,12 @@ def build_board(
     if models is not None:
         shas = {r.data.tags[f"{TAG}data_sha"] for r in runs}
         keys = {parent_key(spec.key, size, sha, m) for sha in shas for m in models}
-        runs = [r for r in runs if r.data.tags.get(f"{TAG}parent_key") in keys]
+        # Verified external entries (`assay import`) join every board of their scenario.
+        runs = [
+            r
+            for r in runs
+            if r.data.tags.get(f"{TAG}parent_key") in keys or EXTERNAL in r.data.tags
+        ]
     if not runs:
         return None
     # Only the newest data: older runs on other data are not comparable.
@@ -336,6 +351,7 @@ def build_board(
                 failures=len(failed),
                 errors=[e.splitlines()[0] if e else "?" for e in errors][:3],
                 failed_run=failed[0].info.run_id if failed else "",
+                external=group[0].data.tags.get(EXTERNAL, ""),
                 values={
                     m: {f"{u}/s{s}": v for (u, s), v in sorted(by.items())}
                     for m, by in values.items()
@@ -390,6 +406,10 @@ def build_board(
         negative_control=spec.controls.negative,
         method=method,
         description=" ".join(spec.description.split()),
+        directions={m.name: m.direction for m in spec.metrics},
+        dataset=_data_card(client, newest),
+        environment=_environment(client, newest),
+        task=spec.task,
         unit_runs=runs,
         curves=curves,
         curve_metric=curve_metric,
@@ -447,6 +467,42 @@ def _discovery(
     return names.pop(), curves
 
 
+def _parent_run(client: MlflowClient, unit_run: Any) -> Any | None:
+    parent_id = unit_run.data.tags.get("mlflow.parentRunId")
+    if not parent_id:
+        return None
+    try:
+        return client.get_run(parent_id)
+    except Exception:  # a parent deleted from the store: no card, the numbers still stand
+        return None
+
+
+def _data_card(client: MlflowClient, unit_run: Any) -> dict[str, Any]:
+    """`dataset.json` of the run's parent: provenance, licence and notes as the runner
+    recorded them; empty when the runs predate it."""
+    parent = _parent_run(client, unit_run)
+    if parent is None:
+        return {}
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            local = client.download_artifacts(parent.info.run_id, DATASET_ARTIFACT, scratch)
+            card = json.loads(Path(local).read_text(encoding="utf-8"))
+    except Exception:  # not recorded (an older run)
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def _environment(client: MlflowClient, unit_run: Any) -> dict[str, str]:
+    tags = dict(unit_run.data.tags)
+    parent = _parent_run(client, unit_run)
+    if parent is not None:
+        tags = {**parent.data.tags, **tags}
+    keep = {k.removeprefix(TAG): v for k, v in tags.items() if k.startswith(f"{TAG}version.")}
+    if f"{TAG}git_commit" in tags:
+        keep["git_commit"] = tags[f"{TAG}git_commit"]
+    return dict(sorted(keep.items()))
+
+
 def _key(text: str) -> UnitKey:
     unit, _, seed = text.rpartition("/s")
     return unit, int(seed)
@@ -466,12 +522,12 @@ def _rows(
     for run in runs:
         tags = run.data.tags
         groups[tags.get(f"{TAG}parent_key") or tags[f"{TAG}model_label"]].append(run)
-    label_count = Counter(g[0].data.tags[f"{TAG}model_label"] for g in groups.values())
+    label_count = Counter(_label(g[0].data.tags) for g in groups.values())
     rows: dict[str, list[Any]] = {}
     for group in groups.values():
         tags = group[0].data.tags
-        label = tags[f"{TAG}model_label"]
-        unlabelled = describe_unlabelled and label == tags[f"{TAG}model"]
+        label = _label(tags)
+        unlabelled = describe_unlabelled and tags[f"{TAG}model_label"] == tags[f"{TAG}model"]
         described = (
             _parameters_text(client, group[0]) if label_count[label] > 1 or unlabelled else ""
         )
@@ -480,6 +536,13 @@ def _rows(
             label = f"{label} ({tags.get(f'{TAG}parent_key', '')[:8]})"
         rows[label] = group
     return rows
+
+
+def _label(tags: Mapping[str, str]) -> str:
+    """The entry's label; an external entry's says so, never mixed up with our own run of
+    the same model."""
+    label = tags[f"{TAG}model_label"]
+    return f"{label} (external)" if EXTERNAL in tags else label
 
 
 def _parameters_text(client: MlflowClient, unit_run: Any) -> str:
@@ -661,44 +724,138 @@ def curves_plot(board: Board, path: Path) -> None:
     plt.close(fig)
 
 
+LOG_SCALE_HINTS = ("rejection", "error_rate")
+"""Metrics their fields plot on a log axis: background rejection 1/eps_B, logical error
+rates. Any other metric goes on a log axis when its positive values span two decades."""
+MAX_PANELS = 3
+
+
+def plotted_metrics(board: Board) -> list[str]:
+    """The primary metric, then the metrics published references quote (rejection beside
+    AUC on top tagging), at most three panels."""
+    shown = {m for e in board.entries for m in e.metrics}
+    quoted = [r["metric"] for r in board.references if r["metric"] in shown]
+    return list(dict.fromkeys([board.primary, *quoted]))[:MAX_PANELS]
+
+
+def _log_scale(metric: str, values: Sequence[float]) -> bool:
+    positive = [v for v in values if math.isfinite(v)]
+    if not positive or min(positive) <= 0:
+        return False
+    if any(hint in metric for hint in LOG_SCALE_HINTS):
+        return True
+    return max(positive) / min(positive) > 100
+
+
+def _axis_range(values: Sequence[float], log: bool) -> tuple[float, float]:
+    """Fits every value shown (means, interval ends, references) with a small margin."""
+    finite = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    if not finite:
+        return (0.0, 1.0)
+    low, high = min(finite), max(finite)
+    if log:
+        span = math.log10(high / low) if high > low else 1.0
+        pad = 10 ** (0.08 * span)
+        return low / pad, high * pad
+    pad = 0.08 * (high - low) if high > low else max(abs(high) * 0.05, 1e-3)
+    return low - pad, high + pad
+
+
 def board_plot(board: Board, path: Path) -> None:
+    """One panel per plotted metric: a dot for each entry's mean with its 95 % interval,
+    and each published reference on its own row below a rule, so no label overlaps
+    another. Axes fit what they show; fields that read a metric on a log axis get one."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metrics = plotted_metrics(board)
     entries = [e for e in board.entries if board.primary in e.metrics]
-    summaries = [e.metrics[board.primary] for e in entries]
-    means = [s.mean for s in summaries]
-    errors = np.array(
-        [
-            [s.mean - s.ci95[0], s.ci95[1] - s.mean] if s.ci95 is not None else [0.0, 0.0]
-            for s in summaries
-        ]
-    ).T.reshape(2, len(entries))
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(entries) + 1.6))
-    y = np.arange(len(entries))[::-1]
-    colours = ["#4c72b0" if e.rank is not None else "#bbbbbb" for e in entries]
-    ax.barh(y, means, xerr=errors, color=colours, capsize=3)
-    ax.set_yticks(y, [e.model for e in entries])
-    for ref in board.references:
-        if ref["metric"] == board.primary:
-            ax.axvline(ref["value"], color="#c44e52", linestyle="--", linewidth=1)
-            ax.text(
-                ref["value"],
-                len(entries) - 0.4,
-                f" {ref['model']}",
-                color="#c44e52",
-                fontsize=7,
-                rotation=90,
-                va="top",
+    references = [r for r in board.references if r["metric"] in metrics]
+    # One row per referenced model, with its number in each panel that quotes one.
+    ref_models = list(dict.fromkeys(r["model"] for r in references))
+    labels = [e.model for e in entries] + [f"ref: {m}" for m in ref_models]
+    rows = len(labels)
+    width = 2.0 + 3.6 * len(metrics)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(width, 0.38 * rows + 1.6), sharey=True, squeeze=False
+    )
+    y_entries = np.arange(len(entries))[::-1] + len(ref_models) + (0.6 if ref_models else 0)
+    y_refs = dict(zip(ref_models, np.arange(len(ref_models))[::-1].astype(float), strict=True))
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        shown: list[float] = []
+        for y, entry in zip(y_entries, entries, strict=True):
+            summary = entry.metrics.get(metric)
+            if summary is None or not math.isfinite(summary.mean):
+                continue
+            colour = "#4c72b0" if entry.rank is not None else "#999999"
+            low, high = summary.ci95 if summary.ci95 is not None else (summary.mean,) * 2
+            ax.errorbar(
+                summary.mean,
+                y,
+                xerr=[[summary.mean - low], [high - summary.mean]],
+                fmt="o",
+                color=colour,
+                ecolor=colour,
+                capsize=3,
+                markersize=5,
             )
-    arrow = "higher is better" if board.direction == "maximize" else "lower is better"
-    ax.set_xlabel(f"{board.primary} ({arrow}); bars: mean, whiskers: 95 % CI")
-    ax.set_title(f"{board.scenario}@{board.version} ({board.size})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+            shown += [summary.mean, low, high]
+        for ref in references:
+            if ref["metric"] == metric:
+                ax.plot(
+                    ref["value"], y_refs[ref["model"]], marker="D", color="#c44e52", markersize=5
+                )
+                shown.append(ref["value"])
+        if ref_models:
+            ax.axhline(len(ref_models) - 0.2, color="#cccccc", linewidth=0.8)
+        log = _log_scale(metric, shown)
+        if log:
+            _log_axis(ax, _axis_range(shown, log))
+        else:
+            ax.set_xlim(*_axis_range(shown, log))
+        ax.grid(axis="x", color="#eeeeee", which="both")
+        ax.set_axisbelow(True)
+        better = "higher" if _direction(board, metric) == "maximize" else "lower"
+        scale = ", log scale" if log else ""
+        ax.set_xlabel(textwrap.fill(f"{metric} ({better} is better{scale})", 34), fontsize=8)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_yticks(list(y_entries) + list(y_refs.values()), labels, fontsize=8)
+    for tick, text in zip(axes[0][0].get_yticklabels(), labels, strict=True):
+        if text.startswith("ref: "):
+            tick.set_color("#c44e52")
+    fig.suptitle(
+        f"{board.scenario}@{board.version} ({board.size})\n"
+        "dots: means, whiskers: 95 % intervals, red diamonds: published references",
+        fontsize=9,
+    )
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # tight: no label is cut off
     plt.close(fig)
+
+
+def _log_axis(ax: Any, limits: tuple[float, float]) -> None:
+    """A log axis labelled in plain numbers (0.006, 0.01, 0.02); within a decade or so
+    the 2s and 5s are labelled too, never every minor tick (their labels collide)."""
+    from matplotlib import ticker
+
+    ax.set_xscale("log")
+    ax.set_xlim(*limits)
+    plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    if math.log10(limits[1] / limits[0]) < 1.5:
+        ax.xaxis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(plain)
+    else:
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _direction(board: Board, metric: str) -> str:
+    if metric == board.primary:
+        return board.direction
+    return board.directions.get(metric, "maximize")
 
 
 def best_text(board: Board) -> str:
@@ -756,10 +913,10 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
     return written
 
 
-def _boards_not_rebuilt(out_dir: Path, rebuilt: set[str]) -> list[str]:
-    """Index rows for boards left in `out_dir` by an earlier build that this one could not
+def stale_boards(out_dir: Path, rebuilt: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(slug, JSON) of boards left in `out_dir` by an earlier build that this one could not
     rebuild (their runs are in no store and no record), so they are flagged, not hidden."""
-    rows = []
+    found = []
     for path in sorted(out_dir.glob("*/*.json")):
         slug = path.relative_to(out_dir).with_suffix("").as_posix()
         if slug in rebuilt:
@@ -768,14 +925,21 @@ def _boards_not_rebuilt(out_dir: Path, rebuilt: set[str]) -> list[str]:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        if not isinstance(old, dict) or "scenario" not in old or "entries" not in old:
-            continue
-        rows.append(
-            f"| [{old['scenario']}]({slug}.md) | {old.get('size', '?')} | "
-            f"{old.get('primary', '?')} | not rebuilt: {old.get('method', 'earlier statistics')}, "
-            f"see its page | - | {len(old['entries'])} |"
-        )
-    return rows
+        if isinstance(old, dict) and "scenario" in old and "entries" in old:
+            found.append((slug, old))
+    return found
+
+
+def stale_note(old: Mapping[str, Any]) -> str:
+    return f"not rebuilt: {old.get('method', 'earlier statistics')}, see its page"
+
+
+def _boards_not_rebuilt(out_dir: Path, rebuilt: set[str]) -> list[str]:
+    return [
+        f"| [{old['scenario']}]({slug}.md) | {old.get('size', '?')} | "
+        f"{old.get('primary', '?')} | {stale_note(old)} | - | {len(old['entries'])} |"
+        for slug, old in stale_boards(out_dir, rebuilt)
+    ]
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -24,11 +24,13 @@ from mlflow.tracking import MlflowClient
 
 from assay import ownership
 from assay.errors import DataError
-from assay.tracking import TAG
+from assay.tracking import DATASET_ARTIFACT, TAG
 
 RECORDS_DIR = "records"
 MANIFEST = "SHA256SUMS"
 ARTIFACTS = ("predictions.csv", "error.txt")
+PARENT_ARTIFACTS = (DATASET_ARTIFACT,)
+"""The data card: provenance, licence and notes, shown on the boards."""
 IMPORTED = f"{TAG}imported"
 
 
@@ -48,13 +50,6 @@ def _run_record(client: MlflowClient, run: Any, parents: dict[str, Any]) -> dict
     if parent_id and parent_id not in parents:
         parents[parent_id] = client.get_run(parent_id)
     parent = parents.get(parent_id)
-    artifacts = {}
-    listed = {a.path for a in client.list_artifacts(run.info.run_id)}
-    for name in ARTIFACTS:
-        if name in listed:
-            with tempfile.TemporaryDirectory() as scratch:
-                local = client.download_artifacts(run.info.run_id, name, scratch)
-                artifacts[name] = Path(local).read_text(encoding="utf-8")
     return {
         "run_name": run.info.run_name,
         "status": run.info.status,
@@ -70,9 +65,21 @@ def _run_record(client: MlflowClient, run: Any, parents: dict[str, Any]) -> dict
             "start_time": parent.info.start_time,
             "tags": _recorded_tags(parent.data.tags),
             "params": dict(sorted(parent.data.params.items())),
+            "artifacts": _artifacts(client, parent.info.run_id, PARENT_ARTIFACTS),
         },
-        "artifacts": artifacts,
+        "artifacts": _artifacts(client, run.info.run_id, ARTIFACTS),
     }
+
+
+def _artifacts(client: MlflowClient, run_id: str, names: Iterable[str]) -> dict[str, str]:
+    artifacts = {}
+    listed = {a.path for a in client.list_artifacts(run_id)}
+    for name in names:
+        if name in listed:
+            with tempfile.TemporaryDirectory() as scratch:
+                local = client.download_artifacts(run_id, name, scratch)
+                artifacts[name] = Path(local).read_text(encoding="utf-8")
+    return artifacts
 
 
 def write_records(client: MlflowClient, scenario: str, runs: Iterable[Any], out_dir: Path) -> Path:
@@ -154,9 +161,16 @@ class _Store:
 
 def import_records(client: MlflowClient, out_dir: Path) -> int:
     """Recreate the recorded runs the store lacks; returns how many units were imported."""
+    return add_records(client, read_records(out_dir))
+
+
+def add_records(
+    client: MlflowClient, records: Iterable[dict[str, Any]], origin: str = "records"
+) -> int:
+    """Recreate the given records' runs the store lacks, tagged `assay.imported=<origin>`."""
     stores: dict[str, tuple[str, _Store]] = {}
     imported = 0
-    for record in read_records(out_dir):
+    for record in records:
         tags = record["tags"]
         scenario = tags[f"{TAG}scenario"]
         if scenario not in stores:
@@ -171,14 +185,16 @@ def import_records(client: MlflowClient, out_dir: Path) -> int:
         key = (tags.get(f"{TAG}parent_key", ""), tags[f"{TAG}run_key"])
         if key in store.units:
             continue
-        parent_id = _parent(client, experiment_id, store, record)
-        _unit(client, experiment_id, parent_id, record)
+        parent_id = _parent(client, experiment_id, store, record, origin)
+        _unit(client, experiment_id, parent_id, record, origin)
         store.units.add(key)
         imported += 1
     return imported
 
 
-def _parent(client: MlflowClient, experiment_id: str, store: _Store, record: dict[str, Any]) -> str:
+def _parent(
+    client: MlflowClient, experiment_id: str, store: _Store, record: dict[str, Any], origin: str
+) -> str:
     parent = record["parent"] or {"tags": {}, "params": {}, "run_name": "", "start_time": None}
     key = record["tags"].get(f"{TAG}parent_key", "")
     if key in store.parents:
@@ -186,23 +202,27 @@ def _parent(client: MlflowClient, experiment_id: str, store: _Store, record: dic
     run = client.create_run(
         experiment_id,
         start_time=parent["start_time"],
-        tags={**parent["tags"], IMPORTED: "records"},
+        tags={**parent["tags"], IMPORTED: origin},
         run_name=parent["run_name"],
     )
     params = [Param(k, v) for k, v in parent["params"].items()]
     client.log_batch(run.info.run_id, params=params)
+    for name, text in parent.get("artifacts", {}).items():
+        client.log_text(run.info.run_id, text, name)
     client.set_terminated(run.info.run_id, status="FINISHED")
     store.parents[key] = run.info.run_id
     return str(run.info.run_id)
 
 
-def _unit(client: MlflowClient, experiment_id: str, parent_id: str, record: dict[str, Any]) -> None:
+def _unit(
+    client: MlflowClient, experiment_id: str, parent_id: str, record: dict[str, Any], origin: str
+) -> None:
     # Held by this process while it is written, so a driver starting now leaves it alone.
     held = ownership.Owner.current().tags(ownership.lease_s())
     run = client.create_run(
         experiment_id,
         start_time=record["start_time"],
-        tags={**record["tags"], **held, "mlflow.parentRunId": parent_id, IMPORTED: "records"},
+        tags={**record["tags"], **held, "mlflow.parentRunId": parent_id, IMPORTED: origin},
         run_name=record["run_name"],
     )
     run_id = run.info.run_id

@@ -48,6 +48,11 @@ from assay.units import UnitResult, UnitTask, distribution_version, hardware_tag
 EXPERIMENT_KIND = "mlflow.experimentKind"
 KEY_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "mlflow", "torch")
 TAG = "assay."
+DATASET_ARTIFACT = "dataset.json"
+"""The parent run's data card: provenance, licence and notes of the data."""
+EXTERNAL = f"{TAG}external"
+"""Marks a unit (and its parent) imported from a verified result bundle; the value is the
+bundle's sha256, short."""
 
 
 @cache
@@ -350,7 +355,7 @@ class Tracker:
             self.client.log_batch(run.info.run_id, params=batch)
         run_id: str = run.info.run_id
         if dataset is not None:
-            self.client.log_dict(run_id, dataclasses.asdict(dataset), "dataset.json")
+            self.client.log_dict(run_id, dataclasses.asdict(dataset), DATASET_ARTIFACT)
             self.client.set_tag(run_id, f"{TAG}data_notes", str(len(dataset.notes)))
         run_id = self._one_parent(experiment_id, key)
         known[key] = run_id
