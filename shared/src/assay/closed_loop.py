@@ -262,6 +262,9 @@ class Policy(Protocol):
 
 EnvironmentFactory = Callable[..., Environment]
 PolicyFactory = Callable[..., Policy]
+EnvironmentEntry = EnvironmentFactory | str
+PolicyEntry = PolicyFactory | str
+"""What a plugin registers: a factory, or `"module:factory"` imported only when used."""
 
 
 class CampaignParams(BaseModel):
@@ -293,11 +296,12 @@ class CampaignParams(BaseModel):
 def build_environment(
     name: str,
     params: Mapping[str, Any],
-    registry: Registry[EnvironmentFactory],
+    registry: Registry[EnvironmentEntry],
     dataset: Dataset | None = None,
 ) -> Environment:
     """A fresh environment from its registered name, with the scenario's parameters."""
-    factory = registry.get(name)
+    entry = registry.get(name)
+    factory: EnvironmentFactory = import_object(entry) if isinstance(entry, str) else entry
     kwargs = dict(params) if dataset is None else {"dataset": dataset, **params}
     try:
         inspect.signature(factory).bind(**kwargs)
@@ -312,12 +316,13 @@ def build_environment(
 
 
 def resolve_policy(
-    name: str, params: Mapping[str, Any], registry: Registry[PolicyFactory]
+    name: str, params: Mapping[str, Any], registry: Registry[PolicyEntry]
 ) -> PolicyFactory:
     """The factory for a registered policy or `module:Class`, checked against `params`."""
     from assay.models import _check_param_types
 
-    factory: PolicyFactory = import_object(name) if ":" in name else registry.get(name)
+    entry: PolicyEntry = name if ":" in name else registry.get(name)
+    factory: PolicyFactory = import_object(entry) if isinstance(entry, str) else entry
     try:
         inspect.signature(factory).bind(**params)
     except TypeError as exc:
@@ -330,7 +335,7 @@ def resolve_policy(
     return factory
 
 
-def build_policy(name: str, params: Mapping[str, Any], registry: Registry[PolicyFactory]) -> Policy:
+def build_policy(name: str, params: Mapping[str, Any], registry: Registry[PolicyEntry]) -> Policy:
     policy = resolve_policy(name, params, registry)(**params)
     if not isinstance(policy, Policy):
         raise UnknownNameError(f"'{name}' did not build a policy (it needs suggest())")

@@ -25,7 +25,7 @@ from assay.spec import ScenarioSpec, parse_scenario
 from assay.splits import SPLITTERS, Splitter
 
 if TYPE_CHECKING:
-    from assay.closed_loop import EnvironmentFactory, PolicyFactory
+    from assay.closed_loop import EnvironmentEntry, PolicyEntry
     from assay.protocols import EvaluationProtocol
 
 ENTRY_POINT_GROUP = "assay.plugins"
@@ -47,10 +47,10 @@ class Plugin:
     metrics: Sequence[Metric | MetricFamily] = ()
     splits: Mapping[str, Splitter] = field(default_factory=dict)
     protocols: Sequence[EvaluationProtocol] = ()
-    environments: Mapping[str, EnvironmentFactory] = field(default_factory=dict)
+    environments: Mapping[str, EnvironmentEntry] = field(default_factory=dict)
     """Closed-loop environments (name -> factory), named by a scenario's `[environment]`;
     see `assay.closed_loop`."""
-    policies: Mapping[str, PolicyFactory] = field(default_factory=dict)
+    policies: Mapping[str, PolicyEntry] = field(default_factory=dict)
     """Closed-loop policies (name -> factory); they take the models' slot in a
     closed-loop scenario's `models` and a suite's entries."""
     check_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -110,8 +110,8 @@ class Catalog:
         from assay.protocols import builtin_protocols
 
         self.protocols: Registry[EvaluationProtocol] = builtin_protocols()
-        self.environments: Registry[EnvironmentFactory] = Registry("environment")
-        self.policies: Registry[PolicyFactory] = Registry("policy")
+        self.environments: Registry[EnvironmentEntry] = Registry("environment")
+        self.policies: Registry[PolicyEntry] = Registry("policy")
 
     @classmethod
     def from_plugins(cls, plugins: Iterable[Plugin]) -> Catalog:

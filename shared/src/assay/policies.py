@@ -164,8 +164,8 @@ class BotorchPolicy:
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
         from botorch.models.transforms.outcome import Standardize
-        from botorch.optim import optimize_acqf, optimize_acqf_discrete
-        from botorch.sampling import SobolQMCNormalSampler
+        from botorch.optim.optimize import optimize_acqf, optimize_acqf_discrete
+        from botorch.sampling.normal import SobolQMCNormalSampler
         from gpytorch.mlls import ExactMarginalLogLikelihood
 
         torch.manual_seed(seed)

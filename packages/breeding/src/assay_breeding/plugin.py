@@ -8,35 +8,36 @@ from assay.plugin import Plugin
 
 from assay_breeding import __version__
 from assay_breeding.metrics import BREEDING_METRICS, SELECTION_METRICS
-from assay_breeding.models import GBLUP, RKHS, BayesC, RidgeSNPBLUP, mlp
 from assay_breeding.protocol import FORWARD, BreedingProtocol
-from assay_breeding.selection import (
-    GenomicSelection,
-    PhenotypicSelection,
-    SelectionEnvironment,
-    SelectionProtocol,
-)
-from assay_breeding.sources import SimulatedPopulationSource
-from assay_breeding.user_files import USER_FOLDS, UserFilesSource
+from assay_breeding.selection import SelectionProtocol
+from assay_breeding.user_files import USER_FOLDS
 
 plugin = Plugin(
     name="breeding",
     version=__version__,
     description="Genomic prediction on simulated breeding populations (msprime + crosses), VCF and PLINK",
     scenario_dir=files("assay_breeding") / "scenarios",
-    sources=(SimulatedPopulationSource(), UserFilesSource()),
+    # "module:attr" entries are imported only when used: msprime, scipy and torch stay out
+    # of `assay list`.
+    sources={
+        "breeding.simulated": "assay_breeding.sources:SimulatedPopulationSource",
+        "breeding.file": "assay_breeding.user_files:UserFilesSource",
+    },
     models={
-        "breeding.gblup": GBLUP,
-        "breeding.snp_blup": RidgeSNPBLUP,
-        "breeding.bayesc": BayesC,
-        "breeding.rkhs": RKHS,
-        "breeding.mlp": mlp,
+        "breeding.gblup": "assay_breeding.models:GBLUP",
+        "breeding.snp_blup": "assay_breeding.models:RidgeSNPBLUP",
+        "breeding.bayesc": "assay_breeding.models:BayesC",
+        "breeding.rkhs": "assay_breeding.models:RKHS",
+        "breeding.mlp": "assay_breeding.models:mlp",
     },
     metrics=(*BREEDING_METRICS, *SELECTION_METRICS),
     splits={"breeding.forward": FORWARD, "breeding.user_folds": USER_FOLDS},
     protocols=(BreedingProtocol(), SelectionProtocol()),
-    environments={"breeding.selection": SelectionEnvironment},
-    policies={"breeding.phenotypic": PhenotypicSelection, "breeding.genomic": GenomicSelection},
+    environments={"breeding.selection": "assay_breeding.selection:SelectionEnvironment"},
+    policies={
+        "breeding.phenotypic": "assay_breeding.selection:PhenotypicSelection",
+        "breeding.genomic": "assay_breeding.selection:GenomicSelection",
+    },
     key_libraries=("msprime", "tskit", "scikit-allel", "bed-reader"),
     check_params={
         "breeding.bayesc": {"chain_length": 20, "burn_in": 5},

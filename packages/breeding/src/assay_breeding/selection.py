@@ -43,7 +43,6 @@ from assay.data import Dataset, DatasetMetadata
 from assay.errors import SpecError
 from assay.protocols import UnitContext, UnitOutput
 
-from assay_breeding.models import GBLUP
 from assay_breeding.simulate import (
     Population,
     PopulationParams,
@@ -192,6 +191,8 @@ class GenomicSelection:
         meta = DatasetMetadata(
             name="selection", version="1", provenance="campaign", licence="generated"
         )
+        from assay_breeding.models import GBLUP  # scipy, only when genomic selection runs
+
         model = GBLUP(h2=self.h2)
         model.fit(Dataset(inputs=train[:, 1:], targets=train[:, 0], metadata=meta), seed=seed)
         blind = Dataset(inputs=candidates.features[:, 1:], targets=None, metadata=meta)

@@ -33,8 +33,6 @@ from assay.data import (
 from assay.errors import DataError, SplitError
 from assay.splits import Fold, Splitter, kfold
 
-from assay_breeding.readers import impute_mean, read_phenotypes, read_plink, read_vcf
-
 EXAMPLE = "example"
 EXAMPLE_VCF = "example.vcf.gz"
 EXAMPLE_PHENOTYPES = "example_phenotypes.csv"
@@ -82,6 +80,9 @@ class UserFilesSource(Source):
         return stable_hash([sha256_file(p) if p and p.is_file() else "missing" for p in paths])
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        # the readers (pandas, scikit-allel) load only when files are read, not at plugin import
+        from assay_breeding.readers import impute_mean, read_phenotypes, read_plink, read_vcf
+
         genotype_path, pheno_path = self.resolve(params)
         is_bed = genotype_path.suffix.lower() == ".bed"
         genotypes = read_plink(genotype_path) if is_bed else read_vcf(genotype_path)
