@@ -1,0 +1,37 @@
+"""The materials plugin object, found by the core through the `assay.plugins` entry point."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from assay.plugin import Plugin
+
+from assay_materials import __version__
+from assay_materials.models import linear_composition, random_forest
+from assay_materials.sources import (
+    EmtAlloysSource,
+    ExptFormationEnthalpySource,
+    MatbenchFileSource,
+    StructureFolderSource,
+)
+from assay_materials.splits import SPLITS
+
+plugin = Plugin(
+    name="materials",
+    version=__version__,
+    description="Formation energies: experimental enthalpies (pymatgen), EMT alloys (ASE), your Matbench and structure files",
+    scenario_dir=files("assay_materials") / "scenarios",
+    sources=(
+        ExptFormationEnthalpySource(),
+        EmtAlloysSource(),
+        MatbenchFileSource(),
+        StructureFolderSource(),
+    ),
+    models={
+        "materials.linear": linear_composition,
+        "materials.random_forest": random_forest,
+    },
+    splits=SPLITS,
+    key_libraries=("pymatgen", "ase", "chgnet"),
+    check_params={"materials.random_forest": {"n_estimators": 20}},
+)
