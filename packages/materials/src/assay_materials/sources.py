@@ -203,7 +203,7 @@ class ExptFormationEnthalpySource(MaterialsSource):
 
 
 EMT_DEFAULTS: dict[str, Any] = {
-    "n_structures": 1200,
+    "n_structures": 800,
     "min_atoms": 4,
     "max_atoms": 12,
     "seed": 0,
@@ -297,10 +297,23 @@ def store_relaxed(
     )
 
 
+EXAMPLE = "example"
+"""`path = "example"` reads a small example bundled with the plugin (EMT alloys made here)."""
+EXAMPLES = {
+    "materials.matbench_file": "matbench_emt_example.json.gz",
+    "materials.structure_folder": "structures",
+}
+
+
 def _resolve(name: str, params: Mapping[str, Any], key: str = "path") -> Path:
     raw = params.get(key)
     if not raw:
         raise DataError(f"{name}: no file given; pass --data PATH (source parameter '{key}')")
+    if raw == EXAMPLE and key == "path":
+        example = files("assay_materials") / "examples" / EXAMPLES[name]
+        if not isinstance(example, Path):  # a zipped install has no path to hand out
+            raise DataError(f"{name}: the bundled example needs an unzipped install")
+        return example
     return Path(str(raw)).expanduser().resolve()
 
 
