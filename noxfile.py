@@ -9,6 +9,8 @@ that leaderboard numbers depend on.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -22,9 +24,43 @@ QUICK_LEADERBOARD = "build/leaderboards-quick"
 
 nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
 nox.options.reuse_existing_virtualenvs = True
+# uv installs the workspace in well under a minute where pip takes several; pip stays the
+# fallback for a machine without uv.
+nox.options.default_venv_backend = "uv|virtualenv"
+
+
+def _hand_pip_links_to_uv() -> None:
+    """uv reads no pip.conf: a machine whose pip finds local wheels there (a CPU build of
+    torch, say) gets the same find-links passed to uv, or uv would pick other wheels."""
+    if "UV_FIND_LINKS" in os.environ:
+        return
+    links = os.environ.get("PIP_FIND_LINKS", "").split()
+    try:
+        listed = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        listed = ""
+    for line in listed.splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith(".find-links"):
+            links += value.strip("'\"").split()
+    if links:
+        os.environ["UV_FIND_LINKS"] = ",".join(dict.fromkeys(links))
+
+
+_hand_pip_links_to_uv()
 
 
 def _install(session: nox.Session, *requirements: str) -> None:
+    packages = [r for r in requirements if r != "-e"]
+    session.log(
+        f"installing {', '.join(packages)} with their dependencies (pinned by constraints.txt)"
+    )
     session.install(*CONSTRAINTS, *requirements)
 
 

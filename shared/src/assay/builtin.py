@@ -112,13 +112,6 @@ def knn(n_neighbors: int = 5) -> Model:
     )
 
 
-def torch_mlp(**params: Any) -> Model:
-    """The core's torch MLP (needs the `assay[torch]` extra)."""
-    from assay.torch_training import MLPModel
-
-    return MLPModel(**params)
-
-
 plugin = Plugin(
     name="core",
     version=__version__,
@@ -133,7 +126,7 @@ plugin = Plugin(
         "random_forest": random_forest,
         "gradient_boosting": gradient_boosting,
         "knn": knn,
-        "torch_mlp": torch_mlp,
+        "torch_mlp": "assay.torch_training:mlp",  # needs the `assay[torch]` extra
     },
     check_params={"torch_mlp": {"max_epochs": 3}, "random_forest": {"n_estimators": 10}},
 )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from assay.data import Source
 from assay.errors import AssayError, SpecError, UnknownNameError
 from assay.metrics import Metric, builtin_metrics
-from assay.models import ModelFactory
+from assay.models import ModelEntry
 from assay.registry import Registry
 from assay.spec import ScenarioSpec, parse_scenario
 from assay.splits import SPLITTERS, Splitter
@@ -38,7 +38,8 @@ class Plugin:
     description: str = ""
     scenario_dir: Traversable | None = None
     sources: Sequence[Source] = ()
-    models: Mapping[str, ModelFactory] = field(default_factory=dict)
+    models: Mapping[str, ModelEntry] = field(default_factory=dict)
+    """Name -> factory, or `"module:factory"` imported only when that model is used."""
     metrics: Sequence[Metric] = ()
     splits: Mapping[str, Splitter] = field(default_factory=dict)
     protocols: Sequence[EvaluationProtocol] = ()
@@ -89,7 +90,7 @@ class Catalog:
         self.failures: list[PluginFailure] = []
         self.scenarios: dict[str, RegisteredScenario] = {}
         self.sources: Registry[Source] = Registry("source")
-        self.models: Registry[ModelFactory] = Registry("model")
+        self.models: Registry[ModelEntry] = Registry("model")
         self.metrics: Registry[Metric] = builtin_metrics()
         self.splits: Registry[Splitter] = Registry("split")
         self.splits.update(SPLITTERS)

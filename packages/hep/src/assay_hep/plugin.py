@@ -7,7 +7,6 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_hep import __version__
-from assay_hep.deep import particlenet_lite, pfn
 from assay_hep.metrics import HEP_METRICS
 from assay_hep.models import MassTau32Cut, boosted_trees
 from assay_hep.sources import JetFileSource, PythiaJetSource
@@ -22,8 +21,8 @@ plugin = Plugin(
     models={
         "hep.cut": MassTau32Cut,
         "hep.bdt": boosted_trees,
-        "hep.pfn": pfn,
-        "hep.particlenet": particlenet_lite,
+        "hep.pfn": "assay_hep.deep:pfn",
+        "hep.particlenet": "assay_hep.deep:particlenet_lite",
     },
     metrics=HEP_METRICS,
     splits={"hep.generator_seeds": GENERATOR_SEEDS},

@@ -11,7 +11,6 @@ from assay_medicine.models import (
     ESOLModel,
     PhysicsColumnModel,
     TanimotoKNN,
-    dmpnn,
     gradient_boosting,
     random_forest,
     ridge,
@@ -36,7 +35,7 @@ plugin = Plugin(
         "medicine.random_forest": random_forest,
         "medicine.gradient_boosting": gradient_boosting,
         "medicine.knn_tanimoto": TanimotoKNN,
-        "medicine.dmpnn": dmpnn,
+        "medicine.dmpnn": "assay_medicine.dmpnn:dmpnn",
     },
     key_libraries=("rdkit", "datamol"),
     check_params={

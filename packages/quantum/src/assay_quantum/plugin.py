@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Any
 
-from assay.models import Model
 from assay.plugin import Plugin
 
 from assay_quantum import __version__
@@ -21,49 +19,6 @@ from assay_quantum.splits import BY_STEPS
 from assay_quantum.surface_code import SurfaceCodeSource, decoding_metrics
 from assay_quantum.user_circuits import UserCircuitSource
 
-
-def circuit_gnn(**params: Any) -> Model:
-    from assay_quantum.circuit_gnn import CircuitGNNModel
-
-    return CircuitGNNModel(**params)
-
-
-def mwpm() -> Model:
-    from assay_quantum.decoders import MWPMDecoder
-
-    return MWPMDecoder()
-
-
-def neural_decoder(**params: Any) -> Model:
-    from assay_quantum.decoders import NeuralDecoder
-
-    return NeuralDecoder(**params)
-
-
-def svc() -> Model:
-    from assay_quantum import qml_models
-
-    return qml_models.svc()
-
-
-def mlp() -> Model:
-    from assay_quantum import qml_models
-
-    return qml_models.mlp()
-
-
-def quantum_kernel_svm(**params: Any) -> Model:
-    from assay_quantum.qml_models import QuantumKernelSVM
-
-    return QuantumKernelSVM(**params)
-
-
-def reuploading_classifier(**params: Any) -> Model:
-    from assay_quantum.qml_models import ReuploadingClassifier
-
-    return ReuploadingClassifier(**params)
-
-
 plugin = Plugin(
     name="quantum",
     version=__version__,
@@ -75,13 +30,13 @@ plugin = Plugin(
         "quantum.zne_linear": zne_linear,
         "quantum.zne_richardson": zne_richardson,
         "quantum.linear": linear_regression,
-        "quantum.circuit_gnn": circuit_gnn,
-        "quantum.mwpm": mwpm,
-        "quantum.neural_decoder": neural_decoder,
-        "quantum.svc": svc,
-        "quantum.mlp": mlp,
-        "quantum.kernel_svm": quantum_kernel_svm,
-        "quantum.reuploading": reuploading_classifier,
+        "quantum.circuit_gnn": "assay_quantum.circuit_gnn:circuit_gnn",
+        "quantum.mwpm": "assay_quantum.decoders:MWPMDecoder",
+        "quantum.neural_decoder": "assay_quantum.decoders:neural_decoder",
+        "quantum.svc": "assay_quantum.qml_models:svc",
+        "quantum.mlp": "assay_quantum.qml_models:mlp",
+        "quantum.kernel_svm": "assay_quantum.qml_models:QuantumKernelSVM",
+        "quantum.reuploading": "assay_quantum.qml_models:ReuploadingClassifier",
     },
     metrics=tuple(decoding_metrics()),
     splits={"quantum.by_steps": BY_STEPS},
