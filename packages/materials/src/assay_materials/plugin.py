@@ -30,8 +30,17 @@ plugin = Plugin(
     models={
         "materials.linear": linear_composition,
         "materials.random_forest": random_forest,
+        "materials.composition_attention": "assay_materials.deep:composition_attention",
+        "materials.crystal_graph": "assay_materials.deep:crystal_graph",
+        # The `foundation` extra; without CHGNet these are reported as not installed.
+        "materials.chgnet_zero_shot": "assay_materials.foundation:CHGNetZeroShot",
+        "materials.chgnet_calibrated": "assay_materials.foundation:CHGNetCalibrated",
     },
     splits=SPLITS,
     key_libraries=("pymatgen", "ase", "chgnet"),
-    check_params={"materials.random_forest": {"n_estimators": 20}},
+    check_params={
+        "materials.random_forest": {"n_estimators": 20},
+        "materials.composition_attention": {"max_epochs": 2, "hidden": 16, "layers": 1},
+        "materials.crystal_graph": {"max_epochs": 2, "hidden": 16, "layers": 1},
+    },
 )

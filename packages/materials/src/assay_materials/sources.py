@@ -203,7 +203,7 @@ class ExptFormationEnthalpySource(MaterialsSource):
 
 
 EMT_DEFAULTS: dict[str, Any] = {
-    "n_structures": 800,
+    "n_structures": 400,
     "min_atoms": 4,
     "max_atoms": 12,
     "seed": 0,
