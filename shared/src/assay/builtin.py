@@ -1,7 +1,9 @@
-"""The core's own plugin: generic models and two sanity scenarios on scikit-learn's bundled data.
+"""The core's own plugin: generic models, closed-loop policies and environments, and
+sanity scenarios on scikit-learn's bundled data and an analytic function.
 
 The sanity scenarios (`core/diabetes`, `core/breast-cancer`) exercise the
-whole harness with real, offline data and are part of every quick suite.
+whole harness with real, offline data and are part of every quick suite;
+`core/hartmann6-loop` and `core/diabetes-loop` do the same for closed loops.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from sklearn.preprocessing import StandardScaler
 
 from assay import __version__
 from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
+from assay.environments import ENVIRONMENTS
 from assay.errors import DataError
 from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
 from assay.plugin import Plugin
+from assay.policies import POLICIES
 
 _BUNDLED = {
     "diabetes": (
@@ -128,5 +132,13 @@ plugin = Plugin(
         "knn": knn,
         "torch_mlp": "assay.torch_training:mlp",  # needs the `assay[torch]` extra
     },
-    check_params={"torch_mlp": {"max_epochs": 3}, "random_forest": {"n_estimators": 10}},
+    environments=ENVIRONMENTS,
+    policies=POLICIES,
+    check_params={
+        "torch_mlp": {"max_epochs": 3},
+        "random_forest": {"n_estimators": 10},
+        "greedy": {"n_estimators": 10},
+        "ucb": {"n_estimators": 10},
+        "bo_qlognei": {"num_restarts": 1, "raw_samples": 32},
+    },
 )

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from assay.cli_campaign import campaign_app
 from assay.errors import AssayError
 from assay.spec import ModelEntry, Size
 
@@ -30,6 +31,7 @@ suite_app = typer.Typer(no_args_is_help=True, help="Run suites of scenarios.")
 leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards from MLflow runs.")
 app.add_typer(suite_app, name="suite")
 app.add_typer(leaderboard_app, name="leaderboard")
+app.add_typer(campaign_app, name="campaign")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
@@ -107,12 +109,20 @@ def show(scenario: str) -> None:
     if spec.description:
         console.print(" ".join(spec.description.split()))
     console.print(f"task: {spec.task}")
-    for size in ("quick", "standard"):
+    if spec.environment is not None:
         console.print(
-            f"source {spec.source.name} \\[{size}]: {spec.source.params_for(size)}",
-            highlight=False,
+            f"environment {spec.environment.name}: {spec.environment.params}", highlight=False
         )
+    for size in ("quick", "standard"):
+        if spec.source is not None:
+            console.print(
+                f"source {spec.source.name} \\[{size}]: {spec.source.params_for(size)}",
+                highlight=False,
+            )
         p = spec.protocol.for_size(size)
+        if spec.environment is not None:
+            console.print(f"protocol \\[{size}]: {p.name} {p.params}, seeds {p.seeds}")
+            continue
         console.print(
             f"protocol \\[{size}]: {p.name}, split {p.split} {p.params}, folds {p.folds} x repeats "
             f"{p.repeats}, seeds {p.seeds}, valid fraction {p.valid_fraction}"
@@ -137,8 +147,9 @@ def data(
 
     catalog = _catalog()
     spec = catalog.scenario(scenario).spec
-    params = {**spec.source.params_for(_size(size)), **_source_overrides(data_path, None, [])}
-    source = catalog.sources.get(spec.source.name)
+    source_spec = spec.data_source
+    params = {**source_spec.params_for(_size(size)), **_source_overrides(data_path, None, [])}
+    source = catalog.sources.get(source_spec.name)
     with console.status(f"preparing {spec.key} ({size})"):
         dataset, entry = DataCache().load(source, params)
     state = (

@@ -30,6 +30,10 @@ class SplitError(AssayError):
     """A split is invalid: it leaks indices or groups, or cannot be made from the data."""
 
 
+class NotInstalledError(AssayError):
+    """A component needs an optional extra that is not installed (`assay[bo]`, say)."""
+
+
 class PredictionError(AssayError):
     """A model returned predictions of the wrong shape or with non-finite values."""
 

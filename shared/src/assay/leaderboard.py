@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from assay.campaign import DESIGN_SEEDS
 from assay.metrics import Metric
 from assay.predictions import Predictions
 from assay.protocols import predictions_from_columns
@@ -33,18 +34,25 @@ from assay.stats import (
     BOOTSTRAP_METHOD,
     CV_METHOD,
     NO_TEST,
+    SEEDS_METHOD,
+    Band,
     MetricSummary,
     Ranked,
     Resamples,
     UnitKey,
+    acceleration_factor,
     bootstrap_differ,
     bootstrap_summary,
     bootstrap_values,
     cv_differ,
     cv_summary,
+    discovery_band,
+    enhancement_factor,
     fmt_interval,
     fmt_mean_std,
     rank_with_ties,
+    seed_summary,
+    seeds_differ,
 )
 from assay.tracking import TAG
 from assay.units import parent_key
@@ -74,6 +82,9 @@ class Entry:
     """Run id of one failed unit: its `error.txt` artifact holds the traceback."""
     values: dict[str, dict[str, float]] = field(default_factory=dict)
     """metric -> "unit/sSEED" -> value of every finished unit."""
+    discovery: dict[str, float] = field(default_factory=dict)
+    """Closed loops: Liang et al.'s enhancement (`ef`) and acceleration (`af`) factors
+    against the negative control (random), at the budget, on the same seeds."""
 
     @property
     def complete(self) -> bool:
@@ -98,6 +109,10 @@ class Board:
     description: str = ""
     unit_runs: list[Any] = field(default_factory=list)
     """The MLflow runs behind the board (written as run records, not into the JSON)."""
+    curves: dict[str, Band] = field(default_factory=dict)
+    """Closed loops: each entry's discovery curve over seeds (median, interquartile band)."""
+    curve_metric: str = ""
+    """What the curves plot: `top_recall` for a fixed pool, else `best_so_far`."""
 
     @property
     def slug(self) -> str:
@@ -268,7 +283,10 @@ def build_board(
     by_row = _rows(client, runs, describe_unlabelled=models is None)
     metric_names = [m.name for m in spec.metrics]
     finished = [r for r in runs if r.info.status == "FINISHED"]
-    fixed = _fixed_test_set(finished) if finished else False
+    by_seeds = bool(finished) and all(
+        r.data.tags.get(f"{TAG}info.design") == DESIGN_SEEDS for r in finished
+    )
+    fixed = _fixed_test_set(finished) if finished and not by_seeds else False
     resampled, n_test = None, 0
     if fixed and metrics is not None and all(n in metrics for n in metric_names):
         ok_rows = {
@@ -291,7 +309,9 @@ def build_board(
         for metric, by_unit in values.items():
             if not by_unit:
                 continue
-            if fixed:
+            if by_seeds:
+                summaries[metric] = seed_summary(by_unit)
+            elif fixed:
                 raw = np.array(list(by_unit.values()), dtype=float)
                 point = float(raw.mean())
                 seed_std = float(raw.std(ddof=1)) if raw.size > 1 else float("nan")
@@ -328,6 +348,10 @@ def build_board(
     by_name = {e.model: e for e in complete}
 
     def differ(a: str, b: str) -> bool:
+        if by_seeds:
+            va = {_key(k): v for k, v in by_name[a].values[primary.name].items()}
+            vb = {_key(k): v for k, v in by_name[b].values[primary.name].items()}
+            return seeds_differ(va, vb)
         if resampled is not None:
             return bootstrap_differ(resampled[a][primary.name], resampled[b][primary.name])
         if fixed:
@@ -347,6 +371,11 @@ def build_board(
     entries = ordered + sorted(incomplete, key=lambda e: e.model)
     _normalise(entries, spec, primary.name)
     method = BOOTSTRAP_METHOD if resampled is not None else (NO_TEST if fixed else CV_METHOD)
+    curves: dict[str, Band] = {}
+    curve_metric = ""
+    if by_seeds:
+        method = SEEDS_METHOD
+        curve_metric, curves = _discovery(client, by_row, entries, spec.controls.negative)
     return Board(
         scenario=spec.id,
         version=spec.version,
@@ -362,7 +391,60 @@ def build_board(
         method=method,
         description=" ".join(spec.description.split()),
         unit_runs=runs,
+        curves=curves,
+        curve_metric=curve_metric,
     )
+
+
+def _trace_curve(client: MlflowClient, run: Any) -> tuple[str, np.ndarray[Any, Any]] | None:
+    """A campaign's discovery curve from its stored trace: top-k recall where the pool's
+    top candidates are marked, else the best-so-far; padded to the budget (a pool measured
+    to its end keeps its last value)."""
+    try:
+        text = client.download_artifacts(run.info.run_id, "predictions.csv")
+    except Exception:
+        return None
+    frame = pd.read_csv(text)
+    tags = run.data.tags
+    budget = int(tags.get(f"{TAG}info.budget", len(frame)))
+    n_top = tags.get(f"{TAG}info.n_top")
+    if "top" in frame.columns and n_top:
+        name, curve = "top_recall", np.cumsum(frame["top"].to_numpy(dtype=float)) / int(n_top)
+    else:
+        name, curve = "best_so_far", frame["best_so_far"].to_numpy(dtype=float)
+    if curve.size == 0:
+        return None
+    return name, np.concatenate([curve, np.full(max(0, budget - curve.size), curve[-1])])
+
+
+def _discovery(
+    client: MlflowClient, by_row: Mapping[str, list[Any]], entries: list[Entry], negative: str
+) -> tuple[str, dict[str, Band]]:
+    """Discovery bands per entry, and each entry's EF and AF against the negative control."""
+    traces: dict[str, dict[UnitKey, np.ndarray[Any, Any]]] = {}
+    names: set[str] = set()
+    for row, group in by_row.items():
+        for run in group:
+            if run.info.status != "FINISHED":
+                continue
+            found = _trace_curve(client, run)
+            if found is not None:
+                names.add(found[0])
+                traces.setdefault(row, {})[_unit_key(run)] = found[1]
+    if not traces or len(names) != 1:
+        return "", {}
+    length = min(len(c) for by_seed in traces.values() for c in by_seed.values())
+    traces = {r: {k: c[:length] for k, c in t.items()} for r, t in traces.items()}
+    curves = {row: discovery_band(by_seed) for row, by_seed in sorted(traces.items())}
+    reference = traces.get(negative)
+    if reference is not None:
+        for entry in entries:
+            if entry.model in traces:
+                entry.discovery = {
+                    "ef": enhancement_factor(traces[entry.model], reference, length),
+                    "af": acceleration_factor(traces[entry.model], reference, length),
+                }
+    return names.pop(), curves
 
 
 def _key(text: str) -> UnitKey:
@@ -491,6 +573,8 @@ def board_markdown(board: Board) -> str:
         f"support. Normalised: `{board.negative_control}` (negative control) = 0, best = 1. "
         "Peak MB is resident memory above the unit's start.",
     ]
+    if board.curves:
+        lines += _discovery_markdown(board)
     failed = [e for e in board.entries if e.failures]
     if failed:
         lines += ["", "Entries with failed units are listed unranked:"]
@@ -522,6 +606,58 @@ def board_markdown(board: Board) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _discovery_markdown(board: Board) -> list[str]:
+    some = next(iter(board.curves.values()))
+    budget = some.evaluations[-1]
+    lines = [
+        "",
+        "## Discovery",
+        "",
+        f"![discovery curves]({Path(board.slug).name}-curves.png)",
+        "",
+        f"`{board.curve_metric}` after n evaluations: median and interquartile band over "
+        f"{some.seeds} seeds per policy. EF and AF are the enhancement and acceleration "
+        f"factors of Liang et al. (npj Comput. Mater. 7, 188, 2021) against "
+        f"`{board.negative_control}` on the same seeds, from the mean curves: EF = the "
+        f"policy's {board.curve_metric} after {budget} evaluations over random's; AF = the "
+        f"evaluations random needs to reach its own final {board.curve_metric} over the "
+        "evaluations the policy needs (`-`: never reached).",
+        "",
+        f"| model | median at {budget} [IQR] | EF at {budget} | AF |",
+        "|---|---|---|---|",
+    ]
+    for entry in board.entries:
+        band = board.curves.get(entry.model)
+        if band is None:
+            continue
+        lines.append(
+            f"| {entry.model} | {_fmt(band.median[-1])} [{_fmt(band.q25[-1])}, "
+            f"{_fmt(band.q75[-1])}] | {_fmt(entry.discovery.get('ef'), 3)} | "
+            f"{_fmt(entry.discovery.get('af'), 3)} |"
+        )
+    return lines
+
+
+def curves_plot(board: Board, path: Path) -> None:
+    """Discovery curves: median line and interquartile band per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, band in board.curves.items():
+        (line,) = ax.plot(band.evaluations, band.median, label=name, linewidth=1.5)
+        ax.fill_between(band.evaluations, band.q25, band.q75, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel(f"{board.curve_metric} (median, IQR over seeds)")
+    ax.set_title(f"{board.scenario}@{board.version} ({board.size})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def board_plot(board: Board, path: Path) -> None:
@@ -585,6 +721,10 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
         _atomic_write(js, json.dumps(board.to_json(), indent=2, sort_keys=True) + "\n")
         board_plot(board, png)
         written += [md, js, png]
+        if board.curves:
+            curves_png = base.with_name(f"{base.name}-curves.png")
+            curves_plot(board, curves_png)
+            written.append(curves_png)
         best = board.best
         score = (
             f"{_fmt(best[0].metrics[board.primary].mean)} "

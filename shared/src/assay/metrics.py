@@ -103,8 +103,27 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
 )
 
 
+def _campaign_only(y: npt.NDArray[Any], p: Predictions) -> float:
+    raise ValueError("a campaign metric: the closed_loop protocol scores it from the campaign")
+
+
+CAMPAIGN_METRICS: tuple[Metric, ...] = (
+    Metric("best_at_budget", "maximize", _campaign_only, "best noise-free value found"),
+    Metric("simple_regret", "minimize", _campaign_only, "known optimum minus best_at_budget"),
+    Metric("top_recall", "maximize", _campaign_only, "fraction of the pool's top 1 % found"),
+    Metric(
+        "auc_best_so_far",
+        "maximize",
+        _campaign_only,
+        "area under the best-so-far curve over evaluations, divided by the budget",
+    ),
+)
+"""Closed-loop scores (`assay.campaign`): named in a closed-loop scenario's metrics like any
+other, computed by the protocol from the campaign's trace, not from predictions."""
+
+
 def builtin_metrics() -> Registry[Metric]:
     registry: Registry[Metric] = Registry("metric")
-    for metric in BUILTIN_METRICS:
+    for metric in (*BUILTIN_METRICS, *CAMPAIGN_METRICS):
         registry.register(metric.name, metric)
     return registry

@@ -24,6 +24,7 @@ from assay.spec import ScenarioSpec, parse_scenario
 from assay.splits import SPLITTERS, Splitter
 
 if TYPE_CHECKING:
+    from assay.closed_loop import EnvironmentFactory, PolicyFactory
     from assay.protocols import EvaluationProtocol
 
 ENTRY_POINT_GROUP = "assay.plugins"
@@ -43,6 +44,12 @@ class Plugin:
     metrics: Sequence[Metric] = ()
     splits: Mapping[str, Splitter] = field(default_factory=dict)
     protocols: Sequence[EvaluationProtocol] = ()
+    environments: Mapping[str, EnvironmentFactory] = field(default_factory=dict)
+    """Closed-loop environments (name -> factory), named by a scenario's `[environment]`;
+    see `assay.closed_loop`."""
+    policies: Mapping[str, PolicyFactory] = field(default_factory=dict)
+    """Closed-loop policies (name -> factory); they take the models' slot in a
+    closed-loop scenario's `models` and a suite's entries."""
     check_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Hyperparameters the conformance kit uses per model (e.g. a few epochs only)."""
     key_libraries: Sequence[str] = ()
@@ -97,6 +104,8 @@ class Catalog:
         from assay.protocols import builtin_protocols
 
         self.protocols: Registry[EvaluationProtocol] = builtin_protocols()
+        self.environments: Registry[EnvironmentFactory] = Registry("environment")
+        self.policies: Registry[PolicyFactory] = Registry("policy")
 
     @classmethod
     def from_plugins(cls, plugins: Iterable[Plugin]) -> Catalog:
@@ -127,6 +136,10 @@ class Catalog:
             self.splits.register(name, splitter)
         for protocol in plugin.protocols:
             self.protocols.register(protocol.name, protocol)
+        for name, environment in plugin.environments.items():
+            self.environments.register(name, environment)
+        for name, policy in plugin.policies.items():
+            self.policies.register(name, policy)
 
     def scenario(self, ref: str) -> RegisteredScenario:
         """Look up `id@version`, or `id` for its newest version."""
@@ -152,6 +165,8 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
         (catalog.metrics, [m.name for m in plugin.metrics]),
         (catalog.splits, list(plugin.splits)),
         (catalog.protocols, [p.name for p in plugin.protocols]),
+        (catalog.environments, list(plugin.environments)),
+        (catalog.policies, list(plugin.policies)),
     ):
         clashes += [f"{registry.kind} '{n}'" for n in names if n in registry]
     if clashes:

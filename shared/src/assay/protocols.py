@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ import numpy.typing as npt
 from assay.data import Dataset
 from assay.errors import DataError
 from assay.metrics import Metric
-from assay.models import Model, fitted_choice_tags
+from assay.models import build_model, fitted_choice_tags, resolve_model
 from assay.predictions import Predictions
 from assay.registry import Registry
 from assay.spec import ProtocolSpec, ScenarioSpec
@@ -49,7 +49,8 @@ class UnitContext:
     plan: Plan
     unit: str
     seed: int
-    model: Model
+    model: Any
+    """What the protocol's `build_entry` made: a `Model` (supervised), a policy (closed loop)."""
     model_name: str
     metrics: Sequence[Metric]
 
@@ -61,6 +62,8 @@ class UnitOutput:
     predict_seconds: float
     predictions: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     """Columns of the predictions artifact (row, y_true, y_pred, ...)."""
+    steps: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    """Step metrics (name -> (step, value) pairs), such as a campaign's best-so-far per round."""
     info: dict[str, str] = field(default_factory=dict)
     """Tagged on the unit's run as `assay.info.<name>`. The supervised protocol
     puts the set sizes here, and each of the model's fitted choices as
@@ -79,6 +82,15 @@ class EvaluationProtocol(ABC):
     @abstractmethod
     def run(self, context: UnitContext) -> UnitOutput:
         """Run one unit and score it."""
+
+    def resolve_entry(self, name: str, params: Mapping[str, Any], catalog: Catalog) -> None:
+        """Check an entry's name and parameters before anything runs (a model by default;
+        a closed loop's entries are policies)."""
+        resolve_model(name, params, catalog.models)
+
+    def build_entry(self, name: str, params: Mapping[str, Any], catalog: Catalog) -> Any:
+        """What fills the model slot of a unit: a fresh model by default."""
+        return build_model(name, params, catalog.models)
 
 
 def score(
@@ -170,7 +182,7 @@ class SupervisedProtocol(EvaluationProtocol):
     def plan(
         self, spec: ScenarioSpec, protocol: ProtocolSpec, dataset: Dataset, catalog: Catalog
     ) -> Plan:
-        if dataset.targets is None:
+        if dataset.targets is None or spec.source is None:
             raise DataError(f"scenario {spec.key}: the supervised protocol needs targets")
         split: Split = make_split(
             dataset,
@@ -217,6 +229,9 @@ class SupervisedProtocol(EvaluationProtocol):
 
 
 def builtin_protocols() -> Registry[EvaluationProtocol]:
+    from assay.campaign import ClosedLoopProtocol
+
     registry: Registry[EvaluationProtocol] = Registry("protocol")
     registry.register("supervised", SupervisedProtocol())
+    registry.register("closed_loop", ClosedLoopProtocol())
     return registry

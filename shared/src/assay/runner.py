@@ -23,7 +23,6 @@ from assay.cache import DataCache
 from assay.data import stable_hash
 from assay.errors import UnknownNameError
 from assay.executors import Executor
-from assay.models import resolve_model
 from assay.plugin import Catalog
 from assay.spec import ModelEntry, Size, SuiteSpec
 from assay.stats import describe
@@ -131,8 +130,9 @@ def plan_grid(
             on_prepare(entry.scenario)
         prepared = prepare(catalog, entry.scenario, size, cache, entry.source_params)
         seeds = list(entry.seeds) if entry.seeds else prepared.seeds
+        evaluation = catalog.protocols.get(prepared.protocol.name)
         for model in entry.models:  # a misspelt model is a user error before anything runs
-            resolve_model(model.name, model.params, catalog.models)
+            evaluation.resolve_entry(model.name, model.params, catalog)
         for model in entry.models:
             tasks += unit_tasks(prepared, model, seeds, size, entry.source_params)
     return tasks

@@ -37,6 +37,16 @@ class SourceSpec(_Strict):
         return {**self.params, **self.sizes.get(size, {})}
 
 
+class EnvironmentSpec(_Strict):
+    """A closed-loop scenario's environment: a registered name and its parameters.
+
+    The environment answers the policy's choices (a simulator, or a pool of
+    measured candidates built from the scenario's source, when it names one)."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class ProtocolSpec(_Strict):
     """How the scenario is evaluated: protocol name, split kind and its repetitions."""
 
@@ -96,7 +106,10 @@ class ScenarioSpec(_Strict):
     title: str
     description: str = ""
     task: TaskType
-    source: SourceSpec
+    source: SourceSpec | None = None
+    """Required, except for a closed-loop scenario whose environment generates everything."""
+    environment: EnvironmentSpec | None = None
+    """Required for a closed-loop scenario (task `closed-loop`), absent otherwise."""
     protocol: ProtocolSpec = Field(default_factory=ProtocolSpec)
     metrics: list[MetricSpec] = Field(min_length=1)
     controls: ControlsSpec
@@ -117,6 +130,27 @@ class ScenarioSpec(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"metrics are listed twice: {names}")
         return self
+
+    @model_validator(mode="after")
+    def _data_or_environment(self) -> ScenarioSpec:
+        if self.task == "closed-loop" and self.environment is None:
+            raise ValueError("a closed-loop scenario needs an [environment] table")
+        if self.task != "closed-loop" and self.environment is not None:
+            raise ValueError(
+                "only a closed-loop scenario (task = 'closed-loop') has an environment"
+            )
+        if self.source is None and self.environment is None:
+            raise ValueError("missing key 'source'")
+        return self
+
+    @property
+    def data_source(self) -> SourceSpec:
+        """The source, for the scenarios that have one (every one but a generated closed loop)."""
+        if self.source is None:
+            raise SpecError(
+                f"scenario {self.key} has no data source (its environment generates it)"
+            )
+        return self.source
 
     @property
     def key(self) -> str:

@@ -16,7 +16,15 @@ Two designs, chosen by what the units measured, never by a split's name:
   the interval, and two models differ only when the interval of their
   difference excludes zero.
 
-Where neither is possible (one fold without predictions), no interval is
+- **Independent seeds** (closed-loop campaigns: every seed a new initial
+  design and new noise, the same seeds for every policy). A t-interval over
+  seeds, and a paired t-test over the seeds two policies share. Discovery
+  curves (best-so-far or top-k recall against evaluations) are summarised
+  by their median and interquartile band over seeds, and set against the
+  random policy with the enhancement and acceleration factors of Liang et
+  al. (npj Comput. Mater. 7, 188, 2021), on the same seeds.
+
+Where none is possible (one fold without predictions), no interval is
 claimed and the model ties with its neighbours.
 """
 
@@ -39,6 +47,8 @@ BOOTSTRAP_SEED = 2003
 CV_METHOD = "corrected resampled t-test (Nadeau & Bengio 2003) over folds x repeats"
 BOOTSTRAP_METHOD = f"paired bootstrap over test examples ({BOOTSTRAP_RESAMPLES} resamples)"
 NO_TEST = "none: one result and no stored predictions, so no interval and no rank claimed"
+
+SEEDS_METHOD = "t-test paired over seeds (independent campaigns, the same seeds for every policy)"
 
 UnitKey = tuple[str, int]
 """(unit, seed): one unit run."""
@@ -119,6 +129,94 @@ def uncorrected_differ(a: Mapping[UnitKey, float], b: Mapping[UnitKey, float]) -
     if np.allclose(x - y, 0.0):
         return False
     return bool(scipy_stats.ttest_rel(x, y).pvalue < 1 - CONFIDENCE)
+
+
+def seed_summary(values: Mapping[UnitKey, float]) -> MetricSummary:
+    """Mean, std and the t-interval over independent seeds (every (unit, seed) counts)."""
+    raw = np.array(list(values.values()), dtype=float)
+    if raw.size == 0:
+        return MetricSummary(float("nan"), float("nan"), None, 0, SEEDS_METHOD)
+    mean = float(raw.mean())
+    if raw.size < 2:
+        return MetricSummary(mean, float("nan"), None, 1, SEEDS_METHOD)
+    std = float(raw.std(ddof=1))
+    if std == 0:
+        return MetricSummary(mean, std, None, int(raw.size), SEEDS_METHOD)
+    half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, raw.size - 1)) * std / math.sqrt(raw.size)
+    return MetricSummary(mean, std, (mean - half, mean + half), int(raw.size), SEEDS_METHOD)
+
+
+def seeds_differ(a: Mapping[UnitKey, float], b: Mapping[UnitKey, float]) -> bool:
+    """Paired t-test over the (unit, seed) pairs both ran."""
+    shared = sorted(set(a) & set(b))
+    if len(shared) < 2:
+        return False
+    diff = np.array([a[k] - b[k] for k in shared])
+    if np.allclose(diff, 0.0):
+        return False
+    if float(diff.var(ddof=1)) == 0.0:
+        return True
+    return bool(scipy_stats.ttest_1samp(diff, 0.0).pvalue < 1 - CONFIDENCE)
+
+
+@dataclass(frozen=True)
+class Band:
+    """A discovery curve over seeds: median and interquartile band per evaluation count."""
+
+    evaluations: list[int]
+    median: list[float]
+    q25: list[float]
+    q75: list[float]
+    seeds: int
+
+
+def discovery_band(curves: Mapping[UnitKey, npt.NDArray[np.float64]]) -> Band:
+    """Median and quartiles over seeds of curves of equal length (value after n evaluations)."""
+    stacked = np.vstack(list(curves.values()))
+    low, mid, high = np.percentile(stacked, [25, 50, 75], axis=0)
+    return Band(
+        list(range(1, stacked.shape[1] + 1)),
+        mid.tolist(),
+        low.tolist(),
+        high.tolist(),
+        int(stacked.shape[0]),
+    )
+
+
+def enhancement_factor(
+    policy: Mapping[UnitKey, npt.NDArray[np.float64]],
+    reference: Mapping[UnitKey, npt.NDArray[np.float64]],
+    evaluations: int,
+) -> float:
+    """Liang et al.'s EF: the policy's mean performance after `evaluations` over random's,
+    on the seeds both ran; NaN where random's is zero."""
+    shared = sorted(set(policy) & set(reference))
+    if not shared:
+        return float("nan")
+    mine = float(np.mean([policy[k][evaluations - 1] for k in shared]))
+    theirs = float(np.mean([reference[k][evaluations - 1] for k in shared]))
+    return mine / theirs if theirs != 0 else float("nan")
+
+
+def acceleration_factor(
+    policy: Mapping[UnitKey, npt.NDArray[np.float64]],
+    reference: Mapping[UnitKey, npt.NDArray[np.float64]],
+    evaluations: int,
+) -> float:
+    """Liang et al.'s AF: how many evaluations random needs to reach a performance, over
+    how many the policy needs, on the seeds both ran (mean curves). The target is what
+    random reaches after `evaluations`; NaN when the policy never reaches it."""
+    shared = sorted(set(policy) & set(reference))
+    if not shared:
+        return float("nan")
+    mine = np.mean([policy[k][:evaluations] for k in shared], axis=0)
+    theirs = np.mean([reference[k][:evaluations] for k in shared], axis=0)
+    target = theirs[-1]
+    needed_random = int(np.argmax(theirs >= target)) + 1
+    reached = np.flatnonzero(mine >= target)
+    if reached.size == 0:
+        return float("nan")
+    return needed_random / (int(reached[0]) + 1)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ import numpy as np
 
 from assay.builtin import plugin as core_plugin
 from assay.cache import DataCache
+from assay.campaign import environment_dataset
 from assay.data import Dataset, Source
-from assay.errors import SpecError
+from assay.errors import NotInstalledError, SpecError
 from assay.models import Model, build_model
 from assay.plugin import Catalog, Plugin
 from assay.predictions import Predictions
@@ -73,12 +74,15 @@ def _catalog(plugin: Plugin) -> Catalog:
 
 def _check_spec(plugin: Plugin, spec: ScenarioSpec) -> None:
     catalog = _catalog(plugin)
-    catalog.sources.get(spec.source.name)
-    catalog.protocols.get(spec.protocol.name)
+    if spec.source is not None:
+        catalog.sources.get(spec.source.name)
+    evaluation = catalog.protocols.get(spec.protocol.name)
     if spec.protocol.name == "supervised":
         catalog.splits.get(spec.protocol.split)
+    if spec.environment is not None:
+        catalog.environments.get(spec.environment.name)
     for model in {spec.controls.negative, *spec.controls.baselines, *spec.models}:
-        catalog.models.get(model)
+        evaluation.resolve_entry(model, {}, catalog)
     if spec.controls.negative not in spec.models:
         raise SpecError(f"{spec.key}: negative control '{spec.controls.negative}' is not in models")
     for reference in spec.references:
@@ -95,8 +99,11 @@ def _quick_dataset(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> Dataset
     key = (plugin.name, spec.key)
     if key not in _QUICK_DATA:
         catalog = _catalog(plugin)
-        source = catalog.sources.get(spec.source.name)
-        dataset, _ = DataCache(workdir / "cache").load(source, spec.source.params_for("quick"))
+        if spec.source is None:  # a closed loop whose environment generates everything
+            dataset = environment_dataset(spec, plugin.version)
+        else:
+            source = catalog.sources.get(spec.source.name)
+            dataset, _ = DataCache(workdir / "cache").load(source, spec.source.params_for("quick"))
         _QUICK_DATA[key] = replace(dataset, task=spec.task)
     return _QUICK_DATA[key]
 
@@ -108,6 +115,8 @@ def _fresh_process_sha(source: Source, params: Mapping[str, Any], cache_dir: Pat
 
 def _check_source_deterministic(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:
     catalog = _catalog(plugin)
+    if spec.source is None:
+        return  # nothing cached: the environment's own determinism is the model check's
     source = catalog.sources.get(spec.source.name)
     params = spec.source.params_for("quick")
     first = DataCache(workdir / "a").ensure(source, params)
@@ -211,6 +220,12 @@ def _check_protocol_model(
     protocol = spec.protocol.for_size("quick")
     evaluation = catalog.protocols.get(protocol.name)
     plan = evaluation.plan(spec, protocol, dataset, catalog)
+    try:
+        entry = evaluation.build_entry(
+            model_name, dict(plugin.check_params.get(model_name, {})), catalog
+        )
+    except NotInstalledError:
+        return  # an optional extra (assay[bo]) that is absent: reported as such when run
     context = UnitContext(
         spec=spec,
         protocol=protocol,
@@ -218,9 +233,7 @@ def _check_protocol_model(
         plan=plan,
         unit=plan.units[0],
         seed=0,
-        model=build_model(
-            model_name, dict(plugin.check_params.get(model_name, {})), catalog.models
-        ),
+        model=entry,
         model_name=model_name,
         metrics=[catalog.metrics.get(m.name) for m in spec.metrics],
     )

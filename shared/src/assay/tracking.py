@@ -395,8 +395,16 @@ class Tracker:
             "wall_seconds": result.wall_seconds,
         }
         metrics = [Metric(k, float(v), 0, 0) for k, v in values.items() if _finite(v)]
+        metrics += [
+            Metric(name, float(value), 0, step)
+            for name, trace in result.steps.items()
+            for step, value in trace
+            if _finite(value)
+        ]
         params = [Param("seed", str(task.seed)), Param("unit", task.unit)]
-        self.client.log_batch(run_id, metrics=metrics, params=params)
+        self.client.log_batch(run_id, metrics=metrics[:900], params=params)
+        for batch in _batched(metrics[900:], 900):  # MLflow takes 1,000 metrics per batch
+            self.client.log_batch(run_id, metrics=batch)
         if result.predictions:
             buffer = io.StringIO()
             pd.DataFrame(result.predictions).to_csv(buffer, index=False)

@@ -25,9 +25,9 @@ import numpy.typing as npt
 import psutil
 
 from assay.cache import DataCache
+from assay.campaign import environment_dataset
 from assay.data import Dataset, DatasetMetadata, stable_hash
 from assay.errors import AssayError, DataError, one_line
-from assay.models import build_model
 from assay.plugin import Catalog, RegisteredScenario, process_catalog
 from assay.protocols import Plan, UnitContext
 from assay.spec import ModelEntry, ProtocolSpec, Size
@@ -121,6 +121,8 @@ class UnitResult:
     error_detail: str = ""
     predictions: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
+    steps: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    """Step metrics, logged with their steps (a campaign's best-so-far per round)."""
     environment: dict[str, str] = field(default_factory=dict)
     """The process that ran the unit (a Dask worker, not the driver): its machine and the
     versions of the plugin's key libraries; tagged as `assay.<name>`."""
@@ -190,12 +192,14 @@ def prepare(
     cache = cache or DataCache()
     registered = catalog.scenario(scenario)
     spec = registered.spec
-    params = {**spec.source.params_for(size), **(source_params or {})}
+    params = {**spec.source.params_for(size), **(source_params or {})} if spec.source else {}
     memo_key = (spec.key, size, str(cache.root), stable_hash(params))
     if memo_key in _PREPARED:
         return _PREPARED[memo_key]
-    source = catalog.sources.get(spec.source.name)
-    dataset, _ = cache.load(source, params)
+    if spec.source is None:  # a closed loop whose environment generates everything
+        dataset = environment_dataset(spec, registered.plugin_version)
+    else:
+        dataset, _ = cache.load(catalog.sources.get(spec.source.name), params)
     dataset = replace(dataset, task=spec.task)
     protocol = spec.protocol.for_size(size)
     plan = catalog.protocols.get(protocol.name).plan(spec, protocol, dataset, catalog)
@@ -275,7 +279,8 @@ def execute_unit(
                 raise DataError(f"split sha differs between driver and worker for {task.scenario}")
             spec = prepared.registered.spec
             key_libraries = catalog.plugins[prepared.registered.plugin].key_libraries
-            model = build_model(task.model.name, task.model.params, catalog.models)
+            evaluation = catalog.protocols.get(prepared.protocol.name)
+            model = evaluation.build_entry(task.model.name, task.model.params, catalog)
             context = UnitContext(
                 spec=spec,
                 protocol=prepared.protocol,
@@ -288,7 +293,7 @@ def execute_unit(
                 metrics=[catalog.metrics.get(m.name) for m in spec.metrics],
             )
             with PeakMemory() as memory, limited_threads(threads):
-                output = catalog.protocols.get(prepared.protocol.name).run(context)
+                output = evaluation.run(context)
     except TimeLimitExceeded as exc:
         return failed_result(task, str(exc), wall=time.perf_counter() - started)
     except AssayError as exc:
@@ -308,6 +313,7 @@ def execute_unit(
         peak_memory_mb=memory.peak_above_start_mb,
         wall_seconds=time.perf_counter() - started,
         predictions=output.predictions,
+        steps=output.steps,
         info=output.info,
         environment={
             **hardware_tags(),
