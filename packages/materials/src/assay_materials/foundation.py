@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import warnings
 from typing import Any
 
@@ -34,7 +35,7 @@ from assay.predictions import Predictions
 from sklearn.linear_model import Ridge
 
 from assay_materials.composition import fraction_features
-from assay_materials.structures import detached
+from assay_materials.structures import detached, structure_to_record
 
 INSTALL_HINT = "pip install 'assay-materials[foundation]'"
 
@@ -88,20 +89,28 @@ def chgnet_reference(symbol: str) -> float:
     return float(chgnet_energies([cubic])[0])
 
 
+_ZERO_SHOT: dict[str, float] = {}
+"""Zero-shot values by structure record: CHGNet is deterministic, and folds, calibration and
+campaign seeds ask for the same structures again within one process."""
+
+
 def zero_shot_formation(dataset: Dataset) -> npt.NDArray[np.float64]:
     from pymatgen.core.structure import Structure
 
-    structures = []
+    structures, keys = [], []
     for i, given in enumerate(dataset.inputs):
         if not isinstance(given, Structure):
             raise DataError(f"row {i}: CHGNet needs structures, got {type(given).__name__}")
         structures.append(detached(given))
-    energies = chgnet_energies(structures)
-    out = np.empty(len(structures))
-    for i, structure in enumerate(structures):
-        symbols = [str(site.specie) for site in structure]
-        out[i] = energies[i] - float(np.mean([chgnet_reference(s) for s in symbols]))
-    return out
+        keys.append(json.dumps(structure_to_record(structures[-1])))
+    missing = [i for i, key in enumerate(keys) if key not in _ZERO_SHOT]
+    if missing:
+        energies = chgnet_energies([structures[i] for i in missing])
+        for i, energy in zip(missing, energies, strict=True):
+            symbols = [str(site.specie) for site in structures[i]]
+            reference = float(np.mean([chgnet_reference(s) for s in symbols]))
+            _ZERO_SHOT[keys[i]] = float(energy) - reference
+    return np.array([_ZERO_SHOT[key] for key in keys])
 
 
 class CHGNetZeroShot:

@@ -7,6 +7,7 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_materials import __version__
+from assay_materials.alloy_loop import AlloyPool, CHGNetPriorPolicy
 from assay_materials.models import linear_composition, random_forest
 from assay_materials.sources import (
     EmtAlloysSource,
@@ -37,10 +38,14 @@ plugin = Plugin(
         "materials.chgnet_calibrated": "assay_materials.foundation:CHGNetCalibrated",
     },
     splits=SPLITS,
+    environments={"materials.alloy_pool": AlloyPool},
+    policies={"materials.chgnet_prior": CHGNetPriorPolicy},
     key_libraries=("pymatgen", "ase", "chgnet"),
     check_params={
         "materials.random_forest": {"n_estimators": 20},
         "materials.composition_attention": {"max_epochs": 2, "hidden": 16, "layers": 1},
         "materials.crystal_graph": {"max_epochs": 2, "hidden": 16, "layers": 1},
+        "greedy": {"n_estimators": 10},
+        "ucb": {"n_estimators": 10},
     },
 )
