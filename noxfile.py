@@ -9,6 +9,7 @@ that leaderboard numbers depend on.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ TEST_PLUGIN = "tests/plugins/assay_testplugin"
 CONSTRAINTS = ("-c", "constraints.txt")
 QUICK_LEADERBOARD = "build/leaderboards-quick"
 
-nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "plugin_new"]
 nox.options.reuse_existing_virtualenvs = True
 # uv installs the workspace in well under a minute where pip takes several; pip stays the
 # fallback for a machine without uv.
@@ -121,6 +122,42 @@ def integration(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
+@nox.session
+def plugin_new(session: nox.Session) -> None:
+    """`assay plugin new` end to end: in a copy of the workspace, the skeleton it writes
+    passes its own `tests(package=...)` session, as a plugin author would run it."""
+    _install(session, "-e", "shared")
+    copy = Path(session.create_tmp()) / "workspace"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".nox",
+            ".venv",
+            ".assay-home",
+            "build",
+            "mlruns",
+            "*.db",
+            "leaderboards",
+            "__pycache__",
+            ".*_cache",
+        ),
+    )
+    session.run("assay", "plugin", "new", "skeleton", "--dest", str(copy / "packages"))
+    session.run(
+        sys.executable,
+        "-m",
+        "nox",
+        "-f",
+        str(copy / "noxfile.py"),
+        "-s",
+        "tests(package='skeleton')",
+        external=True,
+    )
+
+
 def _suite_then_leaderboard(session: nox.Session, suite: str, out: str) -> None:
     """The suite, then its boards (written even when a unit failed; the session then fails)."""
     _install(session, *_all_packages())
@@ -129,8 +166,16 @@ def _suite_then_leaderboard(session: nox.Session, suite: str, out: str) -> None:
 
 @nox.session
 def quick(session: nox.Session) -> None:
-    """The main job: the quick suite over all installed plugins, tracked in local MLflow."""
+    """The main job: the quick suite over all installed plugins, tracked in local MLflow;
+    then the test that every quick model beats its scenario's negative control."""
     _suite_then_leaderboard(session, "scenarios/quick.toml", QUICK_LEADERBOARD)
+    _install(session, "pytest")
+    session.run(
+        "pytest",
+        "-q",
+        "tests/test_quick_boards.py",
+        env={"ASSAY_QUICK_BOARDS": str(ROOT / QUICK_LEADERBOARD)},
+    )
 
 
 @nox.session

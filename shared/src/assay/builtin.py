@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import sklearn
+from pydantic import Field
 from sklearn import datasets as skdata
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -28,9 +29,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from assay import __version__
-from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    Source,
+    SourceParams,
+    read_array,
+    write_array,
+)
 from assay.environments import ENVIRONMENTS
-from assay.errors import DataError
 from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
 from assay.plugin import Plugin
 from assay.policies import POLICIES
@@ -48,6 +55,11 @@ _BUNDLED = {
 }
 
 
+class SklearnBundledParams(SourceParams):
+    dataset: Literal["diabetes", "breast_cancer"]
+    max_rows: int | None = Field(default=None, ge=2)
+
+
 class SklearnBundledSource(Source):
     """A table that scikit-learn ships (no download): `dataset` names it, `max_rows` trims it."""
 
@@ -57,9 +69,7 @@ class SklearnBundledSource(Source):
     def generator_versions(self) -> dict[str, str]:
         return {"scikit-learn": sklearn.__version__}
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        if params.get("dataset") not in _BUNDLED:
-            raise DataError(f"core.sklearn: 'dataset' must be one of {sorted(_BUNDLED)}")
+    params_model = SklearnBundledParams
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         loader, _ = _BUNDLED[params["dataset"]]

@@ -32,6 +32,8 @@ leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards fro
 app.add_typer(suite_app, name="suite")
 app.add_typer(leaderboard_app, name="leaderboard")
 app.add_typer(campaign_app, name="campaign")
+plugin_app = typer.Typer(no_args_is_help=True, help="Write a new plugin.")
+app.add_typer(plugin_app, name="plugin")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
@@ -501,7 +503,11 @@ def leaderboard_build(
     boards = []
     for ref, models in wanted:
         board = build_board(
-            client, catalog.scenario(ref).spec, chosen_size, models, dict(catalog.metrics.items())
+            client,
+            catalog.scenario(ref).spec,
+            chosen_size,
+            models,
+            {m.name: catalog.metrics.get(m.name) for m in catalog.scenario(ref).spec.metrics},
         )
         if board is not None:
             boards.append(board)
@@ -603,3 +609,23 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@plugin_app.command("new")
+def plugin_new(
+    name: Annotated[str, typer.Argument(help="the plugin's name: assay-NAME, import assay_NAME")],
+    dest: Annotated[Path, typer.Option(help="the folder of plugin packages")] = Path("packages"),
+) -> None:
+    """Write a working skeleton plugin under DEST/NAME: package, scenario, source, models
+    and tests that call the kit. As written, `nox -s "tests(package='NAME')"` passes."""
+    from assay.scaffold import new_plugin
+
+    target = new_plugin(name, dest)
+    console.print(
+        f"wrote the plugin {name} under {target}/\n"
+        f"next: pip install -e {target}  (then `assay list` shows {name}/pendulum)\n"
+        f"      nox -s \"tests(package='{name}')\"",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )

@@ -2,13 +2,17 @@
 
 A metric takes the true targets and a `Predictions` and returns one float.
 Plugins add domain metrics (background rejection, logical error rate, ...)
-by listing `Metric` objects in their plugin.
+by listing `Metric` objects in their plugin, or a `MetricFamily` for a metric
+with a parameter written into its name (rejection at a signal efficiency,
+error rate per round), registered once for every setting.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +40,58 @@ class Metric:
     def better(self, a: float, b: float) -> bool:
         """True if score `a` is strictly better than `b`."""
         return a > b if self.direction == "maximize" else a < b
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """A metric with one integer parameter in its name: `pattern` holds one `{field}`,
+    e.g. `"hep.rejection_{percent}"`; a scenario asking for `hep.rejection_30` gets
+    `make(30)`. `description` may use the same field."""
+
+    pattern: str
+    direction: Direction
+    make: Callable[[int], MetricFn]
+    description: str = ""
+
+    @cached_property
+    def _regex(self) -> re.Pattern[str]:
+        prefix, field, suffix = re.fullmatch(r"([^{]*)\{(\w+)\}([^{]*)", self.pattern).groups()  # type: ignore[union-attr]
+        return re.compile(re.escape(prefix) + rf"(?P<{field}>\d+)" + re.escape(suffix))
+
+    def metric(self, name: str) -> Metric | None:
+        """The member called `name`, or None when the name is not of this family."""
+        found = self._regex.fullmatch(name)
+        if found is None:
+            return None
+        ((field, value),) = found.groupdict().items()
+        description = self.description.replace("{" + field + "}", value)
+        return Metric(name, self.direction, self.make(int(value)), description)
+
+
+class MetricRegistry(Registry[Metric]):
+    """Metrics by name: registered ones, then members of a registered family."""
+
+    def __init__(self) -> None:
+        super().__init__("metric")
+        self.families: list[MetricFamily] = []
+
+    def add_family(self, family: MetricFamily) -> None:
+        if any(f.pattern == family.pattern for f in self.families):
+            raise ValueError(f"metric family '{family.pattern}' is registered twice")
+        self.families.append(family)
+
+    def member(self, name: str) -> Metric | None:
+        return next((m for f in self.families if (m := f.metric(name)) is not None), None)
+
+    def get(self, name: str) -> Metric:
+        if name not in self._items and (member := self.member(name)) is not None:
+            self.register(name, member)
+        return super().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (
+            isinstance(name, str) and self.member(name) is not None
+        )
 
 
 def _values(fn: Callable[..., Any]) -> MetricFn:
@@ -122,8 +178,8 @@ CAMPAIGN_METRICS: tuple[Metric, ...] = (
 other, computed by the protocol from the campaign's trace, not from predictions."""
 
 
-def builtin_metrics() -> Registry[Metric]:
-    registry: Registry[Metric] = Registry("metric")
+def builtin_metrics() -> MetricRegistry:
+    registry = MetricRegistry()
     for metric in (*BUILTIN_METRICS, *CAMPAIGN_METRICS):
         registry.register(metric.name, metric)
     return registry

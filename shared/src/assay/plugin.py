@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.data import Source
 from assay.errors import AssayError, SpecError, UnknownNameError
-from assay.metrics import Metric, builtin_metrics
+from assay.metrics import Metric, MetricFamily, MetricRegistry, builtin_metrics
 from assay.models import ModelEntry
 from assay.registry import Registry
 from assay.spec import ScenarioSpec, parse_scenario
@@ -41,7 +41,7 @@ class Plugin:
     sources: Sequence[Source] = ()
     models: Mapping[str, ModelEntry] = field(default_factory=dict)
     """Name -> factory, or `"module:factory"` imported only when that model is used."""
-    metrics: Sequence[Metric] = ()
+    metrics: Sequence[Metric | MetricFamily] = ()
     splits: Mapping[str, Splitter] = field(default_factory=dict)
     protocols: Sequence[EvaluationProtocol] = ()
     environments: Mapping[str, EnvironmentFactory] = field(default_factory=dict)
@@ -98,7 +98,7 @@ class Catalog:
         self.scenarios: dict[str, RegisteredScenario] = {}
         self.sources: Registry[Source] = Registry("source")
         self.models: Registry[ModelEntry] = Registry("model")
-        self.metrics: Registry[Metric] = builtin_metrics()
+        self.metrics: MetricRegistry = builtin_metrics()
         self.splits: Registry[Splitter] = Registry("split")
         self.splits.update(SPLITTERS)
         from assay.protocols import builtin_protocols
@@ -131,7 +131,10 @@ class Catalog:
         for name, factory in plugin.models.items():
             self.models.register(name, factory)
         for metric in plugin.metrics:
-            self.metrics.register(metric.name, metric)
+            if isinstance(metric, MetricFamily):
+                self.metrics.add_family(metric)
+            else:
+                self.metrics.register(metric.name, metric)
         for name, splitter in plugin.splits.items():
             self.splits.register(name, splitter)
         for protocol in plugin.protocols:
@@ -162,7 +165,7 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
     for registry, names in (
         (catalog.sources, [s.name for s in plugin.sources]),
         (catalog.models, list(plugin.models)),
-        (catalog.metrics, [m.name for m in plugin.metrics]),
+        (catalog.metrics, [m.name for m in plugin.metrics if isinstance(m, Metric)]),
         (catalog.splits, list(plugin.splits)),
         (catalog.protocols, [p.name for p in plugin.protocols]),
         (catalog.environments, list(plugin.environments)),
@@ -178,18 +181,22 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
                 f"not {type(splitter).__name__}"
             )
     specs = plugin.scenario_specs()
-    metric_names = set(catalog.metrics) | {m.name for m in plugin.metrics}
+    staged = MetricRegistry()
+    for offered in plugin.metrics:
+        if isinstance(offered, MetricFamily):
+            staged.add_family(offered)
+        else:
+            staged.register(offered.name, offered)
     for spec in specs:
         if spec.key in catalog.scenarios:
             raise SpecError(f"scenario {spec.key} is already registered by another plugin")
         for metric in spec.metrics:
-            if metric.name not in metric_names:
+            if metric.name in catalog.metrics:
+                known = catalog.metrics.get(metric.name)
+            elif metric.name in staged:
+                known = staged.get(metric.name)
+            else:
                 raise SpecError(f"scenario {spec.key}: unknown metric '{metric.name}'")
-            known = (
-                catalog.metrics.get(metric.name)
-                if metric.name in catalog.metrics
-                else next(m for m in plugin.metrics if m.name == metric.name)
-            )
             if known.direction != metric.direction:
                 raise SpecError(
                     f"scenario {spec.key}: metric '{metric.name}' is {known.direction}d, "

@@ -16,7 +16,7 @@ from assay_quantum.mitigation_models import (
 )
 from assay_quantum.qml_data import QMLDataSource
 from assay_quantum.splits import BY_STEPS
-from assay_quantum.surface_code import SurfaceCodeSource, decoding_metrics
+from assay_quantum.surface_code import DECODING_METRICS, SurfaceCodeSource
 from assay_quantum.user_circuits import UserCircuitSource
 
 plugin = Plugin(
@@ -38,7 +38,7 @@ plugin = Plugin(
         "quantum.kernel_svm": "assay_quantum.qml_models:QuantumKernelSVM",
         "quantum.reuploading": "assay_quantum.qml_models:ReuploadingClassifier",
     },
-    metrics=tuple(decoding_metrics()),
+    metrics=DECODING_METRICS,
     splits={"quantum.by_steps": BY_STEPS},
     key_libraries=("qiskit", "qiskit-aer", "stim", "pymatching"),
     check_params={
