@@ -188,7 +188,7 @@ def standard(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Speed figures and ratios, measured side by side in one run (never timed tests)."""
-    _install(session, *_all_packages())
+    _install(session, "nox", "uv", *_all_packages())  # nox and uv: the quick-suite bench
     scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("*/bench/bench_*.py"))
     scripts += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/bench/bench_*.py"))
     for script in scripts:

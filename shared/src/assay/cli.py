@@ -38,6 +38,8 @@ app.add_typer(plugin_app, name="plugin")
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
 console = Console()
+_WIDE_TABLE = 120
+"""Columns from which `assay list` prints a table; narrower, plain lines that never cut."""
 err_console = Console(stderr=True)
 
 Executor = Annotated[str, typer.Option(help="serial, processes or dask")]
@@ -90,12 +92,21 @@ def list_scenarios(as_json: JsonFlag = False) -> None:
             )
         )
         return
-    table = Table(title="Scenarios")
-    for column in ("scenario", "plugin", "task", "primary metric", "title"):
-        table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    if console.width >= _WIDE_TABLE:
+        table = Table(title="Scenarios")
+        for column in ("scenario", "plugin", "task", "primary metric", "title"):
+            table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+    else:  # an 80-column terminal or a CI log: one scenario per line, nothing cut
+        for row in rows:
+            console.print(
+                f"{row['scenario']}  {row['task']}, {row['primary_metric']}\n    {row['title']}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
     for failure in failures:
         err_console.print(
             f"[red]plugin '{failure['plugin']}' failed to load:[/red] {failure['error']}"
@@ -151,7 +162,7 @@ def data(
     spec = catalog.scenario(scenario).spec
     source_spec = spec.data_source
     params = {**source_spec.params_for(_size(size)), **_source_overrides(data_path, None, [])}
-    source = catalog.sources.get(source_spec.name)
+    source = catalog.source(source_spec.name)
     with console.status(f"preparing {spec.key} ({size})"):
         dataset, entry = DataCache().load(source, params)
     state = (

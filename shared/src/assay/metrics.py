@@ -17,8 +17,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from sklearn import metrics as skm
 
 from assay.predictions import Predictions
 from assay.registry import Registry
@@ -94,8 +92,16 @@ class MetricRegistry(Registry[Metric]):
         )
 
 
-def _values(fn: Callable[..., Any]) -> MetricFn:
-    return lambda y, p: float(fn(y, np.asarray(p.values)))
+def _sklearn(name: str, **options: Any) -> MetricFn:
+    """`sklearn.metrics.<name>` on the predicted values, imported on first use: scikit-learn
+    takes seconds to import, which `assay list` and `--help` should not pay."""
+
+    def metric(y: npt.NDArray[Any], p: Predictions) -> float:
+        from sklearn import metrics as skm
+
+        return float(getattr(skm, name)(y, np.asarray(p.values), **options))
+
+    return metric
 
 
 def positive_scores(predictions: Predictions) -> npt.NDArray[np.float64]:
@@ -107,6 +113,8 @@ def positive_scores(predictions: Predictions) -> npt.NDArray[np.float64]:
 
 
 def _roc_auc(y: npt.NDArray[Any], p: Predictions) -> float:
+    from sklearn import metrics as skm
+
     if p.probabilities is not None and np.asarray(p.probabilities).ndim == 2:
         probs = np.asarray(p.probabilities, dtype=float)
         if probs.shape[1] > 2:
@@ -115,27 +123,33 @@ def _roc_auc(y: npt.NDArray[Any], p: Predictions) -> float:
 
 
 def _rmse(y: npt.NDArray[Any], p: Predictions) -> float:
+    from sklearn import metrics as skm
+
     return float(np.sqrt(skm.mean_squared_error(y, np.asarray(p.values))))
 
 
-def _correlation(fn: Callable[..., Any]) -> MetricFn:
+def _correlation(name: str) -> MetricFn:
     """A correlation is undefined when either side is constant (a mean predictor):
     that is NaN by definition, returned without scipy's warning."""
 
     def metric(y: npt.NDArray[Any], p: Predictions) -> float:
+        from scipy import stats
+
         values = np.asarray(p.values, dtype=float)
         if np.ptp(y) == 0 or np.ptp(values) == 0:
             return float("nan")
-        return float(fn(y, values).statistic)
+        return float(getattr(stats, name)(y, values).statistic)
 
     return metric
 
 
-_spearman = _correlation(stats.spearmanr)
-_pearson = _correlation(stats.pearsonr)
+_spearman = _correlation("spearmanr")
+_pearson = _correlation("pearsonr")
 
 
 def _log_loss(y: npt.NDArray[Any], p: Predictions) -> float:
+    from sklearn import metrics as skm
+
     if p.probabilities is None:
         raise ValueError("log_loss needs class probabilities")
     return float(skm.log_loss(y, p.probabilities))
@@ -143,17 +157,15 @@ def _log_loss(y: npt.NDArray[Any], p: Predictions) -> float:
 
 BUILTIN_METRICS: tuple[Metric, ...] = (
     Metric("rmse", "minimize", _rmse, "root mean squared error"),
-    Metric("mae", "minimize", _values(skm.mean_absolute_error), "mean absolute error"),
-    Metric("r2", "maximize", _values(skm.r2_score), "coefficient of determination"),
+    Metric("mae", "minimize", _sklearn("mean_absolute_error"), "mean absolute error"),
+    Metric("r2", "maximize", _sklearn("r2_score"), "coefficient of determination"),
     Metric("spearman", "maximize", _spearman, "Spearman rank correlation"),
     Metric("pearson", "maximize", _pearson, "Pearson correlation"),
-    Metric("accuracy", "maximize", _values(skm.accuracy_score), "fraction correct"),
-    Metric("balanced_accuracy", "maximize", _values(skm.balanced_accuracy_score)),
-    Metric("f1_macro", "maximize", lambda y, p: float(skm.f1_score(y, p.values, average="macro"))),
-    Metric(
-        "f1_weighted", "maximize", lambda y, p: float(skm.f1_score(y, p.values, average="weighted"))
-    ),
-    Metric("mcc", "maximize", _values(skm.matthews_corrcoef), "Matthews correlation"),
+    Metric("accuracy", "maximize", _sklearn("accuracy_score"), "fraction correct"),
+    Metric("balanced_accuracy", "maximize", _sklearn("balanced_accuracy_score")),
+    Metric("f1_macro", "maximize", _sklearn("f1_score", average="macro")),
+    Metric("f1_weighted", "maximize", _sklearn("f1_score", average="weighted")),
+    Metric("mcc", "maximize", _sklearn("matthews_corrcoef"), "Matthews correlation"),
     Metric("roc_auc", "maximize", _roc_auc, "area under the ROC curve (macro one-vs-rest)"),
     Metric("log_loss", "minimize", _log_loss, "cross-entropy of class probabilities"),
 )

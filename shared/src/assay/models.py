@@ -16,16 +16,18 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.base import BaseEstimator, clone
 
 from assay.data import Dataset
 from assay.errors import UnknownNameError
 from assay.predictions import Predictions
 from assay.registry import Registry
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 CLASSIFICATION_TASKS = frozenset({"binary", "multiclass"})
 
@@ -101,6 +103,8 @@ class SklearnModel:
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid
+        from sklearn.base import clone
+
         estimator = clone(self.estimator)
         # Pipelines and meta-estimators nest theirs as `step__random_state`.
         seeded = {k: seed for k in estimator.get_params() if k.split("__")[-1] == "random_state"}

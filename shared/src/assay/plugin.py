@@ -38,7 +38,9 @@ class Plugin:
     version: str
     description: str = ""
     scenario_dir: Traversable | None = None
-    sources: Sequence[Source] = ()
+    sources: Sequence[Source] | Mapping[str, str] = ()
+    """Source objects, or name -> `"module:Class"` imported only when that source is used
+    (so `assay list` never imports a plugin's generators and readers)."""
     models: Mapping[str, ModelEntry] = field(default_factory=dict)
     """Name -> factory, or `"module:factory"` imported only when that model is used."""
     metrics: Sequence[Metric | MetricFamily] = ()
@@ -96,7 +98,7 @@ class Catalog:
         self.plugins: dict[str, Plugin] = {}
         self.failures: list[PluginFailure] = []
         self.scenarios: dict[str, RegisteredScenario] = {}
-        self.sources: Registry[Source] = Registry("source")
+        self.sources: Registry[Source | str] = Registry("source")
         self.models: Registry[ModelEntry] = Registry("model")
         self.metrics: MetricRegistry = builtin_metrics()
         self.splits: Registry[Splitter] = Registry("split")
@@ -126,8 +128,8 @@ class Catalog:
         self.plugins[plugin.name] = plugin
         for spec in staged:
             self.scenarios[spec.key] = RegisteredScenario(spec, plugin.name, plugin.version)
-        for source in plugin.sources:
-            self.sources.register(source.name, source)
+        for name, source in _sources_of(plugin).items():
+            self.sources.register(name, source)
         for name, factory in plugin.models.items():
             self.models.register(name, factory)
         for metric in plugin.metrics:
@@ -155,15 +157,34 @@ class Catalog:
         known = ", ".join(sorted(self.scenarios)) or "none (no plugin is installed)"
         raise UnknownNameError(f"unknown scenario '{ref}' (known: {known})")
 
+    def source(self, name: str) -> Source:
+        """The source registered as `name`, imported now if it was registered lazily."""
+        entry = self.sources.get(name)
+        if isinstance(entry, Source):
+            return entry
+        from assay.models import import_object
+
+        made = import_object(entry)()
+        if not isinstance(made, Source) or made.name != name:
+            raise UnknownNameError(f"'{entry}' did not make the source '{name}'")
+        self.sources.register(name, made, replace=True)
+        return made
+
     def plugin_of(self, ref: str) -> str:
         return self.scenario(ref).plugin
+
+
+def _sources_of(plugin: Plugin) -> dict[str, Source | str]:
+    if isinstance(plugin.sources, Mapping):
+        return dict(plugin.sources)
+    return {source.name: source for source in plugin.sources}
 
 
 def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
     """Validate a plugin against the catalog without changing it."""
     clashes: list[str] = []
     for registry, names in (
-        (catalog.sources, [s.name for s in plugin.sources]),
+        (catalog.sources, list(_sources_of(plugin))),
         (catalog.models, list(plugin.models)),
         (catalog.metrics, [m.name for m in plugin.metrics if isinstance(m, Metric)]),
         (catalog.splits, list(plugin.splits)),

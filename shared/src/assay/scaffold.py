@@ -59,16 +59,15 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_{name} import __version__
-from assay_{name}.sources import PendulumSource
 
 plugin = Plugin(
     name="{name}",
     version=__version__,
     description="Pendulum periods at large amplitude (a skeleton plugin)",
     scenario_dir=files("assay_{name}") / "scenarios",
-    sources=(PendulumSource(),),
-    # "module:factory" entries are imported only when the model is used, so heavy
-    # imports (torch here) stay out of `assay list` and of runs that don't need them.
+    # "module:attr" entries are imported only when used, so heavy imports (torch here)
+    # stay out of `assay list` and of runs that don't need them.
+    sources={{"{name}.pendulum": "assay_{name}.sources:PendulumSource"}},
     models={{
         "{name}.small_angle": "assay_{name}.models:SmallAngle",
         "{name}.mlp": "assay_{name}.models:pendulum_mlp",

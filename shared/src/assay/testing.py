@@ -75,7 +75,7 @@ def _catalog(plugin: Plugin) -> Catalog:
 def _check_spec(plugin: Plugin, spec: ScenarioSpec) -> None:
     catalog = _catalog(plugin)
     if spec.source is not None:
-        catalog.sources.get(spec.source.name)
+        catalog.source(spec.source.name)
     evaluation = catalog.protocols.get(spec.protocol.name)
     if spec.protocol.name == "supervised":
         catalog.splits.get(spec.protocol.split)
@@ -102,7 +102,7 @@ def _quick_dataset(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> Dataset
         if spec.source is None:  # a closed loop whose environment generates everything
             dataset = environment_dataset(spec, plugin.version)
         else:
-            source = catalog.sources.get(spec.source.name)
+            source = catalog.source(spec.source.name)
             dataset, _ = DataCache(workdir / "cache").load(source, spec.source.params_for("quick"))
         _QUICK_DATA[key] = replace(dataset, task=spec.task)
     return _QUICK_DATA[key]
@@ -117,7 +117,7 @@ def _check_source_deterministic(plugin: Plugin, spec: ScenarioSpec, workdir: Pat
     catalog = _catalog(plugin)
     if spec.source is None:
         return  # nothing cached: the environment's own determinism is the model check's
-    source = catalog.sources.get(spec.source.name)
+    source = catalog.source(spec.source.name)
     params = spec.source.params_for("quick")
     first = DataCache(workdir / "a").ensure(source, params)
     try:

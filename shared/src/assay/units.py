@@ -199,7 +199,7 @@ def prepare(
     if spec.source is None:  # a closed loop whose environment generates everything
         dataset = environment_dataset(spec, registered.plugin_version)
     else:
-        dataset, _ = cache.load(catalog.sources.get(spec.source.name), params)
+        dataset, _ = cache.load(catalog.source(spec.source.name), params)
     dataset = replace(dataset, task=spec.task)
     protocol = spec.protocol.for_size(size)
     plan = catalog.protocols.get(protocol.name).plan(spec, protocol, dataset, catalog)

@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 from assay.metrics import Metric, MetricFamily, positive_scores
 from assay.predictions import Predictions
-from sklearn.metrics import roc_curve
 
 JETCLASS_ORDER = ("QCD", "Tbqq", "Wqq", "Zqq", "Hbb")
 """Class indices of the jet-classes scenario; QCD is class 0."""
@@ -26,6 +25,8 @@ def rejection_at(
     y_signal: npt.NDArray[Any], scores: npt.NDArray[np.float64], efficiency: float
 ) -> float:
     """1/eps_B at signal efficiency `efficiency` (y_signal: 1 signal, 0 background)."""
+    from sklearn.metrics import roc_curve
+
     y = np.asarray(y_signal).astype(int)
     n_background = int((y == 0).sum())
     if n_background == 0 or int(y.sum()) == 0:

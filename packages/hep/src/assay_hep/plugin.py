@@ -1,4 +1,8 @@
-"""The hep plugin object, found by the core through the `assay.plugins` entry point."""
+"""The hep plugin object, found by the core through the `assay.plugins` entry point.
+
+Sources and models are named as "module:attr" and imported only when used: Pythia,
+FastJet and torch stay out of `assay list`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ from assay.plugin import Plugin
 
 from assay_hep import __version__
 from assay_hep.metrics import HEP_METRICS
-from assay_hep.models import MassTau32Cut, boosted_trees
-from assay_hep.sources import JetFileSource, PythiaJetSource
 from assay_hep.splits import GENERATOR_SEEDS
 
 plugin = Plugin(
@@ -17,10 +19,13 @@ plugin = Plugin(
     version=__version__,
     description="Jet tagging on Pythia8 + FastJet jets; JetClass ROOT and TopLandscape HDF5 in",
     scenario_dir=files("assay_hep") / "scenarios",
-    sources=(PythiaJetSource(), JetFileSource()),
+    sources={
+        "hep.pythia": "assay_hep.sources:PythiaJetSource",
+        "hep.files": "assay_hep.sources:JetFileSource",
+    },
     models={
-        "hep.cut": MassTau32Cut,
-        "hep.bdt": boosted_trees,
+        "hep.cut": "assay_hep.models:MassTau32Cut",
+        "hep.bdt": "assay_hep.models:boosted_trees",
         "hep.pfn": "assay_hep.deep:pfn",
         "hep.particlenet": "assay_hep.deep:particlenet_lite",
     },

@@ -1,4 +1,8 @@
-"""The quantum plugin object, found by the core through the `assay.plugins` entry point."""
+"""The quantum plugin object, found by the core through the `assay.plugins` entry point.
+
+Sources and models are named as "module:attr" and imported only when used: qiskit,
+Aer and stim stay out of `assay list`.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +11,25 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_quantum import __version__
-from assay_quantum.mitigation_data import IsingNoiseSource
-from assay_quantum.mitigation_models import (
-    Unmitigated,
-    linear_regression,
-    zne_linear,
-    zne_richardson,
-)
-from assay_quantum.qml_data import QMLDataSource
+from assay_quantum.logical_errors import DECODING_METRICS
 from assay_quantum.splits import BY_STEPS
-from assay_quantum.surface_code import DECODING_METRICS, SurfaceCodeSource
-from assay_quantum.user_circuits import UserCircuitSource
 
 plugin = Plugin(
     name="quantum",
     version=__version__,
     description="Quantum scenarios on simulators: error mitigation (Aer), surface-code decoding (stim), QML",
     scenario_dir=files("assay_quantum") / "scenarios",
-    sources=(IsingNoiseSource(), UserCircuitSource(), SurfaceCodeSource(), QMLDataSource()),
+    sources={
+        "quantum.ising_noisy": "assay_quantum.mitigation_data:IsingNoiseSource",
+        "quantum.user_circuits": "assay_quantum.user_circuits:UserCircuitSource",
+        "quantum.surface_code": "assay_quantum.surface_code:SurfaceCodeSource",
+        "quantum.qml_data": "assay_quantum.qml_data:QMLDataSource",
+    },
     models={
-        "quantum.unmitigated": Unmitigated,
-        "quantum.zne_linear": zne_linear,
-        "quantum.zne_richardson": zne_richardson,
-        "quantum.linear": linear_regression,
+        "quantum.unmitigated": "assay_quantum.mitigation_models:Unmitigated",
+        "quantum.zne_linear": "assay_quantum.mitigation_models:zne_linear",
+        "quantum.zne_richardson": "assay_quantum.mitigation_models:zne_richardson",
+        "quantum.linear": "assay_quantum.mitigation_models:linear_regression",
         "quantum.circuit_gnn": "assay_quantum.circuit_gnn:circuit_gnn",
         "quantum.mwpm": "assay_quantum.decoders:MWPMDecoder",
         "quantum.neural_decoder": "assay_quantum.decoders:neural_decoder",

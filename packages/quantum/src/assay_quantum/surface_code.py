@@ -9,7 +9,7 @@ samplers with disjoint seeds. Each row is one shot: the detection events
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,7 @@ from assay.data import (
     write_json,
 )
 from assay.errors import DataError
-from assay.metrics import Metric, MetricFamily, MetricFn
-from assay.predictions import Predictions
 from pydantic import Field, field_validator
-from scipy import stats
 
 from assay_quantum.mitigation_data import GENERATED_LICENCE
 
@@ -191,71 +188,3 @@ class SurfaceCodeSource(Source):
 # SCENARIOS.md table) treats failures as not cancelling: 1 - P_L = (1 - e)^r,
 # so e = 1 - (1 - P_L)^(1 / r). The 95 % confidence interval is the Wilson
 # score interval of P_L, mapped through the same monotone function.
-
-CONFIDENCE = 0.95
-
-
-def per_round(p_shot: float, rounds: int) -> float:
-    return float(1.0 - (1.0 - p_shot) ** (1.0 / rounds))
-
-
-def wilson_interval(
-    failures: int, shots: int, confidence: float = CONFIDENCE
-) -> tuple[float, float]:
-    if shots <= 0:
-        raise ValueError("the Wilson interval needs at least one shot")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    phat = failures / shots
-    denom = 1 + z**2 / shots
-    centre = (phat + z**2 / (2 * shots)) / denom
-    half = z * np.sqrt(phat * (1 - phat) / shots + z**2 / (4 * shots**2)) / denom
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
-
-
-def _failures(y: npt.NDArray[Any], predictions: Predictions) -> tuple[int, int]:
-    predicted = np.asarray(predictions.values).astype(np.int64)
-    return int(np.sum(predicted != np.asarray(y).astype(np.int64))), len(y)
-
-
-def logical_error_rate(y: npt.NDArray[Any], predictions: Predictions) -> float:
-    failures, shots = _failures(y, predictions)
-    return failures / shots
-
-
-def _per_round_rate(rounds: int) -> MetricFn:
-    def rate(y: npt.NDArray[Any], predictions: Predictions) -> float:
-        return per_round(logical_error_rate(y, predictions), rounds)
-
-    return rate
-
-
-def _per_round_bound(side: int) -> Callable[[int], MetricFn]:
-    def make(rounds: int) -> MetricFn:
-        def bound(y: npt.NDArray[Any], predictions: Predictions) -> float:
-            return per_round(wilson_interval(*_failures(y, predictions))[side], rounds)
-
-        return bound
-
-    return make
-
-
-PER_ROUND = "logical_error_rate_per_round_r{rounds}"
-
-DECODING_METRICS: tuple[Metric | MetricFamily, ...] = (
-    Metric("logical_error_rate", "minimize", logical_error_rate, "P_L per shot"),
-    MetricFamily(
-        PER_ROUND,
-        "minimize",
-        _per_round_rate,
-        "1 - (1 - P_L)^(1/{rounds}) for {rounds}-round memory",
-    ),
-    MetricFamily(
-        PER_ROUND + "_ci_low", "minimize", _per_round_bound(0), "Wilson 95 % lower bound, per round"
-    ),
-    MetricFamily(
-        PER_ROUND + "_ci_high",
-        "minimize",
-        _per_round_bound(1),
-        "Wilson 95 % upper bound, per round",
-    ),
-)
