@@ -24,8 +24,6 @@ from assay.closed_loop import Candidates, Environment, History, Measurement
 from assay.data import Dataset
 from assay.errors import DataError, NotInstalledError
 
-from assay_materials.models import composition_and_structure
-
 
 class AlloyPool(Environment):
     """Every structure of an emt-alloys dataset is a candidate; measuring one reveals its
@@ -39,6 +37,8 @@ class AlloyPool(Environment):
                 f"dataset '{dataset.metadata.name}' has no relaxation steps; the alloy pool "
                 "needs the materials.emt_alloys source"
             )
+        from assay_materials.models import composition_and_structure
+
         values = -np.asarray(dataset.targets, dtype=float)
         ids = [str(i) for i in range(len(values))]
         self.pool = Candidates.pool(ids, composition_and_structure(dataset), dataset.inputs)

@@ -8,7 +8,6 @@ from assay.plugin import Plugin
 
 from assay_materials import __version__
 from assay_materials.alloy_loop import AlloyPool, CHGNetPriorPolicy
-from assay_materials.models import linear_composition, random_forest
 from assay_materials.sources import (
     EmtAlloysSource,
     ExptFormationEnthalpySource,
@@ -29,8 +28,8 @@ plugin = Plugin(
         StructureFolderSource(),
     ),
     models={
-        "materials.linear": linear_composition,
-        "materials.random_forest": random_forest,
+        "materials.linear": "assay_materials.models:linear_composition",
+        "materials.random_forest": "assay_materials.models:random_forest",
         "materials.composition_attention": "assay_materials.deep:composition_attention",
         "materials.crystal_graph": "assay_materials.deep:crystal_graph",
         # The `foundation` extra; without CHGNet these are reported as not installed.

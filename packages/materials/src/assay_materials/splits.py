@@ -13,7 +13,6 @@ import numpy as np
 from assay.data import Dataset
 from assay.errors import SplitError
 from assay.splits import Fold, Splitter
-from sklearn.model_selection import KFold
 
 MATBENCH_SEED = 18012019
 MATBENCH_FOLDS = 5
@@ -27,6 +26,8 @@ def matbench_folds(dataset: Dataset, *, folds: int, repeats: int, seed: int) -> 
             f"split 'materials.matbench' is Matbench's 5 folds once; got folds={folds}, "
             f"repeats={repeats}"
         )
+    from sklearn.model_selection import KFold
+
     cv = KFold(n_splits=MATBENCH_FOLDS, shuffle=True, random_state=MATBENCH_SEED)
     return [
         Fold(0, i, np.sort(train).astype(np.int64), np.sort(test).astype(np.int64))
