@@ -106,3 +106,25 @@ def test_a_plugin_split_must_declare_whether_it_keeps_groups() -> None:
         [core_plugin, Plugin(name="oldsplit", version="0", splits={"x": cut})]  # type: ignore[dict-item]
     )
     assert "must be an assay.splits.Splitter" in catalog.failures[0].error
+
+
+def test_a_plugin_warm_up_runs_once_per_process_before_the_clock(tmp_path: Path) -> None:
+    """One-off work (numba compilation) is done before a unit starts timing, once."""
+    from assay import plugin as plugin_module
+
+    calls: list[int] = []
+    warming = Plugin(
+        name="warming",
+        version="1",
+        scenario_dir=core_plugin.scenario_dir,
+        warm_up=lambda: calls.append(1),
+    )
+    catalog = Catalog()
+    catalog.add(warming)
+    assert "warming" in catalog.plugins, catalog.failures
+    scenario = next(iter(catalog.scenarios))
+    plugin_module.warm_up_plugin(catalog, scenario)
+    plugin_module.warm_up_plugin(catalog, scenario)
+    assert calls == [1]
+    plugin_module.warm_up_plugin(catalog, "no/such-scenario")  # unknown: nothing to warm
+    plugin_module._WARMED.discard("warming")

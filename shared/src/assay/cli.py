@@ -31,15 +31,22 @@ suite_app = typer.Typer(no_args_is_help=True, help="Run suites of scenarios.")
 leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards from MLflow runs.")
 app.add_typer(suite_app, name="suite")
 app.add_typer(leaderboard_app, name="leaderboard")
-app.add_typer(campaign_app, name="campaign")
 plugin_app = typer.Typer(no_args_is_help=True, help="Write a new plugin.")
 app.add_typer(plugin_app, name="plugin")
+app.add_typer(campaign_app, name="campaign")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
 console = Console()
 _WIDE_TABLE = 120
-"""Columns from which `assay list` prints a table; narrower, plain lines that never cut."""
+"""Columns from which tables are printed; narrower (an 80-column terminal, a CI log),
+plain lines that wrap but never cut a name or a number."""
+
+
+def _plain(text: str) -> None:
+    console.print(text, soft_wrap=True, highlight=False, markup=False)
+
+
 err_console = Console(stderr=True)
 
 Executor = Annotated[str, typer.Option(help="serial, processes or dask")]
@@ -101,12 +108,7 @@ def list_scenarios(as_json: JsonFlag = False) -> None:
         console.print(table)
     else:  # an 80-column terminal or a CI log: one scenario per line, nothing cut
         for row in rows:
-            console.print(
-                f"{row['scenario']}  {row['task']}, {row['primary_metric']}\n    {row['title']}",
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
-            )
+            _plain(f"{row['scenario']}  {row['task']}, {row['primary_metric']}\n    {row['title']}")
     for failure in failures:
         err_console.print(
             f"[red]plugin '{failure['plugin']}' failed to load:[/red] {failure['error']}"
@@ -307,10 +309,21 @@ def _run(
         assert isinstance(metrics, dict)
         # One metric per line: a narrow terminal or a CI log wraps lines, never names.
         text = "\n".join(f"{k} {fmt_mean_std(v['mean'], v['std'])}" for k, v in metrics.items())
-        table.add_row(
-            str(row["scenario"]), str(row["model"]), str(row["units"]), str(row["failures"]), text
-        )
-    console.print(table)
+        if console.width < _WIDE_TABLE:
+            _plain(
+                f"{row['scenario']}  {row['model']}: {row['units']} units, "
+                f"{row['failures']} failed\n    " + text.replace("\n", "\n    ")
+            )
+        else:
+            table.add_row(
+                str(row["scenario"]),
+                str(row["model"]),
+                str(row["units"]),
+                str(row["failures"]),
+                text,
+            )
+    if console.width >= _WIDE_TABLE:
+        console.print(table)
     _report_failures(report, summary)
     return bool(report.failures)
 
@@ -548,9 +561,12 @@ def leaderboard_build(
                 "failed",
             ):
                 table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
+            narrow = console.width < _WIDE_TABLE
+            if narrow:
+                _plain(str(table.title))
             for e in board.entries:
                 p = e.metrics.get(board.primary)
-                table.add_row(
+                cells = (
                     rank_text(e),
                     e.model,
                     mean_std(p),
@@ -559,7 +575,15 @@ def leaderboard_build(
                     f"{e.fit_seconds:.3g}",
                     f"{e.failures}/{e.units}",
                 )
-            console.print(table)
+                if narrow:
+                    _plain(
+                        f"  {cells[0]:>4}  {cells[1]}: {cells[2]} {cells[3]}, normalised "
+                        f"{cells[4]}, fit {cells[5]} s, failed {cells[6]}"
+                    )
+                else:
+                    table.add_row(*cells)
+            if not narrow:
+                console.print(table)
             if board.size == "quick":
                 console.print(QUICK_NOTE, highlight=False)
 

@@ -623,7 +623,8 @@ def _discovery_markdown(board: Board) -> list[str]:
         f"`{board.negative_control}` on the same seeds, from the mean curves: EF = the "
         f"policy's {board.curve_metric} after {budget} evaluations over random's; AF = the "
         f"evaluations random needs to reach its own final {board.curve_metric} over the "
-        "evaluations the policy needs (`-`: never reached).",
+        "evaluations the policy needs (`-`: never reached). In the table above, `fit s` is "
+        "the seconds a policy spent choosing over a whole campaign.",
         "",
         f"| model | median at {budget} [IQR] | EF at {budget} | AF |",
         "|---|---|---|---|",

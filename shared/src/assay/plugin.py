@@ -8,6 +8,7 @@ failure and never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class Plugin:
     key_libraries: Sequence[str] = ()
     """Distributions whose versions change this plugin's numbers (RDKit, Pythia8, ...);
     tagged on every run as `assay.version.<name>`."""
+    warm_up: Callable[[], None] | None = None
+    """One-off work per process before this plugin's first unit starts its clock
+    (compiling numba kernels, say), so it never counts against a unit's time limit."""
 
     def scenario_specs(self) -> list[ScenarioSpec]:
         """Every `*.toml` in the scenario folder, validated; a bad file raises `SpecError`."""
@@ -258,6 +262,21 @@ def discover(
 
 
 _PROCESS_CATALOG: Catalog | None = None
+_WARMED: set[str] = set()
+
+
+def warm_up_plugin(catalog: Catalog, scenario: str) -> None:
+    """Run the `warm_up` of the plugin behind `scenario`, once per process. A warm-up
+    that fails is only a lost optimisation: the unit then pays the cost itself."""
+    try:
+        plugin = catalog.plugins[catalog.plugin_of(scenario)]
+    except (AssayError, KeyError):
+        return
+    if plugin.warm_up is None or plugin.name in _WARMED:
+        return
+    _WARMED.add(plugin.name)
+    with contextlib.suppress(Exception):  # the unit itself reports any real problem
+        plugin.warm_up()
 
 
 def process_catalog() -> Catalog:

@@ -28,7 +28,7 @@ from assay.cache import DataCache
 from assay.campaign import environment_dataset
 from assay.data import Dataset, DatasetMetadata, stable_hash
 from assay.errors import AssayError, DataError, one_line
-from assay.plugin import Catalog, RegisteredScenario, process_catalog
+from assay.plugin import Catalog, RegisteredScenario, process_catalog, warm_up_plugin
 from assay.protocols import Plan, UnitContext
 from assay.spec import ModelEntry, ProtocolSpec, Size
 from assay.threads import limited_threads
@@ -264,7 +264,10 @@ def execute_unit(
     task: UnitTask, catalog: Catalog | None = None, threads: int | None = None
 ) -> UnitResult:
     """Run one unit; every failure (exception, time limit) comes back as a failed result.
-    `threads` is the unit's thread budget (cores / workers), set by the executor."""
+    `threads` is the unit's thread budget (cores / workers), set by the executor.
+    Plugin imports and the plugin's warm-up happen before the unit's clock starts."""
+    with contextlib.suppress(Exception):  # a plugin that fails to load fails in the unit
+        warm_up_plugin(catalog or process_catalog(), task.scenario)
     started = time.perf_counter()
     try:
         with time_limit(task.time_limit_s):

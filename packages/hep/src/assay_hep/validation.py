@@ -39,6 +39,8 @@ def _scenario_params(scenario_id: str) -> dict[str, Any]:
     from assay_hep.plugin import plugin
 
     spec = next(s for s in plugin.scenario_specs() if s.id == scenario_id)
+    if spec.source is None:
+        raise ValueError(f"{scenario_id} has no data source")
     return spec.source.params_for("quick")
 
 

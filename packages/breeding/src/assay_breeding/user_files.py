@@ -1,0 +1,205 @@
+"""`breeding.file`: a user's genotypes (VCF or PLINK .bed) and phenotypes, ready for the models.
+
+`assay run breeding/user-files --data GENOTYPES --set phenotypes=PHENO.csv --target TRAIT`
+
+Parameters: `path` (a .vcf, .vcf.gz or .bed; "example" is the bundled
+tskit-written VCF), `phenotypes` (CSV/TSV with an id column; for PLINK it
+may be omitted and the .fam phenotype is used), `target` (trait column),
+`id_column` (first column by default), `fold_column` (a given fold per
+individual; shuffled k-fold otherwise), `group_column` (families kept
+whole by a group split). The policies for missing calls, multiallelic sites,
+unmatched samples and NaN phenotypes are in `assay_breeding.readers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    Source,
+    read_array,
+    read_json,
+    sha256_file,
+    stable_hash,
+    write_array,
+    write_json,
+)
+from assay.errors import DataError, SplitError
+from assay.splits import Fold, Splitter, kfold
+
+from assay_breeding.readers import impute_mean, read_phenotypes, read_plink, read_vcf
+
+EXAMPLE = "example"
+EXAMPLE_VCF = "example.vcf.gz"
+EXAMPLE_PHENOTYPES = "example_phenotypes.csv"
+PARAMS = frozenset({"path", "phenotypes", "target", "id_column", "fold_column", "group_column"})
+
+
+class UserFilesSource(Source):
+    name = "breeding.file"
+    version = "1"
+    rebuildable = False
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        unknown = set(params) - PARAMS
+        if unknown:
+            raise DataError(
+                f"{self.name}: unknown parameters {sorted(unknown)} (known: {', '.join(sorted(PARAMS))})"
+            )
+        genotypes, phenotypes = self.resolve(params)
+        if not genotypes.is_file():
+            raise DataError(f"{self.name}: genotype file {genotypes} not found; check --data")
+        if phenotypes is not None and not phenotypes.is_file():
+            raise DataError(
+                f"{self.name}: phenotype file {phenotypes} not found; check phenotypes="
+            )
+        if phenotypes is None and genotypes.suffix.lower() != ".bed":
+            raise DataError(f"{self.name}: a VCF needs a phenotype CSV: --set phenotypes=PATH")
+
+    def resolve(self, params: Mapping[str, Any]) -> tuple[Path, Path | None]:
+        raw = str(params.get("path", EXAMPLE))
+        if raw == EXAMPLE:
+            folder = files("assay_breeding") / "examples"
+            if not isinstance(folder, Path):
+                raise DataError(f"{self.name}: the bundled example needs an unzipped install")
+            return folder / EXAMPLE_VCF, folder / EXAMPLE_PHENOTYPES
+        pheno = params.get("phenotypes")
+        return Path(raw).expanduser().resolve(), (
+            Path(str(pheno)).expanduser().resolve() if pheno else None
+        )
+
+    def fingerprint(self, params: Mapping[str, Any]) -> str:
+        genotypes, phenotypes = self.resolve(params)
+        paths = [genotypes, phenotypes]
+        if genotypes.suffix.lower() == ".bed":
+            paths += [genotypes.with_suffix(".bim"), genotypes.with_suffix(".fam")]
+        return stable_hash([sha256_file(p) if p and p.is_file() else "missing" for p in paths])
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        genotype_path, pheno_path = self.resolve(params)
+        is_bed = genotype_path.suffix.lower() == ".bed"
+        genotypes = read_plink(genotype_path) if is_bed else read_vcf(genotype_path)
+        notes = list(genotypes.notes)
+        extra_columns = [str(params[k]) for k in ("fold_column", "group_column") if params.get(k)]
+        samples = np.asarray(genotypes.samples, dtype=str)
+        if pheno_path is None:
+            assert genotypes.fam_phenotype is not None
+            trait = genotypes.fam_phenotype
+            fold = group = None
+            source_note = f"phenotype: column 6 of {genotype_path.with_suffix('.fam').name}"
+        else:
+            ids, table = read_phenotypes(
+                pheno_path,
+                target=params.get("target"),
+                id_column=params.get("id_column"),
+                extra_columns=extra_columns,
+            )
+            position = {sample: i for i, sample in enumerate(ids)}
+            matched = np.array([s in position for s in samples])
+            if not matched.any():
+                raise DataError(
+                    f"{pheno_path.name}: none of its ids match the {len(samples)} genotyped "
+                    f"samples of {genotype_path.name} (e.g. '{samples[0]}' vs '{ids.iloc[0]}')"
+                )
+            rows = np.array([position.get(s, -1) for s in samples])
+            trait = np.where(matched, table["__trait__"].to_numpy(dtype=np.float64)[rows], np.nan)
+            fold = (
+                table[params["fold_column"]].astype(str).to_numpy()[rows]
+                if params.get("fold_column")
+                else None
+            )
+            group = (
+                table[params["group_column"]].astype(str).to_numpy()[rows]
+                if params.get("group_column")
+                else None
+            )
+            if (~matched).any():
+                notes.append(
+                    f"dropped {int((~matched).sum())} genotyped samples absent from {pheno_path.name}"
+                )
+            unused = len(ids) - int(matched.sum())
+            if unused:
+                notes.append(f"ignored {unused} phenotype rows without genotypes")
+            source_note = f"phenotypes: {pheno_path.name} (sha256 {sha256_file(pheno_path)[:16]})"
+        has_trait = np.isfinite(trait)
+        nan_count = int((~has_trait).sum())
+        if pheno_path is not None:
+            nan_count -= int((~np.isin(samples, list(position))).sum())
+        if nan_count:
+            notes.append(f"dropped {nan_count} individuals with a missing (NaN) phenotype")
+        if has_trait.sum() < 10:
+            raise DataError(
+                f"{genotype_path.name}: only {int(has_trait.sum())} individuals have both genotypes and a phenotype"
+            )
+        dosage, imputed = impute_mean(genotypes.dosages[has_trait])
+        if imputed:
+            notes.append(imputed)
+        write_array(out_dir / "genotypes.npy", dosage)
+        write_array(out_dir / "phenotype.npy", trait[has_trait])
+        if fold is not None:
+            write_json(out_dir / "fold.json", fold[has_trait].tolist())
+        if group is not None:
+            write_json(out_dir / "group.json", group[has_trait].tolist())
+        write_json(
+            out_dir / "meta.json",
+            {
+                "samples": samples[has_trait].tolist(),
+                "notes": notes,
+                "provenance": f"genotypes: {genotype_path.name} (sha256 {sha256_file(genotype_path)[:16]}); {source_note}",
+            },
+        )
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+        meta = read_json(files_dir / "meta.json")
+        extras: dict[str, Any] = {}
+        if (files_dir / "fold.json").is_file():
+            extras["fold"] = np.asarray(read_json(files_dir / "fold.json"), dtype=str)
+        groups = None
+        if (files_dir / "group.json").is_file():
+            groups = np.asarray(read_json(files_dir / "group.json"), dtype=str)
+        example = str(params.get("path", EXAMPLE)) == EXAMPLE
+        return Dataset(
+            inputs=read_array(files_dir / "genotypes.npy"),
+            targets=read_array(files_dir / "phenotype.npy"),
+            groups=groups,
+            extras=extras,
+            metadata=DatasetMetadata(
+                name="breeding-example" if example else "breeding-user-files",
+                version="1",
+                provenance=meta["provenance"]
+                + ("; policies: " + "; ".join(meta["notes"]) if meta["notes"] else ""),
+                licence="generated from first principles (bundled example)"
+                if example
+                else "user-supplied data (licence as given by its owner)",
+                notes=tuple(meta["notes"]),
+            ),
+        )
+
+
+def user_folds(dataset: Dataset, *, folds: int, repeats: int, seed: int) -> list[Fold]:
+    """The user's fold column when the data has one (one fold per value), else shuffled k-fold."""
+    if "fold" not in dataset.extras:
+        return kfold(dataset, folds=folds, repeats=repeats, seed=seed)
+    labels = np.asarray(dataset.extras["fold"], dtype=str)
+    values = np.unique(labels)
+    if len(values) < 2:
+        raise SplitError(f"the fold column has one value only ('{values[0]}'); need >= 2 folds")
+    return [
+        Fold(
+            r,
+            index,
+            np.flatnonzero(labels != value).astype(np.int64),
+            np.flatnonzero(labels == value).astype(np.int64),
+        )
+        for r in range(repeats)
+        for index, value in enumerate(values)
+    ]
+
+
+USER_FOLDS = Splitter(user_folds)

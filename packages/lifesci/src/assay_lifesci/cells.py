@@ -1,0 +1,291 @@
+"""Cell-annotation sources: scanpy's bundled PBMC cells and a user's `.h5ad`.
+
+Both store one log-normalised expression matrix (cells x genes, float32),
+the cell-type labels and, for the user's file, the batch of every cell. Raw
+counts are normalised to 10,000 per cell and log1p-transformed, as Open
+Problems' label-projection baselines expect; a matrix that already holds
+log-normalised values is kept as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    Source,
+    read_array,
+    read_json,
+    sha256_file,
+    write_array,
+    write_json,
+)
+from assay.errors import DataError, reason
+
+EXAMPLE = "example"
+PBMC_FILE = "10x_pbmc68k_reduced.h5ad"
+MAX_VALUES = 400_000_000
+"""Cells x genes above which a dense copy would need gigabytes: ask for `top_genes`."""
+TARGET_SUM = 1e4
+
+
+def scanpy_version() -> str:
+    from importlib.metadata import version
+
+    return version("scanpy")
+
+
+def bundled_pbmc_path() -> Path:
+    """scanpy's bundled `10x_pbmc68k_reduced.h5ad`, found without importing scanpy."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        path = Path(str(distribution("scanpy").locate_file(f"scanpy/datasets/{PBMC_FILE}")))
+    except PackageNotFoundError:
+        raise DataError("scanpy is not installed; install assay-lifesci") from None
+    if not path.is_file():
+        raise DataError(f"scanpy's bundled {PBMC_FILE} is missing from {path.parent}")
+    return path
+
+
+def dense(matrix: Any) -> npt.NDArray[np.float32]:
+    """A dense float32 copy of a dense or scipy-sparse matrix."""
+    if hasattr(matrix, "toarray"):
+        matrix = matrix.toarray()
+    return np.asarray(matrix, dtype=np.float32)
+
+
+def is_count_matrix(x: npt.NDArray[Any]) -> bool:
+    """True when every entry is a non-negative integer (raw UMI counts)."""
+    return bool(np.all(x >= 0) and np.all(np.mod(x, 1) == 0))
+
+
+def log_normalise(counts: npt.NDArray[Any], target_sum: float = TARGET_SUM) -> npt.NDArray[Any]:
+    """Counts scaled to `target_sum` per cell, then log1p (scanpy's normalize_total + log1p)."""
+    totals = counts.sum(axis=1, keepdims=True)
+    scaled = counts * (target_sum / np.where(totals > 0, totals, 1.0))
+    return np.log1p(scaled).astype(np.float32)
+
+
+def _write_cells(
+    out_dir: Path,
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[Any],
+    genes: list[str],
+    batches: npt.NDArray[Any] | None,
+    info: Mapping[str, Any],
+) -> None:
+    write_array(out_dir / "expression.npy", x)
+    write_array(out_dir / "labels.npy", labels.astype(str))
+    if batches is not None:
+        write_array(out_dir / "batches.npy", batches.astype(str))
+    write_json(out_dir / "genes.json", genes)
+    write_json(out_dir / "info.json", dict(info))
+
+
+def read_genes(files_dir: Path) -> list[str]:
+    """The gene names of a cached cell dataset, in column order."""
+    genes: list[str] = read_json(files_dir / "genes.json")
+    return genes
+
+
+class PbmcSource(Source):
+    """scanpy's bundled PBMC 68k subsample: 700 cells x 765 genes, 10 `bulk_labels` types.
+
+    The log-normalised `raw.X` is the expression matrix; `X` in the file is
+    scaled per gene (a transformation fitted on all cells), so it is not used.
+    """
+
+    name = "lifesci.pbmc68k_reduced"
+    version = "1"
+
+    def generator_versions(self) -> dict[str, str]:
+        return {"scanpy": scanpy_version()}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        if set(params):
+            raise DataError(f"{self.name}: takes no parameters, got {sorted(params)}")
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        adata = read_h5ad_file(bundled_pbmc_path())
+        assert adata.raw is not None
+        x = dense(adata.raw.X)
+        labels = np.asarray(adata.obs["bulk_labels"].astype(str))
+        _write_cells(out_dir, x, labels, list(adata.raw.var_names), None, {"values": "log"})
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+        return Dataset(
+            inputs=read_array(files_dir / "expression.npy"),
+            targets=read_array(files_dir / "labels.npy"),
+            metadata=DatasetMetadata(
+                name="pbmc68k_reduced",
+                version="1",
+                provenance=(
+                    f"scanpy {scanpy_version()} bundled {PBMC_FILE} (scanpy.datasets."
+                    "pbmc68k_reduced): 700 cells of 10x Genomics' fresh 68k PBMC "
+                    "(Zheng et al. 2017), log-normalised raw.X, 765 genes"
+                ),
+                licence="10x Genomics public data (CC BY 4.0), shipped in scanpy (BSD-3-Clause)",
+                notes=("bulk_labels come from FACS-sorted reference populations (Zheng et al.)",),
+            ),
+        )
+
+
+class H5adSource(Source):
+    """A user's `.h5ad` with a cell-type label column and a batch column in `obs`.
+
+    Parameters: `path` (the file; `"example"` is scanpy's bundled PBMC file,
+    whose cell-cycle `phase` stands in for a batch), `target` (label column),
+    `batch` (batch column), `layer` (a layer to read instead of `raw.X` or
+    `X`), `top_genes` (keep the genes of highest variance, for large files).
+    The cache entry is keyed by the file's sha256 and never rebuilt silently.
+    """
+
+    name = "lifesci.h5ad"
+    version = "1"
+    rebuildable = False
+    known_params = frozenset({"path", "target", "batch", "layer", "top_genes"})
+
+    def generator_versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"anndata": version("anndata")}
+
+    def resolve(self, params: Mapping[str, Any]) -> Path:
+        raw = str(params.get("path", ""))
+        if raw == EXAMPLE:
+            return bundled_pbmc_path()
+        return Path(raw).expanduser().resolve()
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        unknown = set(params) - self.known_params
+        if unknown:
+            raise DataError(
+                f"{self.name}: unknown parameters {sorted(unknown)} "
+                f"(known: {', '.join(sorted(self.known_params))})"
+            )
+        if not params.get("path"):
+            raise DataError(f"{self.name}: no file given; pass --data FILE.h5ad")
+        for key in ("target", "batch"):
+            if not params.get(key):
+                raise DataError(
+                    f"{self.name}: name the {'label' if key == 'target' else 'batch'} column "
+                    f"in obs ({'--target COLUMN' if key == 'target' else '--set batch=COLUMN'})"
+                )
+        top = params.get("top_genes")
+        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 2):
+            raise DataError(f"{self.name}: top_genes must be an integer >= 2, got {top!r}")
+        if not self.resolve(params).is_file():
+            raise DataError(f"{self.name}: file {self.resolve(params)} not found")
+
+    def fingerprint(self, params: Mapping[str, Any]) -> str:
+        path = self.resolve(params)
+        return sha256_file(path) if path.is_file() else "missing"
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        path = self.resolve(params)
+        adata = read_h5ad_file(path)
+        target, batch = str(params["target"]), str(params["batch"])
+        for column, role in ((target, "label (--target)"), (batch, "batch (--set batch=)")):
+            if column not in adata.obs.columns:
+                raise DataError(
+                    f"{path.name}: no obs column '{column}' for the {role}; "
+                    f"obs has {', '.join(map(str, adata.obs.columns)) or 'no columns'}"
+                )
+        layer = params.get("layer")
+        if layer is not None:
+            if layer not in adata.layers:
+                raise DataError(f"{path.name}: no layer '{layer}' (layers: {list(adata.layers)})")
+            matrix, genes = adata.layers[layer], list(map(str, adata.var_names))
+        elif adata.raw is not None:
+            matrix, genes = adata.raw.X, list(map(str, adata.raw.var_names))
+        else:
+            matrix, genes = adata.X, list(map(str, adata.var_names))
+        n_cells, n_genes = matrix.shape
+        top = params.get("top_genes")
+        if top is None and n_cells * n_genes > MAX_VALUES:
+            raise DataError(
+                f"{path.name}: {n_cells} cells x {n_genes} genes is too large to hold densely; "
+                "pass --set top_genes=N (e.g. 2000) to keep the most variable genes"
+            )
+        x = dense(matrix)
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"{path.name}: the expression matrix holds NaN or infinite values")
+        counts = is_count_matrix(x)
+        if counts:
+            x = log_normalise(x)
+        if top is not None and top < x.shape[1]:
+            keep = np.sort(np.argsort(-x.var(axis=0), kind="stable")[:top])
+            x, genes = np.ascontiguousarray(x[:, keep]), [genes[i] for i in keep]
+        labels = adata.obs[target]
+        if labels.isna().any():
+            raise DataError(
+                f"{path.name}: label column '{target}' has {labels.isna().sum()} empty cells"
+            )
+        batches = adata.obs[batch]
+        if batches.isna().any():
+            raise DataError(
+                f"{path.name}: batch column '{batch}' has {batches.isna().sum()} empty cells"
+            )
+        n_batches = batches.nunique()
+        if n_batches < 2:
+            raise DataError(
+                f"{path.name}: batch column '{batch}' has {n_batches} batch; "
+                "label projection needs at least two"
+            )
+        _write_cells(
+            out_dir,
+            x,
+            np.asarray(labels.astype(str)),
+            genes,
+            np.asarray(batches.astype(str)),
+            {"values": "counts, log-normalised here" if counts else "as stored (taken as log)"},
+        )
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+        path = self.resolve(params)
+        info = read_json(files_dir / "info.json")
+        example = str(params.get("path")) == EXAMPLE
+        return Dataset(
+            inputs=read_array(files_dir / "expression.npy"),
+            targets=read_array(files_dir / "labels.npy"),
+            groups=read_array(files_dir / "batches.npy"),
+            metadata=DatasetMetadata(
+                name="pbmc68k_reduced-by-phase" if example else path.stem,
+                version="1",
+                provenance=(
+                    f"scanpy's bundled {PBMC_FILE}; cell-cycle phase stands in for the batch"
+                    if example
+                    else f"user file {path} (sha256 {self.fingerprint(params)[:16]})"
+                ),
+                licence=(
+                    "10x Genomics public data (CC BY 4.0), shipped in scanpy (BSD-3-Clause)"
+                    if example
+                    else "user-supplied data (licence as given by its owner)"
+                ),
+                notes=(f"expression values: {info['values']}",),
+            ),
+        )
+
+
+def read_h5ad_file(path: Path) -> Any:
+    """An AnnData read from `path`, or one line saying why the file is not a readable h5ad."""
+    import warnings
+
+    import anndata
+
+    try:
+        with warnings.catch_warnings():
+            # Files written before anndata 0.7 (scanpy's bundled PBMC among them) lack
+            # encoding metadata; anndata reads them correctly and only warns,
+            # and move old-style neighbour graphs from uns to obsp with a FutureWarning.
+            warnings.simplefilter("ignore", anndata.OldFormatWarning)
+            warnings.filterwarnings("ignore", "Moving element from .uns", FutureWarning)
+            return anndata.read_h5ad(path)
+    except Exception as exc:  # h5py and anndata raise many kinds for a bad file
+        raise DataError(f"{path.name}: not a readable .h5ad file ({reason(exc)})") from None
