@@ -69,8 +69,15 @@ def _editable(*paths: str) -> list[str]:
     return [arg for path in paths for arg in ("-e", path)]
 
 
+PLUGIN_EXTRAS = {"materials": "[foundation]"}
+"""Extras the everything-installed sessions add (CHGNet stands on the materials boards);
+`tests(package)` installs a plugin without them, as a user without the extra has it."""
+
+
 def _all_packages() -> list[str]:
-    return _editable("shared[torch,dask,test,bo]", *(f"packages/{p}" for p in PLUGINS))
+    return _editable(
+        "shared[torch,dask,test,bo]", *(f"packages/{p}{PLUGIN_EXTRAS.get(p, '')}" for p in PLUGINS)
+    )
 
 
 @nox.session

@@ -1,0 +1,143 @@
+"""CHGNet (Deng et al., Nat. Mach. Intell. 5, 1031, 2023), a foundation potential trained on
+the Materials Project's DFT relaxations, against the specialists trained here.
+
+Needs the `foundation` extra (`pip install 'assay-materials[foundation]'`);
+its wheel ships the pretrained weights, so `CHGNet.load()` runs offline.
+Without it, these models are reported as not installed.
+
+- `materials.chgnet_zero_shot`: nothing is fitted. Formation energy per atom
+  = CHGNet's energy per atom of the structure minus the fraction-weighted
+  CHGNet energies of the pure fcc metals, each evaluated at the geometry the
+  EMT data relaxed it to (the same geometry convention as the structures).
+  CHGNet learnt DFT (PBE+U); the EMT targets are another level of theory, so
+  this measures how far a DFT-trained foundation model transfers.
+- `materials.chgnet_calibrated`: the zero-shot energy plus a ridge fit, on
+  each training fold, of the residual on the atomic fractions. This is a
+  recalibration of the foundation model's output, not fine-tuning of its
+  weights (fine-tuning CHGNet per fold costs tens of CPU minutes per fold
+  here).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from assay.data import Dataset
+from assay.errors import DataError, UnknownNameError
+from assay.models import require_targets
+from assay.predictions import Predictions
+from sklearn.linear_model import Ridge
+
+from assay_materials.composition import fraction_features
+from assay_materials.structures import detached, structure_to_record
+
+INSTALL_HINT = "pip install 'assay-materials[foundation]'"
+
+
+def require_chgnet(model: str) -> None:
+    if importlib.util.find_spec("chgnet") is None:
+        raise UnknownNameError(
+            f"model '{model}' needs CHGNet, which is not installed: {INSTALL_HINT}"
+        )
+
+
+@functools.cache
+def _chgnet() -> Any:
+    from chgnet.model.model import CHGNet
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CHGNet.load(verbose=False)
+
+
+def chgnet_energies(structures: list[Any], batch_size: int = 16) -> npt.NDArray[np.float64]:
+    """CHGNet energies, eV/atom (it predicts per atom)."""
+    model = _chgnet()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model.predict_structure(structures, task="e", batch_size=batch_size)
+    if isinstance(out, dict):
+        out = [out]
+    return np.array([float(np.asarray(p["e"]).reshape(-1)[0]) for p in out])
+
+
+@functools.cache
+def chgnet_reference(symbol: str) -> float:
+    """CHGNet energy per atom of the pure fcc metal at its EMT-relaxed lattice constant."""
+    from pymatgen.core.lattice import Lattice
+    from pymatgen.core.structure import Structure
+
+    from assay_materials import emt
+
+    if symbol not in emt.ELEMENTS:
+        raise DataError(
+            f"the CHGNet zero-shot formation energy has fcc references for {list(emt.ELEMENTS)} "
+            f"only, not {symbol}"
+        )
+    _, a = emt.elemental_reference(symbol)
+    cubic = Structure(
+        Lattice.cubic(a),
+        [symbol] * 4,
+        np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]], dtype=float),
+    )
+    return float(chgnet_energies([cubic])[0])
+
+
+_ZERO_SHOT: dict[str, float] = {}
+"""Zero-shot values by structure record: CHGNet is deterministic, and folds, calibration and
+campaign seeds ask for the same structures again within one process."""
+
+
+def zero_shot_formation(dataset: Dataset) -> npt.NDArray[np.float64]:
+    from pymatgen.core.structure import Structure
+
+    structures, keys = [], []
+    for i, given in enumerate(dataset.inputs):
+        if not isinstance(given, Structure):
+            raise DataError(f"row {i}: CHGNet needs structures, got {type(given).__name__}")
+        structures.append(detached(given))
+        keys.append(json.dumps(structure_to_record(structures[-1])))
+    missing = [i for i, key in enumerate(keys) if key not in _ZERO_SHOT]
+    if missing:
+        energies = chgnet_energies([structures[i] for i in missing])
+        for i, energy in zip(missing, energies, strict=True):
+            symbols = [str(site.specie) for site in structures[i]]
+            reference = float(np.mean([chgnet_reference(s) for s in symbols]))
+            _ZERO_SHOT[keys[i]] = float(energy) - reference
+    return np.array([_ZERO_SHOT[key] for key in keys])
+
+
+class CHGNetZeroShot:
+    """Formation energy from CHGNet's energies and its fcc references; nothing is fitted."""
+
+    def __init__(self) -> None:
+        require_chgnet("materials.chgnet_zero_shot")
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        del train, valid, seed
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        return Predictions(values=zero_shot_formation(dataset))
+
+
+class CHGNetCalibrated:
+    """CHGNet zero-shot plus a ridge fit of the residual on the atomic fractions, per fold."""
+
+    def __init__(self, alpha: float = 1e-3) -> None:
+        require_chgnet("materials.chgnet_calibrated")
+        self.alpha = alpha
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        del valid, seed
+        residual = np.asarray(require_targets(train), dtype=np.float64) - zero_shot_formation(train)
+        self.ridge_ = Ridge(alpha=self.alpha).fit(fraction_features(train), residual)
+
+    def predict(self, dataset: Dataset) -> Predictions:
+        base = zero_shot_formation(dataset)
+        return Predictions(values=base + self.ridge_.predict(fraction_features(dataset)))

@@ -1,0 +1,50 @@
+"""The materials plugin object, found by the core through the `assay.plugins` entry point."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from assay.plugin import Plugin
+
+from assay_materials import __version__
+from assay_materials.alloy_loop import AlloyPool, CHGNetPriorPolicy
+from assay_materials.sources import (
+    EmtAlloysSource,
+    ExptFormationEnthalpySource,
+    MatbenchFileSource,
+    StructureFolderSource,
+)
+from assay_materials.splits import SPLITS
+
+plugin = Plugin(
+    name="materials",
+    version=__version__,
+    description="Formation energies: experimental enthalpies (pymatgen), EMT alloys (ASE), your Matbench and structure files",
+    scenario_dir=files("assay_materials") / "scenarios",
+    sources=(
+        ExptFormationEnthalpySource(),
+        EmtAlloysSource(),
+        MatbenchFileSource(),
+        StructureFolderSource(),
+    ),
+    models={
+        "materials.linear": "assay_materials.models:linear_composition",
+        "materials.random_forest": "assay_materials.models:random_forest",
+        "materials.composition_attention": "assay_materials.deep:composition_attention",
+        "materials.crystal_graph": "assay_materials.deep:crystal_graph",
+        # The `foundation` extra; without CHGNet these are reported as not installed.
+        "materials.chgnet_zero_shot": "assay_materials.foundation:CHGNetZeroShot",
+        "materials.chgnet_calibrated": "assay_materials.foundation:CHGNetCalibrated",
+    },
+    splits=SPLITS,
+    environments={"materials.alloy_pool": AlloyPool},
+    policies={"materials.chgnet_prior": CHGNetPriorPolicy},
+    key_libraries=("pymatgen", "ase", "chgnet"),
+    check_params={
+        "materials.random_forest": {"n_estimators": 20},
+        "materials.composition_attention": {"max_epochs": 2, "hidden": 16, "layers": 1},
+        "materials.crystal_graph": {"max_epochs": 2, "hidden": 16, "layers": 1},
+        "greedy": {"n_estimators": 10},
+        "ucb": {"n_estimators": 10},
+    },
+)

@@ -1,0 +1,512 @@
+"""Data sources: experimental formation enthalpies, EMT alloys, and a user's files.
+
+Every source stores either `formulas.json` (composition inputs) or
+`structures.json` (lattice, species, fractional coordinates per row), plus
+`targets.npy`, `groups.json` (chemical system, for leave-system-out splits),
+optional `extra-<name>.npy` columns and `meta.json`. Loaded inputs are an
+object array of formula strings or of pymatgen `Structure`s; every model
+here accepts both.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    Source,
+    read_array,
+    read_json,
+    sha256_file,
+    stable_hash,
+    write_array,
+    write_json,
+)
+from assay.errors import DataError, reason
+
+from assay_materials.composition import chemical_system, parse_composition
+from assay_materials.structures import (
+    check_structure,
+    read_structure_file,
+    structure_from_record,
+    structure_to_record,
+)
+
+EV_PER_KJ_MOL = 1.0 / 96.48533212
+"""1 eV per particle = 96.485 kJ/mol (CODATA 2018)."""
+
+
+def _version(module_name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(module_name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _check_known(name: str, params: Mapping[str, Any], known: frozenset[str]) -> None:
+    unknown = set(params) - known
+    if unknown:
+        raise DataError(
+            f"{name}: unknown parameters {sorted(unknown)} (known: {', '.join(sorted(known))})"
+        )
+
+
+def _check_max_rows(name: str, params: Mapping[str, Any]) -> None:
+    max_rows = params.get("max_rows")
+    if max_rows is not None and (
+        isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 10
+    ):
+        raise DataError(f"{name}: max_rows must be an integer >= 10, got {max_rows!r}")
+
+
+def _subsample_rows(n: int, max_rows: Any) -> np.ndarray[Any, Any]:
+    if max_rows is None or int(max_rows) >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, int(max_rows), replace=False))
+
+
+class MaterialsSource(Source):
+    """Shared storage and loading; subclasses write rows with `store`."""
+
+    version = "1"
+    task_name: ClassVar[str] = ""
+
+    def store(
+        self,
+        out_dir: Path,
+        *,
+        inputs: list[Any],
+        targets: np.ndarray[Any, Any],
+        groups: list[str],
+        extras: Mapping[str, np.ndarray[Any, Any]] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        if inputs and not isinstance(inputs[0], str):
+            write_json(out_dir / "structures.json", [structure_to_record(s) for s in inputs])
+        else:
+            write_json(out_dir / "formulas.json", inputs)
+        write_array(out_dir / "targets.npy", np.asarray(targets, dtype=np.float64))
+        write_json(out_dir / "groups.json", groups)
+        for key, values in (extras or {}).items():
+            write_array(out_dir / f"extra-{key}.npy", np.asarray(values))
+        write_json(out_dir / "meta.json", {"notes": notes or [], "rows": len(inputs)})
+
+    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+        raise NotImplementedError
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+        name, provenance, licence = self.describe(params)
+        if (files_dir / "structures.json").is_file():
+            records = read_json(files_dir / "structures.json")
+            inputs = np.empty(len(records), dtype=object)
+            inputs[:] = [structure_from_record(r) for r in records]
+        else:
+            inputs = np.asarray(read_json(files_dir / "formulas.json"), dtype=object)
+        meta = read_json(files_dir / "meta.json")
+        extras = {
+            p.name[len("extra-") : -len(".npy")]: read_array(p)
+            for p in sorted(files_dir.glob("extra-*.npy"))
+        }
+        return Dataset(
+            inputs=inputs,
+            targets=read_array(files_dir / "targets.npy"),
+            groups=np.asarray(read_json(files_dir / "groups.json"), dtype=np.str_),
+            extras=extras,
+            metadata=DatasetMetadata(
+                name=name,
+                version=self.version,
+                provenance=provenance,
+                licence=licence,
+                notes=tuple(meta.get("notes", ())),
+            ),
+        )
+
+
+def exp_compounds_path() -> Path:
+    path = files("pymatgen") / "analysis" / "compatibility" / "exp_compounds.json.gz"
+    if not isinstance(path, Path) or not path.is_file():
+        raise DataError(
+            "pymatgen/analysis/compatibility/exp_compounds.json.gz is not in this pymatgen "
+            "install; install the pymatgen wheel from PyPI"
+        )
+    return path
+
+
+def experimental_enthalpies() -> list[tuple[str, float, int]]:
+    """(formula, formation enthalpy eV/atom, atoms per formula unit) of every compound, in file order.
+
+    The file gives `exp energy` in eV per formula unit as written (Ag2CO3: -5.242 eV)."""
+    with gzip.open(exp_compounds_path(), "rt", encoding="utf-8") as handle:
+        entries = json.load(handle)
+    out = []
+    for i, entry in enumerate(entries):
+        formula = str(entry["formula"])
+        comp = parse_composition(formula, where=f"exp_compounds.json.gz entry {i}")
+        atoms = comp.num_atoms
+        value = float(entry["exp energy"])
+        if not math.isfinite(value):
+            raise DataError(f"exp_compounds.json.gz entry {i} ({formula}): energy is {value}")
+        out.append((formula, value / atoms, round(atoms)))
+    return out
+
+
+class ExptFormationEnthalpySource(MaterialsSource):
+    """2,135 experimental formation enthalpies from pymatgen's wheel, in eV/atom.
+
+    Parameters: `max_rows` (a seeded subsample, for quick sizes)."""
+
+    name = "materials.expt_formation_enthalpy"
+
+    def generator_versions(self) -> dict[str, str]:
+        return {"pymatgen": _version("pymatgen")}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        _check_known(self.name, params, frozenset({"max_rows"}))
+        _check_max_rows(self.name, params)
+
+    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+        return (
+            "expt-formation-enthalpy",
+            "experimental standard formation enthalpies (298 K) of 2,135 inorganic compounds "
+            "shipped in pymatgen (pymatgen/analysis/compatibility/exp_compounds.json.gz, used "
+            "to fit the MP2020 corrections: Wang et al., Sci. Rep. 11, 15496, 2021; from "
+            "Kubaschewski, NIST-JANAF and others), converted from eV per formula unit to eV/atom",
+            "pymatgen (MIT licence); the compilation's sources as cited by Wang et al. 2021",
+        )
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        rows = experimental_enthalpies()
+        keep = _subsample_rows(len(rows), params.get("max_rows"))
+        chosen = [rows[i] for i in keep]
+        notes = [f"{len(rows)} compounds, eV per formula unit divided by atoms per formula unit"]
+        if len(keep) < len(rows):
+            notes.append(f"subsampled {len(keep)} of {len(rows)} compounds (max_rows, seed 0)")
+        self.store(
+            out_dir,
+            inputs=[f for f, _, _ in chosen],
+            targets=np.array([e for _, e, _ in chosen]),
+            groups=[chemical_system(parse_composition(f)) for f, _, _ in chosen],
+            extras={"atoms_per_formula_unit": np.array([n for _, _, n in chosen])},
+            notes=notes,
+        )
+
+
+EMT_DEFAULTS: dict[str, Any] = {
+    "n_structures": 400,
+    "min_atoms": 4,
+    "max_atoms": 12,
+    "seed": 0,
+    "chunk_size": 12,
+}
+STABLE_TOLERANCE = 1e-3
+"""eV/atom: within this of the hull counts as on it (the relaxation's own precision is finer)."""
+
+
+class EmtAlloysSource(MaterialsSource):
+    """Binary fcc decorations of Cu/Ag/Au/Ni/Pd/Pt relaxed with EMT.
+
+    Target: formation energy (eV/atom) against the pure metals relaxed the same
+    way. Extras: `e_above_hull` (eV/atom, hull of this set and the elements),
+    `stable` (1 on the hull), `steps` (BFGS steps). Groups: the binary system
+    ("Au-Cu"). Parameters: `n_structures`, `min_atoms`, `max_atoms`, `seed`,
+    `chunk_size`.
+    """
+
+    name = "materials.emt_alloys"
+
+    def generator_versions(self) -> dict[str, str]:
+        return {"ase": _version("ase"), "pymatgen": _version("pymatgen")}
+
+    def full(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {**EMT_DEFAULTS, **params}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        _check_known(self.name, params, frozenset(EMT_DEFAULTS))
+        full = self.full(params)
+        for key in EMT_DEFAULTS:
+            value = full[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DataError(f"{self.name}: {key} must be a non-negative integer, got {value!r}")
+        if not 2 <= full["min_atoms"] <= full["max_atoms"] <= 32:
+            raise DataError(f"{self.name}: need 2 <= min_atoms <= max_atoms <= 32")
+        if full["n_structures"] < 10 or full["chunk_size"] < 1:
+            raise DataError(f"{self.name}: n_structures must be >= 10 and chunk_size >= 1")
+
+    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+        full = self.full(params)
+        return (
+            "emt-alloys",
+            f"{full['n_structures']} binary fcc decorations ({full['min_atoms']}-"
+            f"{full['max_atoms']} atoms) of Cu, Ag, Au, Ni, Pd, Pt drawn with seed "
+            f"{full['seed']}, relaxed here with ASE's EMT (BFGS + FrechetCellFilter, fmax "
+            "0.01 eV/A); EMT is an effective-medium potential, not DFT",
+            "generated here (ASE, LGPL-2.1; pymatgen, MIT)",
+        )
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        from assay_materials import emt
+
+        full = self.full(params)
+        candidates = emt.draw_candidates(
+            int(full["n_structures"]),
+            seed=int(full["seed"]),
+            min_atoms=int(full["min_atoms"]),
+            max_atoms=int(full["max_atoms"]),
+        )
+        records = emt.relax_all(candidates, chunk_size=int(full["chunk_size"]))
+        kept = [r for r in records if r["converged"]]
+        notes = [f"{len(kept)} of {len(records)} relaxations converged (fmax {emt.FMAX})"]
+        store_relaxed(self, out_dir, kept, notes)
+
+
+def store_relaxed(
+    source: MaterialsSource, out_dir: Path, records: list[dict[str, Any]], notes: list[str]
+) -> None:
+    """Structures, formation energies, hull distances and stable labels of relaxed records."""
+    from pymatgen.core.lattice import Lattice
+    from pymatgen.core.structure import Structure
+
+    from assay_materials import emt
+
+    structures = [Structure(Lattice(r["lattice"]), r["symbols"], r["frac_coords"]) for r in records]
+    formation = np.array([emt.formation_energy(r["energy"], r["symbols"]) for r in records])
+    formulas = [{s: r["symbols"].count(s) for s in set(r["symbols"])} for r in records]
+    above = emt.hull_distances(formulas, formation)
+    source.store(
+        out_dir,
+        inputs=structures,
+        targets=formation,
+        groups=[emt.system_name(sorted(set(r["symbols"]))) for r in records],
+        extras={
+            "e_above_hull": above,
+            "stable": (above <= STABLE_TOLERANCE).astype(np.int64),
+            "steps": np.array([r["steps"] for r in records], dtype=np.int64),
+        },
+        notes=[*notes, f"{int((above <= STABLE_TOLERANCE).sum())} structures on the hull"],
+    )
+
+
+EXAMPLE = "example"
+"""`path = "example"` reads a small example bundled with the plugin (EMT alloys made here)."""
+EXAMPLES = {
+    "materials.matbench_file": "matbench_emt_example.json.gz",
+    "materials.structure_folder": "structures",
+}
+
+
+def _resolve(name: str, params: Mapping[str, Any], key: str = "path") -> Path:
+    raw = params.get(key)
+    if not raw:
+        raise DataError(f"{name}: no file given; pass --data PATH (source parameter '{key}')")
+    if raw == EXAMPLE and key == "path":
+        example = files("assay_materials") / "examples" / EXAMPLES[name]
+        if not isinstance(example, Path):  # a zipped install has no path to hand out
+            raise DataError(f"{name}: the bundled example needs an unzipped install")
+        return example
+    return Path(str(raw)).expanduser().resolve()
+
+
+def _file_digest(path: Path) -> str:
+    if path.is_file():
+        return sha256_file(path)
+    if path.is_dir():
+        return stable_hash(
+            {
+                str(p.relative_to(path)): sha256_file(p)
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+            }
+        )
+    return "missing"
+
+
+def _finite_target(value: Any, *, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: target {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise DataError(f"{where}: target is {value!r}; every row needs a finite target")
+    return number
+
+
+class MatbenchFileSource(MaterialsSource):
+    """A Matbench task file: pandas split-orient JSON (`index`, `columns`, `data`), optionally
+    gzipped, whose first column holds pymatgen Structure dicts or composition strings and whose
+    `target` column (default: the last) the numbers. Run it with Matbench's folds.
+
+    Parameters: `path` (required), `target` (column name)."""
+
+    name = "materials.matbench_file"
+    rebuildable = False
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        _check_known(self.name, params, frozenset({"path", "target"}))
+        path = _resolve(self.name, params)
+        if not path.is_file():
+            raise DataError(f"{self.name}: file {path} not found; check the --data path")
+
+    def fingerprint(self, params: Mapping[str, Any]) -> str:
+        return _file_digest(_resolve(self.name, params))
+
+    def generator_versions(self) -> dict[str, str]:
+        return {"pymatgen": _version("pymatgen")}
+
+    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+        path = _resolve(self.name, params)
+        return (
+            path.name.split(".")[0],
+            f"user Matbench task file {path} (sha256 {self.fingerprint(params)[:16]})",
+            "user-supplied data (licence as given by its owner)",
+        )
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        path = _resolve(self.name, params)
+        table = read_matbench_json(path)
+        columns, data = table["columns"], table["data"]
+        target = params.get("target") or columns[-1]
+        if target not in columns or target == columns[0]:
+            raise DataError(
+                f"{path}: target column {target!r} not among the data columns {columns[1:]}"
+            )
+        t = columns.index(target)
+        inputs: list[Any] = []
+        targets = []
+        for i, row in enumerate(data):
+            where = f"{path} row {i} ({table['index'][i]!r})"
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise DataError(f"{where}: expected {len(columns)} values, got {row!r:.60}")
+            inputs.append(matbench_input(row[0], where=where))
+            targets.append(_finite_target(row[t], where=where))
+        if len(inputs) < 10:
+            raise DataError(f"{path}: {len(inputs)} rows; a benchmark needs at least 10")
+        groups = [chemical_system(parse_composition(x)) for x in inputs]
+        self.store(
+            out_dir,
+            inputs=inputs,
+            targets=np.array(targets),
+            groups=groups,
+            notes=[f"{len(inputs)} rows of {path.name}, target column {target!r}"],
+        )
+
+
+def read_matbench_json(path: Path) -> dict[str, Any]:
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            table = json.load(handle)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not readable JSON ({reason(exc)})") from None
+    layout = "a pandas split-orient table {'index': [...], 'columns': [...], 'data': [[...]]}"
+    if not isinstance(table, dict) or not {"index", "columns", "data"} <= set(table):
+        keys = sorted(table)[:5] if isinstance(table, dict) else type(table).__name__
+        raise DataError(f"{path}: expected {layout}; found {keys}")
+    columns, data, index = table["columns"], table["data"], table["index"]
+    if not (isinstance(columns, list) and isinstance(data, list) and isinstance(index, list)):
+        raise DataError(f"{path}: expected {layout}; index, columns and data must be lists")
+    if len(columns) < 2 or len(index) != len(data):
+        raise DataError(
+            f"{path}: expected {layout} with an input and a target column and one index per row"
+        )
+    return table
+
+
+def matbench_input(value: Any, *, where: str) -> Any:
+    """A Structure from a pymatgen dict, or the composition string itself (checked)."""
+    if isinstance(value, dict):
+        from pymatgen.core.structure import Structure
+
+        try:
+            structure = Structure.from_dict(value)
+        except Exception as exc:
+            raise DataError(f"{where}: not a pymatgen Structure dict ({reason(exc)})") from None
+        check_structure(structure, where=where)
+        return structure
+    if isinstance(value, str):
+        parse_composition(value, where=where)
+        return value
+    raise DataError(f"{where}: expected a Structure dict or a composition string")
+
+
+STRUCTURE_PATTERNS = ("*.cif", "*.vasp", "*.poscar", "POSCAR*", "CONTCAR*", "*.extxyz", "*.xyz")
+
+
+class StructureFolderSource(MaterialsSource):
+    """A folder of CIF / POSCAR / extxyz files and a CSV of targets.
+
+    The CSV (`targets`, default `<folder>/targets.csv`) has a `file` column (the
+    structure's file name in the folder) and a `target` column (names set by
+    `file_column` and `target_column`). Files are read with pymatgen (CIF,
+    POSCAR) or ASE (extxyz), each checked for overlapping atoms."""
+
+    name = "materials.structure_folder"
+    rebuildable = False
+    known = frozenset({"path", "targets", "file_column", "target_column"})
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        _check_known(self.name, params, self.known)
+        folder = _resolve(self.name, params)
+        if not folder.is_dir():
+            raise DataError(f"{self.name}: {folder} is not a folder of structure files")
+        if not self.targets_csv(params).is_file():
+            raise DataError(f"{self.name}: targets CSV {self.targets_csv(params)} not found")
+
+    def targets_csv(self, params: Mapping[str, Any]) -> Path:
+        if params.get("targets"):
+            return _resolve(self.name, params, "targets")
+        return _resolve(self.name, params) / "targets.csv"
+
+    def fingerprint(self, params: Mapping[str, Any]) -> str:
+        return _file_digest(_resolve(self.name, params)) + _file_digest(self.targets_csv(params))
+
+    def generator_versions(self) -> dict[str, str]:
+        return {"pymatgen": _version("pymatgen"), "ase": _version("ase")}
+
+    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+        folder = _resolve(self.name, params)
+        return (
+            folder.name,
+            f"user structure folder {folder} (sha256 {self.fingerprint(params)[:16]})",
+            "user-supplied data (licence as given by its owner)",
+        )
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        folder = _resolve(self.name, params)
+        table = self.targets_csv(params)
+        file_column = str(params.get("file_column", "file"))
+        target_column = str(params.get("target_column", "target"))
+        with table.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            for column in (file_column, target_column):
+                if column not in header:
+                    raise DataError(f"{table}: no '{column}' column (columns: {header})")
+            rows = list(reader)
+        structures, targets = [], []
+        for i, row in enumerate(rows):
+            where = f"{table} row {i + 2}"
+            path = folder / str(row[file_column])
+            if not path.is_file():
+                raise DataError(f"{where}: structure file {path} not found")
+            targets.append(_finite_target(row[target_column], where=f"{where} ({path.name})"))
+            structures.append(read_structure_file(path))
+        if len(structures) < 10:
+            raise DataError(f"{table}: {len(structures)} rows; a benchmark needs at least 10")
+        self.store(
+            out_dir,
+            inputs=structures,
+            targets=np.array(targets),
+            groups=[chemical_system(s.composition) for s in structures],
+            notes=[f"{len(structures)} structures from {folder.name}, target {target_column!r}"],
+        )

@@ -1,0 +1,148 @@
+"""User files: Matbench task files and structure folders, and a bad-input corpus (one line each)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from assay.cache import DataCache
+from assay.data import Dataset, Source
+from assay.errors import DataError
+from assay.plugin import process_catalog
+from assay_materials.sources import EXAMPLE, MatbenchFileSource, StructureFolderSource
+from assay_materials.splits import matbench_folds
+from pymatgen.core.structure import Structure
+
+GOOD_POSCAR = """Cu3Au
+1.0
+3.75 0 0
+0 3.75 0
+0 0 3.75
+Au Cu
+1 3
+direct
+0 0 0
+0 0.5 0.5
+0.5 0 0.5
+0.5 0.5 0
+"""
+
+
+def _load(source: Source, params: dict[str, Any], root: Path) -> Dataset:
+    dataset, _ = DataCache(root).load(source, params)
+    return dataset
+
+
+def _entries(root: Path) -> list[Path]:
+    data = root / "data"
+    return [p for p in data.rglob("manifest.json")] if data.is_dir() else []
+
+
+def test_bundled_matbench_example_loads_with_structures(tmp_path: Path) -> None:
+    dataset = _load(MatbenchFileSource(), {"path": EXAMPLE}, tmp_path)
+    assert len(dataset) == 40
+    assert isinstance(dataset.inputs[0], Structure)
+    assert dataset.targets is not None
+    assert np.all(np.isfinite(dataset.targets))
+    folds = matbench_folds(dataset, folds=5, repeats=1, seed=0)
+    assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(40))
+
+
+def test_matbench_file_with_compositions(tmp_path: Path) -> None:
+    formulas = ["NaCl", "MgO", "Al2O3", "Fe2O3", "ZnO", "CuO", "TiO2", "SiO2", "CaO", "KBr", "LiF"]
+    table = {
+        "index": [f"mb-{i}" for i in range(len(formulas))],
+        "columns": ["composition", "gap expt"],
+        "data": [[f, float(i)] for i, f in enumerate(formulas)],
+    }
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(table))
+    dataset = _load(MatbenchFileSource(), {"path": str(path)}, tmp_path / "cache")
+    assert list(dataset.inputs) == formulas
+    assert dataset.groups is not None
+    assert dataset.groups[0] == "Cl-Na"
+
+
+def test_bundled_structure_folder_reads_cif_poscar_and_extxyz(tmp_path: Path) -> None:
+    dataset = _load(StructureFolderSource(), {"path": EXAMPLE}, tmp_path)
+    assert len(dataset) == 12
+    assert all(isinstance(s, Structure) for s in dataset.inputs)
+    example = StructureFolderSource().targets_csv({"path": EXAMPLE}).parent
+    suffixes = {p.suffix for p in example.iterdir()}
+    assert {".cif", ".vasp", ".extxyz"} <= suffixes
+
+
+def test_user_scenarios_are_listed() -> None:
+    ids = {s.spec.id for s in process_catalog().scenarios.values()}
+    assert {"materials/matbench-file", "materials/structure-folder"} <= ids
+
+
+def _folder_with(tmp_path: Path, name: str, content: str, target: str = "-0.01") -> Path:
+    folder = tmp_path / "structures"
+    example = StructureFolderSource().targets_csv({"path": EXAMPLE}).parent
+    shutil.copytree(example, folder)
+    (folder / name).write_text(content)
+    with (folder / "targets.csv").open("a") as handle:
+        handle.write(f"{name},{target}\n")
+    return folder
+
+
+def _matbench_with(tmp_path: Path, table: Any) -> Path:
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(table))
+    return path
+
+
+def _formulas(first: str) -> dict[str, Any]:
+    rows = [[first, -1.0]] + [["NaCl", -2.0]] * 11
+    return {"index": list(range(12)), "columns": ["composition", "e"], "data": rows}
+
+
+BAD_INPUTS: dict[str, tuple[str, Any]] = {
+    "broken CIF": (
+        "folder",
+        ("bad.cif", "data_broken\n_cell_length_a 3.6\nloop_\n_atom_site_label\n"),
+    ),
+    "overlapping atoms": (
+        "folder",
+        ("overlap.vasp", GOOD_POSCAR.replace("0.5 0.5 0\n", "0 0 0.0001\n")),
+    ),
+    "NaN target": ("folder", ("ok.vasp", GOOD_POSCAR, "nan")),
+    "unknown element in a structure": (
+        "folder",
+        ("xx.vasp", GOOD_POSCAR.replace("Au Cu", "Xx Cu")),
+    ),
+    "wrong JSON layout": ("matbench", [{"structure": "NaCl", "e": 1.0}]),
+    "records instead of split orient": ("matbench", {"columns": ["a"], "records": []}),
+    "unknown element": ("matbench", _formulas("Xx2O3")),
+    "NaN target in JSON": ("matbench", {**_formulas("NaCl"), "data": [["NaCl", None]] * 12}),
+    "not JSON": ("matbench", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_leaves_nothing(case: str, tmp_path: Path) -> None:
+    kind, payload = BAD_INPUTS[case]
+    cache = tmp_path / "cache"
+    if kind == "folder":
+        folder = _folder_with(tmp_path, *payload)
+        source: Source = StructureFolderSource()
+        params: dict[str, Any] = {"path": str(folder)}
+        expected = payload[0]
+    else:
+        path = _matbench_with(tmp_path, payload)
+        if payload is None:
+            path.write_text("{not json")
+        source, params, expected = MatbenchFileSource(), {"path": str(path)}, "task.json"
+    with pytest.raises(DataError) as raised:
+        _load(source, params, cache)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert expected in message, message
+    assert _entries(cache) == []
+    leftovers = list((cache / "data").rglob(".tmp-*")) if (cache / "data").is_dir() else []
+    assert leftovers == []
