@@ -7,13 +7,6 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_materials import __version__
-from assay_materials.alloy_loop import AlloyPool, CHGNetPriorPolicy
-from assay_materials.sources import (
-    EmtAlloysSource,
-    ExptFormationEnthalpySource,
-    MatbenchFileSource,
-    StructureFolderSource,
-)
 from assay_materials.splits import SPLITS
 
 plugin = Plugin(
@@ -21,12 +14,14 @@ plugin = Plugin(
     version=__version__,
     description="Formation energies: experimental enthalpies (pymatgen), EMT alloys (ASE), your Matbench and structure files",
     scenario_dir=files("assay_materials") / "scenarios",
-    sources=(
-        ExptFormationEnthalpySource(),
-        EmtAlloysSource(),
-        MatbenchFileSource(),
-        StructureFolderSource(),
-    ),
+    # "module:attr" entries are imported only when used: pymatgen, ASE, torch and CHGNet
+    # stay out of `assay list`.
+    sources={
+        "materials.expt_formation_enthalpy": "assay_materials.sources:ExptFormationEnthalpySource",
+        "materials.emt_alloys": "assay_materials.sources:EmtAlloysSource",
+        "materials.matbench_file": "assay_materials.sources:MatbenchFileSource",
+        "materials.structure_folder": "assay_materials.sources:StructureFolderSource",
+    },
     models={
         "materials.linear": "assay_materials.models:linear_composition",
         "materials.random_forest": "assay_materials.models:random_forest",
@@ -37,8 +32,8 @@ plugin = Plugin(
         "materials.chgnet_calibrated": "assay_materials.foundation:CHGNetCalibrated",
     },
     splits=SPLITS,
-    environments={"materials.alloy_pool": AlloyPool},
-    policies={"materials.chgnet_prior": CHGNetPriorPolicy},
+    environments={"materials.alloy_pool": "assay_materials.alloy_loop:AlloyPool"},
+    policies={"materials.chgnet_prior": "assay_materials.alloy_loop:CHGNetPriorPolicy"},
     key_libraries=("pymatgen", "ase", "chgnet"),
     check_params={
         "materials.random_forest": {"n_estimators": 20},
