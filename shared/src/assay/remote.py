@@ -79,12 +79,14 @@ def retry_bound_s() -> float:
     return value
 
 
-def prefer_own_retries() -> None:
+def configure_for_server() -> None:
     """MLflow retries a failed request up to 7 times over minutes, inside each of our
     tries; with none there, our bound is the one that holds. A short per-request timeout
-    too, so a server that accepts connections but never answers counts as down."""
+    too, so a server that accepts connections but never answers counts as down. And no
+    link printed to stdout per finished run, which would break `--json`."""
     os.environ.setdefault(HTTP_RETRIES_ENV, "0")
     os.environ.setdefault(HTTP_TIMEOUT_ENV, "30")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def status_of(exc: BaseException) -> int | None:

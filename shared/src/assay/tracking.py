@@ -121,7 +121,7 @@ class Tracker:
         open_store(self.tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         if remote.is_server(self.tracking_uri):  # a shared server may restart mid-suite
-            remote.prefer_own_retries()
+            remote.configure_for_server()
             retrying = remote.RetryingClient(self.client, self.tracking_uri, remote.retry_bound_s())
             self.client = cast(MlflowClient, retrying)  # the same methods, retried
         self._experiments: dict[str, str] = {}
