@@ -128,17 +128,18 @@ class Deployment:
         print(f"$ {text}", flush=True)
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop a service and everything it started (uvicorn's or the nanny's children):
+        a stopped server must not leave a child holding its port."""
         process = self.processes.pop(name, None)
         if process is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
     # -- PostgreSQL -------------------------------------------------------------------
 

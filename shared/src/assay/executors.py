@@ -251,8 +251,16 @@ class DaskExecutor:
             threads = budget_for(self.workers) if local else None
             queue = list(reversed(tasks))
             running: dict[Any, tuple[UnitTask, float]] = {}
+            workers = set(client.nthreads())
             while queue or running:
-                slots = max(1, sum(client.nthreads().values()))  # workers come and go
+                nthreads = client.nthreads()  # workers come and go
+                if workers - set(nthreads):
+                    # A worker left: Dask reruns its units elsewhere, from the start, after
+                    # the ones in front of them; every unit in flight gets its limit afresh.
+                    restart = time.perf_counter()
+                    running = {future: (task, restart) for future, (task, _) in running.items()}
+                workers = set(nthreads)
+                slots = max(1, sum(nthreads.values()))
                 while queue and len(running) < slots:
                     task = queue.pop()
                     if claim is not None and not claim(task):

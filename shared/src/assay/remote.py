@@ -118,7 +118,8 @@ class RetryingClient:
         self._bound_s = bound_s
         self._lock = threading.Lock()
         self._down_since: float | None = None
-        self._gave_up = False
+        self._gave_up = ""
+        """Why this client stopped retrying; once set, every call fails at once."""
 
     @property
     def tracking_uri(self) -> str:
@@ -137,6 +138,8 @@ class RetryingClient:
     def _call(
         self, name: str, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        if self._gave_up:  # the suite is stopping: no call waits out the bound again
+            raise TrackingUnavailable(self._gave_up)
         start = time.monotonic()
         delay = FIRST_DELAY_S
         while True:
@@ -152,14 +155,14 @@ class RetryingClient:
                 if not is_transient(exc):
                     raise
                 waited = time.monotonic() - start
-                if self._gave_up or waited + delay > self._bound_s:
-                    self._gave_up = True
-                    raise TrackingUnavailable(
+                if waited + delay > self._bound_s:
+                    self._gave_up = (
                         f"the MLflow server at {self._where} did not answer for {waited:.0f} s "
                         f"({RETRY_ENV}={self._bound_s:g}) during {name}: {reason(exc)[:300]}; "
                         "the suite stopped; every finished unit is recorded, so rerun the "
                         "same command once the server is back to resume it"
-                    ) from None
+                    )
+                    raise TrackingUnavailable(self._gave_up) from None
                 self._note_down(exc)
                 time.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, MAX_DELAY_S)
