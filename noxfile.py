@@ -11,6 +11,8 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -22,11 +24,45 @@ TEST_PLUGIN = "tests/plugins/assay_testplugin"
 CONSTRAINTS = ("-c", "constraints.txt")
 QUICK_LEADERBOARD = "build/leaderboards-quick"
 
-nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "plugin_new"]
 nox.options.reuse_existing_virtualenvs = True
+# uv installs the workspace in well under a minute where pip takes several; pip stays the
+# fallback for a machine without uv.
+nox.options.default_venv_backend = "uv|virtualenv"
+
+
+def _hand_pip_links_to_uv() -> None:
+    """uv reads no pip.conf: a machine whose pip finds local wheels there (a CPU build of
+    torch, say) gets the same find-links passed to uv, or uv would pick other wheels."""
+    if "UV_FIND_LINKS" in os.environ:
+        return
+    links = os.environ.get("PIP_FIND_LINKS", "").split()
+    try:
+        listed = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        listed = ""
+    for line in listed.splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith(".find-links"):
+            links += value.strip("'\"").split()
+    if links:
+        os.environ["UV_FIND_LINKS"] = ",".join(dict.fromkeys(links))
+
+
+_hand_pip_links_to_uv()
 
 
 def _install(session: nox.Session, *requirements: str) -> None:
+    packages = [r for r in requirements if r != "-e"]
+    session.log(
+        f"installing {', '.join(packages)} with their dependencies (pinned by constraints.txt)"
+    )
     session.install(*CONSTRAINTS, *requirements)
 
 
@@ -78,6 +114,42 @@ def integration(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
+@nox.session
+def plugin_new(session: nox.Session) -> None:
+    """`assay plugin new` end to end: in a copy of the workspace, the skeleton it writes
+    passes its own `tests(package=...)` session, as a plugin author would run it."""
+    _install(session, "-e", "shared")
+    copy = Path(session.create_tmp()) / "workspace"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".nox",
+            ".venv",
+            ".assay-home",
+            "build",
+            "mlruns",
+            "*.db",
+            "leaderboards",
+            "__pycache__",
+            ".*_cache",
+        ),
+    )
+    session.run("assay", "plugin", "new", "skeleton", "--dest", str(copy / "packages"))
+    session.run(
+        sys.executable,
+        "-m",
+        "nox",
+        "-f",
+        str(copy / "noxfile.py"),
+        "-s",
+        "tests(package='skeleton')",
+        external=True,
+    )
+
+
 def _suite_then_leaderboard(session: nox.Session, suite: str, out: str) -> None:
     """The suite, then its boards (written even when a unit failed; the session then fails)."""
     _install(session, *_all_packages())
@@ -86,8 +158,16 @@ def _suite_then_leaderboard(session: nox.Session, suite: str, out: str) -> None:
 
 @nox.session
 def quick(session: nox.Session) -> None:
-    """The main job: the quick suite over all installed plugins, tracked in local MLflow."""
+    """The main job: the quick suite over all installed plugins, tracked in local MLflow;
+    then the test that every quick model beats its scenario's negative control."""
     _suite_then_leaderboard(session, "scenarios/quick.toml", QUICK_LEADERBOARD)
+    _install(session, "pytest")
+    session.run(
+        "pytest",
+        "-q",
+        "tests/test_quick_boards.py",
+        env={"ASSAY_QUICK_BOARDS": str(ROOT / QUICK_LEADERBOARD)},
+    )
 
 
 @nox.session
@@ -100,7 +180,7 @@ def standard(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Speed figures and ratios, measured side by side in one run (never timed tests)."""
-    _install(session, *_all_packages())
+    _install(session, "nox", "uv", *_all_packages())  # nox and uv: the quick-suite bench
     scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("*/bench/bench_*.py"))
     scripts += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/bench/bench_*.py"))
     for script in scripts:

@@ -95,7 +95,7 @@ def test_bundled_source_deterministic(tmp_path: Path) -> None:
     a = DataCache(tmp_path / "a").ensure(source, {"dataset": "diabetes", "max_rows": 50})
     b = DataCache(tmp_path / "b").ensure(source, {"dataset": "diabetes", "max_rows": 50})
     assert a.data_sha256 == b.data_sha256
-    with pytest.raises(DataError, match="'dataset' must be one of"):
+    with pytest.raises(DataError, match="'dataset': Input should be 'diabetes' or 'breast_cancer'"):
         DataCache(tmp_path).ensure(source, {"dataset": "iris"})
 
 

@@ -127,7 +127,7 @@ def wait_for(condition: Callable[[], bool], what: str, driver: subprocess.Popen[
     while not condition():
         assert driver.poll() is None, f"the driver ended before {what}: {driver.communicate()}"
         assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+        time.sleep(0.5)
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -175,9 +175,9 @@ def test_particlenet_pooling_mean_or_padded_sum(pooling: str) -> None:
 
 def test_particlenet_refuses_an_unknown_pooling_or_norm() -> None:
     with pytest.raises(ValueError, match="pooling"):
-        particlenet_lite(pooling="max")  # type: ignore[arg-type]
+        particlenet_lite(pooling="max")
     with pytest.raises(ValueError, match="norm"):
-        particlenet_lite(norm="group")  # type: ignore[arg-type]
+        particlenet_lite(norm="group")
 
 
 def test_particlenet_batch_norm_normalises_every_edge_layer_and_the_shortcut() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import DataError, SplitError
+from assay.metrics import Metric
 from assay.predictions import Predictions
 from assay_hep import chunks, models
 from assay_hep.chunks import CHUNK_FORMAT, SPLITS, chunk_path, chunk_seed
@@ -111,7 +112,9 @@ def test_rejection_with_tied_scores_reads_the_first_threshold_reaching_the_effic
 
 
 def test_qcd_rejection_uses_the_two_class_score() -> None:
-    metric = next(m for m in HEP_METRICS if m.name == "hep.qcd_rejection_50_Wqq")
+    metric = next(
+        m for m in HEP_METRICS if isinstance(m, Metric) and m.name == "hep.qcd_rejection_50_Wqq"
+    )
     y = np.array([0, 0, 2, 2, 1])
     probs = np.array(
         [
@@ -128,7 +131,9 @@ def test_qcd_rejection_uses_the_two_class_score() -> None:
 
 def test_qcd_rejection_refuses_another_class_list() -> None:
     # Three classes: index 2 would be the third class, not Wqq, so the name would lie.
-    metric = next(m for m in HEP_METRICS if m.name == "hep.qcd_rejection_50_Wqq")
+    metric = next(
+        m for m in HEP_METRICS if isinstance(m, Metric) and m.name == "hep.qcd_rejection_50_Wqq"
+    )
     probs = np.full((4, 3), 1 / 3)
     with pytest.raises(ValueError, match=r"Wqq needs probabilities for the 5 classes"):
         metric(np.array([0, 1, 2, 2]), Predictions(values=np.zeros(4, int), probabilities=probs))

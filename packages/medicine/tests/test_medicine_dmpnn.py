@@ -10,7 +10,7 @@ import torch
 from assay.cache import DataCache
 from assay.data import Dataset, DatasetMetadata
 from assay.splits import make_split
-from assay_medicine.dmpnn import ATOM_DIM, BOND_DIM, DMPNNModel, collate, mol_graph
+from assay_medicine.dmpnn import ATOM_DIM, BOND_DIM, DMPNNModel, collate, dmpnn, mol_graph
 from assay_medicine.sources import FreeSolvSource
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)N", "C", "[Cl-]", "CCN(CC)CC", "c1ccncc1", "OCC(O)CO"] * 3
@@ -46,7 +46,7 @@ def test_collate_offsets_and_reverse_edges() -> None:
 def test_fits_and_predicts_deterministically(options: dict[str, object]) -> None:
     data = molecules(SMILES)
     params = {"hidden": 16, "ffn_hidden": 16, "max_epochs": 3, "batch_size": 8, **options}
-    first, second = DMPNNModel(**params), DMPNNModel(**params)  # type: ignore[arg-type]
+    first, second = dmpnn(**params), dmpnn(**params)
     first.fit(data, seed=7)
     second.fit(data, seed=7)
     a, b = first.predict(data).values, second.predict(data).values
@@ -58,7 +58,7 @@ def test_fits_and_predicts_deterministically(options: dict[str, object]) -> None
 
 def test_uses_the_protocol_validation_set() -> None:
     data = molecules(SMILES)
-    model = DMPNNModel(hidden=8, ffn_hidden=8, max_epochs=2)
+    model = dmpnn(hidden=8, ffn_hidden=8, max_epochs=2)
     model.fit(data.subset(range(16)), valid=data.subset(range(16, 24)), seed=0)
     assert len(model.training_.valid_losses) == 2
     assert model.fitted_choices()["kept_on"] == "validation"  # tagged on the run

@@ -180,7 +180,7 @@ def test_user_file_parameters_are_checked(tmp_path: Path) -> None:
         source.validate_params({})
     with pytest.raises(DataError, match="not found"):
         source.validate_params({"path": str(tmp_path / "nope.csv")})
-    with pytest.raises(DataError, match="unknown parameters"):
+    with pytest.raises(DataError, match="unknown key 'colour'"):
         source.validate_params({"path": "example", "colour": "blue"})
     with pytest.raises(DataError, match="on_invalid"):
         source.validate_params({"path": "example", "on_invalid": "skip"})

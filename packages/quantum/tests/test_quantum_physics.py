@@ -11,10 +11,11 @@ from assay_quantum.ising import (
     random_initial_angles,
     sampled_z,
 )
+from assay_quantum.logical_errors import per_round, wilson_interval
 from assay_quantum.mitigation_data import ZNE_SCALES, simulate_scales
 from assay_quantum.noise import NoiseParams
 from assay_quantum.qml_models import reuploading_circuit, reuploading_z
-from assay_quantum.surface_code import memory_circuit, per_round, sample_shots, wilson_interval
+from assay_quantum.surface_code import memory_circuit, sample_shots
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 SHOTS = 10_000

@@ -243,7 +243,12 @@ def track_predictions(
             task,
             "ok",
             metrics=score(bench.metrics, y_true, predictions),
-            predictions=prediction_columns(fold.test_rows, y_true, predictions),
+            predictions=prediction_columns(
+                fold.test_rows,
+                y_true,
+                predictions,
+                bench.dataset.subset(fold.test_rows).row_ids(),
+            ),
             info={
                 "n_train": str(len(fold.train_rows)),
                 "n_valid": str(len(fold.valid_rows)),

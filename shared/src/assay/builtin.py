@@ -7,41 +7,42 @@ whole harness with real, offline data and are part of every quick suite.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import sklearn
-from sklearn import datasets as skdata
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from pydantic import Field
 
 from assay import __version__
-from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
-from assay.errors import DataError
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    Source,
+    SourceParams,
+    read_array,
+    write_array,
+)
 from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
 from assay.plugin import Plugin
 
 _BUNDLED = {
     "diabetes": (
-        skdata.load_diabetes,
+        "load_diabetes",
         "Efron et al. (2004), Least Angle Regression, Ann. Statist. 32(2); shipped with scikit-learn",
     ),
     "breast_cancer": (
-        skdata.load_breast_cancer,
+        "load_breast_cancer",
         "Wisconsin Diagnostic Breast Cancer (Street, Wolberg, Mangasarian 1993), UCI; "
         "shipped with scikit-learn",
     ),
 }
+
+
+class SklearnBundledParams(SourceParams):
+    dataset: Literal["diabetes", "breast_cancer"]
+    max_rows: int | None = Field(default=None, ge=2)
 
 
 class SklearnBundledSource(Source):
@@ -51,15 +52,15 @@ class SklearnBundledSource(Source):
     version = "1"
 
     def generator_versions(self) -> dict[str, str]:
-        return {"scikit-learn": sklearn.__version__}
+        return {"scikit-learn": metadata.version("scikit-learn")}
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        if params.get("dataset") not in _BUNDLED:
-            raise DataError(f"core.sklearn: 'dataset' must be one of {sorted(_BUNDLED)}")
+    params_model = SklearnBundledParams
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        from sklearn import datasets
+
         loader, _ = _BUNDLED[params["dataset"]]
-        x, y = loader(return_X_y=True)
+        x, y = getattr(datasets, loader)(return_X_y=True)
         max_rows = params.get("max_rows")
         if max_rows is not None and max_rows < len(x):
             keep = np.sort(np.random.default_rng(0).choice(len(x), int(max_rows), replace=False))
@@ -74,22 +75,36 @@ class SklearnBundledSource(Source):
             targets=read_array(files_dir / "y.npy"),
             metadata=DatasetMetadata(
                 name=params["dataset"],
-                version=sklearn.__version__,
+                version=metadata.version("scikit-learn"),
                 provenance=provenance,
                 licence="BSD-3-Clause (scikit-learn distribution)",
             ),
         )
 
 
+# scikit-learn is imported inside each factory: it takes seconds, which `assay list`
+# and `--help` should not pay.
+
+
 def ridge(alpha: float = 1.0) -> Model:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return SklearnModel(make_pipeline(StandardScaler(), Ridge(alpha=alpha)))
 
 
 def logistic(C: float = 1.0, max_iter: int = 2000) -> Model:  # noqa: N803 - scikit-learn's name
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return SklearnModel(make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter)))
 
 
 def random_forest(n_estimators: int = 300, min_samples_leaf: int = 1, n_jobs: int = 1) -> Model:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
     kwargs = {"n_estimators": n_estimators, "min_samples_leaf": min_samples_leaf, "n_jobs": n_jobs}
     return TaskDispatchModel(
         lambda: SklearnModel(RandomForestRegressor(**kwargs)),
@@ -98,6 +113,8 @@ def random_forest(n_estimators: int = 300, min_samples_leaf: int = 1, n_jobs: in
 
 
 def gradient_boosting(max_iter: int = 200, learning_rate: float = 0.1) -> Model:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
     kwargs = {"max_iter": max_iter, "learning_rate": learning_rate}
     return TaskDispatchModel(
         lambda: SklearnModel(HistGradientBoostingRegressor(**kwargs)),
@@ -106,17 +123,14 @@ def gradient_boosting(max_iter: int = 200, learning_rate: float = 0.1) -> Model:
 
 
 def knn(n_neighbors: int = 5) -> Model:
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return TaskDispatchModel(
         lambda: SklearnModel(make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors))),
         lambda: SklearnModel(make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors))),
     )
-
-
-def torch_mlp(**params: Any) -> Model:
-    """The core's torch MLP (needs the `assay[torch]` extra)."""
-    from assay.torch_training import MLPModel
-
-    return MLPModel(**params)
 
 
 plugin = Plugin(
@@ -133,7 +147,7 @@ plugin = Plugin(
         "random_forest": random_forest,
         "gradient_boosting": gradient_boosting,
         "knn": knn,
-        "torch_mlp": torch_mlp,
+        "torch_mlp": "assay.torch_training:mlp",  # needs the `assay[torch]` extra
     },
     check_params={"torch_mlp": {"max_epochs": 3}, "random_forest": {"n_estimators": 10}},
 )

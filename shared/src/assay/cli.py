@@ -30,10 +30,14 @@ suite_app = typer.Typer(no_args_is_help=True, help="Run suites of scenarios.")
 leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards from MLflow runs.")
 app.add_typer(suite_app, name="suite")
 app.add_typer(leaderboard_app, name="leaderboard")
+plugin_app = typer.Typer(no_args_is_help=True, help="Write a new plugin.")
+app.add_typer(plugin_app, name="plugin")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
 console = Console()
+_WIDE_TABLE = 120
+"""Columns from which `assay list` prints a table; narrower, plain lines that never cut."""
 err_console = Console(stderr=True)
 
 Executor = Annotated[str, typer.Option(help="serial, processes or dask")]
@@ -91,12 +95,21 @@ def list_scenarios(as_json: JsonFlag = False) -> None:
             )
         )
         return
-    table = Table(title="Scenarios")
-    for column in ("scenario", "plugin", "task", "primary metric", "title"):
-        table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    if console.width >= _WIDE_TABLE:
+        table = Table(title="Scenarios")
+        for column in ("scenario", "plugin", "task", "primary metric", "title"):
+            table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+    else:  # an 80-column terminal or a CI log: one scenario per line, nothing cut
+        for row in rows:
+            console.print(
+                f"{row['scenario']}  {row['task']}, {row['primary_metric']}\n    {row['title']}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
     for failure in failures:
         err_console.print(
             f"[red]plugin '{failure['plugin']}' failed to load:[/red] {failure['error']}"
@@ -143,7 +156,7 @@ def data(
     catalog = _catalog()
     spec = catalog.scenario(scenario).spec
     params = {**spec.source.params_for(_size(size)), **_source_overrides(data_path, None, [])}
-    source = catalog.sources.get(spec.source.name)
+    source = catalog.source(spec.source.name)
     with console.status(f"preparing {spec.key} ({size})"):
         dataset, entry = DataCache().load(source, params)
     state = (
@@ -496,7 +509,11 @@ def leaderboard_build(
     boards = []
     for ref, models in wanted:
         board = build_board(
-            client, catalog.scenario(ref).spec, chosen_size, models, dict(catalog.metrics.items())
+            client,
+            catalog.scenario(ref).spec,
+            chosen_size,
+            models,
+            {m.name: catalog.metrics.get(m.name) for m in catalog.scenario(ref).spec.metrics},
         )
         if board is not None:
             boards.append(board)
@@ -598,3 +615,23 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@plugin_app.command("new")
+def plugin_new(
+    name: Annotated[str, typer.Argument(help="the plugin's name: assay-NAME, import assay_NAME")],
+    dest: Annotated[Path, typer.Option(help="the folder of plugin packages")] = Path("packages"),
+) -> None:
+    """Write a working skeleton plugin under DEST/NAME: package, scenario, source, models
+    and tests that call the kit. As written, `nox -s "tests(package='NAME')"` passes."""
+    from assay.scaffold import new_plugin
+
+    target = new_plugin(name, dest)
+    console.print(
+        f"wrote the plugin {name} under {target}/\n"
+        f"next: pip install -e {target}  (then `assay list` shows {name}/pendulum)\n"
+        f"      nox -s \"tests(package='{name}')\"",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )

@@ -14,12 +14,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assay.errors import DataError
+from assay.spec import first_error
 
 IndexArray = npt.NDArray[np.int64]
 
@@ -65,6 +67,9 @@ class Dataset:
     extras: Mapping[str, Any] = field(default_factory=dict)
     task: str | None = None
     """The scenario's task type (set by the runner) so one model can serve several tasks."""
+    ids: npt.NDArray[Any] | None = None
+    """Each row's identifier in its field (a circuit's file, a sample's name), written beside
+    the predictions; None: the inputs themselves where they are strings (SMILES)."""
 
     def __post_init__(self) -> None:
         n = len(self)
@@ -81,11 +86,21 @@ class Dataset:
 
     def _row_aligned(self) -> dict[str, Any]:
         columns: dict[str, Any] = {f"extras['{k}']": v for k, v in self.extras.items()}
-        for name in ("targets", "groups", "partition"):
+        for name in ("targets", "groups", "partition", "ids"):
             value = getattr(self, name)
             if value is not None:
                 columns[name] = value
         return columns
+
+    def row_ids(self) -> npt.NDArray[Any] | None:
+        """`ids`, or string inputs (SMILES, sequences) standing for themselves; else None."""
+        if self.ids is not None:
+            return self.ids
+        inputs = self.inputs
+        textual = isinstance(inputs, np.ndarray) and inputs.ndim == 1 and inputs.dtype.kind in "OUS"
+        if textual and all(isinstance(v, str) for v in inputs[:100]):
+            return np.asarray(inputs)
+        return None
 
     def without_targets(self) -> Dataset:
         """The same rows with the targets removed: what a model predicts on."""
@@ -100,8 +115,31 @@ class Dataset:
             targets=None if self.targets is None else self.targets[idx],
             groups=None if self.groups is None else self.groups[idx],
             partition=None if self.partition is None else self.partition[idx],
+            ids=None if self.ids is None else self.ids[idx],
             extras={k: take(v, idx) for k, v in self.extras.items()},
         )
+
+
+class SourceParams(BaseModel):
+    """Base of a source's parameter model: unknown keys are errors, and values are
+    checked as given (TOML's "3" is not 3). A source declares its model as `params_model`
+    and reads parsed values with `parse_params`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+ParamsT = TypeVar("ParamsT", bound=SourceParams)
+
+
+def parse_params(origin: str, model: type[ParamsT], params: Mapping[str, Any]) -> ParamsT:
+    """`params` checked against `model`; a problem is one `DataError` line naming the key."""
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError as exc:
+        known = ""
+        if exc.errors()[0]["type"] == "extra_forbidden":
+            known = f" (known: {', '.join(model.model_fields)})"
+        raise DataError(f"{origin}: {first_error(exc)}{known}") from None
 
 
 class Source(ABC):
@@ -116,6 +154,8 @@ class Source(ABC):
     name: str
     version: str = "1"
     rebuildable: bool = True
+    params_model: ClassVar[type[SourceParams] | None] = None
+    """The parameters this source takes; `validate_params` checks them against it."""
 
     def generator_versions(self) -> dict[str, str]:
         """Versions of the libraries that produce the data; they are part of the cache key."""
@@ -126,8 +166,12 @@ class Source(ABC):
         del params
         return ""
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Raise `DataError` for bad parameters before anything is written."""
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        """Raise `DataError` for bad parameters before anything is written. The default
+        checks them against `params_model`; override to add checks that need more (a file
+        that must exist), calling this first."""
+        if self.params_model is not None:
+            parse_params(self.name, self.params_model, params)
 
     @abstractmethod
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:

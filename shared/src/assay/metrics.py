@@ -2,19 +2,21 @@
 
 A metric takes the true targets and a `Predictions` and returns one float.
 Plugins add domain metrics (background rejection, logical error rate, ...)
-by listing `Metric` objects in their plugin.
+by listing `Metric` objects in their plugin, or a `MetricFamily` for a metric
+with a parameter written into its name (rejection at a signal efficiency,
+error rate per round), registered once for every setting.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from sklearn import metrics as skm
 
 from assay.predictions import Predictions
 from assay.registry import Registry
@@ -38,8 +40,68 @@ class Metric:
         return a > b if self.direction == "maximize" else a < b
 
 
-def _values(fn: Callable[..., Any]) -> MetricFn:
-    return lambda y, p: float(fn(y, np.asarray(p.values)))
+@dataclass(frozen=True)
+class MetricFamily:
+    """A metric with one integer parameter in its name: `pattern` holds one `{field}`,
+    e.g. `"hep.rejection_{percent}"`; a scenario asking for `hep.rejection_30` gets
+    `make(30)`. `description` may use the same field."""
+
+    pattern: str
+    direction: Direction
+    make: Callable[[int], MetricFn]
+    description: str = ""
+
+    @cached_property
+    def _regex(self) -> re.Pattern[str]:
+        prefix, field, suffix = re.fullmatch(r"([^{]*)\{(\w+)\}([^{]*)", self.pattern).groups()  # type: ignore[union-attr]
+        return re.compile(re.escape(prefix) + rf"(?P<{field}>\d+)" + re.escape(suffix))
+
+    def metric(self, name: str) -> Metric | None:
+        """The member called `name`, or None when the name is not of this family."""
+        found = self._regex.fullmatch(name)
+        if found is None:
+            return None
+        ((field, value),) = found.groupdict().items()
+        description = self.description.replace("{" + field + "}", value)
+        return Metric(name, self.direction, self.make(int(value)), description)
+
+
+class MetricRegistry(Registry[Metric]):
+    """Metrics by name: registered ones, then members of a registered family."""
+
+    def __init__(self) -> None:
+        super().__init__("metric")
+        self.families: list[MetricFamily] = []
+
+    def add_family(self, family: MetricFamily) -> None:
+        if any(f.pattern == family.pattern for f in self.families):
+            raise ValueError(f"metric family '{family.pattern}' is registered twice")
+        self.families.append(family)
+
+    def member(self, name: str) -> Metric | None:
+        return next((m for f in self.families if (m := f.metric(name)) is not None), None)
+
+    def get(self, name: str) -> Metric:
+        if name not in self._items and (member := self.member(name)) is not None:
+            self.register(name, member)
+        return super().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (
+            isinstance(name, str) and self.member(name) is not None
+        )
+
+
+def _sklearn(name: str, **options: Any) -> MetricFn:
+    """`sklearn.metrics.<name>` on the predicted values, imported on first use: scikit-learn
+    takes seconds to import, which `assay list` and `--help` should not pay."""
+
+    def metric(y: npt.NDArray[Any], p: Predictions) -> float:
+        from sklearn import metrics as skm
+
+        return float(getattr(skm, name)(y, np.asarray(p.values), **options))
+
+    return metric
 
 
 def positive_scores(predictions: Predictions) -> npt.NDArray[np.float64]:
@@ -51,6 +113,8 @@ def positive_scores(predictions: Predictions) -> npt.NDArray[np.float64]:
 
 
 def _roc_auc(y: npt.NDArray[Any], p: Predictions) -> float:
+    from sklearn import metrics as skm
+
     if p.probabilities is not None and np.asarray(p.probabilities).ndim == 2:
         probs = np.asarray(p.probabilities, dtype=float)
         if probs.shape[1] > 2:
@@ -59,27 +123,33 @@ def _roc_auc(y: npt.NDArray[Any], p: Predictions) -> float:
 
 
 def _rmse(y: npt.NDArray[Any], p: Predictions) -> float:
+    from sklearn import metrics as skm
+
     return float(np.sqrt(skm.mean_squared_error(y, np.asarray(p.values))))
 
 
-def _correlation(fn: Callable[..., Any]) -> MetricFn:
+def _correlation(name: str) -> MetricFn:
     """A correlation is undefined when either side is constant (a mean predictor):
     that is NaN by definition, returned without scipy's warning."""
 
     def metric(y: npt.NDArray[Any], p: Predictions) -> float:
+        from scipy import stats
+
         values = np.asarray(p.values, dtype=float)
         if np.ptp(y) == 0 or np.ptp(values) == 0:
             return float("nan")
-        return float(fn(y, values).statistic)
+        return float(getattr(stats, name)(y, values).statistic)
 
     return metric
 
 
-_spearman = _correlation(stats.spearmanr)
-_pearson = _correlation(stats.pearsonr)
+_spearman = _correlation("spearmanr")
+_pearson = _correlation("pearsonr")
 
 
 def _log_loss(y: npt.NDArray[Any], p: Predictions) -> float:
+    from sklearn import metrics as skm
+
     if p.probabilities is None:
         raise ValueError("log_loss needs class probabilities")
     return float(skm.log_loss(y, p.probabilities))
@@ -87,24 +157,22 @@ def _log_loss(y: npt.NDArray[Any], p: Predictions) -> float:
 
 BUILTIN_METRICS: tuple[Metric, ...] = (
     Metric("rmse", "minimize", _rmse, "root mean squared error"),
-    Metric("mae", "minimize", _values(skm.mean_absolute_error), "mean absolute error"),
-    Metric("r2", "maximize", _values(skm.r2_score), "coefficient of determination"),
+    Metric("mae", "minimize", _sklearn("mean_absolute_error"), "mean absolute error"),
+    Metric("r2", "maximize", _sklearn("r2_score"), "coefficient of determination"),
     Metric("spearman", "maximize", _spearman, "Spearman rank correlation"),
     Metric("pearson", "maximize", _pearson, "Pearson correlation"),
-    Metric("accuracy", "maximize", _values(skm.accuracy_score), "fraction correct"),
-    Metric("balanced_accuracy", "maximize", _values(skm.balanced_accuracy_score)),
-    Metric("f1_macro", "maximize", lambda y, p: float(skm.f1_score(y, p.values, average="macro"))),
-    Metric(
-        "f1_weighted", "maximize", lambda y, p: float(skm.f1_score(y, p.values, average="weighted"))
-    ),
-    Metric("mcc", "maximize", _values(skm.matthews_corrcoef), "Matthews correlation"),
+    Metric("accuracy", "maximize", _sklearn("accuracy_score"), "fraction correct"),
+    Metric("balanced_accuracy", "maximize", _sklearn("balanced_accuracy_score")),
+    Metric("f1_macro", "maximize", _sklearn("f1_score", average="macro")),
+    Metric("f1_weighted", "maximize", _sklearn("f1_score", average="weighted")),
+    Metric("mcc", "maximize", _sklearn("matthews_corrcoef"), "Matthews correlation"),
     Metric("roc_auc", "maximize", _roc_auc, "area under the ROC curve (macro one-vs-rest)"),
     Metric("log_loss", "minimize", _log_loss, "cross-entropy of class probabilities"),
 )
 
 
-def builtin_metrics() -> Registry[Metric]:
-    registry: Registry[Metric] = Registry("metric")
+def builtin_metrics() -> MetricRegistry:
+    registry = MetricRegistry()
     for metric in BUILTIN_METRICS:
         registry.register(metric.name, metric)
     return registry

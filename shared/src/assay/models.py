@@ -16,16 +16,18 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.base import BaseEstimator, clone
 
 from assay.data import Dataset
 from assay.errors import UnknownNameError
 from assay.predictions import Predictions
 from assay.registry import Registry
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 CLASSIFICATION_TASKS = frozenset({"binary", "multiclass"})
 
@@ -38,6 +40,10 @@ class Model(Protocol):
 
 
 ModelFactory = Callable[..., Model]
+ModelEntry = ModelFactory | str
+"""What a plugin registers per model: a factory, or `"module:factory"` imported only
+when the model is used, so a plugin's heavy imports (torch, RDKit) stay out of
+`assay list` and of every run that does not use that model."""
 FittedChoice = int | float | str
 _CHOICE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
 _CHOICE_VALUE_CHARS = 1000
@@ -97,6 +103,8 @@ class SklearnModel:
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid
+        from sklearn.base import clone
+
         estimator = clone(self.estimator)
         # Pipelines and meta-estimators nest theirs as `step__random_state`.
         seeded = {k: seed for k in estimator.get_params() if k.split("__")[-1] == "random_state"}
@@ -179,10 +187,11 @@ def import_object(path: str) -> Any:
 
 
 def resolve_model(
-    name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]
+    name: str, params: Mapping[str, Any], registry: Registry[ModelEntry]
 ) -> ModelFactory:
     """The factory for a registry name or `module:Class`, checked against `params` (no fitting)."""
-    factory: ModelFactory = import_object(name) if ":" in name else registry.get(name)
+    entry: ModelEntry = name if ":" in name else registry.get(name)
+    factory: ModelFactory = import_object(entry) if isinstance(entry, str) else entry
     try:
         signature = inspect.signature(factory)
         signature.bind(**params)
@@ -247,7 +256,7 @@ def _allowed_types(hint: Any) -> tuple[type, ...] | None:
     return None
 
 
-def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelFactory]) -> Model:
+def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelEntry]) -> Model:
     """A fresh model from a registry name or `module:Class`, with hyperparameters."""
     model = resolve_model(name, params, registry)(**params)
     if not isinstance(model, Model):

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from assay.data import Source
 from assay.errors import AssayError, SpecError, UnknownNameError
-from assay.metrics import Metric, builtin_metrics
-from assay.models import ModelFactory
+from assay.metrics import Metric, MetricFamily, MetricRegistry, builtin_metrics
+from assay.models import ModelEntry
 from assay.registry import Registry
 from assay.spec import ScenarioSpec, parse_scenario
 from assay.splits import SPLITTERS, Splitter
@@ -37,9 +37,12 @@ class Plugin:
     version: str
     description: str = ""
     scenario_dir: Traversable | None = None
-    sources: Sequence[Source] = ()
-    models: Mapping[str, ModelFactory] = field(default_factory=dict)
-    metrics: Sequence[Metric] = ()
+    sources: Sequence[Source] | Mapping[str, str] = ()
+    """Source objects, or name -> `"module:Class"` imported only when that source is used
+    (so `assay list` never imports a plugin's generators and readers)."""
+    models: Mapping[str, ModelEntry] = field(default_factory=dict)
+    """Name -> factory, or `"module:factory"` imported only when that model is used."""
+    metrics: Sequence[Metric | MetricFamily] = ()
     splits: Mapping[str, Splitter] = field(default_factory=dict)
     protocols: Sequence[EvaluationProtocol] = ()
     check_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -88,9 +91,9 @@ class Catalog:
         self.plugins: dict[str, Plugin] = {}
         self.failures: list[PluginFailure] = []
         self.scenarios: dict[str, RegisteredScenario] = {}
-        self.sources: Registry[Source] = Registry("source")
-        self.models: Registry[ModelFactory] = Registry("model")
-        self.metrics: Registry[Metric] = builtin_metrics()
+        self.sources: Registry[Source | str] = Registry("source")
+        self.models: Registry[ModelEntry] = Registry("model")
+        self.metrics: MetricRegistry = builtin_metrics()
         self.splits: Registry[Splitter] = Registry("split")
         self.splits.update(SPLITTERS)
         from assay.protocols import builtin_protocols
@@ -116,12 +119,15 @@ class Catalog:
         self.plugins[plugin.name] = plugin
         for spec in staged:
             self.scenarios[spec.key] = RegisteredScenario(spec, plugin.name, plugin.version)
-        for source in plugin.sources:
-            self.sources.register(source.name, source)
+        for name, source in _sources_of(plugin).items():
+            self.sources.register(name, source)
         for name, factory in plugin.models.items():
             self.models.register(name, factory)
         for metric in plugin.metrics:
-            self.metrics.register(metric.name, metric)
+            if isinstance(metric, MetricFamily):
+                self.metrics.add_family(metric)
+            else:
+                self.metrics.register(metric.name, metric)
         for name, splitter in plugin.splits.items():
             self.splits.register(name, splitter)
         for protocol in plugin.protocols:
@@ -138,17 +144,36 @@ class Catalog:
         known = ", ".join(sorted(self.scenarios)) or "none (no plugin is installed)"
         raise UnknownNameError(f"unknown scenario '{ref}' (known: {known})")
 
+    def source(self, name: str) -> Source:
+        """The source registered as `name`, imported now if it was registered lazily."""
+        entry = self.sources.get(name)
+        if isinstance(entry, Source):
+            return entry
+        from assay.models import import_object
+
+        made = import_object(entry)()
+        if not isinstance(made, Source) or made.name != name:
+            raise UnknownNameError(f"'{entry}' did not make the source '{name}'")
+        self.sources.register(name, made, replace=True)
+        return made
+
     def plugin_of(self, ref: str) -> str:
         return self.scenario(ref).plugin
+
+
+def _sources_of(plugin: Plugin) -> dict[str, Source | str]:
+    if isinstance(plugin.sources, Mapping):
+        return dict(plugin.sources)
+    return {source.name: source for source in plugin.sources}
 
 
 def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
     """Validate a plugin against the catalog without changing it."""
     clashes: list[str] = []
     for registry, names in (
-        (catalog.sources, [s.name for s in plugin.sources]),
+        (catalog.sources, list(_sources_of(plugin))),
         (catalog.models, list(plugin.models)),
-        (catalog.metrics, [m.name for m in plugin.metrics]),
+        (catalog.metrics, [m.name for m in plugin.metrics if isinstance(m, Metric)]),
         (catalog.splits, list(plugin.splits)),
         (catalog.protocols, [p.name for p in plugin.protocols]),
     ):
@@ -162,18 +187,22 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
                 f"not {type(splitter).__name__}"
             )
     specs = plugin.scenario_specs()
-    metric_names = set(catalog.metrics) | {m.name for m in plugin.metrics}
+    staged = MetricRegistry()
+    for offered in plugin.metrics:
+        if isinstance(offered, MetricFamily):
+            staged.add_family(offered)
+        else:
+            staged.register(offered.name, offered)
     for spec in specs:
         if spec.key in catalog.scenarios:
             raise SpecError(f"scenario {spec.key} is already registered by another plugin")
         for metric in spec.metrics:
-            if metric.name not in metric_names:
+            if metric.name in catalog.metrics:
+                known = catalog.metrics.get(metric.name)
+            elif metric.name in staged:
+                known = staged.get(metric.name)
+            else:
                 raise SpecError(f"scenario {spec.key}: unknown metric '{metric.name}'")
-            known = (
-                catalog.metrics.get(metric.name)
-                if metric.name in catalog.metrics
-                else next(m for m in plugin.metrics if m.name == metric.name)
-            )
             if known.direction != metric.direction:
                 raise SpecError(
                     f"scenario {spec.key}: metric '{metric.name}' is {known.direction}d, "

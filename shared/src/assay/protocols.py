@@ -88,9 +88,16 @@ def score(
 
 
 def prediction_columns(
-    rows: npt.NDArray[Any], y_true: npt.NDArray[Any] | None, predictions: Any
+    rows: npt.NDArray[Any],
+    y_true: npt.NDArray[Any] | None,
+    predictions: Any,
+    ids: npt.NDArray[Any] | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
+    """The predictions table: `row` (index in the dataset), `id` (the row's identifier,
+    where the dataset has one), `y_true`, then the predicted columns."""
     columns: dict[str, npt.NDArray[Any]] = {"row": rows}
+    if ids is not None:
+        columns["id"] = np.asarray(ids)
     if y_true is not None:
         columns["y_true"] = np.asarray(y_true)
     values = np.asarray(predictions.values)
@@ -205,7 +212,7 @@ class SupervisedProtocol(EvaluationProtocol):
             metrics=score(context.metrics, test.targets, predictions),
             fit_seconds=fitted - start,
             predict_seconds=predicted - fitted,
-            predictions=prediction_columns(fold.test, test.targets, predictions),
+            predictions=prediction_columns(fold.test, test.targets, predictions, test.row_ids()),
             info={
                 "n_train": str(len(train)),
                 "n_valid": str(len(valid_rows)),

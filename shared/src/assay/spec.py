@@ -59,7 +59,7 @@ class ProtocolSpec(_Strict):
         try:
             return ProtocolSpec.model_validate(merged)
         except ValidationError as exc:
-            raise SpecError(f"protocol.sizes.{size}: {_first_error(exc)}") from exc
+            raise SpecError(f"protocol.sizes.{size}: {first_error(exc)}") from exc
 
 
 class MetricSpec(_Strict):
@@ -165,7 +165,7 @@ class SuiteSpec(_Strict):
         return value
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     """One readable line from pydantic's error list: the field path and the message."""
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"]) or "(top level)"
@@ -192,7 +192,7 @@ def parse_scenario(data: dict[str, Any], *, origin: str = "<scenario>") -> Scena
     try:
         return ScenarioSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{origin}: {_first_error(exc)}") from None
+        raise SpecError(f"{origin}: {first_error(exc)}") from None
 
 
 def load_scenario(path: Path) -> ScenarioSpec:
@@ -206,4 +206,4 @@ def load_suite(path: Path) -> SuiteSpec:
     try:
         return SuiteSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{path}: {_first_error(exc)}") from None
+        raise SpecError(f"{path}: {first_error(exc)}") from None

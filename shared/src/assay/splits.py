@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 
 from assay.data import Dataset, IndexArray
 from assay.errors import SplitError
@@ -88,33 +87,39 @@ def _require(dataset: Dataset, field: str, kind: str) -> np.ndarray[Any, Any]:
 
 def kfold(dataset: Dataset, *, folds: int, repeats: int, seed: int) -> list[Fold]:
     """Shuffled k-fold, repeated with seeds seed, seed+1, ..."""
+    from sklearn import model_selection
+
     out: list[Fold] = []
     n = len(dataset)
     for r in range(repeats):
-        cv = KFold(n_splits=folds, shuffle=True, random_state=seed + r)
+        cv = model_selection.KFold(n_splits=folds, shuffle=True, random_state=seed + r)
         out += _as_folds(list(cv.split(np.zeros(n))), r)
     return out
 
 
 def stratified(dataset: Dataset, *, folds: int, repeats: int, seed: int) -> list[Fold]:
     """Stratified k-fold on the (class) targets."""
+    from sklearn import model_selection
+
     y = _require(dataset, "targets", "stratified")
     out: list[Fold] = []
     for r in range(repeats):
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+        cv = model_selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + r)
         out += _as_folds(list(cv.split(np.zeros(len(y)), y)), r)
     return out
 
 
 def group_kfold(dataset: Dataset, *, folds: int, repeats: int, seed: int) -> list[Fold]:
     """Group k-fold: every group lies wholly in one fold; shuffled group order per repeat."""
+    from sklearn import model_selection
+
     groups = _require(dataset, "groups", "group_kfold")
     n_groups = len(np.unique(groups))
     if n_groups < folds:
         raise SplitError(f"group_kfold with {folds} folds needs >= {folds} groups, got {n_groups}")
     out: list[Fold] = []
     for r in range(repeats):
-        cv = GroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+        cv = model_selection.GroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
         out += _as_folds(list(cv.split(np.zeros(len(groups)), groups=groups)), r)
     return out
 

@@ -73,7 +73,7 @@ def _catalog(plugin: Plugin) -> Catalog:
 
 def _check_spec(plugin: Plugin, spec: ScenarioSpec) -> None:
     catalog = _catalog(plugin)
-    catalog.sources.get(spec.source.name)
+    catalog.source(spec.source.name)
     catalog.protocols.get(spec.protocol.name)
     if spec.protocol.name == "supervised":
         catalog.splits.get(spec.protocol.split)
@@ -95,7 +95,7 @@ def _quick_dataset(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> Dataset
     key = (plugin.name, spec.key)
     if key not in _QUICK_DATA:
         catalog = _catalog(plugin)
-        source = catalog.sources.get(spec.source.name)
+        source = catalog.source(spec.source.name)
         dataset, _ = DataCache(workdir / "cache").load(source, spec.source.params_for("quick"))
         _QUICK_DATA[key] = replace(dataset, task=spec.task)
     return _QUICK_DATA[key]
@@ -108,7 +108,7 @@ def _fresh_process_sha(source: Source, params: Mapping[str, Any], cache_dir: Pat
 
 def _check_source_deterministic(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:
     catalog = _catalog(plugin)
-    source = catalog.sources.get(spec.source.name)
+    source = catalog.source(spec.source.name)
     params = spec.source.params_for("quick")
     first = DataCache(workdir / "a").ensure(source, params)
     try:

@@ -8,10 +8,13 @@ weights restored, CPU by default and CUDA when present. Needs the
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 import logging
 import math
 import os
 import random
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -118,11 +121,16 @@ class TrainConfig:
     activations kept to ~3 significant digits. Validation losses and
     predictions are always float32, so scores keep their full resolution for
     ranking metrics."""
+    batch_size: int = 64
+    device: str | None = None
+    """"cpu", "cuda", "cuda:1", ...; None: CUDA when present, else the CPU."""
 
     def __post_init__(self) -> None:
         # model params come from TOML and the command line, so they are checked here
         if self.max_epochs < 1:
             raise ValueError(f"max_epochs must be at least 1, got {self.max_epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         for name, choices in (("lr_schedule", LrSchedule), ("precision", Precision)):
             if getattr(self, name) not in get_args(choices):
                 raise ValueError(
@@ -307,7 +315,97 @@ def tensor_batches(
     return batches
 
 
-class MLPModel(ReportsKeptEpoch):
+class TorchModel(ReportsKeptEpoch):
+    """The base of every torch model: the training knobs come whole as a `TrainConfig`.
+
+    A subclass's own `__init__` arguments are its network's hyperparameters;
+    epochs, rate, batch size, threads, schedule, precision and device are the
+    config's, the same knobs for every model. `torch_factory` turns such a
+    class into the flat `key=value` factory that suites and `-p` use.
+    """
+
+    def __init__(self, config: TrainConfig | None = None) -> None:
+        self.config = config or TrainConfig()
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.config.device) if self.config.device else default_device()
+
+    def train_module(
+        self,
+        module: nn.Module,
+        train_batches: BatchFn,
+        loss_fn: Callable[..., torch.Tensor],
+        *,
+        valid_batches: BatchFn | None = None,
+        seed: int = 0,
+    ) -> TrainResult:
+        """`fit_module` under this model's config and device; the result is kept as `training_`."""
+        self.training_ = fit_module(
+            module,
+            train_batches,
+            loss_fn,
+            valid_batches=valid_batches,
+            config=self.config,
+            seed=seed,
+            device=self.device,
+        )
+        return self.training_
+
+
+MLP_TRAINING = TrainConfig(max_epochs=300, lr=1e-3, weight_decay=1e-4, patience=25, batch_size=64)
+
+_CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def torch_factory(
+    build: Callable[..., TorchModel], defaults: TrainConfig | None = None
+) -> Callable[..., TorchModel]:
+    """A model factory taking `build`'s own parameters and every `TrainConfig` knob, flat.
+
+    `build(config=..., **own)` is a `TorchModel` subclass or a function that
+    makes one; `defaults` are this model's training defaults. The factory's
+    signature lists both sets with their types, so a misspelt knob or
+    `-p lr=abc` is refused before anything runs.
+    """
+    defaults = defaults or TrainConfig()
+    own = [p for name, p in inspect.signature(build).parameters.items() if name != "config"]
+    clash = sorted({p.name for p in own} & set(_CONFIG_FIELDS))
+    if clash:
+        raise TypeError(f"{build.__name__}: {clash} belong to TrainConfig, not the model")
+    target = build.__init__ if inspect.isclass(build) else build
+    hints = typing.get_type_hints(target)
+    config_hints = typing.get_type_hints(TrainConfig)
+    knobs = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=getattr(defaults, name),
+            annotation=config_hints[name],
+        )
+        for name in _CONFIG_FIELDS
+    ]
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+
+    def factory(**params: Any) -> TorchModel:
+        knob_values = {k: params.pop(k) for k in list(params) if k in _CONFIG_FIELDS}
+        return build(config=dataclasses.replace(defaults, **knob_values), **params)
+
+    factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*own, *knobs], return_annotation=TorchModel
+    )
+    factory.__annotations__ = {
+        **{p.name: hints[p.name] for p in own if p.name in hints},
+        **config_hints,
+        "return": TorchModel,
+    }
+    factory.__name__ = build.__name__
+    factory.__qualname__ = build.__qualname__
+    factory.__doc__ = build.__doc__
+    return factory
+
+
+class MLPModel(TorchModel):
     """A multilayer perceptron on array features: the core's reference torch model.
 
     Regression targets are standardised for training; classification uses
@@ -318,17 +416,11 @@ class MLPModel(ReportsKeptEpoch):
         self,
         hidden: Sequence[int] = (128, 128),
         dropout: float = 0.1,
-        batch_size: int = 64,
-        max_epochs: int = 300,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        patience: int = 25,
         featurizer: Featurizer = array_features,
+        config: TrainConfig | None = None,
     ) -> None:
-        self.hidden, self.dropout, self.batch_size = tuple(hidden), dropout, batch_size
-        self.config = TrainConfig(
-            max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience
-        )
+        super().__init__(config or MLP_TRAINING)
+        self.hidden, self.dropout = tuple(hidden), dropout
         self.featurizer = featurizer
 
     def _network(self, n_in: int, n_out: int) -> nn.Module:
@@ -364,12 +456,11 @@ class MLPModel(ReportsKeptEpoch):
                 batch_size=512,
                 shuffle=False,
             )
-        self.training_ = fit_module(
+        self.train_module(
             self.net_,
-            tensor_batches(self._scaled(train), target, batch_size=self.batch_size),
+            tensor_batches(self._scaled(train), target, batch_size=self.config.batch_size),
             loss_fn,
             valid_batches=valid_fn,
-            config=self.config,
             seed=seed,
         )
 
@@ -390,3 +481,7 @@ class MLPModel(ReportsKeptEpoch):
             probabilities = torch.softmax(torch.as_tensor(out), dim=1).numpy().astype(np.float64)
             return Predictions(self.classes_[probabilities.argmax(1)], probabilities=probabilities)
         return Predictions(values=out[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_)
+
+
+mlp = torch_factory(MLPModel, MLP_TRAINING)
+"""The core's torch MLP on array features (registered as `torch_mlp`)."""

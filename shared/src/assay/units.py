@@ -194,7 +194,7 @@ def prepare(
     memo_key = (spec.key, size, str(cache.root), stable_hash(params))
     if memo_key in _PREPARED:
         return _PREPARED[memo_key]
-    source = catalog.sources.get(spec.source.name)
+    source = catalog.source(spec.source.name)
     dataset, _ = cache.load(source, params)
     dataset = replace(dataset, task=spec.task)
     protocol = spec.protocol.for_size(size)

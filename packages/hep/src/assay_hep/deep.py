@@ -48,13 +48,11 @@ from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
     BatchFn,
-    LrSchedule,
-    Precision,
-    ReportsKeptEpoch,
+    TorchModel,
     TrainConfig,
-    fit_module,
     predict_batches,
     seed_everything,
+    torch_factory,
 )
 from torch import nn
 
@@ -268,7 +266,7 @@ def length_order(mask: torch.Tensor) -> npt.NDArray[np.int64]:
     return np.argsort(mask.sum(dim=1).numpy(), kind="stable")
 
 
-class JetTorchModel(ReportsKeptEpoch):
+class JetTorchModel(TorchModel):
     """Shared fit/predict for constituent-based torch taggers (cross-entropy, probabilities)."""
 
     def __init__(
@@ -276,16 +274,14 @@ class JetTorchModel(ReportsKeptEpoch):
         build: Callable[[int, int], nn.Module],
         *,
         max_particles: int,
-        batch_size: int,
         config: TrainConfig,
         reflections: bool,
         min_length: int = 1,
     ) -> None:
+        super().__init__(config)
         self.build = build
         self.min_length = min_length
         self.max_particles = max_particles
-        self.batch_size = batch_size
-        self.config = config
         self.reflections = reflections
 
     def _inputs(self, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -314,14 +310,17 @@ class JetTorchModel(ReportsKeptEpoch):
             valid_fn = length_bucketed_batches(
                 xv, mv, yv, batch_size=1024, min_length=self.min_length, shuffle=False
             )
-        self.training_ = fit_module(
+        self.train_module(
             self.net_,
             length_bucketed_batches(
-                x, m, torch.as_tensor(y), batch_size=self.batch_size, min_length=self.min_length
+                x,
+                m,
+                torch.as_tensor(y),
+                batch_size=self.config.batch_size,
+                min_length=self.min_length,
             ),
             nn.functional.cross_entropy,
             valid_batches=valid_fn,
-            config=self.config,
             seed=seed,
         )
 
@@ -338,50 +337,41 @@ class JetTorchModel(ReportsKeptEpoch):
         return Predictions(values=np.argmax(probs, axis=1), probabilities=probs)
 
 
-def pfn(
+PFN_TRAINING = TrainConfig(
+    max_epochs=30, lr=1e-3, patience=30, lr_schedule="cosine", threads=1, batch_size=128
+)
+PARTICLENET_TRAINING = TrainConfig(
+    max_epochs=20,
+    lr=2e-3,
+    weight_decay=1e-4,
+    patience=20,
+    lr_schedule="cosine",
+    threads=1,
+    batch_size=128,
+)
+
+
+def _pfn(
+    config: TrainConfig,
     max_particles: int = 128,
     phi: Sequence[int] = (100, 100, 128),
     f: Sequence[int] = (100, 100),
-    batch_size: int = 128,
-    max_epochs: int = 30,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    patience: int = 30,
-    lr_schedule: LrSchedule = "cosine",
-    threads: int = 1,
     reflections: bool = True,
-    precision: Precision = "float32",
 ) -> JetTorchModel:
     """Particle Flow Network (deep sets) on constituent features."""
     return JetTorchModel(
         lambda n_in, n_out: PFN(n_in, n_out, phi, f),
         max_particles=max_particles,
-        batch_size=batch_size,
-        config=TrainConfig(
-            max_epochs=max_epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            lr_schedule=lr_schedule,
-            threads=threads,
-            precision=precision,
-        ),
+        config=config,
         reflections=reflections,
     )
 
 
-def particlenet_lite(
+def _particlenet_lite(
+    config: TrainConfig,
     max_particles: int = 128,
     k: int = 7,
-    batch_size: int = 128,
-    max_epochs: int = 20,
-    lr: float = 2e-3,
-    weight_decay: float = 1e-4,
-    patience: int = 20,
-    lr_schedule: LrSchedule = "cosine",
-    threads: int = 1,
     reflections: bool = True,
-    precision: Precision = "float32",
     pooling: Pooling = "mean",
     norm: Norm = "layer",
 ) -> JetTorchModel:
@@ -399,15 +389,10 @@ def particlenet_lite(
         ),
         max_particles=max_particles,
         min_length=k + 1,  # every real constituent needs k other slots to pick neighbours from
-        batch_size=batch_size,
-        config=TrainConfig(
-            max_epochs=max_epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            lr_schedule=lr_schedule,
-            threads=threads,
-            precision=precision,
-        ),
+        config=config,
         reflections=reflections,
     )
+
+
+pfn = torch_factory(_pfn, PFN_TRAINING)
+particlenet_lite = torch_factory(_particlenet_lite, PARTICLENET_TRAINING)

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.metrics import Metric, positive_scores
+from assay.metrics import Metric, MetricFamily, positive_scores
 from assay.predictions import Predictions
-from sklearn.metrics import roc_curve
 
 JETCLASS_ORDER = ("QCD", "Tbqq", "Wqq", "Zqq", "Hbb")
 """Class indices of the jet-classes scenario; QCD is class 0."""
@@ -26,6 +25,8 @@ def rejection_at(
     y_signal: npt.NDArray[Any], scores: npt.NDArray[np.float64], efficiency: float
 ) -> float:
     """1/eps_B at signal efficiency `efficiency` (y_signal: 1 signal, 0 background)."""
+    from sklearn.metrics import roc_curve
+
     y = np.asarray(y_signal).astype(int)
     n_background = int((y == 0).sum())
     if n_background == 0 or int(y.sum()) == 0:
@@ -38,6 +39,9 @@ def rejection_at(
 
 
 def _binary_rejection(efficiency: float) -> Any:
+    if not 0 < efficiency < 1:
+        raise ValueError(f"a signal efficiency lies in (0, 1), got {efficiency}")
+
     def fn(y: npt.NDArray[Any], p: Predictions) -> float:
         return rejection_at(y, positive_scores(p), efficiency)
 
@@ -64,18 +68,12 @@ def _qcd_rejection(class_index: int, efficiency: float = 0.5) -> Any:
     return fn
 
 
-HEP_METRICS: tuple[Metric, ...] = (
-    Metric(
-        "hep.rejection_50",
+HEP_METRICS: tuple[Metric | MetricFamily, ...] = (
+    MetricFamily(
+        "hep.rejection_{percent}",
         "maximize",
-        _binary_rejection(0.5),
-        "background rejection 1/eps_B at signal efficiency 0.5",
-    ),
-    Metric(
-        "hep.rejection_30",
-        "maximize",
-        _binary_rejection(0.3),
-        "background rejection 1/eps_B at signal efficiency 0.3",
+        lambda percent: _binary_rejection(percent / 100),
+        "background rejection 1/eps_B at signal efficiency {percent} %",
     ),
     *(
         Metric(

@@ -1,4 +1,8 @@
-"""The hep plugin object, found by the core through the `assay.plugins` entry point."""
+"""The hep plugin object, found by the core through the `assay.plugins` entry point.
+
+Sources and models are named as "module:attr" and imported only when used: Pythia,
+FastJet and torch stay out of `assay list`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,7 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_hep import __version__
-from assay_hep.deep import particlenet_lite, pfn
 from assay_hep.metrics import HEP_METRICS
-from assay_hep.models import MassTau32Cut, boosted_trees
-from assay_hep.sources import JetFileSource, PythiaJetSource
 from assay_hep.splits import GENERATOR_SEEDS
 
 plugin = Plugin(
@@ -18,12 +19,15 @@ plugin = Plugin(
     version=__version__,
     description="Jet tagging on Pythia8 + FastJet jets; JetClass ROOT and TopLandscape HDF5 in",
     scenario_dir=files("assay_hep") / "scenarios",
-    sources=(PythiaJetSource(), JetFileSource()),
+    sources={
+        "hep.pythia": "assay_hep.sources:PythiaJetSource",
+        "hep.files": "assay_hep.sources:JetFileSource",
+    },
     models={
-        "hep.cut": MassTau32Cut,
-        "hep.bdt": boosted_trees,
-        "hep.pfn": pfn,
-        "hep.particlenet": particlenet_lite,
+        "hep.cut": "assay_hep.models:MassTau32Cut",
+        "hep.bdt": "assay_hep.models:boosted_trees",
+        "hep.pfn": "assay_hep.deep:pfn",
+        "hep.particlenet": "assay_hep.deep:particlenet_lite",
     },
     metrics=HEP_METRICS,
     splits={"hep.generator_seeds": GENERATOR_SEEDS},

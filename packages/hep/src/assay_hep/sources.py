@@ -19,8 +19,9 @@ import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
-from assay.data import Dataset, DatasetMetadata, Source, read_json, write_json
+from assay.data import Dataset, DatasetMetadata, Source, SourceParams, read_json, write_json
 from assay.errors import DataError
+from pydantic import Field
 
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks
 from assay_hep.features import jet_kinematics, wrap_phi
@@ -43,6 +44,32 @@ GENERATED_DEFAULTS: dict[str, Any] = {
     "test": 500,
 }
 """Jets per class and split in `train`, `valid`, `test`."""
+
+
+class PythiaParams(SourceParams):
+    classes: list[str] = GENERATED_DEFAULTS["classes"]
+    pt_min: float = GENERATED_DEFAULTS["pt_min"]
+    pt_max: float = GENERATED_DEFAULTS["pt_max"]
+    eta_max: float = GENERATED_DEFAULTS["eta_max"]
+    pthat_min: float = GENERATED_DEFAULTS["pthat_min"]
+    pthat_max: float = GENERATED_DEFAULTS["pthat_max"]
+    max_particles: int = Field(default=GENERATED_DEFAULTS["max_particles"], ge=1)
+    chunk_jets: int = Field(default=GENERATED_DEFAULTS["chunk_jets"], ge=1)
+    seed: int = GENERATED_DEFAULTS["seed"]
+    train: int = Field(default=GENERATED_DEFAULTS["train"], ge=0)
+    valid: int = Field(default=GENERATED_DEFAULTS["valid"], ge=0)
+    test: int = Field(default=GENERATED_DEFAULTS["test"], ge=0)
+
+
+class JetFileParams(SourceParams):
+    """`train`, `test` (required) and `valid`: a path, a glob, a list of them, or "example"."""
+
+    train: str | list[str] | None = None
+    valid: str | list[str] | None = None
+    test: str | list[str] | None = None
+    classes: list[str] | None = None
+    tree: str = "tree"
+    max_jets: int | None = Field(default=None, ge=1)
 
 
 def _split_files(files_dir: Path) -> list[tuple[str, Path]]:
@@ -133,13 +160,10 @@ class PythiaJetSource(Source):
     def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {**GENERATED_DEFAULTS, **params}
 
+    params_model = PythiaParams
+
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - set(GENERATED_DEFAULTS)
-        if unknown:
-            raise DataError(
-                f"hep.pythia: unknown parameter(s) {sorted(unknown)}; "
-                f"known: {sorted(GENERATED_DEFAULTS)}"
-            )
+        super().validate_params(params)
         full = self._params(params)
         classes = list(full["classes"])
         bad = [c for c in classes if c not in PROCESSES]
@@ -155,9 +179,6 @@ class PythiaJetSource(Source):
                 f"hep.pythia: list 'classes' once each in the order {list(PROCESSES)}, "
                 f"e.g. {in_order}; got {classes}"
             )
-        for split in SPLITS:
-            if int(full[split]) < 0:
-                raise DataError(f"hep.pythia: '{split}' must be >= 0 jets per class")
         if int(full["train"]) == 0 or int(full["test"]) == 0:
             raise DataError("hep.pythia: 'train' and 'test' need at least one jet per class")
 
@@ -280,12 +301,10 @@ class JetFileSource(Source):
     name = "hep.files"
     version = "2"  # 2: no generated "valid" beside a user's train and test (1 added them)
     rebuildable = False
-    _known = frozenset({"train", "valid", "test", "classes", "tree", "max_jets"})
+    params_model = JetFileParams
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - self._known
-        if unknown:
-            raise DataError(f"hep.files: unknown parameter(s) {sorted(unknown)}")
+        super().validate_params(params)
         for split in ("train", "test"):
             if split not in params:
                 raise DataError(f"hep.files: '{split}' (a path or glob of jet files) is required")

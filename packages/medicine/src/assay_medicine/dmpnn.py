@@ -9,7 +9,7 @@ network predicts the target. Optionally RDKit 2D descriptors, standardised
 on the training set, are appended to the molecule vector (chemprop's
 `--features_generator rdkit_2d`).
 
-Training uses the core loop (`assay.torch_training.fit_module`): seeded,
+Training uses the core loop (`assay.torch_training.TorchModel`): seeded,
 early stopping on a validation set with the best weights restored, CPU by
 default and CUDA when present. Without a validation set from the protocol
 the model holds out `valid_fraction` of its training molecules itself.
@@ -30,12 +30,11 @@ from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
     BatchFn,
-    ReportsKeptEpoch,
+    TorchModel,
     TrainConfig,
-    default_device,
-    fit_module,
     predict_batches,
     seed_everything,
+    torch_factory,
 )
 from rdkit import Chem
 from torch import nn
@@ -244,7 +243,10 @@ class DMPNNNetwork(nn.Module):
         return out
 
 
-class DMPNNModel(ReportsKeptEpoch):
+DMPNN_TRAINING = TrainConfig(max_epochs=100, lr=1e-3, weight_decay=0.0, patience=20, batch_size=50)
+
+
+class DMPNNModel(TorchModel):
     """D-MPNN regressor on RDKit molecular graphs (see the module docstring)."""
 
     def __init__(
@@ -256,29 +258,17 @@ class DMPNNModel(ReportsKeptEpoch):
         ffn_layers: int = 2,
         aggregation: str = "mean",
         descriptors: bool = False,
-        batch_size: int = 50,
-        max_epochs: int = 100,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        patience: int = 20,
         valid_fraction: float = 0.1,
-        device: str | None = None,
+        config: TrainConfig | None = None,
     ) -> None:
+        super().__init__(config or DMPNN_TRAINING)
         if aggregation not in {"mean", "sum", "norm"}:
             raise ValueError(f"aggregation must be 'mean', 'sum' or 'norm', got {aggregation!r}")
         if depth < 1:
             raise ValueError("depth must be >= 1")
         self.hidden, self.depth, self.dropout = hidden, depth, dropout
         self.ffn_hidden, self.ffn_layers, self.aggregation = ffn_hidden, ffn_layers, aggregation
-        self.descriptors, self.batch_size, self.valid_fraction = (
-            descriptors,
-            batch_size,
-            valid_fraction,
-        )
-        self.config = TrainConfig(
-            max_epochs=max_epochs, lr=lr, weight_decay=weight_decay, patience=patience
-        )
-        self.device = torch.device(device) if device else default_device()
+        self.descriptors, self.valid_fraction = descriptors, valid_fraction
 
     def _extra(self, smiles: Sequence[str]) -> npt.NDArray[np.float32]:
         if not self.descriptors:
@@ -296,7 +286,7 @@ class DMPNNModel(ReportsKeptEpoch):
         graphs = graphs_of(smiles)
         extra = self._extra(smiles)
         target = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32).reshape(-1, 1))
-        size = self.batch_size
+        size = self.config.batch_size
 
         def batches(rng: np.random.Generator) -> Iterable[Batch]:
             order = rng.permutation(len(graphs)) if shuffle else np.arange(len(graphs))
@@ -347,14 +337,8 @@ class DMPNNModel(ReportsKeptEpoch):
             if valid_smiles
             else None
         )
-        self.training_ = fit_module(
-            self.net_,
-            train_fn,
-            nn.functional.mse_loss,
-            valid_batches=valid_fn,
-            config=self.config,
-            seed=seed,
-            device=self.device,
+        self.train_module(
+            self.net_, train_fn, nn.functional.mse_loss, valid_batches=valid_fn, seed=seed
         )
 
     def _scale(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
@@ -370,3 +354,7 @@ class DMPNNModel(ReportsKeptEpoch):
         )
         values = outputs[:, 0] * self.y_std_ + self.y_mean_
         return Predictions(values=values)
+
+
+dmpnn = torch_factory(DMPNNModel, DMPNN_TRAINING)
+"""The D-MPNN regressor (registered as `medicine.dmpnn`)."""

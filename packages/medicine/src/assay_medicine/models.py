@@ -264,10 +264,3 @@ class TanimotoKNN:
             return Predictions(self.classes_[probabilities.argmax(1)], probabilities=probabilities)
         values = (np.asarray(self.y_, dtype=np.float64)[order] * weights).sum(1)
         return Predictions(values=values)
-
-
-def dmpnn(**params: Any) -> Model:
-    """The D-MPNN (imports torch on first use)."""
-    from assay_medicine.dmpnn import DMPNNModel
-
-    return DMPNNModel(**params)

@@ -1,4 +1,8 @@
-"""The medicine plugin object, found by the core through the `assay.plugins` entry point."""
+"""The medicine plugin object, found by the core through the `assay.plugins` entry point.
+
+Sources and models are named as "module:attr" and imported only when used: RDKit
+stays out of `assay list`.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +11,26 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_medicine import __version__
-from assay_medicine.models import (
-    ESOLModel,
-    PhysicsColumnModel,
-    TanimotoKNN,
-    dmpnn,
-    gradient_boosting,
-    random_forest,
-    ridge,
-)
-from assay_medicine.sources import (
-    ChemblPic50Source,
-    FreeSolvSource,
-    SolubilitySource,
-    UserFileSource,
-)
 
 plugin = Plugin(
     name="medicine",
     version=__version__,
     description="Molecular property scenarios with RDKit: FreeSolv, solubility, ChEMBL pIC50, your CSV",
     scenario_dir=files("assay_medicine") / "scenarios",
-    sources=(FreeSolvSource(), SolubilitySource(), ChemblPic50Source(), UserFileSource()),
+    sources={
+        "medicine.freesolv": "assay_medicine.sources:FreeSolvSource",
+        "medicine.solubility": "assay_medicine.sources:SolubilitySource",
+        "medicine.chembl2321810": "assay_medicine.sources:ChemblPic50Source",
+        "medicine.file": "assay_medicine.sources:UserFileSource",
+    },
     models={
-        "medicine.physics": PhysicsColumnModel,
-        "medicine.esol": ESOLModel,
-        "medicine.ridge": ridge,
-        "medicine.random_forest": random_forest,
-        "medicine.gradient_boosting": gradient_boosting,
-        "medicine.knn_tanimoto": TanimotoKNN,
-        "medicine.dmpnn": dmpnn,
+        "medicine.physics": "assay_medicine.models:PhysicsColumnModel",
+        "medicine.esol": "assay_medicine.models:ESOLModel",
+        "medicine.ridge": "assay_medicine.models:ridge",
+        "medicine.random_forest": "assay_medicine.models:random_forest",
+        "medicine.gradient_boosting": "assay_medicine.models:gradient_boosting",
+        "medicine.knn_tanimoto": "assay_medicine.models:TanimotoKNN",
+        "medicine.dmpnn": "assay_medicine.dmpnn:dmpnn",
     },
     key_libraries=("rdkit", "datamol"),
     check_params={

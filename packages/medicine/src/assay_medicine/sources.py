@@ -20,7 +20,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     Source,
+    SourceParams,
     read_array,
     read_json,
     sha256_file,
@@ -36,20 +37,37 @@ from assay.data import (
     write_json,
 )
 from assay.errors import DataError
+from pydantic import Field
 from rdkit import Chem, RDConfig
 from rdkit.rdBase import BlockLogs
 
 from assay_medicine.chem import (
-    CONFLICT_POLICIES,
     CURATION_VERSION,
-    ON_INVALID,
     CuratedTable,
     Row,
     as_float,
     curate,
 )
 
-COMMON_PARAMS = frozenset({"on_invalid", "conflicts", "conflict_tolerance", "max_rows"})
+
+class MoleculeParams(SourceParams):
+    """What every molecule source takes: how invalid SMILES and conflicting duplicates
+    are handled, and an optional subsample."""
+
+    on_invalid: Literal["error", "drop"] = "error"
+    conflicts: Literal["mean", "drop", "error"] = "mean"
+    conflict_tolerance: float = Field(default=0.5, ge=0)
+    max_rows: int | None = Field(default=None, ge=2)
+
+
+class UserFileParams(MoleculeParams):
+    path: str = ""
+    """CSV/TSV/SDF, or "example" for the bundled sample."""
+    target: str | None = None
+    smiles: str | None = None
+    sep: str | None = None
+
+
 EXAMPLE = "example"
 """`path = "example"` reads the small TDC-layout CSV bundled with the plugin."""
 EXAMPLE_FILE = "chembl2321810_tdc_sample.csv"
@@ -68,27 +86,11 @@ class MoleculeSource(Source):
     """Shared curation, storage and loading; subclasses only read rows."""
 
     version = "1"
-    extra_params: ClassVar[frozenset[str]] = frozenset()
+    params_model: ClassVar[type[SourceParams] | None] = MoleculeParams
     has_partition: ClassVar[bool] = False
 
     def generator_versions(self) -> dict[str, str]:
         return {"rdkit": rdkit.__version__, "curation": CURATION_VERSION}
-
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - COMMON_PARAMS - self.extra_params
-        if unknown:
-            known = ", ".join(sorted(COMMON_PARAMS | self.extra_params))
-            raise DataError(f"{self.name}: unknown parameters {sorted(unknown)} (known: {known})")
-        if params.get("on_invalid", "error") not in ON_INVALID:
-            raise DataError(f"{self.name}: on_invalid must be one of {list(ON_INVALID)}")
-        if params.get("conflicts", "mean") not in CONFLICT_POLICIES:
-            raise DataError(f"{self.name}: conflicts must be one of {list(CONFLICT_POLICIES)}")
-        tolerance = params.get("conflict_tolerance", 0.5)
-        if not isinstance(tolerance, int | float) or tolerance < 0:
-            raise DataError(f"{self.name}: conflict_tolerance must be a number >= 0")
-        max_rows = params.get("max_rows")
-        if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 2):
-            raise DataError(f"{self.name}: max_rows must be an integer >= 2, got {max_rows!r}")
 
     @abstractmethod
     def rows(self, params: Mapping[str, Any]) -> Iterable[Row]:
@@ -269,7 +271,7 @@ class UserFileSource(MoleculeSource):
 
     name = "medicine.file"
     rebuildable = False
-    extra_params = frozenset({"path", "target", "smiles", "sep"})
+    params_model = UserFileParams
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
         super().validate_params(params)

@@ -20,11 +20,11 @@ from assay.models import require_targets
 from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
-    ReportsKeptEpoch,
+    TorchModel,
     TrainConfig,
-    fit_module,
     predict_batches,
     seed_everything,
+    torch_factory,
 )
 from torch import nn
 
@@ -87,28 +87,22 @@ class CircuitGNN(nn.Module):
         return out
 
 
-class CircuitGNNModel(ReportsKeptEpoch):
+CIRCUIT_GNN_TRAINING = TrainConfig(
+    max_epochs=150, lr=2e-3, weight_decay=1e-4, patience=20, threads=1, batch_size=64
+)
+
+
+class CircuitGNNModel(TorchModel):
     """fit/predict wrapper: standardised tabular features, target = ideal - noisy."""
 
     def __init__(
         self,
         hidden: int = 64,
         layers: int = 4,
-        batch_size: int = 64,
-        max_epochs: int = 150,
-        lr: float = 2e-3,
-        weight_decay: float = 1e-4,
-        patience: int = 20,
-        threads: int = 1,
+        config: TrainConfig | None = None,
     ) -> None:
-        self.hidden, self.layers, self.batch_size = hidden, layers, batch_size
-        self.config = TrainConfig(
-            max_epochs=max_epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            threads=threads,
-        )
+        super().__init__(config or CIRCUIT_GNN_TRAINING)
+        self.hidden, self.layers = hidden, layers
 
     def _tabular(self, dataset: Dataset) -> npt.NDArray[np.float32]:
         x = np.asarray(dataset.inputs, dtype=np.float64)
@@ -121,7 +115,7 @@ class CircuitGNNModel(ReportsKeptEpoch):
         qubits = np.asarray(dataset.extras["qubit"], dtype=np.int64)
         tabular = self._tabular(dataset)
         y = target if target is not None else np.zeros((len(dataset), 1), dtype=np.float32)
-        batch_size = self.batch_size
+        batch_size = self.config.batch_size
 
         def batches(rng: np.random.Generator) -> Iterable[Batch]:
             order = rng.permutation(len(graphs)) if shuffle else np.arange(len(graphs))
@@ -150,12 +144,11 @@ class CircuitGNNModel(ReportsKeptEpoch):
         valid_fn = None
         if valid is not None and len(valid):
             valid_fn = self._batches(valid, self._correction(valid), shuffle=False)
-        self.training_ = fit_module(
+        self.train_module(
             self.net_,
             self._batches(train, self._correction(train), shuffle=True),
             nn.functional.mse_loss,
             valid_batches=valid_fn,
-            config=self.config,
             seed=seed,
         )
 
@@ -165,3 +158,6 @@ class CircuitGNNModel(ReportsKeptEpoch):
         delta = out[:, 0] * self.scale_
         noisy = np.asarray(dataset.extras["noisy"], dtype=np.float64)[:, 0]
         return Predictions(values=np.clip(noisy + delta, -1.0, 1.0))
+
+
+circuit_gnn = torch_factory(CircuitGNNModel, CIRCUIT_GNN_TRAINING)

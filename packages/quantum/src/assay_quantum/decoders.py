@@ -26,11 +26,11 @@ from assay.models import require_targets
 from assay.predictions import Predictions
 from assay.torch_training import (
     Batch,
-    ReportsKeptEpoch,
+    TorchModel,
     TrainConfig,
-    fit_module,
     predict_batches,
     seed_everything,
+    torch_factory,
 )
 from torch import nn
 
@@ -116,7 +116,12 @@ def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (losses * weight).sum() / weight.sum()
 
 
-class NeuralDecoder(ReportsKeptEpoch):
+NEURAL_DECODER_TRAINING = TrainConfig(
+    max_epochs=30, lr=2e-3, weight_decay=1e-5, patience=12, threads=1, batch_size=256
+)
+
+
+class NeuralDecoder(TorchModel):
     """A 3-D CNN over the syndrome volume, trained on unique syndromes with shot counts."""
 
     def __init__(
@@ -124,29 +129,17 @@ class NeuralDecoder(ReportsKeptEpoch):
         channels: int = 32,
         hidden: int = 128,
         layers: int = 3,
-        batch_size: int = 256,
-        max_epochs: int = 30,
-        lr: float = 2e-3,
-        weight_decay: float = 1e-5,
-        patience: int = 12,
-        threads: int = 1,
+        config: TrainConfig | None = None,
     ) -> None:
+        super().__init__(config or NEURAL_DECODER_TRAINING)
         self.channels, self.hidden, self.layers = channels, hidden, layers
-        self.batch_size = batch_size
-        self.config = TrainConfig(
-            max_epochs=max_epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            threads=threads,
-        )
 
     def _batches(self, dataset: Dataset, shuffle: bool) -> Any:
         syndromes = syndromes_of(dataset)
         rows, _, counts, fraction = unique_syndromes(syndromes.events, require_targets(dataset))
         inputs = volumes(rows, syndromes.layout)
         target = torch.as_tensor(np.stack([fraction, counts], axis=1), dtype=torch.float32)
-        batch_size = self.batch_size
+        batch_size = self.config.batch_size
 
         def batches(rng: np.random.Generator) -> Iterable[Batch]:
             order = rng.permutation(len(rows)) if shuffle else np.arange(len(rows))
@@ -161,12 +154,11 @@ class NeuralDecoder(ReportsKeptEpoch):
         layout = syndromes_of(train).layout
         self.net_ = SyndromeCNN(layout.shape, self.channels, self.hidden, self.layers)
         valid_fn = self._batches(valid, shuffle=False) if valid is not None and len(valid) else None
-        self.training_ = fit_module(
+        self.train_module(
             self.net_,
             self._batches(train, shuffle=True),
             weighted_bce,
             valid_batches=valid_fn,
-            config=self.config,
             seed=seed,
         )
 
@@ -182,3 +174,6 @@ class NeuralDecoder(ReportsKeptEpoch):
         return Predictions(
             values=(p > 0.5).astype(np.int64), probabilities=np.stack([1 - p, p], axis=1)
         )
+
+
+neural_decoder = torch_factory(NeuralDecoder, NEURAL_DECODER_TRAINING)

@@ -22,6 +22,7 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     Source,
+    SourceParams,
     read_array,
     read_json,
     stable_hash,
@@ -30,6 +31,7 @@ from assay.data import (
 )
 from assay.errors import DataError
 from assay.progress import track
+from pydantic import Field
 from qiskit import QuantumCircuit, qpy
 
 from assay_quantum.circuit_features import (
@@ -177,6 +179,13 @@ def load_rows(files_dir: Path, metadata: DatasetMetadata) -> Dataset:
         targets=arrays["targets"],
         metadata=metadata,
         groups=rows,
+        ids=np.array(
+            [
+                f"{circuits[int(i)].name}#{int(i)}/q{int(q)}"
+                for i, q in zip(rows, arrays["qubit"], strict=True)
+            ],
+            dtype=object,
+        ),
         extras={
             "noisy": arrays["noisy"],
             "zne_scales": np.tile(np.asarray(ZNE_SCALES, dtype=np.float64), (len(rows), 1)),
@@ -190,6 +199,26 @@ def load_rows(files_dir: Path, metadata: DatasetMetadata) -> Dataset:
 def _steps_of(circuit: QuantumCircuit) -> int:
     """Trotter steps from the circuit name `tfim_n{n}_s{steps}` given by `ising_circuit`."""
     return int(circuit.name.rsplit("_s", 1)[1])
+
+
+class IsingTermsParams(SourceParams):
+    """Overrides of `IsingParams` (transverse field, coupling, Trotter step)."""
+
+    h: float = IsingParams.h
+    j: float = IsingParams.j
+    dt: float = IsingParams.dt
+
+
+class IsingNoiseParams(SourceParams):
+    circuits_per_step: int = Field(ge=1)
+    max_steps: int = Field(default=15, ge=1)
+    qubits: list[int] = Field(default_factory=lambda: [4, 5, 6])
+    """Circuit widths, 2 to 8 qubits each."""
+    shots: int = Field(default=10_000, ge=1)
+    seed: int = 0
+    ising: IsingTermsParams = Field(default_factory=IsingTermsParams)
+    noise: dict[str, Any] = Field(default_factory=dict)
+    """See `NoiseParams`."""
 
 
 class IsingNoiseSource(Source):
@@ -206,20 +235,14 @@ class IsingNoiseSource(Source):
     def generator_versions(self) -> dict[str, str]:
         return qiskit_versions()
 
+    params_model = IsingNoiseParams
+
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        known = {"circuits_per_step", "max_steps", "qubits", "shots", "seed", "ising", "noise"}
-        unknown = set(params) - known
-        if unknown:
-            raise DataError(f"{self.name}: unknown parameters {sorted(unknown)}")
-        if int(params.get("circuits_per_step", 0)) < 1:
-            raise DataError(f"{self.name}: 'circuits_per_step' must be a positive integer")
+        super().validate_params(params)
         widths = params.get("qubits", [4, 5, 6])
         if not widths or any(not 2 <= int(w) <= 8 for w in widths):
             raise DataError(f"{self.name}: 'qubits' must list widths between 2 and 8")
         NoiseParams.from_mapping(params.get("noise", {}), origin=self.name)
-        ising = params.get("ising", {})
-        if not isinstance(ising, Mapping) or set(ising) - {"h", "j", "dt"}:
-            raise DataError(f"{self.name}: 'ising' takes only the keys h, j and dt")
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         key = stable_hash({"params": dict(params), "versions": qiskit_versions()})

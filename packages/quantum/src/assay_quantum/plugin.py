@@ -1,89 +1,44 @@
-"""The quantum plugin object, found by the core through the `assay.plugins` entry point."""
+"""The quantum plugin object, found by the core through the `assay.plugins` entry point.
+
+Sources and models are named as "module:attr" and imported only when used: qiskit,
+Aer and stim stay out of `assay list`.
+"""
 
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Any
 
-from assay.models import Model
 from assay.plugin import Plugin
 
 from assay_quantum import __version__
-from assay_quantum.mitigation_data import IsingNoiseSource
-from assay_quantum.mitigation_models import (
-    Unmitigated,
-    linear_regression,
-    zne_linear,
-    zne_richardson,
-)
-from assay_quantum.qml_data import QMLDataSource
+from assay_quantum.logical_errors import DECODING_METRICS
 from assay_quantum.splits import BY_STEPS
-from assay_quantum.surface_code import SurfaceCodeSource, decoding_metrics
-from assay_quantum.user_circuits import UserCircuitSource
-
-
-def circuit_gnn(**params: Any) -> Model:
-    from assay_quantum.circuit_gnn import CircuitGNNModel
-
-    return CircuitGNNModel(**params)
-
-
-def mwpm() -> Model:
-    from assay_quantum.decoders import MWPMDecoder
-
-    return MWPMDecoder()
-
-
-def neural_decoder(**params: Any) -> Model:
-    from assay_quantum.decoders import NeuralDecoder
-
-    return NeuralDecoder(**params)
-
-
-def svc() -> Model:
-    from assay_quantum import qml_models
-
-    return qml_models.svc()
-
-
-def mlp() -> Model:
-    from assay_quantum import qml_models
-
-    return qml_models.mlp()
-
-
-def quantum_kernel_svm(**params: Any) -> Model:
-    from assay_quantum.qml_models import QuantumKernelSVM
-
-    return QuantumKernelSVM(**params)
-
-
-def reuploading_classifier(**params: Any) -> Model:
-    from assay_quantum.qml_models import ReuploadingClassifier
-
-    return ReuploadingClassifier(**params)
-
 
 plugin = Plugin(
     name="quantum",
     version=__version__,
     description="Quantum scenarios on simulators: error mitigation (Aer), surface-code decoding (stim), QML",
     scenario_dir=files("assay_quantum") / "scenarios",
-    sources=(IsingNoiseSource(), UserCircuitSource(), SurfaceCodeSource(), QMLDataSource()),
-    models={
-        "quantum.unmitigated": Unmitigated,
-        "quantum.zne_linear": zne_linear,
-        "quantum.zne_richardson": zne_richardson,
-        "quantum.linear": linear_regression,
-        "quantum.circuit_gnn": circuit_gnn,
-        "quantum.mwpm": mwpm,
-        "quantum.neural_decoder": neural_decoder,
-        "quantum.svc": svc,
-        "quantum.mlp": mlp,
-        "quantum.kernel_svm": quantum_kernel_svm,
-        "quantum.reuploading": reuploading_classifier,
+    sources={
+        "quantum.ising_noisy": "assay_quantum.mitigation_data:IsingNoiseSource",
+        "quantum.user_circuits": "assay_quantum.user_circuits:UserCircuitSource",
+        "quantum.surface_code": "assay_quantum.surface_code:SurfaceCodeSource",
+        "quantum.qml_data": "assay_quantum.qml_data:QMLDataSource",
     },
-    metrics=tuple(decoding_metrics()),
+    models={
+        "quantum.unmitigated": "assay_quantum.mitigation_models:Unmitigated",
+        "quantum.zne_linear": "assay_quantum.mitigation_models:zne_linear",
+        "quantum.zne_richardson": "assay_quantum.mitigation_models:zne_richardson",
+        "quantum.linear": "assay_quantum.mitigation_models:linear_regression",
+        "quantum.circuit_gnn": "assay_quantum.circuit_gnn:circuit_gnn",
+        "quantum.mwpm": "assay_quantum.decoders:MWPMDecoder",
+        "quantum.neural_decoder": "assay_quantum.decoders:neural_decoder",
+        "quantum.svc": "assay_quantum.qml_models:svc",
+        "quantum.mlp": "assay_quantum.qml_models:mlp",
+        "quantum.kernel_svm": "assay_quantum.qml_models:QuantumKernelSVM",
+        "quantum.reuploading": "assay_quantum.qml_models:ReuploadingClassifier",
+    },
+    metrics=DECODING_METRICS,
     splits={"quantum.by_steps": BY_STEPS},
     key_libraries=("qiskit", "qiskit-aer", "stim", "pymatching"),
     check_params={

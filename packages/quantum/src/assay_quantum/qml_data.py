@@ -19,12 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    Source,
+    SourceParams,
+    read_array,
+    write_array,
+)
 from assay.errors import DataError
+from pydantic import Field
 
 from assay_quantum.mitigation_data import GENERATED_LICENCE
 
@@ -78,6 +86,16 @@ GENERATORS = {
 }
 
 
+class QMLDataParams(SourceParams):
+    generator: Literal["linearly_separable", "hidden_manifold", "two_curves"]
+    n_samples: int = Field(ge=20)
+    n_features: int = Field(ge=2, le=12)
+    """One qubit each."""
+    seed: int = 0
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the generator."""
+
+
 class QMLDataSource(Source):
     """Parameters: `generator` (one of GENERATORS), `n_samples`, `n_features`, `seed`, `options`."""
 
@@ -87,16 +105,7 @@ class QMLDataSource(Source):
     def generator_versions(self) -> dict[str, str]:
         return {"numpy": np.__version__}
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - {"generator", "n_samples", "n_features", "seed", "options"}
-        if unknown:
-            raise DataError(f"{self.name}: unknown parameters {sorted(unknown)}")
-        if params.get("generator") not in GENERATORS:
-            raise DataError(f"{self.name}: 'generator' must be one of {sorted(GENERATORS)}")
-        if not 2 <= int(params.get("n_features", 0)) <= 12:
-            raise DataError(f"{self.name}: 'n_features' must lie in 2..12 (one qubit each)")
-        if int(params.get("n_samples", 0)) < 20:
-            raise DataError(f"{self.name}: 'n_samples' must be at least 20")
+    params_model = QMLDataParams
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         rng = np.random.default_rng(int(params.get("seed", 0)))

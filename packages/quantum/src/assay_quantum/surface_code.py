@@ -21,15 +21,14 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     Source,
+    SourceParams,
     read_array,
     read_json,
     write_array,
     write_json,
 )
 from assay.errors import DataError
-from assay.metrics import Metric
-from assay.predictions import Predictions
-from scipy import stats
+from pydantic import Field, field_validator
 
 from assay_quantum.mitigation_data import GENERATED_LICENCE
 
@@ -99,6 +98,24 @@ def sample_shots(
     return np.asarray(events, dtype=np.bool_), np.asarray(flips[:, 0], dtype=np.bool_)
 
 
+class SurfaceCodeParams(SourceParams):
+    distance: int = Field(ge=3)
+    p: float = Field(gt=0, lt=0.5)
+    """Physical error rate of the circuit-level depolarising noise."""
+    rounds: int | None = Field(default=None, ge=1)
+    """Syndrome rounds; None: as many as the distance."""
+    train_shots: int = Field(ge=1)
+    test_shots: int = Field(ge=1)
+    seed: int = 0
+
+    @field_validator("distance")
+    @classmethod
+    def _odd(cls, distance: int) -> int:
+        if distance % 2 == 0:
+            raise ValueError("must be an odd integer >= 3")
+        return distance
+
+
 class SurfaceCodeSource(Source):
     """Parameters: `distance`, `p`, `rounds` (default = distance), `train_shots`, `test_shots`, `seed`."""
 
@@ -108,19 +125,7 @@ class SurfaceCodeSource(Source):
     def generator_versions(self) -> dict[str, str]:
         return {"stim": stim.__version__}
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        known = {"distance", "p", "rounds", "train_shots", "test_shots", "seed"}
-        unknown = set(params) - known
-        if unknown:
-            raise DataError(f"{self.name}: unknown parameters {sorted(unknown)}")
-        distance = int(params.get("distance", 0))
-        if distance < 3 or distance % 2 == 0:
-            raise DataError(f"{self.name}: 'distance' must be an odd integer >= 3")
-        if not 0 < float(params.get("p", -1)) < 0.5:
-            raise DataError(f"{self.name}: 'p' must lie in (0, 0.5)")
-        for key in ("train_shots", "test_shots"):
-            if int(params.get(key, 0)) < 1:
-                raise DataError(f"{self.name}: '{key}' must be a positive integer")
+    params_model = SurfaceCodeParams
 
     def _circuit(self, params: Mapping[str, Any]) -> tuple[stim.Circuit, int, int]:
         distance = int(params["distance"])
@@ -183,59 +188,3 @@ class SurfaceCodeSource(Source):
 # SCENARIOS.md table) treats failures as not cancelling: 1 - P_L = (1 - e)^r,
 # so e = 1 - (1 - P_L)^(1 / r). The 95 % confidence interval is the Wilson
 # score interval of P_L, mapped through the same monotone function.
-
-CONFIDENCE = 0.95
-
-
-def per_round(p_shot: float, rounds: int) -> float:
-    return float(1.0 - (1.0 - p_shot) ** (1.0 / rounds))
-
-
-def wilson_interval(
-    failures: int, shots: int, confidence: float = CONFIDENCE
-) -> tuple[float, float]:
-    if shots <= 0:
-        raise ValueError("the Wilson interval needs at least one shot")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    phat = failures / shots
-    denom = 1 + z**2 / shots
-    centre = (phat + z**2 / (2 * shots)) / denom
-    half = z * np.sqrt(phat * (1 - phat) / shots + z**2 / (4 * shots**2)) / denom
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
-
-
-def _failures(y: npt.NDArray[Any], predictions: Predictions) -> tuple[int, int]:
-    predicted = np.asarray(predictions.values).astype(np.int64)
-    return int(np.sum(predicted != np.asarray(y).astype(np.int64))), len(y)
-
-
-def logical_error_rate(y: npt.NDArray[Any], predictions: Predictions) -> float:
-    failures, shots = _failures(y, predictions)
-    return failures / shots
-
-
-def per_round_metrics(rounds: int) -> tuple[Metric, Metric, Metric]:
-    """The per-round rate for `rounds`-round experiments, with its Wilson 95 % bounds."""
-
-    def rate(y: npt.NDArray[Any], predictions: Predictions) -> float:
-        return per_round(logical_error_rate(y, predictions), rounds)
-
-    def bound(side: int) -> Any:
-        def fn(y: npt.NDArray[Any], predictions: Predictions) -> float:
-            return per_round(wilson_interval(*_failures(y, predictions))[side], rounds)
-
-        return fn
-
-    name = f"logical_error_rate_per_round_r{rounds}"
-    return (
-        Metric(name, "minimize", rate, f"1 - (1 - P_L)^(1/{rounds}) for {rounds}-round memory"),
-        Metric(f"{name}_ci_low", "minimize", bound(0), "Wilson 95 % lower bound, per round"),
-        Metric(f"{name}_ci_high", "minimize", bound(1), "Wilson 95 % upper bound, per round"),
-    )
-
-
-def decoding_metrics() -> list[Metric]:
-    metrics = [Metric("logical_error_rate", "minimize", logical_error_rate, "P_L per shot")]
-    for rounds in (3, 5, 7):
-        metrics += per_round_metrics(rounds)
-    return metrics

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset, DatasetMetadata, Source, sha256_file, stable_hash
+from assay.data import Dataset, DatasetMetadata, Source, SourceParams, sha256_file, stable_hash
 from assay.errors import DataError
 from qiskit import QuantumCircuit, qasm2, qasm3  # type: ignore[import-untyped]
 
@@ -107,6 +107,11 @@ def read_values(path: Path, n_circuits: int, n_qubits: int) -> dict[str, npt.NDA
     return out
 
 
+class UserCircuitParams(SourceParams):
+    path: str = ""
+    """A folder of .qasm / .qpy circuits and their values.npz."""
+
+
 class UserCircuitSource(Source):
     """Circuits plus measured and ideal <Z_i> from a folder you point to (`path`)."""
 
@@ -125,7 +130,10 @@ class UserCircuitSource(Source):
             raise DataError(f"{folder}: folder not found")
         return folder
 
+    params_model = UserCircuitParams
+
     def validate_params(self, params: Mapping[str, Any]) -> None:
+        super().validate_params(params)
         folder = self._folder(params)
         circuit_files(folder)
         if not (folder / "values.npz").is_file():

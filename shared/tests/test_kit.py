@@ -1,0 +1,154 @@
+"""The plugin author's kit: lazy model entries, the torch model base, source parameter
+models, and metric families."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Literal
+
+import numpy as np
+import pytest
+from assay.data import DataError, SourceParams, parse_params
+from assay.errors import UnknownNameError
+from assay.metrics import Metric, MetricFamily, MetricRegistry
+from assay.models import build_model, resolve_model
+from assay.plugin import Catalog, Plugin
+from assay.predictions import Predictions
+from assay.registry import Registry
+from pydantic import Field
+
+
+def test_a_lazy_entry_imports_its_module_only_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "assay.torch_training", raising=False)
+    catalog = Catalog.from_plugins(
+        [Plugin(name="lazy", version="1", models={"m": "assay.torch_training:mlp"})]
+    )
+    assert "assay.torch_training" not in sys.modules
+    model = build_model("m", {"max_epochs": 1, "hidden": [4]}, catalog.models)
+    assert "assay.torch_training" in sys.modules
+    assert model.config.max_epochs == 1  # type: ignore[attr-defined]
+
+
+def test_a_lazy_entry_that_does_not_import_is_one_line() -> None:
+    registry: Registry[object] = Registry("model")
+    registry.register("gone", "assay_no_such_module:factory")
+    with pytest.raises(UnknownNameError, match="cannot import module 'assay_no_such_module'"):
+        resolve_model("gone", {}, registry)  # type: ignore[arg-type]
+
+
+def test_torch_factory_takes_the_network_params_and_every_training_knob() -> None:
+    from assay.torch_training import MLP_TRAINING, TrainConfig, mlp
+
+    names = set(inspect.signature(mlp).parameters)
+    assert {"hidden", "dropout"} <= names
+    assert {
+        "max_epochs",
+        "lr",
+        "batch_size",
+        "threads",
+        "lr_schedule",
+        "precision",
+        "device",
+    } <= names
+    model = mlp(hidden=[8], lr=0.01, batch_size=16, device="cpu")
+    assert model.config == TrainConfig(
+        **{**MLP_TRAINING.__dict__, "lr": 0.01, "batch_size": 16, "device": "cpu"}
+    )
+    assert str(model.device) == "cpu"
+
+
+def test_torch_factory_refuses_bad_knobs_before_anything_runs() -> None:
+    registry: Registry[object] = Registry("model")
+    registry.register("mlp", "assay.torch_training:mlp")
+    with pytest.raises(UnknownNameError, match="lr='abc' must be int or float"):
+        resolve_model("mlp", {"lr": "abc"}, registry)  # type: ignore[arg-type]
+    with pytest.raises(UnknownNameError, match="does not accept parameters"):
+        resolve_model("mlp", {"epochs": 3}, registry)  # type: ignore[arg-type]
+    from assay.torch_training import mlp
+
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        mlp(lr_schedule="linear")
+
+
+def test_torch_factory_refuses_a_model_param_named_like_a_knob() -> None:
+    from assay.torch_training import TorchModel, TrainConfig, torch_factory
+
+    class Clashing(TorchModel):
+        def __init__(self, lr: float = 0.1, config: TrainConfig | None = None) -> None:
+            super().__init__(config)
+
+    with pytest.raises(TypeError, match="belong to TrainConfig"):
+        torch_factory(Clashing)
+
+
+class _Params(SourceParams):
+    kind: Literal["a", "b"]
+    rows: int = Field(default=10, ge=2)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"kind": "c"}, "demo: 'kind': Input should be 'a' or 'b'"),
+        ({"kind": "a", "colour": 1}, "demo: unknown key 'colour' (known: kind, rows)"),
+        ({"kind": "a", "rows": "12"}, "demo: 'rows': Input should be a valid integer"),
+        ({"kind": "a", "rows": 1}, "demo: 'rows': Input should be greater than or equal to 2"),
+        ({}, "demo: missing key 'kind'"),
+    ],
+)
+def test_source_params_give_one_line(params: dict[str, object], message: str) -> None:
+    with pytest.raises(DataError) as caught:
+        parse_params("demo", _Params, params)
+    assert str(caught.value) == message
+
+
+def test_source_params_parse_good_values() -> None:
+    assert parse_params("demo", _Params, {"kind": "b"}).rows == 10
+
+
+def _at(threshold: int) -> object:
+    return lambda y, p: float(np.mean(np.asarray(p.values) >= threshold))
+
+
+def test_a_metric_family_serves_every_setting_from_one_registration() -> None:
+    registry = MetricRegistry()
+    registry.add_family(MetricFamily("share_at_{k}", "maximize", _at, "share >= {k}"))  # type: ignore[arg-type]
+    assert "share_at_3" in registry
+    assert "share_at_x" not in registry
+    assert "share_at_3_b" not in registry
+    metric = registry.get("share_at_3")
+    assert metric.description == "share >= 3"
+    assert metric(np.zeros(4), Predictions(values=np.array([1, 3, 5, 2]))) == 0.5
+    with pytest.raises(UnknownNameError, match="unknown metric 'share_at'"):
+        registry.get("share_at")
+
+
+def test_a_scenario_may_name_a_family_member() -> None:
+    family = MetricFamily("demo.share_at_{k}", "maximize", _at)  # type: ignore[arg-type]
+    catalog = Catalog.from_plugins([Plugin(name="fam", version="1", metrics=(family,))])
+    assert not catalog.failures
+    assert isinstance(catalog.metrics.get("demo.share_at_7"), Metric)
+
+
+def test_predictions_keep_each_rows_identifier() -> None:
+    from assay.data import Dataset, DatasetMetadata
+    from assay.protocols import prediction_columns
+
+    meta = DatasetMetadata(name="m", version="1", provenance="test", licence="test")
+    smiles = Dataset(inputs=np.array(["CCO", "C", "CN"], dtype=object), targets=None, metadata=meta)
+    numbers = Dataset(inputs=np.zeros((3, 2)), targets=None, metadata=meta)
+    named = Dataset(
+        inputs=np.zeros((3, 2)), targets=None, metadata=meta, ids=np.array(["a", "b", "c"])
+    )
+    assert list(smiles.subset([2, 0]).row_ids()) == ["CN", "CCO"]  # type: ignore[arg-type]
+    assert numbers.row_ids() is None
+    assert list(named.subset([1]).row_ids()) == ["b"]  # type: ignore[arg-type]
+    table = prediction_columns(
+        np.array([2, 0]),
+        None,
+        Predictions(values=np.array([1.0, 2.0])),
+        smiles.subset([2, 0]).row_ids(),
+    )
+    assert list(table) == ["row", "id", "y_pred"]
+    assert list(table["id"]) == ["CN", "CCO"]
