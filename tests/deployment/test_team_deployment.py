@@ -200,7 +200,8 @@ def test_a_restart_mid_suite_is_waited_out(
     label = f"{service}-restart"
     suite = write_suite(tmp_path, label, delay=0.3, seeds=10)
     command = assay("suite", "run", str(suite), *on_cluster(deployment))
-    driver = start(command, deployment.driver_env(ASSAY_TRACKING_RETRY_S="120"), tmp_path)
+    # The bound outlasts a server start on a loaded machine (a minute or more).
+    driver = start(command, deployment.driver_env(ASSAY_TRACKING_RETRY_S="900"), tmp_path)
     wait_for(lambda: len(recorded(deployment, label)) >= 2, "2 units", driver)
     if service == "mlflow":
         deployment.stop("mlflow")
@@ -228,14 +229,14 @@ def test_a_server_down_past_the_bound_stops_the_suite_which_resumes_later(
     driver = start(command, env, tmp_path)
     wait_for(lambda: len(recorded(deployment, label)) >= 2, "2 units", driver)
     deployment.stop("mlflow")
-    stopped = time.time()
     try:
-        code, _, err = finish(driver, timeout=120)
+        code, _, err = finish(driver, timeout=300)
     finally:
         deployment.start_mlflow()
     assert code == 2, err
-    assert time.time() - stopped < 60
     [line] = error_lines(err)
+    waited = float(line.split(" did not answer for ")[1].split(" s ")[0])
+    assert waited <= 4
     assert "did not answer" in line
     assert "rerun the same command" in line
     assert "Traceback" not in err
