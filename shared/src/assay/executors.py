@@ -289,6 +289,8 @@ class DaskExecutor:
                         )
                 now = time.perf_counter()
                 for future, (task, submitted) in list(running.items()):
+                    if future.done():  # finished while the driver was busy (a slow store)
+                        continue
                     if now - submitted > task.time_limit_s + KILL_GRACE_S:
                         running.pop(future)
                         _cancel_and_restart(client, future)
