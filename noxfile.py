@@ -8,6 +8,7 @@ that leaderboard numbers depend on.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -23,7 +24,15 @@ TEST_PLUGIN = "tests/plugins/assay_testplugin"
 CONSTRAINTS = ("-c", "constraints.txt")
 QUICK_LEADERBOARD = "build/leaderboards-quick"
 
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "plugin_new", "site"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "integration",
+    "plugin_new",
+    "site",
+    "deployment",
+]
 nox.options.reuse_existing_virtualenvs = True
 # uv installs the workspace in well under a minute where pip takes several; pip stays the
 # fallback for a machine without uv.
@@ -249,3 +258,40 @@ def bench(session: nox.Session) -> None:
             script,
             env={"ASSAY_BENCH": "1", **({"CI": os.environ["CI"]} if "CI" in os.environ else {})},
         )
+
+
+def _ensure_postgres(session: nox.Session) -> None:
+    """PostgreSQL's server binaries, from Debian's packages on a fresh machine (as root).
+    No default cluster is created or started: the tests start their own, on loopback."""
+    if shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.error("PostgreSQL is not installed: apt-get install postgresql (needs root)")
+    Path("/etc/postgresql-common").mkdir(parents=True, exist_ok=True)
+    Path("/etc/postgresql-common/createcluster.conf").write_text("create_main_cluster = false\n")
+    apt = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=apt)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "postgresql",
+        external=True,
+        env=apt,
+    )
+
+
+@nox.session
+def deployment(session: nox.Session) -> None:
+    """A team's deployment on loopback: PostgreSQL, an MLflow server with basic auth on
+    it, a Dask scheduler and two workers, as separate processes; the faults it must
+    survive (tests/deployment), then its figures (overhead, speed-up)."""
+    _ensure_postgres(session)
+    _install(session, *_editable("shared[dask,team,hpc,test]", TEST_PLUGIN))
+    env = {"ASSAY_DEPLOYMENT": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    session.run("pytest", "tests/deployment", *session.posargs, env=env)
+    session.run("python", "tests/deployment/bench_deployment.py", env=env)

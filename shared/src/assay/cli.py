@@ -51,7 +51,12 @@ err_console = Console(stderr=True)
 
 Executor = Annotated[str, typer.Option(help="serial, processes or dask")]
 Workers = Annotated[int, typer.Option(help="worker processes (processes, local dask)")]
-Scheduler = Annotated[str | None, typer.Option(help="address of an existing Dask scheduler")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        help="address of an existing Dask scheduler, or a dask-jobqueue cluster file (.toml)"
+    ),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print a machine-readable summary")]
 RetryFailed = Annotated[bool, typer.Option(help="rerun units recorded as failed")]
 
@@ -244,6 +249,7 @@ def _run(
     """Run the grid and print what happened; True when any unit failed."""
     from assay.executors import make_executor
     from assay.progress import progress_bar
+    from assay.remote import redact
     from assay.runner import plan_grid, run_grid
     from assay.stats import fmt_mean_std
     from assay.tracking import Tracker
@@ -275,7 +281,7 @@ def _run(
         print(
             json.dumps(
                 {
-                    "tracking_uri": tracker.tracking_uri,
+                    "tracking_uri": redact(tracker.tracking_uri),
                     "planned": report.planned,
                     "skipped": report.skipped,
                     "reused": report.reused + report.shared,
@@ -298,7 +304,7 @@ def _run(
     console.print(
         f"{report.planned} units planned, {report.skipped} already complete, "
         f"{report.reused + report.shared} reused{elsewhere}, "
-        f"{len(report.results) - report.shared} run; tracked in {tracker.tracking_uri}",
+        f"{len(report.results) - report.shared} run; tracked in {redact(tracker.tracking_uri)}",
         highlight=False,
     )
     table = Table(title="This run")

@@ -4,7 +4,11 @@
 - `processes`: a pool of spawned worker processes; a unit past its limit, or a
   worker that dies (segfault, out of memory), is killed and replaced and the
   unit is recorded as failed.
-- `dask`: Dask distributed, on a local cluster or an existing scheduler.
+- `dask`: Dask distributed, on a local cluster, an existing scheduler, or a
+  batch-scheduler cluster from a dask-jobqueue file (`assay.clusters`). Workers
+  must run the driver's Assay and plugin versions: a cluster with a worker that
+  does not is refused before anything runs, and a unit reaching one that
+  joined later is recorded as failed.
 
 Each calls `claim(task)` in the driver just before it dispatches a unit and
 skips the unit when that returns False: the tracker claims units one at a
@@ -17,13 +21,16 @@ import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Protocol
 
+from assay.clusters import is_cluster_file, load_cluster_config, start_cluster
 from assay.errors import AssayError
 from assay.plugin import Catalog, process_catalog
 from assay.threads import budget_for
-from assay.units import UnitResult, UnitTask, execute_unit, failed_result
+from assay.units import UnitResult, UnitTask, distribution_version, execute_unit, failed_result
 
 KILL_GRACE_S = 5.0
 """Extra time past the limit before a worker that ignores SIGALRM is killed."""
@@ -195,7 +202,8 @@ def _stop(worker: _Worker) -> None:
 
 
 class DaskExecutor:
-    """Dask distributed: a local cluster of `workers` processes, or `scheduler` if given.
+    """Dask distributed: a local cluster of `workers` processes, or `scheduler` if given
+    (an address, or a dask-jobqueue cluster file ending in `.toml`).
 
     The cache (`ASSAY_HOME`) must be visible to every worker, or the sources
     must be able to rebuild identical data there (the shas are checked).
@@ -215,7 +223,11 @@ class DaskExecutor:
                 "the dask executor needs dask distributed: pip install 'assay[dask]'"
             ) from None
         cluster = None
-        if self.scheduler:
+        if self.scheduler and is_cluster_file(self.scheduler):
+            cluster = start_cluster(load_cluster_config(Path(self.scheduler)))
+            client = Client(cluster)
+            client.wait_for_workers(1)  # the first batch job has started
+        elif self.scheduler:
             client = Client(self.scheduler)
         else:
             cluster = LocalCluster(
@@ -226,27 +238,38 @@ class DaskExecutor:
                 silence_logs=40,
             )
             client = Client(cluster)
+        local = cluster is not None and not (self.scheduler and is_cluster_file(self.scheduler))
         try:
             # Keep only as many units in flight as the cluster has threads, so a
             # unit's clock starts when it can run and the driver can enforce its
             # limit (Dask runs tasks in threads, where SIGALRM cannot reach).
             # Workers import the plugins first, so that never counts against a unit.
-            client.run(_warm_up)
-            slots = max(1, sum(client.nthreads().values()))
+            expected = software_versions(tasks)
+            _refuse_mismatched(client.run(_warm_up, sorted(expected)), expected)
             # A local cluster shares this machine: each unit gets cores / workers threads.
             # A remote scheduler's workers are sized by whoever started them.
-            threads = budget_for(self.workers) if cluster is not None else None
+            threads = budget_for(self.workers) if local else None
             queue = list(reversed(tasks))
             running: dict[Any, tuple[UnitTask, float]] = {}
+            workers = set(client.nthreads())
             while queue or running:
+                nthreads = client.nthreads()  # workers come and go
+                if workers - set(nthreads):
+                    # A worker left: Dask reruns its units elsewhere, from the start, after
+                    # the ones in front of them; every unit in flight gets its limit afresh.
+                    restart = time.perf_counter()
+                    running = {future: (task, restart) for future, (task, _) in running.items()}
+                workers = set(nthreads)
+                slots = max(1, sum(nthreads.values()))
                 while queue and len(running) < slots:
                     task = queue.pop()
                     if claim is not None and not claim(task):
                         continue
                     future = client.submit(
-                        execute_unit,
+                        _checked_unit,
                         task,
-                        threads=threads,
+                        expected,
+                        threads,
                         pure=False,
                         key=f"unit-{task.run_key}",
                     )
@@ -266,6 +289,8 @@ class DaskExecutor:
                         )
                 now = time.perf_counter()
                 for future, (task, submitted) in list(running.items()):
+                    if future.done():  # finished while the driver was busy (a slow store)
+                        continue
                     if now - submitted > task.time_limit_s + KILL_GRACE_S:
                         running.pop(future)
                         _cancel_and_restart(client, future)
@@ -280,8 +305,52 @@ class DaskExecutor:
                 cluster.close()
 
 
-def _warm_up() -> None:
+def software_versions(tasks: Sequence[UnitTask]) -> dict[str, str]:
+    """The versions a worker must share with the driver to run these tasks: Assay's and
+    those of the plugins they come from (`core` is Assay itself)."""
+    plugins = {task.scenario.split("/", 1)[0] for task in tasks} - {"core"}
+    return _installed_versions(("assay", *sorted(f"assay-{p}" for p in plugins)))
+
+
+def _installed_versions(distributions: Sequence[str]) -> dict[str, str]:
+    return {name: _cached_version(name) for name in distributions}
+
+
+@cache
+def _cached_version(distribution: str) -> str:
+    return distribution_version(distribution)
+
+
+def _mismatch(expected: dict[str, str], found: dict[str, str]) -> str | None:
+    for name, version in expected.items():
+        if found.get(name) != version:
+            return f"{name} {found.get(name, 'not installed')} where the driver has {version}"
+    return None
+
+
+def _refuse_mismatched(by_worker: dict[str, dict[str, str]], expected: dict[str, str]) -> None:
+    for address, found in sorted(by_worker.items()):
+        mismatch = _mismatch(expected, found)
+        if mismatch is not None:
+            raise AssayError(
+                f"Dask worker {address} runs {mismatch}: refused, since its numbers would not "
+                "be this version's; install the driver's Assay and plugins on every worker "
+                "and restart them"
+            )
+
+
+def _warm_up(distributions: Sequence[str]) -> dict[str, str]:
     process_catalog()
+    return _installed_versions(distributions)
+
+
+def _checked_unit(task: UnitTask, expected: dict[str, str], threads: int | None) -> UnitResult:
+    """The unit, on a worker with the driver's versions; a failed result on any other
+    (one that joined the cluster after the driver checked it)."""
+    mismatch = _mismatch(expected, _installed_versions(list(expected)))
+    if mismatch is not None:
+        return failed_result(task, f"refused by this Dask worker, which runs {mismatch}")
+    return execute_unit(task, threads=threads)
 
 
 def _cancel_and_restart(client: Any, future: Any) -> None:

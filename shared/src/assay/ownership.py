@@ -77,6 +77,15 @@ class Owner:
         }
 
 
+def owned_by(tags: Mapping[str, str], owner: Owner) -> bool:
+    """Whether a claim was made by `owner` (this very process)."""
+    return (
+        tags.get(HOST) == owner.host
+        and tags.get(PID) == str(owner.pid)
+        and tags.get(STARTED) == repr(owner.started)
+    )
+
+
 def gone(tags: Mapping[str, str], *, here: Owner, lease: float, now: float) -> str | None:
     """Why the owner of a RUNNING claim is gone, or None while it may still be working."""
     if HOST not in tags:

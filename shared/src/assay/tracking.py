@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 import pandas as pd
@@ -38,7 +38,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from assay import ownership
+from assay import ownership, remote
 from assay.data import DatasetMetadata
 from assay.spec import ScenarioSpec
 from assay.stats import describe
@@ -125,6 +125,10 @@ class Tracker:
         self.tracking_uri: str = tracking_uri or mlflow.get_tracking_uri()
         open_store(self.tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        if remote.is_server(self.tracking_uri):  # a shared server may restart mid-suite
+            remote.configure_for_server()
+            retrying = remote.RetryingClient(self.client, self.tracking_uri, remote.retry_bound_s())
+            self.client = cast(MlflowClient, retrying)  # the same methods, retried
         self._experiments: dict[str, str] = {}
         self.owner = ownership.Owner.current()
         self.lease_s = ownership.lease_s()
@@ -288,6 +292,11 @@ class Tracker:
             if info.run_id == mine.run_id or info.status == "KILLED":
                 continue
             if info.status == "RUNNING":
+                if ownership.owned_by(run.data.tags, self.owner):
+                    # This driver claims a unit once: another claim of its own is a
+                    # create_run whose answer was lost and then retried.
+                    self.abandon(info.run_id, "a second claim left by a retried request")
+                    continue
                 reason = ownership.gone(run.data.tags, here=self.owner, lease=self.lease_s, now=now)
                 if reason is not None:
                     self.abandon(info.run_id, reason)

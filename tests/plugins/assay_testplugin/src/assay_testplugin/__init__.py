@@ -39,6 +39,20 @@ class SlowMeanModel(MeanModel):
         super().fit(train, valid=valid, seed=seed)
 
 
+class SpinModel(MeanModel):
+    """The mean, after `seconds` of this process's CPU time: a CPU-bound unit for
+    measuring speed-ups, with no library's threads in the way."""
+
+    def __init__(self, seconds: float = 0.5) -> None:
+        self.seconds = seconds
+
+    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
+        until = time.thread_time() + self.seconds
+        while time.thread_time() < until:
+            pass
+        super().fit(train, valid=valid, seed=seed)
+
+
 class WrongShapeModel(MeanModel):
     def predict(self, dataset: Dataset) -> Predictions:
         return super().predict(dataset.subset(list(range(max(len(dataset) - 1, 0)))))
@@ -74,9 +88,10 @@ plugin = Plugin(
         "crash": CrashingModel,
         "hang": HangingModel,
         "slow_mean": SlowMeanModel,
+        "spin": SpinModel,
         "wrong_shape": WrongShapeModel,
         "segfault": SegfaultModel,
         "thread_probe": ThreadProbe,
     },
-    check_params={"slow_mean": {"delay": 0.0}},
+    check_params={"slow_mean": {"delay": 0.0}, "spin": {"seconds": 0.0}},
 )
