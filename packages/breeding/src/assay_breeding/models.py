@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -239,51 +238,3 @@ class BayesC:
 
     def predict(self, dataset: Dataset) -> Predictions:
         return Predictions(values=self.mu_ + (dosages(dataset) - self.mean_) @ self.effects_)
-
-
-class SNPMLP:
-    """The core's torch MLP on dosages, early-stopped on whole held-out training families."""
-
-    def __init__(self, **params: Any) -> None:
-        self.valid_fraction = float(params.pop("valid_fraction", 0.1))
-        self.params = params
-
-    def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
-        from assay.splits import carve_validation
-        from assay.torch_training import MLPModel
-
-        self.model_ = MLPModel(featurizer=dosages, **self.params)
-        if valid is None and self.valid_fraction > 0:
-            rows = np.arange(len(train), dtype=np.int64)
-            groups = None if train.groups is None else np.asarray(train.groups)
-            fit_rows, valid_rows = carve_validation(rows, self.valid_fraction, seed, groups)
-            train, valid = train.subset(fit_rows), train.subset(valid_rows)
-        self.model_.fit(train, valid=valid, seed=seed)
-
-    def fitted_choices(self) -> dict[str, Any]:
-        return dict(self.model_.fitted_choices())
-
-    def predict(self, dataset: Dataset) -> Predictions:
-        return self.model_.predict(dataset)
-
-
-def mlp(
-    hidden: tuple[int, ...] | list[int] = (64,),
-    dropout: float = 0.3,
-    max_epochs: int = 200,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-2,
-    patience: int = 10,
-    batch_size: int = 128,
-    valid_fraction: float = 0.1,
-) -> SNPMLP:
-    return SNPMLP(
-        hidden=tuple(hidden),
-        dropout=dropout,
-        max_epochs=max_epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        patience=patience,
-        batch_size=batch_size,
-        valid_fraction=valid_fraction,
-    )

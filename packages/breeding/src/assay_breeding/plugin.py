@@ -28,7 +28,7 @@ plugin = Plugin(
         "breeding.snp_blup": "assay_breeding.models:RidgeSNPBLUP",
         "breeding.bayesc": "assay_breeding.models:BayesC",
         "breeding.rkhs": "assay_breeding.models:RKHS",
-        "breeding.mlp": "assay_breeding.models:mlp",
+        "breeding.mlp": "assay_breeding.deep:mlp",
     },
     metrics=(*BREEDING_METRICS, *SELECTION_METRICS),
     splits={"breeding.forward": FORWARD, "breeding.user_folds": USER_FOLDS},
