@@ -112,3 +112,12 @@ def test_ranks_share_ties_and_skip() -> None:
         differ=lambda a, b: (a, b) in separated or (b, a) in separated,
     )
     assert ranks == {"best": 1, "close": 1, "middle": 3, "worst": 4}
+
+
+def test_an_interval_is_clipped_to_the_values_the_metric_can_take() -> None:
+    from assay.stats import MetricSummary, clipped
+
+    wide = MetricSummary(0.88, 0.1, (0.64, 1.12), 3, "t")
+    assert clipped(wide, (-1.0, 1.0)).ci95 == (0.64, 1.0)
+    assert clipped(wide, None) is wide
+    assert clipped(MetricSummary(0.5, 0.1, None, 1, "t"), (0.0, 1.0)).ci95 is None

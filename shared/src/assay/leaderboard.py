@@ -45,6 +45,7 @@ from assay.stats import (
     bootstrap_differ,
     bootstrap_summary,
     bootstrap_values,
+    clipped,
     cv_differ,
     cv_summary,
     discovery_band,
@@ -385,6 +386,12 @@ def build_board(
     ordered = sorted(complete, key=lambda e: (e.rank or 0, sign * e.metrics[primary.name].mean))
     incomplete = [e for e in entries if e not in complete]
     entries = ordered + sorted(incomplete, key=lambda e: e.model)
+    if metrics:
+        for entry in entries:
+            entry.metrics = {
+                name: clipped(summary, metrics[name].bounds if name in metrics else None)
+                for name, summary in entry.metrics.items()
+            }
     _normalise(entries, spec, primary.name)
     method = BOOTSTRAP_METHOD if resampled is not None else (NO_TEST if fixed else CV_METHOD)
     curves: dict[str, Band] = {}

@@ -9,6 +9,7 @@ error rate per round), registered once for every setting.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ class Metric:
     direction: Direction
     fn: MetricFn
     description: str = ""
+    bounds: tuple[float, float] | None = None
+    """The values the metric can take (MCC in [-1, 1]); intervals are clipped to them."""
 
     def __call__(self, y_true: npt.NDArray[Any], predictions: Predictions) -> float:
         return float(self.fn(np.asarray(y_true), predictions))
@@ -155,19 +158,29 @@ def _log_loss(y: npt.NDArray[Any], p: Predictions) -> float:
     return float(skm.log_loss(y, p.probabilities))
 
 
+_UNIT = (0.0, 1.0)
+_SIGNED = (-1.0, 1.0)
+_NON_NEGATIVE = (0.0, math.inf)
+
 BUILTIN_METRICS: tuple[Metric, ...] = (
-    Metric("rmse", "minimize", _rmse, "root mean squared error"),
-    Metric("mae", "minimize", _sklearn("mean_absolute_error"), "mean absolute error"),
-    Metric("r2", "maximize", _sklearn("r2_score"), "coefficient of determination"),
-    Metric("spearman", "maximize", _spearman, "Spearman rank correlation"),
-    Metric("pearson", "maximize", _pearson, "Pearson correlation"),
-    Metric("accuracy", "maximize", _sklearn("accuracy_score"), "fraction correct"),
-    Metric("balanced_accuracy", "maximize", _sklearn("balanced_accuracy_score")),
-    Metric("f1_macro", "maximize", _sklearn("f1_score", average="macro")),
-    Metric("f1_weighted", "maximize", _sklearn("f1_score", average="weighted")),
-    Metric("mcc", "maximize", _sklearn("matthews_corrcoef"), "Matthews correlation"),
-    Metric("roc_auc", "maximize", _roc_auc, "area under the ROC curve (macro one-vs-rest)"),
-    Metric("log_loss", "minimize", _log_loss, "cross-entropy of class probabilities"),
+    Metric("rmse", "minimize", _rmse, "root mean squared error", _NON_NEGATIVE),
+    Metric(
+        "mae", "minimize", _sklearn("mean_absolute_error"), "mean absolute error", _NON_NEGATIVE
+    ),
+    Metric(
+        "r2", "maximize", _sklearn("r2_score"), "coefficient of determination", (-math.inf, 1.0)
+    ),
+    Metric("spearman", "maximize", _spearman, "Spearman rank correlation", _SIGNED),
+    Metric("pearson", "maximize", _pearson, "Pearson correlation", _SIGNED),
+    Metric("accuracy", "maximize", _sklearn("accuracy_score"), "fraction correct", _UNIT),
+    Metric("balanced_accuracy", "maximize", _sklearn("balanced_accuracy_score"), "", _UNIT),
+    Metric("f1_macro", "maximize", _sklearn("f1_score", average="macro"), "", _UNIT),
+    Metric("f1_weighted", "maximize", _sklearn("f1_score", average="weighted"), "", _UNIT),
+    Metric("mcc", "maximize", _sklearn("matthews_corrcoef"), "Matthews correlation", _SIGNED),
+    Metric("roc_auc", "maximize", _roc_auc, "area under the ROC curve (macro one-vs-rest)", _UNIT),
+    Metric(
+        "log_loss", "minimize", _log_loss, "cross-entropy of class probabilities", _NON_NEGATIVE
+    ),
 )
 
 
@@ -178,7 +191,7 @@ def _campaign_only(y: npt.NDArray[Any], p: Predictions) -> float:
 CAMPAIGN_METRICS: tuple[Metric, ...] = (
     Metric("best_at_budget", "maximize", _campaign_only, "best noise-free value found"),
     Metric("simple_regret", "minimize", _campaign_only, "known optimum minus best_at_budget"),
-    Metric("top_recall", "maximize", _campaign_only, "fraction of the pool's top 1 % found"),
+    Metric("top_recall", "maximize", _campaign_only, "fraction of the pool's top 1 % found", _UNIT),
     Metric(
         "auc_best_so_far",
         "maximize",

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +64,15 @@ class MetricSummary:
     n: int
     """Independent results behind the interval: folds x repeats, or test examples."""
     method: str
+
+
+def clipped(summary: MetricSummary, bounds: tuple[float, float] | None) -> MetricSummary:
+    """The summary with its interval cut to the values the metric can take: a t-interval
+    over few folds can pass 1 for an MCC, which no result could reach."""
+    if bounds is None or summary.ci95 is None:
+        return summary
+    low, high = summary.ci95
+    return replace(summary, ci95=(max(low, bounds[0]), min(high, bounds[1])))
 
 
 def fold_means(values: Mapping[UnitKey, float]) -> dict[str, float]:

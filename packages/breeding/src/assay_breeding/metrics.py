@@ -40,8 +40,16 @@ PHENOTYPE_SCORED = frozenset({"r_phenotype"})
 """Metrics the breeding protocol scores against the phenotype; every other against the TBV."""
 
 BREEDING_METRICS = (
-    Metric("r_tbv", "maximize", accuracy, "Pearson r of predictions with true breeding values"),
-    Metric("r_phenotype", "maximize", accuracy, "Pearson r of predictions with phenotypes"),
+    Metric(
+        "r_tbv",
+        "maximize",
+        accuracy,
+        "Pearson r of predictions with true breeding values",
+        (-1.0, 1.0),
+    ),
+    Metric(
+        "r_phenotype", "maximize", accuracy, "Pearson r of predictions with phenotypes", (-1.0, 1.0)
+    ),
     Metric(
         "slope_bias",
         "minimize",
