@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, SUITES, run_assay
+from harness import ROOT, SUITES, run_assay
 
 READER = """
 import json, sys, mlflow

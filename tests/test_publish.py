@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from assay.records import write_manifest
-from conftest import SUITES, run_assay
+from harness import SUITES, run_assay
 
 SCENARIO = "testplugin/tiny-holdout"
 Record = dict[str, Any]

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import SUITES, run_assay
+from harness import SUITES, run_assay
 
 
 def board(path: Path) -> dict:  # type: ignore[type-arg]

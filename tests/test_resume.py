@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import SUITES, assay_command, run_assay
+from harness import SUITES, assay_command, run_assay
 
 UNITS = 3 * 6 * 2  # folds x seeds x models in kill.toml
 

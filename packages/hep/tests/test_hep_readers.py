@@ -151,7 +151,7 @@ def test_user_file_source_builds_a_dataset(tmp_path: Path) -> None:
         (["Tbqq", "QCD"], "list 'QCD' first"),
         (["QCD"], "two or more distinct"),
         (["QCD", "Wqq", "Wqq"], "two or more distinct"),
-        ("QCD", "a list of labels"),
+        ("QCD", "'classes': Input should be a valid list"),
     ],
 )
 def test_user_file_classes_keep_qcd_as_the_background(

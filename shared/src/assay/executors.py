@@ -37,6 +37,11 @@ KILL_GRACE_S = 5.0
 STARTUP_LIMIT_S = 600.0
 """How long a new worker may take to import the plugins before the run gives up."""
 READY = "ready"
+STARTED = "started"
+"""Sent by a worker when the unit's clock starts, after its imports."""
+DASK_IMPORT_ALLOWANCE_S = 30.0
+"""Time a Dask unit may spend importing its plugin's modules (lazily loaded) before its
+own clock starts, which the driver cannot see; the worker enforces the limit itself."""
 
 Claim = Callable[[UnitTask], bool]
 """Called just before a unit is dispatched; False: another driver has it, skip it."""
@@ -74,7 +79,7 @@ def _worker_loop(conn: Connection, threads: int) -> None:
             return
         if task is None:
             return
-        conn.send(execute_unit(task, threads=threads))
+        conn.send(execute_unit(task, threads=threads, on_start=lambda: conn.send(STARTED)))
 
 
 @dataclass
@@ -83,6 +88,9 @@ class _Worker:
     conn: Connection
     task: UnitTask | None = None
     started: float = 0.0
+    """When the unit's clock started in the worker (after its imports); until then, the
+    dispatch time, and the limit is the start-up one."""
+    clock_running: bool = False
     ready: bool = False
     born: float = 0.0
 
@@ -141,6 +149,7 @@ class ProcessExecutor:
                         if claim is not None and not claim(task):
                             continue
                         worker.task, worker.started = task, time.perf_counter()
+                        worker.clock_running = False
                         worker.conn.send(task)
                     result = self._poll(worker)
                     if result is None:
@@ -161,12 +170,16 @@ class ProcessExecutor:
         elapsed = time.perf_counter() - worker.started
         if worker.conn.poll():
             try:
-                result: UnitResult = worker.conn.recv()
+                result: UnitResult | str = worker.conn.recv()
             except (EOFError, OSError):
                 worker.process.join(timeout=10)  # reap it, so is_alive() is accurate
                 result = failed_result(
                     task, f"worker died (exit code {worker.process.exitcode})", wall=elapsed
                 )
+            if result == STARTED:
+                worker.started, worker.clock_running = time.perf_counter(), True
+                return None
+            assert not isinstance(result, str)
             worker.task = None
             return result
         if not worker.process.is_alive():
@@ -175,7 +188,8 @@ class ProcessExecutor:
             return failed_result(
                 task, f"worker process died (exit code {code}) while running the unit", wall=elapsed
             )
-        if elapsed > task.time_limit_s + KILL_GRACE_S:
+        limit = task.time_limit_s + KILL_GRACE_S if worker.clock_running else STARTUP_LIMIT_S
+        if elapsed > limit:
             worker.process.kill()
             worker.process.join()
             worker.task = None
@@ -291,7 +305,8 @@ class DaskExecutor:
                 for future, (task, submitted) in list(running.items()):
                     if future.done():  # finished while the driver was busy (a slow store)
                         continue
-                    if now - submitted > task.time_limit_s + KILL_GRACE_S:
+                    limit = task.time_limit_s + KILL_GRACE_S + DASK_IMPORT_ALLOWANCE_S
+                    if now - submitted > limit:
                         running.pop(future)
                         _cancel_and_restart(client, future)
                         yield failed_result(

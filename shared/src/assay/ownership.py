@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,7 +34,10 @@ PID = "assay.owner.pid"
 STARTED = "assay.owner.started"
 LEASE = "assay.owner.lease_s"
 HEARTBEAT = "assay.heartbeat"
-CLAIM_TAGS = frozenset({HOST, PID, STARTED, LEASE, HEARTBEAT})
+DRIVER = "assay.owner.driver"
+"""One driver (tracker) within its process: a retried request of the same driver carries
+the same token, a second driver in the same process another."""
+CLAIM_TAGS = frozenset({HOST, PID, STARTED, LEASE, HEARTBEAT, DRIVER})
 """Who held a run while it was being recorded: bookkeeping of one store, not a result."""
 ABANDONED = "assay.abandoned"
 """Why a run was marked KILLED by assay: its owner is gone, or it duplicates another."""
@@ -61,11 +65,13 @@ class Owner:
     pid: int
     started: float
     """The process's start time: a pid reused by a later process is another owner."""
+    driver: str = ""
 
     @classmethod
     def current(cls) -> Owner:
+        """This process, as a new driver."""
         process = psutil.Process()
-        return cls(socket.gethostname(), process.pid, process.create_time())
+        return cls(socket.gethostname(), process.pid, process.create_time(), uuid.uuid4().hex)
 
     def tags(self, lease: float) -> dict[str, str]:
         return {
@@ -74,15 +80,17 @@ class Owner:
             STARTED: repr(self.started),
             LEASE: repr(lease),
             HEARTBEAT: repr(time.time()),
+            DRIVER: self.driver,
         }
 
 
 def owned_by(tags: Mapping[str, str], owner: Owner) -> bool:
-    """Whether a claim was made by `owner` (this very process)."""
+    """Whether a claim was made by `owner` (this very driver of this very process)."""
     return (
         tags.get(HOST) == owner.host
         and tags.get(PID) == str(owner.pid)
         and tags.get(STARTED) == repr(owner.started)
+        and tags.get(DRIVER, "") == owner.driver
     )
 
 

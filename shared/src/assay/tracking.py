@@ -220,7 +220,13 @@ class Tracker:
     def abandon(self, run_id: str, reason: str) -> None:
         """Mark a run that will never be completed: status KILLED, the reason in a tag.
         Boards and resume read FINISHED and FAILED runs only."""
-        self.client.set_tag(run_id, ownership.ABANDONED, reason[:4000])
+        try:
+            self.client.set_tag(run_id, ownership.ABANDONED, reason[:4000])
+        except MlflowException as exc:
+            # Two drivers may abandon the same run at once (both fold the same parents);
+            # on PostgreSQL the second insert of the tag is a duplicate key: it is set.
+            if not _duplicate_key(exc):
+                raise
         self.client.set_terminated(run_id, status="KILLED")
 
     def _keep_oldest(self, runs: list[Any]) -> Any:
@@ -519,3 +525,11 @@ def _finite(value: float) -> bool:
 def _param_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text[:6000]
+
+
+def _duplicate_key(exc: Exception) -> bool:
+    """Whether a store refused a write because another writer made the same one first."""
+    text = str(exc)
+    return any(
+        sign in text for sign in ("duplicate key", "UNIQUE constraint failed", "UniqueViolation")
+    )

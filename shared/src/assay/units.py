@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import metadata
@@ -28,6 +28,7 @@ from assay.cache import DataCache
 from assay.campaign import environment_dataset
 from assay.data import Dataset, DatasetMetadata, stable_hash
 from assay.errors import AssayError, DataError, one_line
+from assay.models import build_model
 from assay.plugin import Catalog, RegisteredScenario, process_catalog, warm_up_plugin
 from assay.protocols import Plan, UnitContext
 from assay.spec import ModelEntry, ProtocolSpec, Size
@@ -260,14 +261,36 @@ class PeakMemory:
         return (self.peak - self.baseline) / 2**20
 
 
+def _import_ahead(catalog: Catalog, task: UnitTask) -> None:
+    """Import what the unit will use before its clock starts. Plugins load their sources
+    and models lazily, so the first unit in a fresh worker would otherwise pay seconds of
+    imports (scikit-learn, torch, RDKit) against its time limit."""
+    import sklearn.metrics
+    import sklearn.model_selection  # noqa: F401 - the splits and metrics use them
+
+    spec = catalog.scenario(task.scenario).spec
+    if spec.source is not None:
+        catalog.source(spec.source.name)
+    for metric in spec.metrics:
+        catalog.metrics.get(metric.name)
+    if task.model.name in catalog.models or ":" in task.model.name:
+        build_model(task.model.name, task.model.params, catalog.models)
+
+
 def execute_unit(
-    task: UnitTask, catalog: Catalog | None = None, threads: int | None = None
+    task: UnitTask,
+    catalog: Catalog | None = None,
+    threads: int | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> UnitResult:
     """Run one unit; every failure (exception, time limit) comes back as a failed result.
     `threads` is the unit's thread budget (cores / workers), set by the executor.
     Plugin imports and the plugin's warm-up happen before the unit's clock starts."""
     with contextlib.suppress(Exception):  # a plugin that fails to load fails in the unit
         warm_up_plugin(catalog or process_catalog(), task.scenario)
+        _import_ahead(catalog or process_catalog(), task)
+    if on_start is not None:  # a parent process times the unit from here, as the unit does
+        on_start()
     started = time.perf_counter()
     try:
         with time_limit(task.time_limit_s):
