@@ -89,7 +89,7 @@ def test_batches_are_kept_whole_on_both_sides() -> None:
         ({"target": "celltype"}, "no obs column 'celltype' for the label"),
         ({"batch": "sample"}, "no obs column 'sample' for the batch"),
         ({"layer": "counts"}, "no layer 'counts'"),
-        ({"top_genes": 1}, "top_genes must be an integer >= 2"),
+        ({"top_genes": 1}, "'top_genes': Input should be greater than or equal to 2"),
     ],
 )
 def test_bad_h5ad_parameters_are_one_line(

@@ -8,20 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.cache import DataCache
-from assay.data import Dataset, sha256_file
+from assay.data import Dataset, sha256_file, stable_hash
 from assay.errors import CacheError, DataError
 from assay_medicine.chem import murcko_scaffold, standard_smiles
 from assay_medicine.sources import (
     ChemblPic50Source,
     FreeSolvSource,
+    MoleculeFileSource,
     SolubilitySource,
-    UserFileSource,
     read_csv_rows,
 )
 
 
 def load_file(tmp_path: Path, path: Path, **params: object) -> Dataset:
-    dataset, _ = DataCache(tmp_path / "cache").load(UserFileSource(), {"path": str(path), **params})
+    dataset, _ = DataCache(tmp_path / "cache").load(
+        MoleculeFileSource(), {"path": str(path), **params}
+    )
     return dataset
 
 
@@ -155,12 +157,12 @@ def test_sdf_with_named_property(tmp_path: Path, fixture_files: dict[str, Path])
 
 
 def test_user_file_identity_is_its_sha256(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
-    source = UserFileSource()
+    source = MoleculeFileSource()
     assert source.rebuildable is False
     copy = tmp_path / "data.csv"
     shutil.copy(fixture_files["tdc.csv"], copy)
     params = {"path": str(copy)}
-    assert source.fingerprint(params) == sha256_file(copy)
+    assert source.fingerprint(params) == stable_hash([[copy.name, sha256_file(copy)]])
     cache = DataCache(tmp_path / "cache")
     first = cache.ensure(source, params)
     second = cache.ensure(source, params)
@@ -175,7 +177,7 @@ def test_user_file_identity_is_its_sha256(tmp_path: Path, fixture_files: dict[st
 
 
 def test_user_file_parameters_are_checked(tmp_path: Path) -> None:
-    source = UserFileSource()
+    source = MoleculeFileSource()
     with pytest.raises(DataError, match="--data"):
         source.validate_params({})
     with pytest.raises(DataError, match="not found"):
@@ -187,7 +189,7 @@ def test_user_file_parameters_are_checked(tmp_path: Path) -> None:
 
 
 def test_bundled_example_is_tdc_layout(tmp_path: Path) -> None:
-    dataset, _ = DataCache(tmp_path).load(UserFileSource(), {"path": "example", "target": "Y"})
+    dataset, _ = DataCache(tmp_path).load(MoleculeFileSource(), {"path": "example", "target": "Y"})
     assert len(dataset) == 150
 
 

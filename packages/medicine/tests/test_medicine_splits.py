@@ -71,14 +71,14 @@ def test_tdc_scaffold_holdout(chembl: Dataset) -> None:
 
 def test_scaffold_groups_do_not_depend_on_row_order(freesolv: Dataset, tmp_path: Path) -> None:
     """A user's file in another row order gets the same scaffold for every molecule."""
-    from assay_medicine.sources import UserFileSource
+    from assay_medicine.sources import MoleculeFileSource
 
     order = np.random.default_rng(0).permutation(len(freesolv))
     path = tmp_path / "shuffled.csv"
     lines = [f"{freesolv.inputs[i]},{freesolv.targets[i]}" for i in order]
     path.write_text("smiles,expt\n" + "\n".join(lines) + "\n", encoding="utf-8")
     shuffled, _ = DataCache(tmp_path / "cache").load(
-        UserFileSource(), {"path": str(path), "target": "expt"}
+        MoleculeFileSource(), {"path": str(path), "target": "expt"}
     )
     original = dict(zip(freesolv.inputs, np.asarray(freesolv.groups), strict=True))
     again = dict(zip(shuffled.inputs, np.asarray(shuffled.groups), strict=True))

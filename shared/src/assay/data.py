@@ -125,7 +125,9 @@ class SourceParams(BaseModel):
     checked as given (TOML's "3" is not 3). A source declares its model as `params_model`
     and reads parsed values with `parse_params`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
+    )
 
 
 ParamsT = TypeVar("ParamsT", bound=SourceParams)
@@ -136,10 +138,16 @@ def parse_params(origin: str, model: type[ParamsT], params: Mapping[str, Any]) -
     try:
         return model.model_validate(dict(params))
     except ValidationError as exc:
-        known = ""
-        if exc.errors()[0]["type"] == "extra_forbidden":
-            known = f" (known: {', '.join(model.model_fields)})"
-        raise DataError(f"{origin}: {first_error(exc)}{known}") from None
+        error = exc.errors()[0]
+        hint = ""
+        if error["type"] == "extra_forbidden":
+            fields = ", ".join(model.model_fields)
+            hint = f" (known: {fields})" if fields else " (it takes no parameters)"
+        elif error["type"] == "missing" and error["loc"]:
+            # the field's docstring says what to give, e.g. "the label column (--target COLUMN)"
+            described = model.model_fields.get(str(error["loc"][0]))
+            hint = f": {described.description}" if described and described.description else ""
+        raise DataError(f"{origin}: {first_error(exc)}{hint}") from None
 
 
 class Source(ABC):

@@ -22,12 +22,14 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     Source,
+    SourceParams,
     read_array,
     read_json,
     write_array,
     write_json,
 )
 from assay.errors import DataError
+from pydantic import Field
 
 from assay_breeding.simulate import PopulationParams, breed, phenotypes
 
@@ -44,6 +46,29 @@ def _library_version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "missing"
+
+
+_DEFAULT = PopulationParams()
+
+
+class SimulatedParams(SourceParams):
+    """The fields of `PopulationParams` a scenario may set, with their ranges."""
+
+    n_founders: int = Field(_DEFAULT.n_founders, ge=2)
+    n_chromosomes: int = Field(_DEFAULT.n_chromosomes, ge=1)
+    chromosome_bp: float = Field(_DEFAULT.chromosome_bp, gt=0)
+    recombination_rate: float = Field(_DEFAULT.recombination_rate, gt=0)
+    mutation_rate: float = Field(_DEFAULT.mutation_rate, gt=0)
+    ne: float = Field(_DEFAULT.ne, gt=0)
+    snps_per_chromosome: int = Field(_DEFAULT.snps_per_chromosome, ge=1)
+    qtl_per_chromosome: int = Field(_DEFAULT.qtl_per_chromosome, ge=1)
+    min_maf: float = Field(_DEFAULT.min_maf, ge=0, lt=0.5)
+    h2: float = Field(_DEFAULT.h2, gt=0, le=1)
+    generations: int = Field(_DEFAULT.generations, ge=1)
+    crosses: int = Field(_DEFAULT.crosses, ge=1)
+    family_size: int = Field(_DEFAULT.family_size, ge=1)
+    keep_generations: int = Field(_DEFAULT.keep_generations, ge=1)
+    seed: int = _DEFAULT.seed
 
 
 class SimulatedPopulationSource(Source):
@@ -64,18 +89,12 @@ class SimulatedPopulationSource(Source):
             "simulation": SIMULATION_VERSION,
         }
 
+    params_model = SimulatedParams
+
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - SIM_PARAMS
-        if unknown:
-            raise DataError(
-                f"{self.name}: unknown parameters {sorted(unknown)} (known: {', '.join(sorted(SIM_PARAMS))})"
-            )
+        super().validate_params(params)
         p = population_params(params)
-        if not 0.0 < p.h2 <= 1.0:
-            raise DataError(f"{self.name}: h2 must be in (0, 1], got {p.h2}")
-        if p.n_founders < 2 or p.crosses < 1 or p.family_size < 1 or p.generations < 1:
-            raise DataError(f"{self.name}: need >= 2 founders, >= 1 cross, family and generation")
-        if not 1 <= p.keep_generations <= p.generations:
+        if p.keep_generations > p.generations:
             raise DataError(
                 f"{self.name}: keep_generations must be in 1..generations ({p.generations})"
             )

@@ -14,7 +14,6 @@ unmatched samples and NaN phenotypes are in `assay_breeding.readers`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,62 +21,56 @@ import numpy as np
 from assay.data import (
     Dataset,
     DatasetMetadata,
-    Source,
+    SourceParams,
     read_array,
     read_json,
     sha256_file,
-    stable_hash,
     write_array,
     write_json,
 )
 from assay.errors import DataError, SplitError
 from assay.splits import Fold, Splitter, kfold
+from assay.user_files import EXAMPLE, UserFileSource, bundled_path, user_path
 
-EXAMPLE = "example"
 EXAMPLE_VCF = "example.vcf.gz"
 EXAMPLE_PHENOTYPES = "example_phenotypes.csv"
-PARAMS = frozenset({"path", "phenotypes", "target", "id_column", "fold_column", "group_column"})
 
 
-class UserFilesSource(Source):
+class UserFilesParams(SourceParams):
+    path: str = EXAMPLE
+    """A .vcf, .vcf.gz or PLINK .bed, or "example" (the bundled tskit-written VCF)."""
+    phenotypes: str | None = None
+    target: str | None = None
+    id_column: str | None = None
+    fold_column: str | None = None
+    group_column: str | None = None
+
+
+class UserFilesSource(UserFileSource):
     name = "breeding.file"
     version = "1"
-    rebuildable = False
+    params_model = UserFilesParams
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - PARAMS
-        if unknown:
-            raise DataError(
-                f"{self.name}: unknown parameters {sorted(unknown)} (known: {', '.join(sorted(PARAMS))})"
-            )
+        super().validate_params(params)
         genotypes, phenotypes = self.resolve(params)
-        if not genotypes.is_file():
-            raise DataError(f"{self.name}: genotype file {genotypes} not found; check --data")
-        if phenotypes is not None and not phenotypes.is_file():
-            raise DataError(
-                f"{self.name}: phenotype file {phenotypes} not found; check phenotypes="
-            )
         if phenotypes is None and genotypes.suffix.lower() != ".bed":
             raise DataError(f"{self.name}: a VCF needs a phenotype CSV: --set phenotypes=PATH")
 
     def resolve(self, params: Mapping[str, Any]) -> tuple[Path, Path | None]:
-        raw = str(params.get("path", EXAMPLE))
-        if raw == EXAMPLE:
-            folder = files("assay_breeding") / "examples"
-            if not isinstance(folder, Path):
-                raise DataError(f"{self.name}: the bundled example needs an unzipped install")
+        if params.get("path", EXAMPLE) == EXAMPLE:
+            folder = bundled_path(self.name, "assay_breeding", "examples")
             return folder / EXAMPLE_VCF, folder / EXAMPLE_PHENOTYPES
         pheno = params.get("phenotypes")
-        return Path(raw).expanduser().resolve(), (
-            Path(str(pheno)).expanduser().resolve() if pheno else None
-        )
+        return self.given_path(params), (user_path(pheno) if pheno else None)
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        """The genotypes (a .bed with its .bim and .fam) and the phenotype file."""
         genotypes, phenotypes = self.resolve(params)
-        paths = [genotypes, phenotypes]
+        paths = [genotypes]
         if genotypes.suffix.lower() == ".bed":
             paths += [genotypes.with_suffix(".bim"), genotypes.with_suffix(".fam")]
-        return stable_hash([sha256_file(p) if p and p.is_file() else "missing" for p in paths])
+        return paths + ([phenotypes] if phenotypes is not None else [])
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         # the readers (pandas, scikit-allel) load only when files are read, not at plugin import

@@ -19,15 +19,16 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     Source,
+    SourceParams,
     read_array,
     read_json,
-    sha256_file,
     write_array,
     write_json,
 )
 from assay.errors import DataError, reason
+from assay.user_files import EXAMPLE, UserFileSource
+from pydantic import Field
 
-EXAMPLE = "example"
 PBMC_FILE = "10x_pbmc68k_reduced.h5ad"
 MAX_VALUES = 400_000_000
 """Cells x genes above which a dense copy would need gigabytes: ask for `top_genes`."""
@@ -107,9 +108,7 @@ class PbmcSource(Source):
     def generator_versions(self) -> dict[str, str]:
         return {"scanpy": scanpy_version()}
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        if set(params):
-            raise DataError(f"{self.name}: takes no parameters, got {sorted(params)}")
+    params_model = SourceParams  # no parameters: any key is refused
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         adata = read_h5ad_file(bundled_pbmc_path())
@@ -136,7 +135,18 @@ class PbmcSource(Source):
         )
 
 
-class H5adSource(Source):
+class H5adParams(SourceParams):
+    path: str = ""
+    """The .h5ad file, or "example" for scanpy's bundled PBMC file."""
+    target: str = Field(min_length=1)
+    """The label column in obs (--target COLUMN)."""
+    batch: str = Field(min_length=1)
+    """The batch column in obs (--set batch=COLUMN)."""
+    layer: str | None = None
+    top_genes: int | None = Field(default=None, ge=2)
+
+
+class H5adSource(UserFileSource):
     """A user's `.h5ad` with a cell-type label column and a batch column in `obs`.
 
     Parameters: `path` (the file; `"example"` is scanpy's bundled PBMC file,
@@ -148,8 +158,7 @@ class H5adSource(Source):
 
     name = "lifesci.h5ad"
     version = "1"
-    rebuildable = False
-    known_params = frozenset({"path", "target", "batch", "layer", "top_genes"})
+    params_model = H5adParams
 
     def generator_versions(self) -> dict[str, str]:
         from importlib.metadata import version
@@ -157,35 +166,11 @@ class H5adSource(Source):
         return {"anndata": version("anndata")}
 
     def resolve(self, params: Mapping[str, Any]) -> Path:
-        raw = str(params.get("path", ""))
-        if raw == EXAMPLE:
-            return bundled_pbmc_path()
-        return Path(raw).expanduser().resolve()
+        example = bundled_pbmc_path() if params.get("path") == EXAMPLE else None
+        return self.given_path(params, example=example)
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - self.known_params
-        if unknown:
-            raise DataError(
-                f"{self.name}: unknown parameters {sorted(unknown)} "
-                f"(known: {', '.join(sorted(self.known_params))})"
-            )
-        if not params.get("path"):
-            raise DataError(f"{self.name}: no file given; pass --data FILE.h5ad")
-        for key in ("target", "batch"):
-            if not params.get(key):
-                raise DataError(
-                    f"{self.name}: name the {'label' if key == 'target' else 'batch'} column "
-                    f"in obs ({'--target COLUMN' if key == 'target' else '--set batch=COLUMN'})"
-                )
-        top = params.get("top_genes")
-        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 2):
-            raise DataError(f"{self.name}: top_genes must be an integer >= 2, got {top!r}")
-        if not self.resolve(params).is_file():
-            raise DataError(f"{self.name}: file {self.resolve(params)} not found")
-
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        path = self.resolve(params)
-        return sha256_file(path) if path.is_file() else "missing"
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        return [self.resolve(params)]
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         path = self.resolve(params)

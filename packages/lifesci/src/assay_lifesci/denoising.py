@@ -12,15 +12,16 @@ import numpy.typing as npt
 from assay.data import (
     Dataset,
     DatasetMetadata,
-    Source,
+    SourceParams,
     read_array,
     read_json,
-    sha256_file,
     write_array,
     write_json,
 )
 from assay.errors import DataError
 from assay.predictions import Predictions
+from assay.user_files import UserFileSource
+from pydantic import Field
 from scipy import sparse
 
 from assay_lifesci.cells import log_normalise, read_h5ad_file
@@ -81,36 +82,31 @@ def read_count_table(path: Path) -> tuple[npt.NDArray[np.float64], list[str]]:
     return rounded, genes
 
 
-class CountsSource(Source):
+class CountsParams(SourceParams):
+    path: str = SAMPLE
+    """A count CSV or .h5ad, or "celltypist-sample" (the default)."""
+    min_cells: int = Field(default=1, ge=1)
+    max_genes: int | None = Field(default=None, ge=1)
+
+
+class CountsSource(UserFileSource):
     """Raw UMI counts: celltypist's bundled sample (559 cells x 32,786 genes) or a user's
     count CSV / `.h5ad`. `min_cells` drops genes detected in fewer cells; `max_genes`
     keeps the genes with the most counts. The matrix is stored sparse (CSR)."""
 
     name = "lifesci.counts"
     version = "1"
-    known_params = frozenset({"path", "min_cells", "max_genes"})
+    params_model = CountsParams
 
     def generator_versions(self) -> dict[str, str]:
         return {"reader": "1"}
 
     def resolve(self, params: Mapping[str, Any]) -> Path:
-        raw = str(params.get("path", SAMPLE))
-        return celltypist_sample_path() if raw == SAMPLE else Path(raw).expanduser().resolve()
+        raw = params.get("path", SAMPLE)
+        return celltypist_sample_path() if raw == SAMPLE else self.given_path(params)
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - self.known_params
-        if unknown:
-            raise DataError(f"{self.name}: unknown parameters {sorted(unknown)}")
-        for key in ("min_cells", "max_genes"):
-            value = params.get(key)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise DataError(f"{self.name}: {key} must be a positive integer, got {value!r}")
-        if not self.resolve(params).is_file():
-            raise DataError(f"{self.name}: file {self.resolve(params)} not found")
-
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        path = self.resolve(params)
-        return sha256_file(path) if path.is_file() else "missing"
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        return [self.resolve(params)]
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         counts, genes = read_count_table(self.resolve(params))

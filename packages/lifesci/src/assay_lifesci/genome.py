@@ -20,6 +20,7 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     Source,
+    SourceParams,
     read_array,
     read_json,
     sha256_file,
@@ -29,6 +30,7 @@ from assay.data import (
 from assay.errors import DataError
 from assay.models import require_targets
 from assay.predictions import Predictions
+from pydantic import Field
 
 BUNDLED = {
     "MIIJ01000039": ("MIIJ01000039.fna.gz", "MIIJ01000039.single.fna.gz"),
@@ -161,6 +163,15 @@ def windows(
         first_block += len(sequence) // block + 1
 
 
+class GenomeWindowsParams(SourceParams):
+    genome: str
+    """A bundled genome's name or a FASTA path."""
+    gff: str | None = None
+    window: int = Field(default=240, ge=30)
+    block: int = Field(default=50_000, ge=1000)
+    max_windows: int | None = Field(default=None, ge=10)
+
+
 class GenomeWindowsSource(Source):
     """Windows of a genome labelled coding / intergenic.
 
@@ -172,7 +183,7 @@ class GenomeWindowsSource(Source):
 
     name = "lifesci.genome_windows"
     version = "1"
-    known_params = frozenset({"genome", "gff", "window", "block", "max_windows"})
+    params_model = GenomeWindowsParams
 
     def generator_versions(self) -> dict[str, str]:
         from importlib.metadata import version
@@ -180,9 +191,7 @@ class GenomeWindowsSource(Source):
         return {"biopython": version("biopython"), "pyrodigal": version("pyrodigal")}
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        unknown = set(params) - self.known_params
-        if unknown:
-            raise DataError(f"{self.name}: unknown parameters {sorted(unknown)}")
+        super().validate_params(params)
         genome = str(params.get("genome", ""))
         if genome not in BUNDLED:
             if not Path(genome).expanduser().is_file():
@@ -192,10 +201,6 @@ class GenomeWindowsSource(Source):
                 )
             if not params.get("gff") or not Path(str(params["gff"])).expanduser().is_file():
                 raise DataError(f"{self.name}: a FASTA genome needs --set gff=PATH (GFF3 with CDS)")
-        for key, low in (("window", 30), ("block", 1000), ("max_windows", 10)):
-            value = params.get(key)
-            if value is not None and (not isinstance(value, int) or value < low):
-                raise DataError(f"{self.name}: {key} must be an integer >= {low}, got {value!r}")
 
     def fingerprint(self, params: Mapping[str, Any]) -> str:
         genome = str(params.get("genome", ""))

@@ -232,11 +232,11 @@ def _relax_chunk(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
 
     with threadpool_limits(limits=1):
         records = [relax_candidate(c) for c in candidates]
-    _store(chunk_path(candidates), records)
+    write_json_atomically(chunk_path(candidates), records)
     return records
 
 
-def _store(path: Path, records: list[dict[str, Any]]) -> None:
+def write_json_atomically(path: Path, records: list[Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=".json", dir=path.parent)
     try:
@@ -248,7 +248,7 @@ def _store(path: Path, records: list[dict[str, Any]]) -> None:
             os.remove(tmp)
 
 
-def _load(path: Path) -> list[dict[str, Any]] | None:
+def read_json_list(path: Path) -> list[Any] | None:
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -268,7 +268,7 @@ def relax_all(
     found: dict[int, list[dict[str, Any]]] = {}
     for i, chunk in enumerate(chunks):
         path = chunk_path(chunk)
-        cached = _load(path) if path.is_file() else None
+        cached = read_json_list(path) if path.is_file() else None
         if cached is not None and len(cached) == len(chunk):
             found[i] = cached
     missing = [i for i in range(len(chunks)) if i not in found]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -32,11 +31,11 @@ from assay.data import (
     SourceParams,
     read_array,
     read_json,
-    sha256_file,
     write_array,
     write_json,
 )
 from assay.errors import DataError
+from assay.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
 from pydantic import Field
 from rdkit import Chem, RDConfig
 from rdkit.rdBase import BlockLogs
@@ -68,8 +67,6 @@ class UserFileParams(MoleculeParams):
     sep: str | None = None
 
 
-EXAMPLE = "example"
-"""`path = "example"` reads the small TDC-layout CSV bundled with the plugin."""
 EXAMPLE_FILE = "chembl2321810_tdc_sample.csv"
 
 SMILES_COLUMNS = ("drug", "smiles", "canonical_smiles", "smi", "mol", "molecule", "structure")
@@ -259,7 +256,7 @@ class ChemblPic50Source(MoleculeSource):
             yield Row(smiles, activity.get(ident, math.nan), f"CHEMBL2321810.smi line {i}")
 
 
-class UserFileSource(MoleculeSource):
+class MoleculeFileSource(UserFileSource, MoleculeSource):
     """A user's CSV/TSV (SMILES + target columns) or SDF (molecules + a target property).
 
     `path` (required; `"example"` reads a small bundled TDC-layout CSV),
@@ -270,31 +267,14 @@ class UserFileSource(MoleculeSource):
     """
 
     name = "medicine.file"
-    rebuildable = False
     params_model = UserFileParams
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        if not params.get("path"):
-            raise DataError(
-                f"{self.name}: no file given; pass --data PATH (source parameter 'path')"
-            )
-        path = self.resolve(params)
-        if not path.is_file():
-            raise DataError(f"{self.name}: file {path} not found; check the --data path")
-
     def resolve(self, params: Mapping[str, Any]) -> Path:
-        raw = str(params.get("path", ""))
-        if raw == EXAMPLE:
-            example = files("assay_medicine") / "examples" / EXAMPLE_FILE
-            if not isinstance(example, Path):  # a zipped install has no path to hand out
-                raise DataError(f"{self.name}: the bundled example needs an unzipped install")
-            return example
-        return Path(raw).expanduser().resolve()
+        example = bundled_path(self.name, "assay_medicine", "examples", EXAMPLE_FILE)
+        return self.given_path(params, example=example)
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        path = self.resolve(params)
-        return sha256_file(path) if path.is_file() else "missing"
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        return [self.resolve(params)]
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
         path = self.resolve(params)
@@ -306,7 +286,7 @@ class UserFileSource(MoleculeSource):
             )
         return (
             path.name,
-            f"user file {path} (sha256 {self.fingerprint(params)[:16]})",
+            f"user file {path} (sha256 {content_digest(path)[:16]})",
             "user-supplied data (licence as given by its owner)",
         )
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset, DatasetMetadata, Source, SourceParams, sha256_file, stable_hash
+from assay.data import Dataset, DatasetMetadata, SourceParams
 from assay.errors import DataError
+from assay.user_files import UserFileSource
 from qiskit import QuantumCircuit, qasm2, qasm3  # type: ignore[import-untyped]
 
 from assay_quantum.mitigation_data import (
@@ -112,37 +113,25 @@ class UserCircuitParams(SourceParams):
     """A folder of .qasm / .qpy circuits and their values.npz."""
 
 
-class UserCircuitSource(Source):
+class UserCircuitSource(UserFileSource):
     """Circuits plus measured and ideal <Z_i> from a folder you point to (`path`)."""
 
     name = "quantum.user_circuits"
     version = "1"
-    rebuildable = False
+    params_model = UserCircuitParams
 
     def generator_versions(self) -> dict[str, str]:
         return qiskit_versions()
 
     def _folder(self, params: Mapping[str, Any]) -> Path:
-        if "path" not in params:
-            raise DataError(f"{self.name}: parameter 'path' (a folder) is required")
-        folder = Path(str(params["path"])).expanduser()
+        folder = self.given_path(params)
         if not folder.is_dir():
             raise DataError(f"{folder}: folder not found")
         return folder
 
-    params_model = UserCircuitParams
-
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
         folder = self._folder(params)
-        circuit_files(folder)
-        if not (folder / "values.npz").is_file():
-            raise DataError(f"{folder}: values.npz is missing")
-
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        folder = self._folder(params)
-        files = [*circuit_files(folder), folder / "values.npz"]
-        return stable_hash({f.name: sha256_file(f) for f in files if f.is_file()})
+        return [*circuit_files(folder), folder / "values.npz"]
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         folder = self._folder(params)

@@ -1,0 +1,89 @@
+"""Sources that copy a user's files, or a small example bundled with a plugin.
+
+Every such source answers one question, `input_files`: which files (or
+folders) the data are read from. From that answer the core derives the rest,
+the same way for every plugin:
+
+- a missing file is one line naming it, before anything is written;
+- the cache key holds the sha256 of every file (a folder: of every file in
+  it), so an edited file is read again;
+- the cache entry is never rebuilt silently (`rebuildable = False`): a copy
+  of a user's file that fails its checksum is refused, not regenerated.
+
+`bundled_path` hands out a plugin's bundled example, and `user_path` the
+path a user gave, with `~` expanded.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from assay.data import Source, sha256_file, stable_hash
+from assay.errors import DataError
+
+EXAMPLE = "example"
+"""The `path` value that reads a plugin's bundled example instead of a user's file."""
+
+
+def user_path(raw: Any) -> Path:
+    return Path(str(raw)).expanduser().resolve()
+
+
+def bundled_path(origin: str, package: str, *parts: str) -> Path:
+    """A file or folder shipped inside `package` (e.g. its `examples/`)."""
+    found = files(package).joinpath(*parts)
+    if not isinstance(found, Path):  # a zipped install has no path to hand out
+        raise DataError(f"{origin}: the bundled example needs an unzipped install of {package}")
+    return found
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file; of a folder, a hash over every file in it by relative name."""
+    if path.is_file():
+        return sha256_file(path)
+    if path.is_dir():
+        return stable_hash(
+            {
+                str(p.relative_to(path)): sha256_file(p)
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+            }
+        )
+    return "missing"
+
+
+class UserFileSource(Source):
+    """Base of a source whose data are a user's files (or a bundled example)."""
+
+    rebuildable = False
+
+    @abstractmethod
+    def input_files(self, params: Mapping[str, Any]) -> Sequence[Path]:
+        """Every file or folder the data are read from, resolved. Raise `DataError` when
+        the parameters name none (e.g. no `path` given)."""
+
+    def given_path(
+        self, params: Mapping[str, Any], key: str = "path", example: Path | None = None
+    ) -> Path:
+        """The path under `key`; `example` when the user wrote "example"."""
+        raw = params.get(key)
+        if not raw:
+            raise DataError(
+                f"{self.name}: no file given; pass --data PATH (source parameter '{key}')"
+            )
+        if raw == EXAMPLE and example is not None:
+            return example
+        return user_path(raw)
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        super().validate_params(params)
+        for path in self.input_files(params):
+            if not path.exists():
+                raise DataError(f"{self.name}: {path} not found; check the path given")
+
+    def fingerprint(self, params: Mapping[str, Any]) -> str:
+        return stable_hash([[p.name, content_digest(p)] for p in self.input_files(params)])

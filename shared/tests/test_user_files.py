@@ -1,0 +1,70 @@
+"""The core's base for sources that copy a user's files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from assay.cache import DataCache
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    SourceParams,
+    read_array,
+    write_array,
+)
+from assay.errors import CacheError, DataError
+from assay.user_files import UserFileSource
+
+
+class TableParams(SourceParams):
+    path: str = ""
+
+
+class TableSource(UserFileSource):
+    """Numbers, one per line, from the file under `path`."""
+
+    name = "test.table"
+    params_model = TableParams
+
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        return [self.given_path(params)]
+
+    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+        values = np.loadtxt(self.given_path(params), ndmin=1)
+        write_array(out_dir / "y.npy", values)
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+        y = read_array(files_dir / "y.npy")
+        meta = DatasetMetadata(name="table", version="1", provenance="user", licence="user")
+        return Dataset(inputs=y[:, None], targets=y, metadata=meta)
+
+
+def test_a_missing_or_absent_file_is_one_line(tmp_path: Path) -> None:
+    source = TableSource()
+    with pytest.raises(DataError, match=r"^test.table: no file given; pass --data PATH"):
+        source.validate_params({})
+    with pytest.raises(DataError, match=r"^test.table: .*nope.txt not found"):
+        source.validate_params({"path": str(tmp_path / "nope.txt")})
+    with pytest.raises(DataError, match=r"unknown key|extra"):
+        source.validate_params({"path": "x", "colour": 1})
+
+
+def test_an_edited_file_is_read_again_and_a_tampered_copy_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "y.txt"
+    table.write_text("1\n2\n3\n")
+    cache, source, params = DataCache(tmp_path / "cache"), TableSource(), {"path": str(table)}
+    first, _ = cache.load(source, params)
+    assert first.targets is not None
+    assert first.targets.tolist() == [1, 2, 3]
+    table.write_text("4\n5\n")
+    second, entry = cache.load(source, params)
+    assert second.targets is not None
+    assert second.targets.tolist() == [4, 5]
+    assert not source.rebuildable
+    (entry.path / "y.npy").write_bytes(b"tampered")
+    with pytest.raises(CacheError, match="not rebuilt automatically"):
+        cache.load(source, params)
