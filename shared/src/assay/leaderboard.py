@@ -12,9 +12,11 @@ Written as Markdown + JSON + PNG per scenario and an index README.md.
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import tempfile
+import os
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -27,12 +29,15 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from assay.campaign import DESIGN_SEEDS
+from assay.data import stable_hash
 from assay.metrics import Metric
 from assay.predictions import Predictions
 from assay.protocols import predictions_from_columns
 from assay.spec import ModelEntry, ScenarioSpec, Size
 from assay.stats import (
     BOOTSTRAP_METHOD,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
     CV_METHOD,
     NO_TEST,
     SEEDS_METHOD,
@@ -56,6 +61,7 @@ from assay.stats import (
     seed_summary,
     seeds_differ,
 )
+from assay.store import read_artifact
 from assay.tracking import DATASET_ARTIFACT, EXTERNAL, TAG
 from assay.units import parent_key
 
@@ -202,11 +208,10 @@ class _Predictions:
         self.y_true: np.ndarray[Any, Any] | None = None
 
     def load(self, run: Any) -> Predictions | None:
-        try:
-            text = self.client.download_artifacts(run.info.run_id, "predictions.csv")
-        except Exception:  # no artifact (an old run): no bootstrap for this entry
+        text = read_artifact(self.client, run, "predictions.csv")
+        if text is None:  # no artifact (an old run): no bootstrap for this entry
             return None
-        frame = pd.read_csv(text).sort_values("row", kind="stable")
+        frame = pd.read_csv(io.StringIO(text)).sort_values("row", kind="stable")
         rows, y_true, predictions = predictions_from_columns(frame)
         if self.rows is None:
             self.rows, self.y_true = rows, y_true
@@ -219,12 +224,34 @@ def _bootstrap(
     client: MlflowClient, rows_by_entry: Mapping[str, list[Any]], metrics: Sequence[Metric]
 ) -> tuple[dict[str, dict[str, np.ndarray[Any, Any]]] | None, int]:
     """entry -> metric -> the metric on every resample (averaged over seeds), or None when
-    some entry lacks predictions; and the number of test rows."""
+    some entry lacks predictions; and the number of test rows.
+
+    Each entry's resampled values are kept under ASSAY_HOME/boards, keyed by its runs and
+    the metric's code, so rebuilding an unchanged board does not bootstrap it again."""
+    finished = {
+        name: [r for r in runs if r.info.status == "FINISHED"]
+        for name, runs in rows_by_entry.items()
+    }
+    if not all(finished.values()):
+        return None, 0
+    cache = _BootstrapCache()
+    keys = {name: {m.name: cache.key(runs, m) for m in metrics} for name, runs in finished.items()}
+    hits = {
+        name: {m: cache.get(key) for m, key in by_metric.items()}
+        for name, by_metric in keys.items()
+    }
+    if all(hit is not None for by_metric in hits.values() for hit in by_metric.values()):
+        n_rows = {hit[1] for by_metric in hits.values() for hit in by_metric.values() if hit}
+        if len(n_rows) == 1:
+            return {
+                name: {m: hit[0] for m, hit in by_metric.items() if hit}
+                for name, by_metric in hits.items()
+            }, n_rows.pop()
     store = _Predictions(client)
     seeds: dict[str, list[Predictions]] = {}
-    for name, runs in rows_by_entry.items():
-        loaded = [store.load(r) for r in runs if r.info.status == "FINISHED"]
-        if not loaded or any(p is None for p in loaded):
+    for name, runs in finished.items():
+        loaded = [store.load(r) for r in runs]
+        if any(p is None for p in loaded):
             return None, 0
         seeds[name] = [p for p in loaded if p is not None]
     if store.y_true is None:
@@ -235,9 +262,54 @@ def _bootstrap(
     for name, predictions in seeds.items():
         out[name] = {}
         for metric in metrics:
+            hit = hits[name][metric.name]
+            if hit is not None and hit[1] == len(y_true):
+                out[name][metric.name] = hit[0]
+                continue
             score = partial(_seed_mean_score, metric, y_true, predictions)
             out[name][metric.name] = bootstrap_values(score, resamples)
+            cache.put(keys[name][metric.name], out[name][metric.name], len(y_true))
     return out, len(y_true)
+
+
+class _BootstrapCache:
+    """Resampled metric values on disk, one small JSON file per (entry's runs, metric)."""
+
+    def __init__(self) -> None:
+        from assay.cache import assay_home
+
+        self.root = assay_home() / "boards" / "bootstrap"
+
+    @staticmethod
+    def key(runs: Sequence[Any], metric: Metric) -> str:
+        module = getattr(metric.fn, "__module__", None) or ""
+        package = sys.modules.get(module.split(".")[0])
+        return stable_hash(
+            {
+                "runs": sorted(r.info.run_id for r in runs),
+                "metric": metric.name,
+                "code": [module, getattr(package, "__version__", "")],
+                "resamples": [BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED],
+            }
+        )
+
+    def get(self, key: str) -> tuple[np.ndarray[Any, Any], int] | None:
+        path = self.root / f"{key[:40]}.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            return np.asarray(saved["values"], dtype=np.float64), int(saved["n_rows"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, values: np.ndarray[Any, Any], n_rows: int) -> None:
+        path = self.root / f"{key[:40]}.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"values": values.tolist(), "n_rows": n_rows}))
+            tmp.replace(path)
+        except OSError:  # a read-only home only costs the next build its speed
+            pass
 
 
 def _seed_mean_score(
@@ -427,11 +499,10 @@ def _trace_curve(client: MlflowClient, run: Any) -> tuple[str, np.ndarray[Any, A
     """A campaign's discovery curve from its stored trace: top-k recall where the pool's
     top candidates are marked, else the best-so-far; padded to the budget (a pool measured
     to its end keeps its last value)."""
-    try:
-        text = client.download_artifacts(run.info.run_id, "predictions.csv")
-    except Exception:
+    text = read_artifact(client, run, "predictions.csv")
+    if text is None:
         return None
-    frame = pd.read_csv(text)
+    frame = pd.read_csv(io.StringIO(text))
     tags = run.data.tags
     budget = int(tags.get(f"{TAG}info.budget", len(frame)))
     n_top = tags.get(f"{TAG}info.n_top")
@@ -490,11 +561,12 @@ def _data_card(client: MlflowClient, unit_run: Any) -> dict[str, Any]:
     parent = _parent_run(client, unit_run)
     if parent is None:
         return {}
+    text = read_artifact(client, parent, DATASET_ARTIFACT)
+    if text is None:  # not recorded (an older run)
+        return {}
     try:
-        with tempfile.TemporaryDirectory() as scratch:
-            local = client.download_artifacts(parent.info.run_id, DATASET_ARTIFACT, scratch)
-            card = json.loads(Path(local).read_text(encoding="utf-8"))
-    except Exception:  # not recorded (an older run)
+        card = json.loads(text)
+    except ValueError:
         return {}
     return card if isinstance(card, dict) else {}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from assay import ownership
 from assay.errors import DataError
+from assay.store import read_artifact
 from assay.tracking import DATASET_ARTIFACT, TAG
 
 RECORDS_DIR = "records"
@@ -65,21 +65,15 @@ def _run_record(client: MlflowClient, run: Any, parents: dict[str, Any]) -> dict
             "start_time": parent.info.start_time,
             "tags": _recorded_tags(parent.data.tags),
             "params": dict(sorted(parent.data.params.items())),
-            "artifacts": _artifacts(client, parent.info.run_id, PARENT_ARTIFACTS),
+            "artifacts": _artifacts(client, parent, PARENT_ARTIFACTS),
         },
-        "artifacts": _artifacts(client, run.info.run_id, ARTIFACTS),
+        "artifacts": _artifacts(client, run, ARTIFACTS),
     }
 
 
-def _artifacts(client: MlflowClient, run_id: str, names: Iterable[str]) -> dict[str, str]:
-    artifacts = {}
-    listed = {a.path for a in client.list_artifacts(run_id)}
-    for name in names:
-        if name in listed:
-            with tempfile.TemporaryDirectory() as scratch:
-                local = client.download_artifacts(run_id, name, scratch)
-                artifacts[name] = Path(local).read_text(encoding="utf-8")
-    return artifacts
+def _artifacts(client: MlflowClient, run: Any, names: Iterable[str]) -> dict[str, str]:
+    found = {name: read_artifact(client, run, name) for name in names}
+    return {name: text for name, text in found.items() if text is not None}
 
 
 def write_records(client: MlflowClient, scenario: str, runs: Iterable[Any], out_dir: Path) -> Path:

@@ -14,8 +14,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -89,3 +92,19 @@ def _migration_leftovers(path: Path) -> list[str]:
     except sqlite3.Error:
         return []
     return sorted(str(name) for (name,) in rows)
+
+
+def read_artifact(client: MlflowClient, run: Any, name: str) -> str | None:
+    """The text of a run's artifact `name`, or None when it has none. A local artifact
+    store is read in place: MLflow's download copies every file through a temporary folder,
+    which made rebuilding a board of a few hundred runs take half a minute."""
+    parsed = urlparse(str(run.info.artifact_uri))
+    if parsed.scheme in ("", "file"):
+        path = Path(unquote(parsed.path)) / name
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    if name not in {a.path for a in client.list_artifacts(run.info.run_id)}:
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        return Path(client.download_artifacts(run.info.run_id, name, scratch)).read_text(
+            encoding="utf-8"
+        )
