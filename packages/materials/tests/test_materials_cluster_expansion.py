@@ -126,13 +126,19 @@ def test_cluster_expansion_beats_the_dummy_on_quick_emt_alloys(tmp_path: Path) -
     params = {"n_structures": 80, "min_atoms": 4, "max_atoms": 8, "seed": 0}
     data, _ = DataCache(tmp_path).load(EmtAlloysSource(), params)
     assert data.targets is not None
-    errors: dict[str, list[float]] = {"ce": [], "mean": []}
+    errors: dict[str, list[float]] = {"ce": [], "lasso": [], "mean": []}
     folds = KFold(5, shuffle=True, random_state=18012019).split(np.zeros(len(data)))
     for train_rows, test_rows in folds:
         train, test = data.subset(train_rows), data.subset(test_rows)
-        for name, model in (("ce", ClusterExpansion()), ("mean", MeanModel())):
+        models: tuple[tuple[str, Any], ...] = (
+            ("ce", ClusterExpansion()),
+            ("lasso", ClusterExpansion(regulariser="lasso")),
+            ("mean", MeanModel()),
+        )
+        for name, model in models:
             model.fit(train, seed=0)
             predicted = np.asarray(model.predict(test.without_targets()).values)
             errors[name].append(float(np.mean(np.abs(predicted - data.targets[test_rows]))))
     ce, dummy = np.mean(errors["ce"]), np.mean(errors["mean"])
     assert ce < 0.7 * dummy, f"cluster expansion MAE {ce:.4f} vs Dummy {dummy:.4f} eV/atom"
+    assert np.mean(errors["lasso"]) < 0.7 * dummy

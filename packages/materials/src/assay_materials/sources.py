@@ -34,7 +34,7 @@ from assay.data import (
     write_json,
 )
 from assay.errors import DataError, reason
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
 from assay_materials.stability import STABLE_TOLERANCE
@@ -214,13 +214,13 @@ class EmtParams(SourceParams):
     target: EmtTarget = EMT_DEFAULTS["target"]
     """`formation_energy` (eV/atom) or `e_above_hull` (eV/atom above the hull of the set)."""
 
-    @model_validator(mode="after")
-    def _atoms_in_order(self) -> EmtParams:
-        if self.min_atoms > self.max_atoms:
-            raise ValueError(
-                f"min_atoms ({self.min_atoms}) must not exceed max_atoms ({self.max_atoms})"
-            )
-        return self
+    @field_validator("max_atoms")
+    @classmethod
+    def _not_below_min_atoms(cls, value: int, info: ValidationInfo) -> int:
+        smallest = info.data.get("min_atoms")
+        if smallest is not None and value < smallest:
+            raise ValueError(f"must be at least min_atoms ({smallest})")
+        return value
 
 
 class EmtAlloysSource(MaterialsSource):
