@@ -12,22 +12,27 @@ regression, the regularisation chosen by cross-validation inside the
 training fold.
 
 A cluster expansion lives on the ideal lattice, so a relaxed cell is first
-mapped back onto it, as cluster-expansion codes do: neighbour distances are
-sorted into shells by the effective lattice constant a = (4 V / N)^(1/3)
-(shell radii a/sqrt2, a, a sqrt(3/2), a sqrt2, cut at the midpoints), and
-the cell's strain is removed by fitting the metric tensor that puts every
-neighbour pair at its shell's ideal distance (six numbers, linear least
-squares, repeated until the shell assignment stops changing; a few cells of
-these small supercells relax by 10 % and more along one axis, enough to
-move neighbours across the midpoints). A structure that needs more than
-`MAX_STRAIN` to become fcc, or whose atoms do not then each have the fcc
-coordination (12, 6, 24, 12) with every distance inside a shell band, is
-not an fcc decoration and is refused with one line.
+mapped back onto it, as cluster-expansion codes do. Relaxation here is not
+small: in these 4-12 atom cells of metals up to 14 % apart in size, a cell
+can relax by 10 % along one axis (L1_0 NiPt to c/a 0.82) and atoms by
+0.5 A, enough to move neighbours across the midpoints between fcc shells.
+So: (1) the metric tensor that puts every neighbour pair at its fcc shell
+distance (radii a/sqrt2, a, a sqrt(3/2), a sqrt2 with a = (4 V / N)^(1/3),
+shells cut at the midpoints) is fitted by linear least squares until the
+shell assignment stops changing, a first guess; (2) the nearest-neighbour
+bonds, robust to relaxation, are sorted into the 12 fcc directions, which
+three bonds at 60 degrees turn into integer labels whatever the strain;
+(3) the sites and the cell that realise those ideal bonds are solved by
+least squares. Counting then runs on exact fcc geometry. A structure whose
+bonds are not the 12 of fcc, that cannot be placed on fcc sites, that is
+more than `MAX_STRAIN` from its ideal cell, or whose ideal sites do not have
+the fcc coordination (12, 6, 24, 12), is not an fcc decoration (bcc, a
+vacancy, overlapping atoms) and is refused with one line.
 
 icet and clease (both on PyPI) were considered: icet ships as a source
 distribution that needs a C++ toolchain, and clease keeps its structures in
 its own ASE database mapped onto supercell templates; neither fits a fold of
-pymatgen structures as directly as the 200 lines here.
+pymatgen structures as directly as the code here.
 """
 
 from __future__ import annotations
