@@ -13,7 +13,7 @@ training fold.
 
 A cluster expansion lives on the ideal lattice, so a relaxed cell is first
 mapped back onto it, as cluster-expansion codes do. Relaxation here is not
-small: in these 4-12 atom cells of metals up to 14 % apart in size, a cell
+small: in these 4-12 atom cells of metals up to 16 % apart in size, a cell
 can relax by 10 % along one axis (L1_0 NiPt to c/a 0.82) and atoms by
 0.5 A, enough to move neighbours across the midpoints between fcc shells.
 So: (1) the metric tensor that puts every neighbour pair at its fcc shell
