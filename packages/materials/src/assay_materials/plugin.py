@@ -8,6 +8,7 @@ from assay.plugin import Plugin
 
 from assay_materials import __version__
 from assay_materials.splits import SPLITS
+from assay_materials.stability import STABILITY_METRICS
 
 plugin = Plugin(
     name="materials",
@@ -25,12 +26,14 @@ plugin = Plugin(
     models={
         "materials.linear": "assay_materials.models:linear_composition",
         "materials.random_forest": "assay_materials.models:random_forest",
+        "materials.cluster_expansion": "assay_materials.cluster_expansion:cluster_expansion",
         "materials.composition_attention": "assay_materials.deep:composition_attention",
         "materials.crystal_graph": "assay_materials.deep:crystal_graph",
         # The `foundation` extra; without CHGNet these are reported as not installed.
         "materials.chgnet_zero_shot": "assay_materials.foundation:CHGNetZeroShot",
         "materials.chgnet_calibrated": "assay_materials.foundation:CHGNetCalibrated",
     },
+    metrics=STABILITY_METRICS,
     splits=SPLITS,
     environments={"materials.alloy_pool": "assay_materials.alloy_loop:AlloyPool"},
     policies={"materials.chgnet_prior": "assay_materials.alloy_loop:CHGNetPriorPolicy"},

@@ -17,13 +17,15 @@ import math
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from assay.data import (
     Dataset,
     DatasetMetadata,
     Source,
+    SourceParams,
+    parse_params,
     read_array,
     read_json,
     sha256_file,
@@ -32,8 +34,10 @@ from assay.data import (
     write_json,
 )
 from assay.errors import DataError, reason
+from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
+from assay_materials.stability import STABLE_TOLERANCE
 from assay_materials.structures import (
     check_structure,
     read_structure_file,
@@ -54,26 +58,10 @@ def _version(module_name: str) -> str:
         return "absent"
 
 
-def _check_known(name: str, params: Mapping[str, Any], known: frozenset[str]) -> None:
-    unknown = set(params) - known
-    if unknown:
-        raise DataError(
-            f"{name}: unknown parameters {sorted(unknown)} (known: {', '.join(sorted(known))})"
-        )
-
-
-def _check_max_rows(name: str, params: Mapping[str, Any]) -> None:
-    max_rows = params.get("max_rows")
-    if max_rows is not None and (
-        isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 10
-    ):
-        raise DataError(f"{name}: max_rows must be an integer >= 10, got {max_rows!r}")
-
-
-def _subsample_rows(n: int, max_rows: Any) -> np.ndarray[Any, Any]:
-    if max_rows is None or int(max_rows) >= n:
+def _subsample_rows(n: int, max_rows: int | None) -> np.ndarray[Any, Any]:
+    if max_rows is None or max_rows >= n:
         return np.arange(n)
-    return np.sort(np.random.default_rng(0).choice(n, int(max_rows), replace=False))
+    return np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
 
 
 class MaterialsSource(Source):
@@ -161,19 +149,21 @@ def experimental_enthalpies() -> list[tuple[str, float, int]]:
     return out
 
 
+class ExptParams(SourceParams):
+    max_rows: int | None = Field(default=None, ge=10)
+    """A seeded subsample of this many compounds (quick sizes); None keeps all."""
+
+
 class ExptFormationEnthalpySource(MaterialsSource):
     """2,135 experimental formation enthalpies from pymatgen's wheel, in eV/atom.
 
     Parameters: `max_rows` (a seeded subsample, for quick sizes)."""
 
     name = "materials.expt_formation_enthalpy"
+    params_model = ExptParams
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
-
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        _check_known(self.name, params, frozenset({"max_rows"}))
-        _check_max_rows(self.name, params)
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
         return (
@@ -187,7 +177,7 @@ class ExptFormationEnthalpySource(MaterialsSource):
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         rows = experimental_enthalpies()
-        keep = _subsample_rows(len(rows), params.get("max_rows"))
+        keep = _subsample_rows(len(rows), parse_params(self.name, ExptParams, params).max_rows)
         chosen = [rows[i] for i in keep]
         notes = [f"{len(rows)} compounds, eV per formula unit divided by atoms per formula unit"]
         if len(keep) < len(rows):
@@ -208,72 +198,95 @@ EMT_DEFAULTS: dict[str, Any] = {
     "max_atoms": 12,
     "seed": 0,
     "chunk_size": 12,
+    "target": "formation_energy",
 }
-STABLE_TOLERANCE = 1e-3
-"""eV/atom: within this of the hull counts as on it (the relaxation's own precision is finer)."""
+EmtTarget = Literal["formation_energy", "e_above_hull"]
+
+
+class EmtParams(SourceParams):
+    """A default left out of a scenario's params stays out of its cache and run keys."""
+
+    n_structures: int = Field(default=EMT_DEFAULTS["n_structures"], ge=10)
+    min_atoms: int = Field(default=EMT_DEFAULTS["min_atoms"], ge=2, le=32)
+    max_atoms: int = Field(default=EMT_DEFAULTS["max_atoms"], ge=2, le=32)
+    seed: int = Field(default=EMT_DEFAULTS["seed"], ge=0)
+    chunk_size: int = Field(default=EMT_DEFAULTS["chunk_size"], ge=1)
+    target: EmtTarget = EMT_DEFAULTS["target"]
+    """`formation_energy` (eV/atom) or `e_above_hull` (eV/atom above the hull of the set)."""
+
+    @field_validator("max_atoms")
+    @classmethod
+    def _not_below_min_atoms(cls, value: int, info: ValidationInfo) -> int:
+        smallest = info.data.get("min_atoms")
+        if smallest is not None and value < smallest:
+            raise ValueError(f"must be at least min_atoms ({smallest})")
+        return value
 
 
 class EmtAlloysSource(MaterialsSource):
     """Binary fcc decorations of Cu/Ag/Au/Ni/Pd/Pt relaxed with EMT.
 
-    Target: formation energy (eV/atom) against the pure metals relaxed the same
-    way. Extras: `e_above_hull` (eV/atom, hull of this set and the elements),
-    `stable` (1 on the hull), `steps` (BFGS steps). Groups: the binary system
+    Target (`target`): formation energy (eV/atom, the default) against the pure
+    metals relaxed the same way, or the energy above the convex hull of this
+    set and the elements (eV/atom). Extras: `e_above_hull`, `stable` (1 within
+    STABLE_TOLERANCE of the hull), `steps` (BFGS steps), and
+    `formation_energy` when it is not the target. Groups: the binary system
     ("Au-Cu"). Parameters: `n_structures`, `min_atoms`, `max_atoms`, `seed`,
-    `chunk_size`.
+    `chunk_size`, `target`.
     """
 
     name = "materials.emt_alloys"
+    params_model = EmtParams
 
     def generator_versions(self) -> dict[str, str]:
         return {"ase": _version("ase"), "pymatgen": _version("pymatgen")}
 
     def full(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {**EMT_DEFAULTS, **params}
-
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        _check_known(self.name, params, frozenset(EMT_DEFAULTS))
-        full = self.full(params)
-        for key in EMT_DEFAULTS:
-            value = full[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise DataError(f"{self.name}: {key} must be a non-negative integer, got {value!r}")
-        if not 2 <= full["min_atoms"] <= full["max_atoms"] <= 32:
-            raise DataError(f"{self.name}: need 2 <= min_atoms <= max_atoms <= 32")
-        if full["n_structures"] < 10 or full["chunk_size"] < 1:
-            raise DataError(f"{self.name}: n_structures must be >= 10 and chunk_size >= 1")
+        """Every parameter with its default filled in (checked)."""
+        return parse_params(self.name, EmtParams, params).model_dump()
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
         full = self.full(params)
+        target = (
+            ""
+            if full["target"] == "formation_energy"
+            else "; target: energy above the convex hull of this set and the elements"
+        )
         return (
-            "emt-alloys",
+            "emt-alloys" if not target else "emt-alloys-e-above-hull",
             f"{full['n_structures']} binary fcc decorations ({full['min_atoms']}-"
             f"{full['max_atoms']} atoms) of Cu, Ag, Au, Ni, Pd, Pt drawn with seed "
             f"{full['seed']}, relaxed here with ASE's EMT (BFGS + FrechetCellFilter, fmax "
-            "0.01 eV/A); EMT is an effective-medium potential, not DFT",
+            f"0.01 eV/A); EMT is an effective-medium potential, not DFT{target}",
             "generated here (ASE, LGPL-2.1; pymatgen, MIT)",
         )
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         from assay_materials import emt
 
-        full = self.full(params)
+        full = parse_params(self.name, EmtParams, params)
         candidates = emt.draw_candidates(
-            int(full["n_structures"]),
-            seed=int(full["seed"]),
-            min_atoms=int(full["min_atoms"]),
-            max_atoms=int(full["max_atoms"]),
+            full.n_structures,
+            seed=full.seed,
+            min_atoms=full.min_atoms,
+            max_atoms=full.max_atoms,
         )
-        records = emt.relax_all(candidates, chunk_size=int(full["chunk_size"]))
+        records = emt.relax_all(candidates, chunk_size=full.chunk_size)
         kept = [r for r in records if r["converged"]]
         notes = [f"{len(kept)} of {len(records)} relaxations converged (fmax {emt.FMAX})"]
-        store_relaxed(self, out_dir, kept, notes)
+        store_relaxed(self, out_dir, kept, notes, target=full.target)
 
 
 def store_relaxed(
-    source: MaterialsSource, out_dir: Path, records: list[dict[str, Any]], notes: list[str]
+    source: MaterialsSource,
+    out_dir: Path,
+    records: list[dict[str, Any]],
+    notes: list[str],
+    *,
+    target: EmtTarget = "formation_energy",
 ) -> None:
-    """Structures, formation energies, hull distances and stable labels of relaxed records."""
+    """Structures, formation energies, hull distances and stable labels of relaxed records;
+    `target` says which of the two energies is the target (the other is an extra)."""
     from pymatgen.core.lattice import Lattice
     from pymatgen.core.structure import Structure
 
@@ -283,16 +296,20 @@ def store_relaxed(
     formation = np.array([emt.formation_energy(r["energy"], r["symbols"]) for r in records])
     formulas = [{s: r["symbols"].count(s) for s in set(r["symbols"])} for r in records]
     above = emt.hull_distances(formulas, formation)
+    extras = {
+        "e_above_hull": above,
+        "stable": (above <= STABLE_TOLERANCE).astype(np.int64),
+        "steps": np.array([r["steps"] for r in records], dtype=np.int64),
+    }
+    if target == "e_above_hull":
+        extras["formation_energy"] = formation
+        notes = [*notes, "target: energy above the hull (eV/atom)"]
     source.store(
         out_dir,
         inputs=structures,
-        targets=formation,
+        targets=formation if target == "formation_energy" else above,
         groups=[emt.system_name(sorted(set(r["symbols"]))) for r in records],
-        extras={
-            "e_above_hull": above,
-            "stable": (above <= STABLE_TOLERANCE).astype(np.int64),
-            "steps": np.array([r["steps"] for r in records], dtype=np.int64),
-        },
+        extras=extras,
         notes=[*notes, f"{int((above <= STABLE_TOLERANCE).sum())} structures on the hull"],
     )
 
@@ -341,6 +358,13 @@ def _finite_target(value: Any, *, where: str) -> float:
     return number
 
 
+class MatbenchFileParams(SourceParams):
+    path: str | None = None
+    """The task file (`--data`), or "example" for the bundled one."""
+    target: str | None = None
+    """The target column; None: the last column."""
+
+
 class MatbenchFileSource(MaterialsSource):
     """A Matbench task file: pandas split-orient JSON (`index`, `columns`, `data`), optionally
     gzipped, whose first column holds pymatgen Structure dicts or composition strings and whose
@@ -350,9 +374,10 @@ class MatbenchFileSource(MaterialsSource):
 
     name = "materials.matbench_file"
     rebuildable = False
+    params_model = MatbenchFileParams
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        _check_known(self.name, params, frozenset({"path", "target"}))
+        super().validate_params(params)
         path = _resolve(self.name, params)
         if not path.is_file():
             raise DataError(f"{self.name}: file {path} not found; check the --data path")
@@ -375,7 +400,7 @@ class MatbenchFileSource(MaterialsSource):
         path = _resolve(self.name, params)
         table = read_matbench_json(path)
         columns, data = table["columns"], table["data"]
-        target = params.get("target") or columns[-1]
+        target = parse_params(self.name, MatbenchFileParams, params).target or columns[-1]
         if target not in columns or target == columns[0]:
             raise DataError(
                 f"{path}: target column {target!r} not among the data columns {columns[1:]}"
@@ -442,6 +467,15 @@ def matbench_input(value: Any, *, where: str) -> Any:
 STRUCTURE_PATTERNS = ("*.cif", "*.vasp", "*.poscar", "POSCAR*", "CONTCAR*", "*.extxyz", "*.xyz")
 
 
+class StructureFolderParams(SourceParams):
+    path: str | None = None
+    """The folder of structure files (`--data`), or "example"."""
+    targets: str | None = None
+    """The CSV of targets; None: `<folder>/targets.csv`."""
+    file_column: str = "file"
+    target_column: str = "target"
+
+
 class StructureFolderSource(MaterialsSource):
     """A folder of CIF / POSCAR / extxyz files and a CSV of targets.
 
@@ -452,10 +486,10 @@ class StructureFolderSource(MaterialsSource):
 
     name = "materials.structure_folder"
     rebuildable = False
-    known = frozenset({"path", "targets", "file_column", "target_column"})
+    params_model = StructureFolderParams
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        _check_known(self.name, params, self.known)
+        super().validate_params(params)
         folder = _resolve(self.name, params)
         if not folder.is_dir():
             raise DataError(f"{self.name}: {folder} is not a folder of structure files")
@@ -484,8 +518,8 @@ class StructureFolderSource(MaterialsSource):
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         folder = _resolve(self.name, params)
         table = self.targets_csv(params)
-        file_column = str(params.get("file_column", "file"))
-        target_column = str(params.get("target_column", "target"))
+        parsed = parse_params(self.name, StructureFolderParams, params)
+        file_column, target_column = parsed.file_column, parsed.target_column
         with table.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
