@@ -28,12 +28,11 @@ from assay.data import (
     parse_params,
     read_array,
     read_json,
-    sha256_file,
-    stable_hash,
     write_array,
     write_json,
 )
 from assay.errors import DataError, reason
+from assay.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
@@ -314,38 +313,18 @@ def store_relaxed(
     )
 
 
-EXAMPLE = "example"
-"""`path = "example"` reads a small example bundled with the plugin (EMT alloys made here)."""
 EXAMPLES = {
     "materials.matbench_file": "matbench_emt_example.json.gz",
     "materials.structure_folder": "structures",
 }
+"""`path = "example"` reads a small example bundled with the plugin (EMT alloys made here)."""
 
 
-def _resolve(name: str, params: Mapping[str, Any], key: str = "path") -> Path:
-    raw = params.get(key)
-    if not raw:
-        raise DataError(f"{name}: no file given; pass --data PATH (source parameter '{key}')")
-    if raw == EXAMPLE and key == "path":
-        example = files("assay_materials") / "examples" / EXAMPLES[name]
-        if not isinstance(example, Path):  # a zipped install has no path to hand out
-            raise DataError(f"{name}: the bundled example needs an unzipped install")
-        return example
-    return Path(str(raw)).expanduser().resolve()
-
-
-def _file_digest(path: Path) -> str:
-    if path.is_file():
-        return sha256_file(path)
-    if path.is_dir():
-        return stable_hash(
-            {
-                str(p.relative_to(path)): sha256_file(p)
-                for p in sorted(path.rglob("*"))
-                if p.is_file()
-            }
-        )
-    return "missing"
+def _user_path(source: UserFileSource, params: Mapping[str, Any]) -> Path:
+    example = None
+    if params.get("path") == EXAMPLE:
+        example = bundled_path(source.name, "assay_materials", "examples", EXAMPLES[source.name])
+    return source.given_path(params, example=example)
 
 
 def _finite_target(value: Any, *, where: str) -> float:
@@ -365,7 +344,7 @@ class MatbenchFileParams(SourceParams):
     """The target column; None: the last column."""
 
 
-class MatbenchFileSource(MaterialsSource):
+class MatbenchFileSource(UserFileSource, MaterialsSource):
     """A Matbench task file: pandas split-orient JSON (`index`, `columns`, `data`), optionally
     gzipped, whose first column holds pymatgen Structure dicts or composition strings and whose
     `target` column (default: the last) the numbers. Run it with Matbench's folds.
@@ -373,31 +352,24 @@ class MatbenchFileSource(MaterialsSource):
     Parameters: `path` (required), `target` (column name)."""
 
     name = "materials.matbench_file"
-    rebuildable = False
     params_model = MatbenchFileParams
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        path = _resolve(self.name, params)
-        if not path.is_file():
-            raise DataError(f"{self.name}: file {path} not found; check the --data path")
-
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        return _file_digest(_resolve(self.name, params))
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        return [_user_path(self, params)]
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
-        path = _resolve(self.name, params)
+        path = _user_path(self, params)
         return (
             path.name.split(".")[0],
-            f"user Matbench task file {path} (sha256 {self.fingerprint(params)[:16]})",
+            f"user Matbench task file {path} (sha256 {content_digest(path)[:16]})",
             "user-supplied data (licence as given by its owner)",
         )
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        path = _resolve(self.name, params)
+        path = _user_path(self, params)
         table = read_matbench_json(path)
         columns, data = table["columns"], table["data"]
         target = parse_params(self.name, MatbenchFileParams, params).target or columns[-1]
@@ -476,7 +448,7 @@ class StructureFolderParams(SourceParams):
     target_column: str = "target"
 
 
-class StructureFolderSource(MaterialsSource):
+class StructureFolderSource(UserFileSource, MaterialsSource):
     """A folder of CIF / POSCAR / extxyz files and a CSV of targets.
 
     The CSV (`targets`, default `<folder>/targets.csv`) has a `file` column (the
@@ -485,38 +457,35 @@ class StructureFolderSource(MaterialsSource):
     POSCAR) or ASE (extxyz), each checked for overlapping atoms."""
 
     name = "materials.structure_folder"
-    rebuildable = False
     params_model = StructureFolderParams
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
         super().validate_params(params)
-        folder = _resolve(self.name, params)
+        folder = _user_path(self, params)
         if not folder.is_dir():
             raise DataError(f"{self.name}: {folder} is not a folder of structure files")
-        if not self.targets_csv(params).is_file():
-            raise DataError(f"{self.name}: targets CSV {self.targets_csv(params)} not found")
 
     def targets_csv(self, params: Mapping[str, Any]) -> Path:
         if params.get("targets"):
-            return _resolve(self.name, params, "targets")
-        return _resolve(self.name, params) / "targets.csv"
+            return self.given_path(params, "targets")
+        return _user_path(self, params) / "targets.csv"
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        return _file_digest(_resolve(self.name, params)) + _file_digest(self.targets_csv(params))
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        return [_user_path(self, params), self.targets_csv(params)]
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen"), "ase": _version("ase")}
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
-        folder = _resolve(self.name, params)
+        folder = _user_path(self, params)
         return (
             folder.name,
-            f"user structure folder {folder} (sha256 {self.fingerprint(params)[:16]})",
+            f"user structure folder {folder} (sha256 {content_digest(folder)[:16]})",
             "user-supplied data (licence as given by its owner)",
         )
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        folder = _resolve(self.name, params)
+        folder = _user_path(self, params)
         table = self.targets_csv(params)
         parsed = parse_params(self.name, StructureFolderParams, params)
         file_column, target_column = parsed.file_column, parsed.target_column
