@@ -224,17 +224,25 @@ def site(session: nox.Session) -> None:
     )
 
 
-def _suite_then_leaderboard(session: nox.Session, suite: str, out: str) -> None:
-    """The suite, then its boards (written even when a unit failed; the session then fails)."""
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _suite_then_leaderboard(
+    session: nox.Session, suite: str, out: str, *, parallel: bool = False
+) -> None:
+    """The suite, then its boards (written even when a unit failed; the session then fails).
+    `parallel`: one worker process per core, each with one BLAS and torch thread."""
     _install(session, *_all_packages())
-    session.run("assay", "suite", "run", suite, "--board", out, *session.posargs)
+    workers = ["--executor", "processes", "--workers", str(_cores())] if parallel else []
+    session.run("assay", "suite", "run", suite, *workers, "--board", out, *session.posargs)
 
 
 @nox.session
 def quick(session: nox.Session) -> None:
     """The main job: the quick suite over all installed plugins, tracked in local MLflow;
     then the test that every quick model beats its scenario's negative control."""
-    _suite_then_leaderboard(session, "scenarios/quick.toml", QUICK_LEADERBOARD)
+    _suite_then_leaderboard(session, "scenarios/quick.toml", QUICK_LEADERBOARD, parallel=True)
     _install(session, "pytest")
     session.run(
         "pytest",
