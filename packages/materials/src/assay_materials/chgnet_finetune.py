@@ -25,7 +25,7 @@ scale is `formation + sum_i x_i ref_i`, so the network learns
   not once per epoch. When only the last block trains (the default), what
   the frozen layers compute is fixed, so one pass of them per structure
   stores the last block's inputs and every epoch runs the last block and the
-  readout alone, about 7 times cheaper than the whole network. That path is
+  readout alone, 7-10 times cheaper than the whole network. That path is
   checked against CHGNet's own forward at the pretrained weights on every
   fit; with more trainable blocks each epoch runs the whole network.
 """
