@@ -32,6 +32,7 @@ plugin = Plugin(
         # The `foundation` extra; without CHGNet these are reported as not installed.
         "materials.chgnet_zero_shot": "assay_materials.foundation:CHGNetZeroShot",
         "materials.chgnet_calibrated": "assay_materials.foundation:CHGNetCalibrated",
+        "materials.chgnet_finetuned": "assay_materials.chgnet_finetune:chgnet_finetuned",
     },
     metrics=STABILITY_METRICS,
     splits=SPLITS,
@@ -42,6 +43,7 @@ plugin = Plugin(
         "materials.random_forest": {"n_estimators": 20},
         "materials.composition_attention": {"max_epochs": 2, "hidden": 16, "layers": 1},
         "materials.crystal_graph": {"max_epochs": 2, "hidden": 16, "layers": 1},
+        "materials.chgnet_finetuned": {"max_epochs": 1},
         "greedy": {"n_estimators": 10},
         "ucb": {"n_estimators": 10},
     },
