@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,31 @@ def test_chgnet_zero_shot_gives_cu3au_a_small_formation_energy() -> None:
     data = Dataset(inputs=inputs, targets=None, metadata=META)
     # DFT puts L1_2 Cu3Au near -0.1 eV/atom; a transferable model lands within a few tenths.
     assert abs(zero_shot_formation(data)[0]) < 0.3
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("chgnet") is None, reason="the foundation extra is not installed"
+)
+def test_chgnet_zero_shot_values_are_kept_on_disk_for_other_processes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from assay_materials import foundation
+    from pymatgen.core.lattice import Lattice
+    from pymatgen.core.structure import Structure
+
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
+    monkeypatch.setattr(foundation, "_ZERO_SHOT", {})
+    monkeypatch.setattr(foundation, "chgnet_reference", lambda symbol: -1.0)
+    monkeypatch.setattr(foundation, "chgnet_energies", lambda s: np.full(len(s), -1.25))
+    cells = np.empty(2, dtype=object)
+    cells[:] = [Structure(Lattice.cubic(a), ["Cu"], [[0, 0, 0]]) for a in (2.5, 2.6)]
+    data = Dataset(inputs=cells, targets=None, metadata=META)
+    assert foundation.zero_shot_formation(data).tolist() == [-0.25, -0.25]
+    assert foundation._zero_shot_file().is_file()
+
+    def ask_chgnet(structures: list[Structure]) -> None:
+        raise AssertionError("CHGNet asked again for structures saved on disk")
+
+    monkeypatch.setattr(foundation, "_ZERO_SHOT", {})  # a new process: an empty memo
+    monkeypatch.setattr(foundation, "chgnet_energies", ask_chgnet)
+    assert foundation.zero_shot_formation(data).tolist() == [-0.25, -0.25]

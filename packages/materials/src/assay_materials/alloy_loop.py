@@ -76,33 +76,18 @@ class CHGNetPriorPolicy:
             )
 
     def _prior(self, candidates: Candidates) -> np.ndarray[Any, Any]:
-        """CHGNet's zero-shot values, negated; kept on disk per pool and CHGNet version, so
-        the ten seeds of a campaign (each in its own worker) ask CHGNet once."""
-        from importlib.metadata import version
+        """CHGNet's zero-shot values, negated (kept on disk per structure by
+        `zero_shot_formation`, so the seeds of a campaign ask CHGNet once)."""
+        from assay.data import DatasetMetadata
 
-        from assay.cache import assay_home
-        from assay.data import DatasetMetadata, stable_hash
-
-        from assay_materials.emt import read_json_list, write_json_atomically
         from assay_materials.foundation import zero_shot_formation
-        from assay_materials.structures import structure_to_record
 
         if candidates.inputs is None:
             raise DataError("policy 'materials.chgnet_prior' needs candidates with structures")
-        structures = list(candidates.inputs)
-        key = stable_hash(
-            {"chgnet": version("chgnet"), "pool": [structure_to_record(s) for s in structures]}
-        )
-        path = assay_home() / "materials" / "chgnet-prior" / f"{key[:24]}.json"
-        cached = read_json_list(path) if path.is_file() else None
-        if cached is not None and len(cached) == len(structures):
-            return -np.asarray(cached, dtype=float)
-        inputs = np.empty(len(structures), dtype=object)
-        inputs[:] = structures
+        inputs = np.empty(len(candidates), dtype=object)
+        inputs[:] = list(candidates.inputs)
         meta = DatasetMetadata(name="candidates", version="1", provenance="campaign", licence="n/a")
-        values = zero_shot_formation(Dataset(inputs=inputs, targets=None, metadata=meta))
-        write_json_atomically(path, values.tolist())
-        return -values
+        return -zero_shot_formation(Dataset(inputs=inputs, targets=None, metadata=meta))
 
     def suggest(self, history: History, candidates: Candidates, q: int, *, seed: int) -> Candidates:
         del history, seed  # a fixed prior: the order never changes

@@ -28,19 +28,21 @@ import contextlib
 import functools
 import importlib.util
 import io
-import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
+from assay.cache import assay_home
+from assay.data import Dataset, stable_hash
 from assay.errors import DataError, UnknownNameError
 from assay.models import require_targets
 from assay.predictions import Predictions
 from sklearn.linear_model import Ridge
 
 from assay_materials.composition import fraction_features
+from assay_materials.emt import read_json_list, write_json_atomically
 from assay_materials.structures import detached, structure_to_record
 
 INSTALL_HINT = "pip install 'assay-materials[foundation]'"
@@ -99,8 +101,22 @@ def chgnet_reference(symbol: str) -> float:
 
 
 _ZERO_SHOT: dict[str, float] = {}
-"""Zero-shot values by structure record: CHGNet is deterministic, and folds, calibration and
-campaign seeds ask for the same structures again within one process."""
+"""Zero-shot values by structure (a hash of its record): CHGNet is deterministic, and folds,
+calibration and campaign seeds ask for the same structures again. Kept on disk per CHGNet
+version too, so each worker process of a suite does not ask CHGNet again."""
+
+
+def _zero_shot_file() -> Path:
+    from importlib.metadata import version
+
+    return assay_home() / "materials" / "chgnet" / f"zero-shot-{version('chgnet')}.json"
+
+
+def _load_saved() -> None:
+    """Add the values saved on disk (by this or another process) to the in-process memo."""
+    saved = read_json_list(_zero_shot_file()) if _zero_shot_file().is_file() else None
+    for key, value in saved or []:
+        _ZERO_SHOT.setdefault(str(key), float(value))
 
 
 def zero_shot_formation(dataset: Dataset) -> npt.NDArray[np.float64]:
@@ -111,7 +127,9 @@ def zero_shot_formation(dataset: Dataset) -> npt.NDArray[np.float64]:
         if not isinstance(given, Structure):
             raise DataError(f"row {i}: CHGNet needs structures, got {type(given).__name__}")
         structures.append(detached(given))
-        keys.append(json.dumps(structure_to_record(structures[-1])))
+        keys.append(stable_hash(structure_to_record(structures[-1]))[:32])
+    if any(key not in _ZERO_SHOT for key in keys):
+        _load_saved()
     missing = [i for i, key in enumerate(keys) if key not in _ZERO_SHOT]
     if missing:
         energies = chgnet_energies([structures[i] for i in missing])
@@ -119,6 +137,8 @@ def zero_shot_formation(dataset: Dataset) -> npt.NDArray[np.float64]:
             symbols = [str(site.specie) for site in structures[i]]
             reference = float(np.mean([chgnet_reference(s) for s in symbols]))
             _ZERO_SHOT[keys[i]] = float(energy) - reference
+        _load_saved()  # what another process saved meanwhile joins the union saved here
+        write_json_atomically(_zero_shot_file(), sorted(_ZERO_SHOT.items()))
     return np.array([_ZERO_SHOT[key] for key in keys])
 
 
