@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from assay.data import Dataset, DatasetMetadata
-from assay.errors import DataError, UnknownNameError
+from assay.errors import DataError
 from assay.models import build_model
 from assay.plugin import process_catalog
 
@@ -35,21 +35,6 @@ def _emt_example(n: int) -> Dataset:
         inputs[i] = Structure.from_dict(structure)
     targets = np.array([target for _, target in rows], dtype=np.float64)
     return Dataset(inputs=inputs, targets=targets, metadata=META)
-
-
-def test_finetuned_chgnet_without_the_extra_is_reported_not_installed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "chgnet" else real(name, *a)
-    )
-    with pytest.raises(
-        UnknownNameError,
-        match=r"'materials.chgnet_finetuned' needs CHGNet, which is not installed: "
-        r"pip install 'assay-materials\[foundation\]'",
-    ):
-        build_model("materials.chgnet_finetuned", {}, process_catalog().models)
 
 
 @needs_chgnet

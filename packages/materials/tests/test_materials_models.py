@@ -65,17 +65,23 @@ def test_crystal_graph_refuses_formulas() -> None:
         model.fit(_toy(), seed=0)
 
 
+@pytest.mark.parametrize(
+    "model",
+    ["materials.chgnet_zero_shot", "materials.chgnet_calibrated", "materials.chgnet_finetuned"],
+)
 def test_chgnet_without_the_extra_is_reported_not_installed(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, model: str
 ) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "chgnet" else real(name, *a)
     )
     with pytest.raises(
-        UnknownNameError, match=r"not installed: pip install 'assay-materials\[foundation\]'"
+        UnknownNameError,
+        match=rf"'{model}' needs CHGNet, which is not installed: "
+        r"pip install 'assay-materials\[foundation\]'",
     ):
-        build_model("materials.chgnet_zero_shot", {}, process_catalog().models)
+        build_model(model, {}, process_catalog().models)
 
 
 @pytest.mark.slow

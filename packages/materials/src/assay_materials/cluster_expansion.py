@@ -80,6 +80,25 @@ def shell_edges(a: float) -> npt.NDArray[np.float64]:
     return np.concatenate([[lower], (r[:-1] + r[1:]) / 2.0])
 
 
+def _refuse_overlaps(
+    where: str,
+    centres: npt.NDArray[Any],
+    neighbours: npt.NDArray[Any],
+    distances: npt.NDArray[Any],
+    edges: npt.NDArray[np.float64],
+    a: float,
+) -> None:
+    """One line naming two atoms closer than the first fcc shell."""
+    if len(distances) and float(distances.min()) <= edges[0]:
+        k = int(np.argmin(distances))
+        raise DataError(
+            f"{where}: atoms {int(centres[k])} and {int(neighbours[k])} are "
+            f"{float(distances.min()):.2f} A apart, inside no fcc neighbour shell "
+            f"(shell 1 starts at {edges[0]:.2f} A for a = {a:.3f} A); "
+            "the cluster expansion needs fcc decorations"
+        )
+
+
 @dataclass(frozen=True)
 class ClusterCounts:
     """The cluster functions of one structure in the indicator basis, keyed by species."""
@@ -232,14 +251,7 @@ def on_ideal_sites(structure: Structure, *, where: str = "structure") -> Structu
     lattice = np.asarray(structure.lattice.matrix, dtype=np.float64)
     cart = np.asarray(structure.cart_coords, dtype=np.float64)
     centres, neighbours, images, distances = structure.get_neighbor_list(float(edges[1]))
-    if len(distances) and float(distances.min()) <= edges[0]:
-        k = int(np.argmin(distances))
-        raise DataError(
-            f"{where}: atoms {int(centres[k])} and {int(neighbours[k])} are "
-            f"{float(distances.min()):.2f} A apart, inside no fcc neighbour shell "
-            f"(shell 1 starts at {edges[0]:.2f} A for a = {a:.3f} A); "
-            "the cluster expansion needs fcc decorations"
-        )
+    _refuse_overlaps(where, centres, neighbours, distances, edges, a)
     bonds = cart[neighbours] + images @ lattice - cart[centres]
     directions: list[npt.NDArray[np.float64]] = []
     labels = np.empty(len(bonds), dtype=np.int64)
@@ -315,14 +327,7 @@ def cluster_counts(given: Structure, *, where: str = "structure") -> ClusterCoun
     a = float((4.0 * structure.volume / n) ** (1.0 / 3.0))
     edges = shell_edges(a)
     centres, neighbours, images, distances = structure.get_neighbor_list(float(edges[-1]))
-    if len(distances) and float(distances.min()) <= edges[0]:
-        k = int(np.argmin(distances))
-        raise DataError(
-            f"{where}: atoms {int(centres[k])} and {int(neighbours[k])} are "
-            f"{float(distances.min()):.2f} A apart, inside no fcc neighbour shell "
-            f"(shell 1 starts at {edges[0]:.2f} A for a = {a:.3f} A); "
-            "the cluster expansion needs fcc decorations"
-        )
+    _refuse_overlaps(where, centres, neighbours, distances, edges, a)
     shells = np.searchsorted(edges, distances, side="left")  # 1..MAX_SHELLS
     for shell, expected in enumerate(SHELL_COORDINATION, start=1):
         per_atom = np.bincount(centres[shells == shell], minlength=n)
