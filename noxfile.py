@@ -131,9 +131,11 @@ def tests(session: nox.Session, package: str) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Everything installed together; the cross-package tests in tests/."""
+    """Everything installed together; the cross-package tests in tests/, then the tests of
+    the plugins with extras again, whose extra-only tests skip in `tests(package)`."""
     _install(session, *_all_packages(), *_editable(TEST_PLUGIN))
     session.run("pytest", "tests", *session.posargs)
+    session.run("pytest", *(f"packages/{plugin}/tests" for plugin in PLUGIN_EXTRAS))
 
 
 @nox.session
