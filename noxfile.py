@@ -234,9 +234,11 @@ def _suite_then_leaderboard(
     session: nox.Session, suite: str, out: str, *, parallel: bool = False
 ) -> None:
     """The suite, then its boards (written even when a unit failed; the session then fails).
-    `parallel`: one worker process per core, each with one BLAS and torch thread."""
+    `parallel`: a worker process per core, at most 4 (each holds torch and the plugins,
+    about 1 GB), sharing the cores' BLAS and torch threads."""
     _install(session, *_all_packages())
-    workers = ["--executor", "processes", "--workers", str(_cores())] if parallel else []
+    count = str(min(_cores(), 4))
+    workers = ["--executor", "processes", "--workers", count] if parallel else []
     session.run("assay", "suite", "run", suite, *workers, "--board", out, *session.posargs)
 
 
