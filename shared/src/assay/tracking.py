@@ -453,10 +453,10 @@ class Tracker:
         params = [Param(k, v) for k, v in source.data.params.items()]
         self.client.log_batch(run_id, metrics=metrics, params=params)
         if self.client.list_artifacts(source_id):
+            # Through this tracker's client, so a shared server's outage is retried within
+            # its bound here too (`assay.remote`), never raised as a bare MLflow error.
             with tempfile.TemporaryDirectory() as scratch:
-                local = mlflow.artifacts.download_artifacts(
-                    run_id=source_id, dst_path=scratch, tracking_uri=self.tracking_uri
-                )
+                local = self.client.download_artifacts(source_id, "", scratch)
                 self.client.log_artifacts(run_id, local)
         self.client.set_terminated(run_id, status="FINISHED")
         self._settle_unit(self.experiment_id(spec), task)

@@ -41,7 +41,6 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
-from assay.errors import DataError
 from assay.models import require_targets
 from assay.predictions import Predictions
 from assay.threads import current_budget
@@ -57,7 +56,7 @@ from torch import nn
 
 from assay_materials.deep import _split_valid
 from assay_materials.foundation import chgnet_reference, pretrained_chgnet, require_chgnet
-from assay_materials.structures import detached
+from assay_materials.structures import detached, require_structures
 
 
 @dataclass(frozen=True)
@@ -266,13 +265,9 @@ class CHGNetFineTuned(TorchModel):
         """Per structure, its CHGNet graph (coordinates without gradients: energies only) or
         the stored inputs of the last block, and its fraction-weighted elemental reference
         (eV/atom)."""
-        from pymatgen.core.structure import Structure
-
         converter = self.net_.chgnet.graph_converter
         graphs, references = [], []
-        for i, given in enumerate(dataset.inputs):
-            if not isinstance(given, Structure):
-                raise DataError(f"row {i}: CHGNet needs structures, got {type(given).__name__}")
+        for given in require_structures(dataset.inputs, model="CHGNet"):
             structure = detached(given)
             references.append(np.mean([chgnet_reference(str(site.specie)) for site in structure]))
             graph = converter(structure)

@@ -50,7 +50,7 @@ from assay.errors import DataError, SpecError
 from assay.models import require_targets
 from assay.predictions import Predictions
 
-from assay_materials.structures import detached
+from assay_materials.structures import detached, require_structures
 
 if TYPE_CHECKING:
     from pymatgen.core.structure import Structure
@@ -409,17 +409,12 @@ def feature_vector(
 
 
 def dataset_counts(dataset: Dataset) -> list[ClusterCounts]:
-    from pymatgen.core.structure import Structure
-
-    out = []
-    for i, given in enumerate(dataset.inputs):
-        if not isinstance(given, Structure):
-            raise DataError(
-                f"row {i}: the cluster expansion needs structures on an fcc lattice, got "
-                f"{type(given).__name__} (formulas carry no lattice; use materials.linear)"
-            )
-        out.append(cluster_counts(given, where=f"row {i}"))
-    return out
+    structures = require_structures(
+        dataset.inputs,
+        model="the cluster expansion",
+        hint="on an fcc lattice; formulas carry no lattice: use materials.linear",
+    )
+    return [cluster_counts(given, where=f"row {i}") for i, given in enumerate(structures)]
 
 
 class ClusterExpansion:

@@ -31,7 +31,7 @@ from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches
 from torch import nn
 
 from assay_materials.composition import MAX_Z, compositions_of, element_table
-from assay_materials.structures import detached
+from assay_materials.structures import detached, require_structures
 
 
 def _split_valid(
@@ -250,16 +250,12 @@ class CrystalGraphModel(ScaledTargetModel):
         self.valid_fraction = valid_fraction
 
     def encode(self, dataset: Dataset) -> list[Any]:
-        from assay.errors import DataError
-        from pymatgen.core.structure import Structure
-
         rows = []
-        for i, given in enumerate(dataset.inputs):
-            if not isinstance(given, Structure):
-                raise DataError(
-                    f"row {i}: the crystal-graph model needs structures, got "
-                    f"{type(given).__name__} (use a composition model on formulas)"
-                )
+        for given in require_structures(
+            dataset.inputs,
+            model="the crystal-graph model",
+            hint="use a composition model on formulas",
+        ):
             structure = detached(given)
             src, dst, _, distance = structure.get_neighbor_list(self.cutoff)
             z = np.array([site.specie.Z for site in structure], dtype=np.int64)

@@ -43,7 +43,7 @@ from sklearn.linear_model import Ridge
 
 from assay_materials.composition import fraction_features
 from assay_materials.emt import read_json_list, write_json_atomically
-from assay_materials.structures import detached, structure_to_record
+from assay_materials.structures import detached, require_structures, structure_to_record
 
 INSTALL_HINT = "pip install 'assay-materials[foundation]'"
 
@@ -120,12 +120,8 @@ def _load_saved() -> None:
 
 
 def zero_shot_formation(dataset: Dataset) -> npt.NDArray[np.float64]:
-    from pymatgen.core.structure import Structure
-
     structures, keys = [], []
-    for i, given in enumerate(dataset.inputs):
-        if not isinstance(given, Structure):
-            raise DataError(f"row {i}: CHGNet needs structures, got {type(given).__name__}")
+    for given in require_structures(dataset.inputs, model="CHGNet"):
         structures.append(detached(given))
         keys.append(stable_hash(structure_to_record(structures[-1]))[:32])
     if any(key not in _ZERO_SHOT for key in keys):

@@ -10,6 +10,7 @@ every structure is checked for atoms closer than `MIN_DISTANCE`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,20 @@ def detached(structure: Structure) -> Structure:
         [str(site.specie) for site in structure.sites],
         np.array(structure.frac_coords, copy=True),
     )
+
+
+def require_structures(inputs: Sequence[Any], *, model: str, hint: str = "") -> list[Structure]:
+    """The rows as structures, or one line naming the first row that is not one (formulas
+    carry no positions for a model that needs them)."""
+    from pymatgen.core.structure import Structure
+
+    for i, given in enumerate(inputs):
+        if not isinstance(given, Structure):
+            advice = f" ({hint})" if hint else ""
+            raise DataError(
+                f"row {i}: {model} needs structures, got {type(given).__name__}{advice}"
+            )
+    return list(inputs)
 
 
 def check_structure(structure: Structure, *, where: str) -> None:
