@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import mlflow
 import pytest
-from assay.executors import make_executor
+from assay.executors import KILL_GRACE_S, make_executor
 from assay.plugin import Catalog
 from assay.runner import GridEntry, plan_grid, run_grid
 from assay.spec import ModelEntry
@@ -14,10 +14,12 @@ def grid(catalog: Catalog, *models: str, seeds: list[int] | None = None) -> list
     return plan_grid(catalog, [entry], "quick")
 
 
-@pytest.mark.parametrize("executor", ["serial", "processes"])
+@pytest.mark.parametrize("executor", ["serial", "processes", "dask"])
 def test_crash_and_timeout_are_failures_and_the_rest_completes(
     installed_catalog: Catalog, executor: str
 ) -> None:
+    if executor == "dask":
+        pytest.importorskip("distributed")
     tasks = grid(installed_catalog, "mean", "crash", "hang", "wrong_shape", "ridge")
     runner = make_executor(executor, workers=2, catalog=installed_catalog)
     report = run_grid(installed_catalog, tasks, runner, Tracker())
@@ -33,6 +35,10 @@ def test_crash_and_timeout_are_failures_and_the_rest_completes(
     assert "RuntimeError: this model always crashes" in errors["crash"]
     assert "time limit of 3 s exceeded" in errors["hang"]
     assert "expected (40, ...)" in errors["wrong_shape"]
+    # Timed from the unit's start (with Dask, from the worker's word after its imports),
+    # so a hung unit is stopped soon after its limit and its grace.
+    hung = [r for r in report.results if r.task.model.name == "hang"]
+    assert all(r.wall_seconds < r.task.time_limit_s + KILL_GRACE_S + 10 for r in hung)
     ok = [r for r in report.results if r.ok]
     assert all(r.fit_seconds >= 0 and r.predict_seconds >= 0 and r.peak_memory_mb >= 0 for r in ok)
 
@@ -180,6 +186,50 @@ def test_entries_that_differ_only_in_label_complete_with_one_computation(
     copies = [r for r in units if "assay.reused_from" in r.data.tags]
     assert len(copies) == 3
     assert all(r.data.tags["assay.host"] for r in units)  # the worker's machine
+
+
+def test_a_reused_units_artifacts_go_through_the_trackers_retrying_client(
+    installed_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared server that drops a connection while a unit is copied: the copy is retried
+    within the bound like every other tracking call, not raised as a bare MLflow error."""
+    from assay import remote
+
+    monkeypatch.setattr(remote.time, "sleep", lambda _: None)
+    tracker = Tracker()
+    serial = make_executor("serial", catalog=installed_catalog)
+
+    def entry(label: str | None) -> list:  # type: ignore[type-arg]
+        model = ModelEntry(name="ridge", params={"alpha": 5.0}, label=label)
+        return plan_grid(installed_catalog, [GridEntry("testplugin/tiny@1", [model])], "quick")
+
+    run_grid(installed_catalog, entry(None), serial, tracker)
+
+    class DropsEachFirstDownload:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+            self.downloads = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        def download_artifacts(self, *args: object) -> str:
+            self.downloads += 1
+            if self.downloads % 2:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            return self.inner.download_artifacts(*args)  # type: ignore[attr-defined,no-any-return]
+
+    flaky = DropsEachFirstDownload(tracker.client)
+    tracker.client = remote.RetryingClient(flaky, tracker.tracking_uri, 60.0)  # type: ignore[assignment]
+    relabelled = run_grid(installed_catalog, entry("ridge-alpha-5"), serial, tracker)
+    assert (relabelled.reused, relabelled.failures) == (3, [])
+    assert flaky.downloads == 6  # each copy's download failed once, then was retried
+    experiment = tracker.experiment_id(installed_catalog.scenario("testplugin/tiny").spec)
+    copies = tracker.client.search_runs([experiment], "tags.`assay.model_label` = 'ridge-alpha-5'")
+    units = [r for r in copies if r.data.tags["assay.kind"] == "unit"]
+    assert [[a.path for a in tracker.client.list_artifacts(r.info.run_id)] for r in units] == [
+        ["predictions.csv"]
+    ] * 3
 
 
 def test_run_key_names_everything_that_changes_a_result(installed_catalog: Catalog) -> None:

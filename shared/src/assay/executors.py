@@ -39,9 +39,9 @@ STARTUP_LIMIT_S = 600.0
 READY = "ready"
 STARTED = "started"
 """Sent by a worker when the unit's clock starts, after its imports."""
-DASK_IMPORT_ALLOWANCE_S = 30.0
-"""Time a Dask unit may spend importing its plugin's modules (lazily loaded) before its
-own clock starts, which the driver cannot see; the worker enforces the limit itself."""
+UNIT_STARTED_TOPIC = "assay-unit-started"
+"""The Dask event a worker logs (the unit's run key) when the unit's clock starts, after the
+plugin's lazily loaded modules are imported; the driver times the unit from then on."""
 
 Claim = Callable[[UnitTask], bool]
 """Called just before a unit is dispatched; False: another driver has it, skip it."""
@@ -265,14 +265,26 @@ class DaskExecutor:
             threads = budget_for(self.workers) if local else None
             queue = list(reversed(tasks))
             running: dict[Any, tuple[UnitTask, float]] = {}
+            started: dict[str, tuple[float, str]] = {}
+            """run key -> when (driver's clock) and where its unit's clock started."""
+
+            def heard_start(event: tuple[float, Any]) -> None:
+                run_key, address = event[1]
+                started[str(run_key)] = (time.perf_counter(), str(address))
+
+            client.subscribe_topic(UNIT_STARTED_TOPIC, heard_start)
             workers = set(client.nthreads())
             while queue or running:
                 nthreads = client.nthreads()  # workers come and go
-                if workers - set(nthreads):
+                lost = workers - set(nthreads)
+                if lost:
                     # A worker left: Dask reruns its units elsewhere, from the start, after
-                    # the ones in front of them; every unit in flight gets its limit afresh.
+                    # the ones in front of them. Their clocks start again when their new
+                    # worker says so; until then they have the start-up allowance afresh.
                     restart = time.perf_counter()
                     running = {future: (task, restart) for future, (task, _) in running.items()}
+                    for key in [k for k, (_, where) in started.items() if where in lost]:
+                        del started[key]
                 workers = set(nthreads)
                 slots = max(1, sum(nthreads.values()))
                 while queue and len(running) < slots:
@@ -305,14 +317,15 @@ class DaskExecutor:
                 for future, (task, submitted) in list(running.items()):
                     if future.done():  # finished while the driver was busy (a slow store)
                         continue
-                    limit = task.time_limit_s + KILL_GRACE_S + DASK_IMPORT_ALLOWANCE_S
-                    if now - submitted > limit:
+                    began = started[task.run_key][0] if task.run_key in started else None
+                    overrun = _overrun(task, submitted, began, now)
+                    if overrun is not None:
                         running.pop(future)
                         _cancel_and_restart(client, future)
                         yield failed_result(
                             task,
-                            f"time limit of {task.time_limit_s:g} s exceeded (worker restarted)",
-                            wall=now - submitted,
+                            f"{overrun} (worker restarted)",
+                            wall=now - (submitted if began is None else began),
                         )
         finally:
             client.close()
@@ -365,7 +378,26 @@ def _checked_unit(task: UnitTask, expected: dict[str, str], threads: int | None)
     mismatch = _mismatch(expected, _installed_versions(list(expected)))
     if mismatch is not None:
         return failed_result(task, f"refused by this Dask worker, which runs {mismatch}")
-    return execute_unit(task, threads=threads)
+    return execute_unit(task, threads=threads, on_start=lambda: _report_start(task.run_key))
+
+
+def _overrun(task: UnitTask, submitted: float, began: float | None, now: float) -> str | None:
+    """Why a Dask unit in flight is past its limit, or None. Its clock starts when its
+    worker says so; until then it may import its plugin for as long as a new worker may."""
+    if began is None:
+        if now - submitted > STARTUP_LIMIT_S:
+            return f"did not start within {STARTUP_LIMIT_S:g} s of its dispatch"
+        return None
+    if now - began > task.time_limit_s + KILL_GRACE_S:
+        return f"time limit of {task.time_limit_s:g} s exceeded"
+    return None
+
+
+def _report_start(run_key: str) -> None:
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(UNIT_STARTED_TOPIC, [run_key, worker.address])
 
 
 def _cancel_and_restart(client: Any, future: Any) -> None:

@@ -275,6 +275,10 @@ def _import_ahead(catalog: Catalog, task: UnitTask) -> None:
         catalog.metrics.get(metric.name)
     if task.model.name in catalog.models or ":" in task.model.name:
         build_model(task.model.name, task.model.params, catalog.models)
+    if "torch" in sys.modules:  # the model (or its plugin) trains with torch
+        from assay.torch_training import import_optimisers
+
+        import_optimisers()
 
 
 def execute_unit(
