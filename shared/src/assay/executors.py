@@ -40,7 +40,7 @@ READY = "ready"
 STARTED = "started"
 """Sent by a worker when the unit's clock starts, after its imports."""
 UNIT_STARTED_TOPIC = "assay-unit-started"
-"""The Dask event a worker logs (the unit's run key) when the unit's clock starts, after the
+"""The Dask event a worker logs ([run key, worker address]) when the unit's clock starts, after the
 plugin's lazily loaded modules are imported; the driver times the unit from then on."""
 
 Claim = Callable[[UnitTask], bool]
