@@ -38,7 +38,8 @@ def test_boards_rebuild_from_records_with_the_same_numbers(
     cv = board(out / "testplugin" / "tiny.json")
     assert cv["method"].startswith("corrected resampled t-test")
     manifest = (out / "records" / "SHA256SUMS").read_text()
-    assert "testplugin/tiny-holdout.jsonl.gz" in manifest
+    holdout_files = [line for line in manifest.splitlines() if "testplugin/tiny-holdout/" in line]
+    assert len(holdout_files) == 3 * 2  # a file per unit: 3 entries x 2 seeds
 
     # A fresh clone: no MLflow store at all, only the committed files.
     fresh = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'fresh.db'}"}
@@ -56,10 +57,11 @@ def test_boards_rebuild_from_records_with_the_same_numbers(
     assert (clone / "records" / "SHA256SUMS").read_text() == manifest
 
     # A tampered record is refused with one line.
-    record = clone / "records" / "testplugin" / "tiny.jsonl.gz"
+    record = next((clone / "records" / "testplugin" / "tiny").glob("*.jsonl.gz"))
     record.write_bytes(record.read_bytes()[:-4])
     other = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'other.db'}"}
     refused = run_assay(["leaderboard", "build", "--out", str(clone)], other, tmp_path)
     assert refused.returncode == 2
     assert "does not match its sha256" in refused.stderr
+    assert record.name in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1

@@ -1,7 +1,7 @@
 """Result bundles: entries run elsewhere, checked here without rerunning their models.
 
 A bundle is the run-record format of the boards (`assay.records`), in a folder
-of its own: `BUNDLE/records/<scenario>.jsonl.gz`, one line per unit run with its
+of its own: `BUNDLE/records/<scenario>/*.jsonl.gz`, a file per unit run with its
 predictions, metrics and provenance (data sha, split sha, versions of the
 libraries and of Assay), and `BUNDLE/records/SHA256SUMS` over them.
 
@@ -36,7 +36,6 @@ from assay.errors import AssayError, reason
 from assay.plugin import Catalog
 from assay.protocols import predictions_from_columns
 from assay.records import MANIFEST, RECORDS_DIR, add_records, read_records
-from assay.records import write_manifest as _write_manifest
 from assay.records import write_records as _write_records
 from assay.spec import Size
 from assay.splits import Split
@@ -99,7 +98,6 @@ def export_bundle(
                 )
             _write_records(client, spec.id, runs, staging)
             written += len(runs)
-        _write_manifest(staging)
         if out.exists():
             out.rmdir()
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,14 @@ Scheduler = Annotated[
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print a machine-readable summary")]
 RetryFailed = Annotated[bool, typer.Option(help="rerun units recorded as failed")]
+RecordsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--records",
+        help="a run-records folder: its records are imported first (only missing units run), "
+        "and each unit's record is written there as soon as it finishes",
+    ),
+]
 
 
 def _quiet_libraries() -> None:
@@ -245,6 +253,7 @@ def _run(
     as_json: bool,
     retry_failed: bool,
     notes: list[str],
+    records_dir: Path | None = None,
 ) -> bool:
     """Run the grid and print what happened; True when any unit failed."""
     from assay.executors import make_executor
@@ -262,18 +271,30 @@ def _run(
             catalog, entries, size, on_prepare=lambda s: spinner.update(f"preparing data for {s}")
         )
     tracker = Tracker()
+    live = _live_records(tracker, records_dir, status)
     runner = make_executor(executor, workers=workers, scheduler=scheduler, catalog=catalog)
     progress = progress_bar(console=status, disable=as_json and not sys.stderr.isatty())
+
+    def finished(result: Any) -> None:
+        if live is not None and result.run_id:
+            live.record([result.run_id])
+        progress.advance(bar)
+
     with progress:
         bar = progress.add_task(f"{len(tasks)} units", total=len(tasks))
-        report = run_grid(
-            catalog,
-            tasks,
-            runner,
-            tracker,
-            retry_failed=retry_failed,
-            on_result=lambda r: progress.advance(bar),
-        )
+        try:
+            report = run_grid(
+                catalog, tasks, runner, tracker, retry_failed=retry_failed, on_result=finished
+            )
+        finally:  # skipped and reused units too, even when the run stops early
+            if live is not None:
+                live.catch_up(
+                    {
+                        t.scenario: tracker.experiment_id(catalog.scenario(t.scenario).spec)
+                        for t in tasks
+                    },
+                    {(t.parent_key, t.run_key) for t in tasks},
+                )
         progress.update(bar, completed=len(tasks))
     report.notes += notes
     summary = report.summary()
@@ -334,6 +355,23 @@ def _run(
     return bool(report.failures)
 
 
+def _live_records(tracker: Any, records_dir: Path | None, status: Console) -> Any:
+    """The `--records` folder, its records imported into the store before anything runs."""
+    if records_dir is None:
+        return None
+    from assay.records import LiveRecords
+
+    if records_dir.exists() and not records_dir.is_dir():
+        raise AssayError(f"--records {records_dir}: not a folder")
+    live = LiveRecords(tracker.client, records_dir)
+    imported = live.import_into_store()
+    if imported:
+        status.print(
+            f"imported {imported} unit runs from {records_dir}", highlight=False, soft_wrap=True
+        )
+    return live
+
+
 def _report_failures(report: Any, summary: list[dict[str, Any]]) -> None:
     """Every other unit has finished and is recorded; the caller then exits with 1."""
     if not report.failures:
@@ -391,6 +429,7 @@ def run(
     scheduler: Scheduler = None,
     retry_failed: RetryFailed = False,
     as_json: JsonFlag = False,
+    records: RecordsOption = None,
 ) -> None:
     """Run models on one scenario, tracked in MLflow."""
     from assay.runner import GridEntry
@@ -405,7 +444,7 @@ def run(
     entry = GridEntry(
         ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
     )
-    if _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, []):
+    if _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, [], records):
         raise typer.Exit(1)
 
 
@@ -462,6 +501,7 @@ def suite_run(
         Path | None,
         typer.Option(help="then build the suite's leaderboards into this folder and print them"),
     ] = None,
+    records: RecordsOption = None,
 ) -> None:
     """Run every installed scenario of a suite file (scenario x models x seeds).
 
@@ -476,7 +516,9 @@ def suite_run(
         raise AssayError(f"{file}: none of its scenarios is installed ({'; '.join(notes)})")
     if board is not None and as_json:
         raise AssayError("--board prints tables, so it does not combine with --json")
-    failed = _run(entries, suite.size, executor, workers, scheduler, as_json, retry_failed, notes)
+    failed = _run(
+        entries, suite.size, executor, workers, scheduler, as_json, retry_failed, notes, records
+    )
     if board is not None:  # the board is written whatever failed; failures stay on it
         leaderboard_build(suite=file, out=board, print_table=not as_json, html=True)
     if failed:
@@ -510,7 +552,7 @@ def leaderboard_build(
     from mlflow.tracking import MlflowClient
 
     from assay.leaderboard import QUICK_NOTE, build_board, mean_std, rank_text, write_boards
-    from assay.records import import_records, write_manifest, write_records
+    from assay.records import import_records, write_records
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
     from assay.stats import fmt_interval
@@ -555,8 +597,8 @@ def leaderboard_build(
 
         written += write_site(boards, out)
     if records:
-        written += [write_records(client, b.scenario, b.unit_runs, out) for b in boards]
-        written.append(write_manifest(out))
+        for b in boards:
+            written += write_records(client, b.scenario, b.unit_runs, out)
     console.print(
         f"wrote {len(written)} files for {len(boards)} scenarios under {out}/",
         soft_wrap=True,

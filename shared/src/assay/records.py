@@ -1,19 +1,34 @@
 """Run records: the compact, committed copy of the runs behind each leaderboard.
 
 An MLflow store lives on one machine; a board must be rebuildable (and
-re-analysable with new statistics) from a fresh clone. Beside the boards,
-`records/<scenario>.jsonl.gz` holds one line per unit run: its tags (run key
-included), params, metrics, status, times, its parent's tags and params, and
-its artifacts (predictions, traceback). `records/SHA256SUMS` pins every file.
-Importing recreates, in any store, the runs it lacks (matched on parent key
-and run key), so `assay leaderboard build` gives the same numbers anywhere.
+re-analysable with new statistics) from a fresh clone, and a long suite must
+survive the loss of its machine. A records folder (`leaderboards/records`, or
+the folder given to `assay suite run --records`) holds one gzip JSON-lines file
+per unit run, `<scenario>/<unit>-<content>.jsonl.gz`: its tags (run key
+included), params, metrics, status, times, its parent's tags and params, and its
+artifacts (predictions, traceback). `SHA256SUMS` pins every file.
+
+Every write keeps the folder verifiable at any instant, so a kill at any moment
+leaves one that `sha256sum -c` (and `read_records`) accepts: a unit's file is
+written whole under a name no listed file has (its name carries its content's
+hash) before the manifest lists it, and the manifest is replaced atomically;
+files leave the manifest before they are deleted. Writers take an exclusive lock
+on the folder. Folders written before this layout (one `<scenario>.jsonl.gz`
+per scenario) are read the same way and replaced on the next board build.
+
+Importing recreates, in any store, the runs it lacks (matched on parent key and
+run key), so `assay leaderboard build` gives the same numbers anywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
+import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,24 +43,38 @@ from assay.tracking import DATASET_ARTIFACT, TAG
 
 RECORDS_DIR = "records"
 MANIFEST = "SHA256SUMS"
+SUFFIX = ".jsonl.gz"
 ARTIFACTS = ("predictions.csv", "error.txt")
 PARENT_ARTIFACTS = (DATASET_ARTIFACT,)
 """The data card: provenance, licence and notes, shown on the boards."""
 IMPORTED = f"{TAG}imported"
+PARENT_SUMMARY_TAGS = frozenset({f"{TAG}units", f"{TAG}failures"})
+"""Counts the runner rewrites on a parent as its units finish: a record written
+mid-suite would hold an early count, so no record keeps them."""
+
+UNIT_FILE = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{12}\.jsonl\.gz$")
+"""A per-unit file's name: its unit's hash, then its content's."""
+
+UnitId = tuple[str, str]
+"""(parent key, run key): one unit of one board entry."""
 
 
 def _recorded_tags(tags: dict[str, str]) -> dict[str, str]:
     """Tags worth keeping: not MLflow's own, nor the mark of an earlier import, nor who
     held the run in its store (so a store rebuilt from records writes the same records
-    again)."""
+    again), nor a parent's running counts."""
     return {
         k: v
         for k, v in sorted(tags.items())
-        if not k.startswith("mlflow.") and k != IMPORTED and k not in ownership.CLAIM_TAGS
+        if not k.startswith("mlflow.")
+        and k != IMPORTED
+        and k not in ownership.CLAIM_TAGS
+        and k not in PARENT_SUMMARY_TAGS
     }
 
 
-def _run_record(client: MlflowClient, run: Any, parents: dict[str, Any]) -> dict[str, Any]:
+def run_record(client: MlflowClient, run: Any, parents: dict[str, Any]) -> dict[str, Any]:
+    """The record of one unit run; `parents` caches parent runs by id between calls."""
     parent_id = run.data.tags.get("mlflow.parentRunId", "")
     if parent_id and parent_id not in parents:
         parents[parent_id] = client.get_run(parent_id)
@@ -76,61 +105,198 @@ def _artifacts(client: MlflowClient, run: Any, names: Iterable[str]) -> dict[str
     return {name: text for name, text in found.items() if text is not None}
 
 
-def write_records(client: MlflowClient, scenario: str, runs: Iterable[Any], out_dir: Path) -> Path:
-    """Write one scenario's unit runs (sorted, so a rebuild writes the same bytes)."""
-    parents: dict[str, Any] = {}
-    records = [_run_record(client, run, parents) for run in runs]
-    records.sort(key=lambda r: (r["tags"].get(f"{TAG}parent_key", ""), r["tags"][f"{TAG}run_key"]))
-    path = out_dir / RECORDS_DIR / f"{scenario}.jsonl.gz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        for record in records:
-            gz.write((json.dumps(record, sort_keys=True) + "\n").encode())
-    tmp.replace(path)
-    return path
+def unit_id(record: dict[str, Any]) -> UnitId:
+    tags = record["tags"]
+    return tags.get(f"{TAG}parent_key", ""), tags[f"{TAG}run_key"]
 
 
-def write_manifest(out_dir: Path) -> Path:
-    """sha256 of every records file, in `sha256sum` format."""
-    root = out_dir / RECORDS_DIR
-    lines = [
-        f"{_sha256(path)}  {path.relative_to(root).as_posix()}"
-        for path in sorted(root.rglob("*.jsonl.gz"))
-    ]
-    manifest = root / MANIFEST
-    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return manifest
+def _unit_stem(unit: UnitId) -> str:
+    return hashlib.sha256("\n".join(unit).encode()).hexdigest()[:16]
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    """Deterministic bytes (sorted keys, no timestamp in the gzip header), so a rebuild
+    writes the same file under the same name."""
+    return gzip.compress((json.dumps(record, sort_keys=True) + "\n").encode(), mtime=0)
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return _sha256_bytes(path.read_bytes())
+
+
+def _replace_durably(tmp: Path, path: Path) -> None:
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class RecordsFolder:
+    """A folder of run records, written unit by unit and verifiable at every instant."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manifest = root / MANIFEST
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time (two suites may share a folder); the lock is the
+        folder's own, so nothing is left behind to commit."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)  # closing releases the lock
+
+    def listed(self) -> dict[str, str]:
+        """The manifest: relative path -> sha256 (empty for a new folder)."""
+        if not self.manifest.is_file():
+            return {}
+        entries: dict[str, str] = {}
+        for line in self.manifest.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                expected, _, name = line.partition("  ")
+                entries[name] = expected
+        return entries
+
+    def _commit(self, entries: dict[str, str]) -> None:
+        text = "".join(f"{sha}  {name}\n" for name, sha in sorted(entries.items()))
+        tmp = self.root / f".{MANIFEST}.{os.getpid()}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        _replace_durably(tmp, self.manifest)
+
+    def _write(self, scenario: str, record: dict[str, Any]) -> tuple[str, str]:
+        """Write one record's file (if not already there); its manifest path and sha."""
+        data = _encode(record)
+        sha = _sha256_bytes(data)
+        name = f"{scenario}/{_unit_stem(unit_id(record))}-{sha[:12]}{SUFFIX}"
+        path = self.root / name
+        if not (path.is_file() and _sha256(path) == sha):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            _replace_durably(tmp, path)
+        return name, sha
+
+    def add(self, records: Iterable[dict[str, Any]]) -> int:
+        """List these unit records (each replacing an earlier record of its unit);
+        returns how many files changed."""
+        with self._locked():
+            before = self.listed()
+            entries = dict(before)
+            changed = 0
+            for record in records:
+                scenario = record["tags"][f"{TAG}scenario"]
+                changed += self._expand_older(scenario, entries)
+                name, sha = self._write(scenario, record)
+                if name in entries:
+                    continue
+                for earlier in [n for n in entries if _belongs(n, scenario)]:
+                    if _stem(earlier) == _stem(name):  # the unit rerun (--retry-failed)
+                        del entries[earlier]
+                entries[name] = sha
+                changed += 1
+            if changed:
+                self._commit(entries)
+            self._remove_unlisted(entries, dropped=set(before) - set(entries))
+            return changed
+
+    def _expand_older(self, scenario: str, entries: dict[str, str]) -> int:
+        """A scenario still in one older one-file record is split into unit files first,
+        so a new record of a unit replaces the old one instead of standing beside it."""
+        older = f"{scenario}{SUFFIX}"
+        if older not in entries:
+            return 0
+        for record in _verified_lines(self.root / older, entries[older], self.manifest):
+            name, sha = self._write(scenario, record)
+            entries[name] = sha
+        del entries[older]
+        return 1
+
+    def replace_scenario(self, scenario: str, records: Iterable[dict[str, Any]]) -> list[Path]:
+        """Make the scenario's records exactly these (a board build); returns its files."""
+        with self._locked():
+            entries = self.listed()
+            kept = {n: s for n, s in entries.items() if not _belongs(n, scenario)}
+            mine = dict(self._write(scenario, record) for record in records)
+            new = {**kept, **mine}
+            if new != entries:
+                self._commit(new)
+            self._remove_unlisted(new, dropped=set(entries) - set(new))
+            return [self.root / name for name in sorted(mine)]
+
+    def _remove_unlisted(self, entries: dict[str, str], dropped: set[str]) -> None:
+        """Files the manifest just dropped, unit files a kill left unlisted, and temporary
+        files. Nothing else is touched, whatever else the folder holds."""
+        for name in dropped:
+            (self.root / name).unlink(missing_ok=True)
+        for path in self.root.rglob(f"*{SUFFIX}"):
+            if UNIT_FILE.match(path.name) and path.relative_to(self.root).as_posix() not in entries:
+                path.unlink(missing_ok=True)
+        for path in self.root.rglob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
+    def recorded_units(self) -> set[str]:
+        """The unit hashes of the per-unit files listed (from their names alone)."""
+        return {_stem(name) for name in self.listed() if _stem(name)}
+
+    def has(self, unit: UnitId) -> bool:
+        return _unit_stem(unit) in self.recorded_units()
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        """Every record, each file checked against the manifest first."""
+        for name, expected in sorted(self.listed().items()):
+            yield from _verified_lines(self.root / name, expected, self.manifest)
+
+
+def _verified_lines(path: Path, expected: str, manifest: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DataError(f"run records: {path} is listed in {manifest} but missing")
+    if _sha256(path) != expected:
+        raise DataError(
+            f"run records: {path} does not match its sha256 in {manifest}; "
+            "restore it with git checkout"
+        )
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            return [json.loads(text) for text in lines]
+    except (OSError, EOFError, json.JSONDecodeError) as exc:
+        raise DataError(f"run records: {path} cannot be read ({exc})") from None
+
+
+def _belongs(name: str, scenario: str) -> bool:
+    """A file of this scenario: one of its unit files, or its older one-file record."""
+    return name.startswith(f"{scenario}/") or name == f"{scenario}{SUFFIX}"
+
+
+def _stem(name: str) -> str:
+    """The unit part of a per-unit file's name ('' for an older one-file record)."""
+    base = name.rsplit("/", 1)[-1]
+    return base.split("-", 1)[0] if UNIT_FILE.match(base) else ""
+
+
+def write_records(
+    client: MlflowClient, scenario: str, runs: Iterable[Any], out_dir: Path
+) -> list[Path]:
+    """Make `out_dir/records` hold exactly these unit runs of the scenario."""
+    parents: dict[str, Any] = {}
+    records = [run_record(client, run, parents) for run in runs]
+    return RecordsFolder(out_dir / RECORDS_DIR).replace_scenario(scenario, records)
 
 
 def read_records(out_dir: Path) -> Iterator[dict[str, Any]]:
     """Every record under `out_dir/records`, each file checked against the manifest first."""
-    root = out_dir / RECORDS_DIR
-    manifest = root / MANIFEST
-    if not manifest.is_file():
-        return
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        expected, _, name = line.partition("  ")
-        path = root / name
-        if not path.is_file():
-            raise DataError(f"run records: {path} is listed in {manifest} but missing")
-        if _sha256(path) != expected:
-            raise DataError(
-                f"run records: {path} does not match its sha256 in {manifest}; "
-                "restore it with git checkout"
-            )
-        try:
-            with gzip.open(path, "rt", encoding="utf-8") as lines:
-                for text in lines:
-                    yield json.loads(text)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"run records: {path} cannot be read ({exc})") from None
+    return RecordsFolder(out_dir / RECORDS_DIR).read()
 
 
 class _Store:
@@ -227,3 +393,57 @@ def _unit(
         client.log_text(run_id, text, name)
     # The status is the last write, as for a unit recorded live.
     client.set_terminated(run_id, status=record["status"], end_time=record["end_time"])
+
+
+class LiveRecords:
+    """A suite's records folder, kept up to date as units finish (`--records DIR`).
+
+    At the start, the folder's records are imported into the store, so a suite
+    resumed on a new machine (an empty store) runs only the units still missing;
+    each unit's record is then written as soon as the runner has recorded it."""
+
+    def __init__(self, client: MlflowClient, root: Path) -> None:
+        self.client = client
+        self.folder = RecordsFolder(root)
+        self._parents: dict[str, Any] = {}
+
+    def import_into_store(self) -> int:
+        return add_records(self.client, self.folder.read())
+
+    def record(self, run_ids: Iterable[str]) -> int:
+        runs = [self.client.get_run(run_id) for run_id in run_ids]
+        return self.folder.add(run_record(self.client, run, self._parents) for run in runs)
+
+    def catch_up(self, experiments: dict[str, str], units: set[UnitId]) -> int:
+        """Write the given units the store holds but the folder lacks (units recorded
+        before `--records` was given, and copies of reused units); `experiments` maps
+        scenario ids to experiment ids."""
+        have = self.folder.recorded_units()
+        missing = []
+        for experiment_id in experiments.values():
+            for run in _finished_units(self.client, experiment_id):
+                tags = run.data.tags
+                unit = (tags.get(f"{TAG}parent_key", ""), tags[f"{TAG}run_key"])
+                if unit in units and _unit_stem(unit) not in have:
+                    missing.append(run)
+                    have.add(_unit_stem(unit))
+        if not missing:
+            return 0
+        return self.folder.add(run_record(self.client, run, self._parents) for run in missing)
+
+
+def _finished_units(client: MlflowClient, experiment_id: str) -> Iterator[Any]:
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{TAG}kind` = 'unit'",
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            if run.info.status in ("FINISHED", "FAILED") and f"{TAG}run_key" in run.data.tags:
+                yield run
+        token = page.token
+        if not token:
+            return
