@@ -231,15 +231,18 @@ def _cores() -> int:
 
 
 def _suite_then_leaderboard(
-    session: nox.Session, suite: str, out: str, *, parallel: bool = False
+    session: nox.Session, suite: str, out: str, *, parallel: bool = False, records: bool = False
 ) -> None:
     """The suite, then its boards (written even when a unit failed; the session then fails).
     `parallel`: a worker process per core, at most 4 (each holds torch and the plugins,
-    about 1 GB), sharing the cores' BLAS and torch threads."""
+    about 1 GB), sharing the cores' BLAS and torch threads. `records`: each unit's run
+    record is written under OUT/records as it finishes, and the records there are imported
+    first, so a suite cut off on one machine goes on from them on another."""
     _install(session, *_all_packages())
     count = str(min(_cores(), 4))
     workers = ["--executor", "processes", "--workers", count] if parallel else []
-    session.run("assay", "suite", "run", suite, *workers, "--board", out, *session.posargs)
+    keep = ["--records", f"{out}/records"] if records else []
+    session.run("assay", "suite", "run", suite, *workers, *keep, "--board", out, *session.posargs)
 
 
 @nox.session
@@ -259,8 +262,10 @@ def quick(session: nox.Session) -> None:
 @nox.session
 def standard(session: nox.Session) -> None:
     """The official leaderboard: the standard suite, then `leaderboards/` and the run
-    records beside them rebuilt from MLflow."""
-    _suite_then_leaderboard(session, "scenarios/standard.toml", "leaderboards")
+    records beside them rebuilt from MLflow. The records are written as units finish, so the
+    session resumes from them on a new machine; `nox -s standard -- --only 'hep/*'` runs
+    one domain's entries."""
+    _suite_then_leaderboard(session, "scenarios/standard.toml", "leaderboards", records=True)
 
 
 @nox.session

@@ -271,7 +271,8 @@ def _run(
             catalog, entries, size, on_prepare=lambda s: spinner.update(f"preparing data for {s}")
         )
     tracker = Tracker()
-    live = _live_records(tracker, records_dir, status)
+    scenarios = {t.scenario: catalog.scenario(t.scenario).spec for t in tasks}
+    live = _live_records(tracker, records_dir, status, {s.id for s in scenarios.values()})
     runner = make_executor(executor, workers=workers, scheduler=scheduler, catalog=catalog)
     progress = progress_bar(console=status, disable=as_json and not sys.stderr.isatty())
 
@@ -289,10 +290,7 @@ def _run(
         finally:  # skipped and reused units too, even when the run stops early
             if live is not None:
                 live.catch_up(
-                    {
-                        t.scenario: tracker.experiment_id(catalog.scenario(t.scenario).spec)
-                        for t in tasks
-                    },
+                    {key: tracker.experiment_id(spec) for key, spec in scenarios.items()},
                     {(t.parent_key, t.run_key) for t in tasks},
                 )
         progress.update(bar, completed=len(tasks))
@@ -355,7 +353,9 @@ def _run(
     return bool(report.failures)
 
 
-def _live_records(tracker: Any, records_dir: Path | None, status: Console) -> Any:
+def _live_records(
+    tracker: Any, records_dir: Path | None, status: Console, scenario_ids: set[str]
+) -> Any:
     """The `--records` folder, its records imported into the store before anything runs."""
     if records_dir is None:
         return None
@@ -364,7 +364,7 @@ def _live_records(tracker: Any, records_dir: Path | None, status: Console) -> An
     if records_dir.exists() and not records_dir.is_dir():
         raise AssayError(f"--records {records_dir}: not a folder")
     live = LiveRecords(tracker.client, records_dir)
-    imported = live.import_into_store()
+    imported = live.import_into_store(scenario_ids)
     if imported:
         status.print(
             f"imported {imported} unit runs from {records_dir}", highlight=False, soft_wrap=True
@@ -502,6 +502,12 @@ def suite_run(
         typer.Option(help="then build the suite's leaderboards into this folder and print them"),
     ] = None,
     records: RecordsOption = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="run only the suite's scenarios matching this pattern, e.g. 'hep/*' (repeatable)"
+        ),
+    ] = None,
 ) -> None:
     """Run every installed scenario of a suite file (scenario x models x seeds).
 
@@ -514,6 +520,14 @@ def suite_run(
     entries, notes = entries_from_suite(suite, _catalog())
     if not entries:
         raise AssayError(f"{file}: none of its scenarios is installed ({'; '.join(notes)})")
+    if only:
+        from fnmatch import fnmatchcase
+
+        entries = [
+            e for e in entries if any(fnmatchcase(e.scenario.split("@")[0], p) for p in only)
+        ]
+        if not entries:
+            raise AssayError(f"{file}: no installed scenario matches --only {' '.join(only)}")
     if board is not None and as_json:
         raise AssayError("--board prints tables, so it does not combine with --json")
     failed = _run(

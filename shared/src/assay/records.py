@@ -253,10 +253,13 @@ class RecordsFolder:
     def has(self, unit: UnitId) -> bool:
         return _unit_stem(unit) in self.recorded_units()
 
-    def read(self) -> Iterator[dict[str, Any]]:
-        """Every record, each file checked against the manifest first."""
+    def read(self, scenarios: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every record (of these scenario ids), each file checked against the manifest
+        first."""
+        wanted = None if scenarios is None else set(scenarios)
         for name, expected in sorted(self.listed().items()):
-            yield from _verified_lines(self.root / name, expected, self.manifest)
+            if wanted is None or any(_belongs(name, scenario) for scenario in wanted):
+                yield from _verified_lines(self.root / name, expected, self.manifest)
 
 
 def _verified_lines(path: Path, expected: str, manifest: Path) -> list[dict[str, Any]]:
@@ -407,8 +410,9 @@ class LiveRecords:
         self.folder = RecordsFolder(root)
         self._parents: dict[str, Any] = {}
 
-    def import_into_store(self) -> int:
-        return add_records(self.client, self.folder.read())
+    def import_into_store(self, scenarios: Iterable[str]) -> int:
+        """Recreate the records of these scenario ids that the store lacks."""
+        return add_records(self.client, self.folder.read(scenarios))
 
     def record(self, run_ids: Iterable[str]) -> int:
         runs = [self.client.get_run(run_id) for run_id in run_ids]
