@@ -270,13 +270,18 @@ def standard(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Speed figures and ratios, measured side by side in one run (never timed tests)."""
+    """Speed figures and ratios, measured side by side in one run (never timed tests). Each
+    script's output is kept in `bench/results/` beside it, with the machine, the commit
+    and the load average (commit those files; the READMEs cite them). `nox -s bench --
+    NAME` runs the scripts whose name contains NAME."""
     _install(session, "nox", "uv", *_all_packages())  # nox and uv: the quick-suite bench
     scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("*/bench/bench_*.py"))
     scripts += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/bench/bench_*.py"))
-    for script in scripts:
+    chosen = [s for s in scripts if not session.posargs or any(n in s for n in session.posargs)]
+    for script in chosen:
         session.run(
             "python",
+            "shared/bench/record_bench.py",
             script,
             env={"ASSAY_BENCH": "1", **({"CI": os.environ["CI"]} if "CI" in os.environ else {})},
         )
