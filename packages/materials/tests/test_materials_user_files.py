@@ -116,7 +116,7 @@ BAD_INPUTS: dict[str, tuple[str, Any]] = {
         "folder",
         ("xx.vasp", GOOD_POSCAR.replace("Au Cu", "Xx Cu")),
     ),
-    "wrong JSON layout": ("matbench", [{"structure": "NaCl", "e": 1.0}]),
+    "wrong JSON layout": ("matbench", [["NaCl", 1.0]] * 12),
     "records instead of split orient": ("matbench", {"columns": ["a"], "records": []}),
     "unknown element": ("matbench", _formulas("Xx2O3")),
     "NaN target in JSON": ("matbench", {**_formulas("NaCl"), "data": [["NaCl", None]] * 12}),
