@@ -116,7 +116,7 @@ BAD_INPUTS: dict[str, tuple[str, Any]] = {
         "folder",
         ("xx.vasp", GOOD_POSCAR.replace("Au Cu", "Xx Cu")),
     ),
-    "wrong JSON layout": ("matbench", [{"structure": "NaCl", "e": 1.0}]),
+    "wrong JSON layout": ("matbench", [["NaCl", 1.0]] * 12),
     "records instead of split orient": ("matbench", {"columns": ["a"], "records": []}),
     "unknown element": ("matbench", _formulas("Xx2O3")),
     "NaN target in JSON": ("matbench", {**_formulas("NaCl"), "data": [["NaCl", None]] * 12}),
@@ -146,3 +146,84 @@ def test_bad_input_is_one_line_and_leaves_nothing(case: str, tmp_path: Path) -> 
     assert _entries(cache) == []
     leftovers = list((cache / "data").rglob(".tmp-*")) if (cache / "data").is_dir() else []
     assert leftovers == []
+
+
+def _poscar(i: int) -> str:
+    """Cu3X on fcc sites, X and the cell varying by row."""
+    other = ("Au", "Ag", "Pd", "Pt")[i % 4]
+    a = 3.6 + 0.04 * i
+    rows = [f"{a} 0 0", f"0 {a} 0", f"0 0 {a}"]
+    sites = ["0 0 0", "0 0.5 0.5", "0.5 0 0.5", "0.5 0.5 0"]
+    return "\n".join([f"Cu3{other}", "1.0", *rows, f"{other} Cu", "1 3", "direct", *sites]) + "\n"
+
+
+def _my_structures(tmp_path: Path, n: int = 10) -> Path:
+    folder = tmp_path / "my_structures"
+    folder.mkdir()
+    lines = ["file,target"]
+    for i in range(n):
+        (folder / f"s{i}.vasp").write_text(_poscar(i))
+        lines.append(f"s{i}.vasp,{-0.01 * i}")
+    (folder / "targets.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_structure_folder_given_as_a_folder_path_through_assay_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `assay run materials/structure-folder --data my_structures/` hands the source."""
+    import assay
+
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    folder = _my_structures(tmp_path)
+    bench = assay.load("materials/structure-folder", source_params={"path": f"{folder}/"})
+    assert len(bench.dataset) == 10
+    assert all(isinstance(s, Structure) for s in bench.dataset.inputs)
+    assert bench.dataset.inputs[9].lattice.a == pytest.approx(3.96)
+    assert len(bench.folds) == 5
+    tested = sorted(np.concatenate([f.test_rows for f in bench.folds]).tolist())
+    assert tested == list(range(10))
+
+
+FOLDER_PROBLEMS: dict[str, tuple[dict[str, str], str]] = {
+    "empty": ({}, "no structure files (CIF, POSCAR/CONTCAR/.vasp or extxyz/.xyz) in the folder"),
+    "only targets.csv": (
+        {"targets.csv": "file,target\n"},
+        "in the folder; it holds only targets.csv",
+    ),
+    "no structures, no targets": (
+        {"README.txt": "my data", "energies.dat": "1 2 3"},
+        "no targets.csv (columns 'file' and 'target'); the folder holds no CIF",
+    ),
+    "structures without targets.csv": (
+        {"a.cif": "data_a\n", "POSCAR_b": "x"},
+        "no targets.csv (columns 'file' and 'target'); the folder holds 2 structure files",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOLDER_PROBLEMS))
+def test_folder_without_structures_is_one_line(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assay
+
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    contents, expected = FOLDER_PROBLEMS[case]
+    folder = tmp_path / "my_structures"
+    folder.mkdir()
+    for name, text in contents.items():
+        (folder / name).write_text(text)
+    with pytest.raises(DataError) as raised:
+        assay.load("materials/structure-folder", source_params={"path": str(folder)})
+    message = str(raised.value)
+    assert "\n" not in message
+    assert str(folder) in message
+    assert expected in message, message
+    assert _entries(tmp_path / "home") == []
+
+
+def test_a_file_given_as_the_structure_folder_is_one_line(tmp_path: Path) -> None:
+    folder = _my_structures(tmp_path)
+    with pytest.raises(DataError, match=r"s0\.vasp is a file; pass the folder"):
+        _load(StructureFolderSource(), {"path": str(folder / "s0.vasp")}, tmp_path / "cache")

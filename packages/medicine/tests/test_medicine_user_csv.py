@@ -76,3 +76,30 @@ def test_cli_runs_a_tdc_csv_and_names_a_bad_row(
         "error: bad_smiles.csv line 5: invalid SMILES 'C1CC('; fix or remove "
         'the row, or set on_invalid = "drop" to drop such rows'
     )
+
+
+def test_default_models_are_the_fast_ones_and_the_dmpnn_is_opt_in(tmp_path: Path) -> None:
+    """`assay show medicine/csv` lists gradient boosting among the defaults and not the
+    D-MPNN, whose cost the card states."""
+    env = {**os.environ, "ASSAY_HOME": str(tmp_path / "home"), "COLUMNS": "400"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "show", "medicine/csv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    models_line = next(line for line in shown.stdout.splitlines() if line.startswith("models:"))
+    defaults = models_line.removeprefix("models:").split(";")[0].split(",")
+    assert [m.strip() for m in defaults] == [
+        "mean",
+        "medicine.ridge",
+        "medicine.random_forest",
+        "medicine.gradient_boosting",
+        "medicine.knn_tanimoto",
+    ]
+    card = " ".join(shown.stdout.split())
+    assert "The D-MPNN is opt-in (`-m medicine.dmpnn`)" in card
+    assert "several minutes per fold on 2 cores" in card

@@ -3,7 +3,8 @@
 Every source stores either `formulas.json` (composition inputs) or
 `structures.json` (lattice, species, fractional coordinates per row), plus
 `targets.npy`, `groups.json` (chemical system, for leave-system-out splits),
-optional `extra-<name>.npy` columns and `meta.json`. Loaded inputs are an
+optional `extra-<name>.npy` columns, optional `ids.json` (the rows' own names, such
+as Matbench ids) and `meta.json`. Loaded inputs are an
 object array of formula strings or of pymatgen `Structure`s; every model
 here accepts both.
 """
@@ -15,6 +16,7 @@ import gzip
 import json
 import math
 from collections.abc import Mapping
+from fnmatch import fnmatch
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -36,6 +38,7 @@ from assay.user_files import EXAMPLE, UserFileSource, bundled_path, content_dige
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
+from assay_materials.matbench_files import read_task_table, task_columns
 from assay_materials.stability import STABLE_TOLERANCE
 from assay_materials.structures import (
     check_structure,
@@ -78,6 +81,7 @@ class MaterialsSource(Source):
         groups: list[str],
         extras: Mapping[str, np.ndarray[Any, Any]] | None = None,
         notes: list[str] | None = None,
+        ids: list[str] | None = None,
     ) -> None:
         if inputs and not isinstance(inputs[0], str):
             write_json(out_dir / "structures.json", [structure_to_record(s) for s in inputs])
@@ -85,6 +89,8 @@ class MaterialsSource(Source):
             write_json(out_dir / "formulas.json", inputs)
         write_array(out_dir / "targets.npy", np.asarray(targets, dtype=np.float64))
         write_json(out_dir / "groups.json", groups)
+        if ids is not None:  # the rows' own names (Matbench ids), kept beside predictions
+            write_json(out_dir / "ids.json", ids)
         for key, values in (extras or {}).items():
             write_array(out_dir / f"extra-{key}.npy", np.asarray(values))
         write_json(out_dir / "meta.json", {"notes": notes or [], "rows": len(inputs)})
@@ -101,6 +107,8 @@ class MaterialsSource(Source):
         else:
             inputs = np.asarray(read_json(files_dir / "formulas.json"), dtype=object)
         meta = read_json(files_dir / "meta.json")
+        ids_file = files_dir / "ids.json"
+        ids = np.asarray(read_json(ids_file), dtype=np.str_) if ids_file.is_file() else None
         extras = {
             p.name[len("extra-") : -len(".npy")]: read_array(p)
             for p in sorted(files_dir.glob("extra-*.npy"))
@@ -110,6 +118,7 @@ class MaterialsSource(Source):
             targets=read_array(files_dir / "targets.npy"),
             groups=np.asarray(read_json(files_dir / "groups.json"), dtype=np.str_),
             extras=extras,
+            ids=ids,
             metadata=DatasetMetadata(
                 name=name,
                 version=self.version,
@@ -341,13 +350,16 @@ class MatbenchFileParams(SourceParams):
     path: str | None = None
     """The task file (`--data`), or "example" for the bundled one."""
     target: str | None = None
-    """The target column; None: the last column."""
+    """The target column; None: the one column besides the input and the id (or, among
+    several, the one Matbench target name)."""
 
 
 class MatbenchFileSource(UserFileSource, MaterialsSource):
-    """A Matbench task file: pandas split-orient JSON (`index`, `columns`, `data`), optionally
-    gzipped, whose first column holds pymatgen Structure dicts or composition strings and whose
-    `target` column (default: the last) the numbers. Run it with Matbench's folds.
+    """A Matbench task file in any form Matbench, matminer or pandas write one (see
+    `assay_materials.matbench_files`): JSON, gzip, bz2 or xz; pandas split, columns, index or
+    records orient. The input column is `structure` (pymatgen Structure dicts) or `composition`
+    (formula strings), else the first column; the `mbid` column, or the index, gives the row
+    ids kept beside the predictions. Run it with Matbench's folds (rows in file order).
 
     Parameters: `path` (required), `target` (column name)."""
 
@@ -356,6 +368,16 @@ class MatbenchFileSource(UserFileSource, MaterialsSource):
 
     def input_files(self, params: Mapping[str, Any]) -> list[Path]:
         return [_user_path(self, params)]
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        super().validate_params(params)
+        path = _user_path(self, params)
+        if path.is_dir():
+            raise DataError(
+                f"{self.name}: {path} is a folder; a Matbench task is one file "
+                "(.json, .json.gz or .json.bz2); for a folder of structures run "
+                "materials/structure-folder"
+            )
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
@@ -370,57 +392,54 @@ class MatbenchFileSource(UserFileSource, MaterialsSource):
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         path = _user_path(self, params)
-        table = read_matbench_json(path)
-        columns, data = table["columns"], table["data"]
-        target = parse_params(self.name, MatbenchFileParams, params).target or columns[-1]
-        if target not in columns or target == columns[0]:
+        table = read_task_table(path)
+        target = parse_params(self.name, MatbenchFileParams, params).target
+        chosen = task_columns(table, target, path)
+        ids = table.column(chosen.id) if chosen.id else table.index
+        id_texts = None if ids is None else [str(i) for i in ids]
+        inputs = table.column(chosen.input)
+        values = table.column(chosen.target)
+        if any(isinstance(v, bool) for v in values):
             raise DataError(
-                f"{path}: target column {target!r} not among the data columns {columns[1:]}"
+                f"{path}: target column {chosen.target!r} holds true/false values (a "
+                "classification task); materials/matbench-file scores regression targets"
             )
-        t = columns.index(target)
-        inputs: list[Any] = []
+        rows: list[Any] = []
         targets = []
-        for i, row in enumerate(data):
-            where = f"{path} row {i} ({table['index'][i]!r})"
-            if not isinstance(row, list) or len(row) != len(columns):
-                raise DataError(f"{where}: expected {len(columns)} values, got {row!r:.60}")
-            inputs.append(matbench_input(row[0], where=where))
-            targets.append(_finite_target(row[t], where=where))
-        if len(inputs) < 10:
-            raise DataError(f"{path}: {len(inputs)} rows; a benchmark needs at least 10")
-        groups = [chemical_system(parse_composition(x)) for x in inputs]
+        for i, (given, value) in enumerate(zip(inputs, values, strict=True)):
+            where = f"{path} row {i}" + (f" ({id_texts[i]!r})" if id_texts else "")
+            rows.append(matbench_input(given, where=where))
+            targets.append(_finite_target(value, where=where))
+        if len(rows) < 10:
+            raise DataError(f"{path}: {len(rows)} rows; a benchmark needs at least 10")
+        groups = [chemical_system(parse_composition(x)) for x in rows]
+        kind = "compositions" if isinstance(rows[0], str) else "structures"
+        id_origin = f"column {chosen.id!r}" if chosen.id else "the index"
         self.store(
             out_dir,
-            inputs=inputs,
+            inputs=rows,
             targets=np.array(targets),
             groups=groups,
-            notes=[f"{len(inputs)} rows of {path.name}, target column {target!r}"],
+            ids=id_texts,
+            notes=[
+                f"{len(rows)} rows of {path.name}, target column {chosen.target!r}",
+                f"read as pandas {table.layout} orient ({_compressed(table.compression)}); "
+                f"input column {chosen.input!r} ({kind}); "
+                f"row ids from {id_origin if id_texts else 'nowhere (none in the file)'}",
+            ],
         )
 
 
-def read_matbench_json(path: Path) -> dict[str, Any]:
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            table = json.load(handle)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not readable JSON ({reason(exc)})") from None
-    layout = "a pandas split-orient table {'index': [...], 'columns': [...], 'data': [[...]]}"
-    if not isinstance(table, dict) or not {"index", "columns", "data"} <= set(table):
-        keys = sorted(table)[:5] if isinstance(table, dict) else type(table).__name__
-        raise DataError(f"{path}: expected {layout}; found {keys}")
-    columns, data, index = table["columns"], table["data"], table["index"]
-    if not (isinstance(columns, list) and isinstance(data, list) and isinstance(index, list)):
-        raise DataError(f"{path}: expected {layout}; index, columns and data must be lists")
-    if len(columns) < 2 or len(index) != len(data):
-        raise DataError(
-            f"{path}: expected {layout} with an input and a target column and one index per row"
-        )
-    return table
+def _compressed(compression: str) -> str:
+    return "uncompressed" if compression == "none" else f"{compression}-compressed"
 
 
 def matbench_input(value: Any, *, where: str) -> Any:
-    """A Structure from a pymatgen dict, or the composition string itself (checked)."""
+    """A Structure from a pymatgen dict, or the composition string itself (checked); a
+    pymatgen Composition dict becomes its formula."""
+    if isinstance(value, dict) and value.get("@class") == "Composition":
+        amounts = {k: v for k, v in value.items() if not k.startswith("@")}
+        value = " ".join(f"{element}{amount}" for element, amount in amounts.items())
     if isinstance(value, dict):
         from pymatgen.core.structure import Structure
 
@@ -433,10 +452,39 @@ def matbench_input(value: Any, *, where: str) -> Any:
     if isinstance(value, str):
         parse_composition(value, where=where)
         return value
-    raise DataError(f"{where}: expected a Structure dict or a composition string")
+    raise DataError(
+        f"{where}: expected a Structure dict or a composition string, got {type(value).__name__}"
+    )
 
 
-STRUCTURE_PATTERNS = ("*.cif", "*.vasp", "*.poscar", "POSCAR*", "CONTCAR*", "*.extxyz", "*.xyz")
+STRUCTURE_PATTERNS = ("*.cif", "*.vasp", "*.poscar", "poscar*", "contcar*", "*.extxyz", "*.xyz")
+"""Names of the usual structure files (lower case); `targets.csv` may name files of any other
+format ASE reads."""
+
+
+def check_structure_folder(folder: Path, *, own_targets: bool) -> None:
+    """One line for a folder that cannot hold the data: empty, or without structure files
+    and a targets.csv naming them."""
+    found = sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
+    structures = [
+        f for f in found if any(fnmatch(Path(f).name.lower(), p) for p in STRUCTURE_PATTERNS)
+    ]
+    has_targets = own_targets or "targets.csv" in found
+    kinds = "CIF, POSCAR/CONTCAR/.vasp or extxyz/.xyz"
+    if not [f for f in found if f != "targets.csv"]:
+        held = "only targets.csv" if found else "nothing"
+        raise DataError(f"{folder}: no structure files ({kinds}) in the folder; it holds {held}")
+    if not has_targets:
+        seen = f"{len(structures)} structure files" if structures else f"no {kinds} files"
+        raise DataError(
+            f"{folder}: no targets.csv (columns 'file' and 'target'); the folder holds {seen} "
+            f"among {found[:5]}{' ...' if len(found) > 5 else ''}; add targets.csv or pass "
+            "targets=PATH"
+        )
 
 
 class StructureFolderParams(SourceParams):
@@ -460,10 +508,15 @@ class StructureFolderSource(UserFileSource, MaterialsSource):
     params_model = StructureFolderParams
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
         folder = _user_path(self, params)
-        if not folder.is_dir():
-            raise DataError(f"{self.name}: {folder} is not a folder of structure files")
+        if folder.is_file():
+            raise DataError(
+                f"{self.name}: {folder} is a file; pass the folder that holds the structure "
+                "files and targets.csv (a Matbench task file runs as materials/matbench-file)"
+            )
+        if folder.is_dir():
+            check_structure_folder(folder, own_targets=bool(params.get("targets")))
+        super().validate_params(params)
 
     def targets_csv(self, params: Mapping[str, Any]) -> Path:
         if params.get("targets"):
