@@ -283,7 +283,9 @@ def board_page(board: Board, out_dir: Path) -> str:
         "unless the test separates them at the 95 % level; n/a marks an interval the data "
         f"cannot support. Normalised: <code>{_e(board.negative_control)}</code> (negative "
         "control) = 0, best = 1.</p>\n"
-        + "".join(f'<p class="note">{_e(n)}</p>\n' for n in board_notes(board.to_json()))
+        + "".join(
+            f'<p class="note">{_e(n.replace("`", ""))}</p>\n' for n in board_notes(board.to_json())
+        )
         + f"{_failures(board)}"
         f'<h2>Plot</h2>\n<figure><img src="{_e(name)}.png" alt="{_e(board.scenario)} '
         'entries with 95 % intervals and published references"></figure>\n'
