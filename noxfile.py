@@ -261,6 +261,12 @@ def standard(session: nox.Session) -> None:
     """The official leaderboard: the standard suite, then `leaderboards/` and the run
     records beside them rebuilt from MLflow."""
     _suite_then_leaderboard(session, "scenarios/standard.toml", "leaderboards")
+    # The READMEs' results text is the generated leaderboards/**/RESULTS.md, copied in.
+    readmes = [
+        "README.md",
+        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/README.md")),
+    ]
+    session.run("python", "-m", "assay.results_text", *readmes)
 
 
 @nox.session

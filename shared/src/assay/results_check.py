@@ -112,9 +112,7 @@ def load_sources(root: Path, domains: Iterable[str] | None = None) -> Sources:
         if wanted is None or board["scenario"].split("/")[0] in wanted:
             boards.append(board)
             values += [float(v) for v in _board_numbers(board) if isinstance(v, int | float)]
-    packages = [
-        p for p in sorted(root.glob("packages/*")) if wanted is None or p.name in wanted
-    ]
+    packages = [p for p in sorted(root.glob("packages/*")) if wanted is None or p.name in wanted]
     texts = [root / "docs" / "references.md", root / "constraints.txt", root / "pyproject.toml"]
     texts += sorted(root.glob("shared/src/assay/scenarios/*.toml"))
     texts += [p for p in sorted(root.glob("*/bench/*")) if p.is_file() and p.suffix != ".py"]

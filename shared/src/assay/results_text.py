@@ -248,9 +248,13 @@ def included(readme: Path) -> list[tuple[str, str, str]]:
     text = readme.read_text(encoding="utf-8")
     blocks = []
     for match in INCLUDE.finditer(text):
-        source = (readme.parent / match["path"]).resolve()
+        source = Path(os.path.abspath(readme.parent / match["path"]))
         want = (
-            relinked(source.read_text(encoding="utf-8"), source.parent, readme.parent.resolve())
+            relinked(
+                source.read_text(encoding="utf-8"),
+                source.parent,
+                Path(os.path.abspath(readme.parent)),
+            )
             if source.is_file()
             else ""
         )
@@ -263,10 +267,12 @@ def refresh_includes(readme: Path) -> bool:
     text = readme.read_text(encoding="utf-8")
 
     def fill(match: re.Match[str]) -> str:
-        source = (readme.parent / match["path"]).resolve()
+        source = Path(os.path.abspath(readme.parent / match["path"]))
         if not source.is_file():
             return match[0]
-        body = relinked(source.read_text(encoding="utf-8"), source.parent, readme.parent.resolve())
+        body = relinked(
+            source.read_text(encoding="utf-8"), source.parent, Path(os.path.abspath(readme.parent))
+        )
         return f"{match['head']}{body}{match['tail']}"
 
     new = INCLUDE.sub(fill, text)
