@@ -266,6 +266,12 @@ def standard(session: nox.Session) -> None:
     session resumes from them on a new machine; `nox -s standard -- --only 'hep/*'` runs
     one domain's entries."""
     _suite_then_leaderboard(session, "scenarios/standard.toml", "leaderboards", records=True)
+    # The READMEs' results text is the generated leaderboards/**/RESULTS.md, copied in.
+    readmes = [
+        "README.md",
+        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/README.md")),
+    ]
+    session.run("python", "-m", "assay.results_text", *readmes)
 
 
 @nox.session

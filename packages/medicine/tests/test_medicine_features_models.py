@@ -133,7 +133,7 @@ def test_unfitted_esol_on_the_solubility_test_set(tmp_path: Path) -> None:
     assert test.targets is not None
     prediction = ESOLModel().predict(test).values
     rmse = float(np.sqrt(np.mean((prediction - test.targets) ** 2)))
-    assert rmse == pytest.approx(0.99, abs=0.05)  # SCENARIOS.md: ESOL unfitted 0.99
+    assert rmse == pytest.approx(0.99, abs=0.05)  # docs/references.md: ESOL unfitted 0.99
 
 
 def test_tanimoto() -> None:

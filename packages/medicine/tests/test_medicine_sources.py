@@ -201,7 +201,7 @@ def test_freesolv(tmp_path: Path) -> None:
     calc = np.asarray(dataset.extras["calc"])
     assert dataset.targets is not None
     rmse = float(np.sqrt(np.mean((calc - dataset.targets) ** 2)))
-    assert rmse == pytest.approx(1.54, abs=0.01)  # the physics reference in SCENARIOS.md
+    assert rmse == pytest.approx(1.54, abs=0.01)  # the physics reference in docs/references.md
     _again, entry2 = DataCache(tmp_path / "again").load(FreeSolvSource(), {})
     assert entry.data_sha256 == entry2.data_sha256
 

@@ -55,7 +55,7 @@ def test_noise_off_data_path_matches_statevector_at_every_scale() -> None:
         assert not np.array_equal(per_scale[0, :width], per_scale[1, :width])
 
 
-# SCENARIOS.md: PyMatching on stim rotated memory-Z, per round, rounds = d.
+# docs/references.md (MWPM table): PyMatching on stim rotated memory-Z, per round, rounds = d.
 MWPM_TABLE = {(3, 0.003): 2.14e-3, (5, 0.003): 6.9e-4, (3, 0.005): 5.73e-3, (5, 0.005): 2.92e-3}
 
 

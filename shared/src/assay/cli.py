@@ -569,7 +569,7 @@ def leaderboard_build(
     from assay.records import import_records, write_records
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
-    from assay.stats import fmt_interval
+    from assay.stats import interval_text
     from assay.store import open_store
 
     _quiet_libraries()
@@ -642,7 +642,7 @@ def leaderboard_build(
                     rank_text(e),
                     e.model,
                     mean_std(p),
-                    fmt_interval(p.ci95 if p else None),
+                    interval_text(p) if p else "n/a",
                     "-" if e.normalised is None else f"{e.normalised:.3f}",
                     f"{e.fit_seconds:.3g}",
                     f"{e.failures}/{e.units}",

@@ -33,6 +33,7 @@ from assay.data import stable_hash
 from assay.metrics import Metric
 from assay.predictions import Predictions
 from assay.protocols import predictions_from_columns
+from assay.results_text import board_notes, write_results
 from assay.spec import ModelEntry, ScenarioSpec, Size
 from assay.stats import (
     BOOTSTRAP_METHOD,
@@ -55,8 +56,8 @@ from assay.stats import (
     cv_summary,
     discovery_band,
     enhancement_factor,
-    fmt_interval,
     fmt_mean_std,
+    interval_text,
     rank_with_ties,
     seed_summary,
     seeds_differ,
@@ -695,14 +696,12 @@ def board_markdown(board: Board) -> str:
     for e in board.entries:
         p = e.metrics.get(board.primary)
         cells = [
-            f"{_fmt(e.metrics[m].mean)} {fmt_interval(e.metrics[m].ci95)}"
-            if m in e.metrics
-            else "-"
+            f"{_fmt(e.metrics[m].mean)} {interval_text(e.metrics[m])}" if m in e.metrics else "-"
             for m in others
         ]
         lines.append(
             f"| {rank_text(e)} | {e.model} | {mean_std(p)} | "
-            f"{fmt_interval(p.ci95) if p else '-'} | {_fmt(e.normalised, 3)} | "
+            f"{interval_text(p) if p else '-'} | {_fmt(e.normalised, 3)} | "
             + "".join(f"{c} | " for c in cells)
             + f"{_fmt(e.fit_seconds, 3)} | {_fmt(e.peak_memory_mb, 3)} | {e.units} ({e.failures}) |"
         )
@@ -715,6 +714,7 @@ def board_markdown(board: Board) -> str:
         f"support. Normalised: `{board.negative_control}` (negative control) = 0, best = 1. "
         "Peak MB is resident memory above the unit's start.",
     ]
+    lines += [line for note in board_notes(board.to_json()) for line in ("", note)]
     if board.curves:
         lines += _discovery_markdown(board)
     failed = [e for e in board.entries if e.failures]
@@ -943,7 +943,11 @@ def best_text(board: Board) -> str:
     if not best:
         return "none ranked"
     names = ", ".join(e.model for e in best)
-    return names if len(best) == 1 else f"tied: {names}"
+    if len(best) == 1:
+        return names
+    if board.negative_control in {e.model for e in best}:
+        return f"tied: {names} (the negative control ties: no separation)"
+    return f"tied: {names}"
 
 
 def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
@@ -965,7 +969,7 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
         best = board.best
         score = (
             f"{_fmt(best[0].metrics[board.primary].mean)} "
-            f"{fmt_interval(best[0].metrics[board.primary].ci95)}"
+            f"{interval_text(best[0].metrics[board.primary])}"
             if len(best) == 1
             else "-"
         )
@@ -989,6 +993,7 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(out_dir / "README.md", "\n".join(index))
     written.append(out_dir / "README.md")
+    written += write_results(out_dir, [b.scenario for b in boards], {b.slug for b in boards})
     return written
 
 

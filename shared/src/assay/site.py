@@ -33,7 +33,8 @@ from assay.leaderboard import (
     stale_boards,
     stale_note,
 )
-from assay.stats import fmt_interval
+from assay.results_text import board_notes
+from assay.stats import interval_text
 
 ASSETS = ("site.css", "site.js")
 Section = Callable[[Board, Path], str | None]
@@ -116,12 +117,12 @@ def _entry_table(board: Board) -> str:
             f'<td data-sort="{_e(e.model)}"><code>{_e(model_name)}</code>{badge}</td>',
             f'<td data-sort="{_sort_key(p.mean if p else None)}">{_e(mean_std(p))}</td>',
             f'<td data-sort="{_sort_key(p.ci95[0] if p and p.ci95 else None)}">'
-            f"{_e(fmt_interval(p.ci95) if p else '-')}</td>",
+            f"{_e(interval_text(p) if p else '-')}</td>",
             f'<td data-sort="{_sort_key(e.normalised)}">{_num(e.normalised, 3)}</td>',
         ]
         for m in others:
             s = e.metrics.get(m)
-            text = f"{_num(s.mean)} {fmt_interval(s.ci95)}" if s else "-"
+            text = f"{_num(s.mean)} {interval_text(s)}" if s else "-"
             cells.append(f'<td data-sort="{_sort_key(s.mean if s else None)}">{_e(text)}</td>')
         cells += [
             f'<td data-sort="{_sort_key(e.fit_seconds)}">{_num(e.fit_seconds, 3)}</td>',
@@ -282,7 +283,10 @@ def board_page(board: Board, out_dir: Path) -> str:
         "unless the test separates them at the 95 % level; n/a marks an interval the data "
         f"cannot support. Normalised: <code>{_e(board.negative_control)}</code> (negative "
         "control) = 0, best = 1.</p>\n"
-        f"{_failures(board)}"
+        + "".join(
+            f'<p class="note">{_e(n.replace("`", ""))}</p>\n' for n in board_notes(board.to_json())
+        )
+        + f"{_failures(board)}"
         f'<h2>Plot</h2>\n<figure><img src="{_e(name)}.png" alt="{_e(board.scenario)} '
         'entries with 95 % intervals and published references"></figure>\n'
         f"{extra}"
@@ -298,7 +302,7 @@ def index_page(boards: list[Board], out_dir: Path) -> str:
         best = board.best
         score = (
             f"{_num(best[0].metrics[board.primary].mean)} "
-            f"{fmt_interval(best[0].metrics[board.primary].ci95)}"
+            f"{interval_text(best[0].metrics[board.primary])}"
             if len(best) == 1
             else "-"
         )

@@ -49,6 +49,10 @@ BOOTSTRAP_METHOD = f"paired bootstrap over test examples ({BOOTSTRAP_RESAMPLES} 
 NO_TEST = "none: one result and no stored predictions, so no interval and no rank claimed"
 
 SEEDS_METHOD = "t-test paired over seeds (independent campaigns, the same seeds for every policy)"
+DETERMINISTIC = (
+    "the same result on every seed: deterministic, so seeds give it no interval; "
+    "it is ranked only by the paired test over the other entry's seeds"
+)
 
 UnitKey = tuple[str, int]
 """(unit, seed): one unit run."""
@@ -140,25 +144,39 @@ def uncorrected_differ(a: Mapping[UnitKey, float], b: Mapping[UnitKey, float]) -
     return bool(scipy_stats.ttest_rel(x, y).pvalue < 1 - CONFIDENCE)
 
 
+def _constant(values: npt.NDArray[np.float64]) -> bool:
+    """Equal up to rounding (0.6 and 0.6000000000000001 are the same result)."""
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+
 def seed_summary(values: Mapping[UnitKey, float]) -> MetricSummary:
-    """Mean, std and the t-interval over independent seeds (every (unit, seed) counts)."""
+    """Mean, std and the t-interval over independent seeds (every (unit, seed) counts).
+
+    An entry with the same result on every seed is deterministic: seeds carry no
+    spread to build an interval from, so it gets none (never a zero-width one)."""
     raw = np.array(list(values.values()), dtype=float)
     if raw.size == 0:
         return MetricSummary(float("nan"), float("nan"), None, 0, SEEDS_METHOD)
     mean = float(raw.mean())
     if raw.size < 2:
         return MetricSummary(mean, float("nan"), None, 1, SEEDS_METHOD)
+    if _constant(raw):
+        return MetricSummary(mean, 0.0, None, int(raw.size), DETERMINISTIC)
     std = float(raw.std(ddof=1))
-    if std == 0:
-        return MetricSummary(mean, std, None, int(raw.size), SEEDS_METHOD)
     half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, raw.size - 1)) * std / math.sqrt(raw.size)
     return MetricSummary(mean, std, (mean - half, mean + half), int(raw.size), SEEDS_METHOD)
 
 
 def seeds_differ(a: Mapping[UnitKey, float], b: Mapping[UnitKey, float]) -> bool:
-    """Paired t-test over the (unit, seed) pairs both ran."""
+    """Paired t-test over the (unit, seed) pairs both ran.
+
+    Against a deterministic entry this is a one-sample t-test of the other's seeds
+    against its constant. Two deterministic entries cannot be separated by seeds at
+    all (one result each, no spread): they tie."""
     shared = sorted(set(a) & set(b))
     if len(shared) < 2:
+        return False
+    if _constant(np.array([a[k] for k in shared])) and _constant(np.array([b[k] for k in shared])):
         return False
     diff = np.array([a[k] - b[k] for k in shared])
     if np.allclose(diff, 0.0):
@@ -317,6 +335,13 @@ def fmt_mean_std(mean: float, std: float, digits: int = 4) -> str:
     if not math.isfinite(std) or std <= 1e-12 * max(1.0, abs(mean)):
         return f"{mean + 0.0:.{digits}g}"
     return f"{mean + 0.0:.{digits}g} ± {std:.2g}"
+
+
+def interval_text(summary: MetricSummary, digits: int = 4) -> str:
+    """The 95 % interval as boards print it: `deterministic` where seeds gave one result."""
+    if summary.method == DETERMINISTIC:
+        return "deterministic"
+    return fmt_interval(summary.ci95, digits)
 
 
 def fmt_interval(ci: tuple[float, float] | None, digits: int = 4) -> str:

@@ -185,6 +185,6 @@ class SurfaceCodeSource(Source):
 # A memory experiment of r rounds fails with probability P_L. If every round
 # fails independently with probability e, P_L = (1 - (1 - 2e)^r) / 2 for a
 # flip that can undo itself; the simpler convention used here (and in the
-# SCENARIOS.md table) treats failures as not cancelling: 1 - P_L = (1 - e)^r,
+# MWPM table of docs/references.md) treats failures as not cancelling: 1 - P_L = (1 - e)^r,
 # so e = 1 - (1 - P_L)^(1 / r). The 95 % confidence interval is the Wilson
 # score interval of P_L, mapped through the same monotone function.
