@@ -190,3 +190,10 @@ def test_an_edited_include_block_fails(tmp_path: Path) -> None:
     problems = check_readme(readme, sources)
     assert len(problems) == 1
     assert "the include of leaderboards/breeding/RESULTS.md differs" in (problems[0])
+
+
+def test_a_board_names_the_suite_entries_it_still_lacks() -> None:
+    board = _board("x/y", [("a", 1, 0.9)], pending=["b-60-epochs"])
+    notes = board_notes(board)
+    assert any("Incomplete" in n and "`b-60-epochs`" in n for n in notes)
+    assert not any("Incomplete" in n for n in board_notes(_board("x/y", [("a", 1, 0.9)])))

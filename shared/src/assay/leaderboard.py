@@ -131,6 +131,9 @@ class Board:
     """Closed loops: each entry's discovery curve over seeds (median, interquartile band)."""
     curve_metric: str = ""
     """What the curves plot: `top_recall` for a fixed pool, else `best_so_far`."""
+    pending: list[str] = field(default_factory=list)
+    """The suite's entries with no recorded unit yet (a suite still running, or resumed
+    over several sittings): named on the board, which is incomplete without them."""
 
     @property
     def slug(self) -> str:
@@ -146,7 +149,8 @@ class Board:
 
 
 def _without_runs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {k: v for k, v in items if k != "unit_runs"}
+    # `pending` only where there is some, so a complete board's JSON keeps its bytes.
+    return {k: v for k, v in items if k != "unit_runs" and not (k == "pending" and not v)}
 
 
 def _unit_runs(
@@ -493,7 +497,17 @@ def build_board(
         unit_runs=runs,
         curves=curves,
         curve_metric=curve_metric,
+        pending=_pending(spec.key, size, data_sha, models, runs),
     )
+
+
+def _pending(
+    scenario: str, size: str, data_sha: str, models: Sequence[ModelEntry] | None, runs: list[Any]
+) -> list[str]:
+    if models is None:
+        return []
+    seen = {r.data.tags.get(f"{TAG}parent_key") for r in runs}
+    return [m.display_name for m in models if parent_key(scenario, size, data_sha, m) not in seen]
 
 
 def _trace_curve(client: MlflowClient, run: Any) -> tuple[str, np.ndarray[Any, Any]] | None:

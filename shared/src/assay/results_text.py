@@ -68,6 +68,14 @@ def board_notes(board: Mapping[str, Any]) -> list[str]:
             "any of them from no model at all (each interval rests on "
             f"{' to '.join(str(c) for c in counts)} results). Its order is not a ranking."
         )
+    pending = board.get("pending", [])
+    if pending:
+        names = ", ".join(f"`{m}`" for m in pending)
+        notes.append(
+            f"Incomplete: the suite's entries {names} have no recorded results yet (the "
+            "suite is still running, or resumes from its run records in a later sitting); "
+            "the ranks above are among the entries shown."
+        )
     return notes
 
 
