@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+import sys
 from pathlib import Path
 
 import awkward as ak
@@ -266,3 +268,31 @@ def test_cut_tunes_its_mass_window_on_the_validation_jets(
     assert per_class.fitted_choices() == {}  # a mass likelihood per class: nothing tuned
     with pytest.raises(ValueError, match="window_quantile"):
         models.MassTau32Cut(window_quantile=1.5)
+
+
+_CLUSTER_IN_A_FRESH_PROCESS = """
+import numpy as np
+from assay_hep.generator import ChunkSpec, generate_chunk
+from assay_hep.substructure import substructure_table
+
+rng = np.random.default_rng(0)
+p4 = np.abs(rng.normal(10.0, 3.0, size=(6, 4)))
+p4[:, 3] = np.linalg.norm(p4[:, :3], axis=1) + 1.0
+substructure_table([p4])
+generate_chunk(ChunkSpec("QCD", 1, 2, 550.0, 650.0, 2.0, 500.0, 700.0, 128))
+print("clustered")
+"""
+
+
+def test_fastjet_prints_no_banner() -> None:
+    """FastJet prints 13 lines at a process's first clustering, unless silenced."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CLUSTER_IN_A_FRESH_PROCESS],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "clustered\n"
+    assert "FastJet" not in result.stderr
