@@ -76,3 +76,15 @@ def test_cli_runs_a_tdc_csv_and_names_a_bad_row(
         "error: bad_smiles.csv line 5: invalid SMILES 'C1CC('; fix or remove "
         'the row, or set on_invalid = "drop" to drop such rows'
     )
+
+
+def test_a_constant_target_column_is_refused(catalog: Catalog, tmp_path: Path) -> None:
+    user_file = tmp_path / "flat.csv"
+    smiles = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCC", "CCCl"]
+    user_file.write_text("Drug,Y\n" + "".join(f"{s},0\n" for s in smiles), encoding="utf-8")
+    entry = GridEntry(
+        "medicine/csv", [ModelEntry(name="mean")], source_params={"path": str(user_file)}
+    )
+    with pytest.raises(DataError) as info:
+        plan_grid(catalog, [entry], "quick")
+    assert str(info.value) == f"{user_file}: column 'Y' is 0 in all 6 rows given, nothing to learn"
