@@ -17,7 +17,7 @@ from assay.data import (
     write_array,
 )
 from assay.errors import CacheError, DataError
-from assay.user_files import UserFileSource
+from assay.user_files import UserFileSource, require_varying_target
 
 
 class TableParams(SourceParams):
@@ -68,3 +68,30 @@ def test_an_edited_file_is_read_again_and_a_tampered_copy_is_refused(tmp_path: P
     (entry.path / "y.npy").write_bytes(b"tampered")
     with pytest.raises(CacheError, match="not rebuilt automatically"):
         cache.load(source, params)
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (np.zeros(8), "pheno.fam: column 6 is 0 in all 8 rows given, nothing to learn; fix it"),
+        (
+            np.full(4, np.nan),
+            "pheno.fam: column 6 is missing in every row, nothing to learn; fix it",
+        ),
+        (
+            np.array(["B", "B", None], dtype=object),
+            "pheno.fam: column 6 is 'B' in all 2 rows given",
+        ),
+    ],
+    ids=["all-zero", "all-missing", "one-label"],
+)
+def test_a_target_without_variation_is_refused_in_one_line(values: Any, says: str) -> None:
+    with pytest.raises(DataError) as info:
+        require_varying_target(values, file="pheno.fam", column="column 6", hint="fix it")
+    assert str(info.value).startswith(says)
+    assert "\n" not in str(info.value)
+
+
+def test_a_varying_target_passes() -> None:
+    require_varying_target(np.array([0.0, np.nan, 1.0]), file="x.csv", column="y")
+    require_varying_target(np.array(["a", "b"]), file="x.csv", column="y")

@@ -203,3 +203,50 @@ def test_a_given_fold_column_makes_the_folds(catalog: Catalog, tmp_path: Path) -
         "quick",
     )
     assert len(tasks) == 2
+
+
+@pytest.mark.parametrize(
+    ("pheno", "says"),
+    [
+        (0.0, "geno.fam: column 6 (phenotype) is 0 in all 13 rows given, nothing to learn"),
+        (-9.0, "geno.fam: column 6 (phenotype) is missing in every row, nothing to learn"),
+        (2.5, "geno.fam: column 6 (phenotype) is 2.5 in all 13 rows given, nothing to learn"),
+    ],
+    ids=["plink-default-0", "plink-missing--9", "constant"],
+)
+def test_a_fam_without_a_phenotype_is_refused(tmp_path: Path, pheno: float, says: str) -> None:
+    """plink and bed-reader write 0 (or -9) when given no phenotype; a run on it would
+    "succeed" with r 0 and divide-by-zero warnings."""
+    from bed_reader import to_bed
+
+    dosage = np.random.default_rng(0).integers(0, 3, size=(13, 7)).astype(np.float32)
+    bed = tmp_path / "geno.bed"
+    properties: dict[str, Any] = {"iid": [f"s{i}" for i in range(13)], "pheno": [pheno] * 13}
+    to_bed(bed, dosage, properties=properties)
+    with pytest.raises(DataError) as info:
+        load({"path": str(bed)}, tmp_path)
+    message = str(info.value)
+    assert message.startswith(says)
+    assert "--set phenotypes=PATH" in message
+    assert "\n" not in message
+
+
+def test_bed_readers_default_fam_is_refused(tmp_path: Path) -> None:
+    from bed_reader import to_bed
+
+    dosage = np.random.default_rng(0).integers(0, 3, size=(13, 7)).astype(np.float32)
+    to_bed(tmp_path / "geno.bed", dosage)  # no properties: bed-reader's default .fam
+    with pytest.raises(DataError, match=r"^geno\.fam: column 6 \(phenotype\) is "):
+        load({"path": str(tmp_path / "geno.bed")}, tmp_path)
+
+
+def test_a_constant_trait_column_is_refused(tmp_path: Path) -> None:
+    params = small_set(tmp_path)
+    csv = Path(params["phenotypes"])
+    csv.write_text("id,yield\n" + "".join(f"s{i},4\n" for i in range(12)), encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load(params, tmp_path)
+    assert str(info.value) == (
+        "pheno.csv: column 'yield' is 4 in all 12 rows given, nothing to learn; "
+        "give a numeric trait that varies between individuals"
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+import sys
 from pathlib import Path
 
 import awkward as ak
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import DataError, SplitError
-from assay.metrics import Metric
+from assay.metrics import Bound, Metric, bound_info
 from assay.predictions import Predictions
 from assay_hep import chunks, models
 from assay_hep.chunks import CHUNK_FORMAT, SPLITS, chunk_path, chunk_seed
@@ -266,3 +268,53 @@ def test_cut_tunes_its_mass_window_on_the_validation_jets(
     assert per_class.fitted_choices() == {}  # a mass likelihood per class: nothing tuned
     with pytest.raises(ValueError, match="window_quantile"):
         models.MassTau32Cut(window_quantile=1.5)
+
+
+_CLUSTER_IN_A_FRESH_PROCESS = """
+import numpy as np
+from assay_hep.generator import ChunkSpec, generate_chunk
+from assay_hep.substructure import substructure_table
+
+rng = np.random.default_rng(0)
+p4 = np.abs(rng.normal(10.0, 3.0, size=(6, 4)))
+p4[:, 3] = np.linalg.norm(p4[:, :3], axis=1) + 1.0
+substructure_table([p4])
+generate_chunk(ChunkSpec("QCD", 1, 2, 550.0, 650.0, 2.0, 500.0, 700.0, 128))
+print("clustered")
+"""
+
+
+def test_fastjet_prints_no_banner() -> None:
+    """FastJet prints 13 lines at a process's first clustering, unless silenced."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CLUSTER_IN_A_FRESH_PROCESS],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "clustered\n"
+    assert "FastJet" not in result.stderr
+
+
+def test_a_capped_rejection_is_a_lower_bound() -> None:
+    """No background jet passes: 1/eps_B is capped at the number of background jets, which
+    the tables, boards and site show as `≥ 10`."""
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1, 0.75, 0.5, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2])
+    capped = rejection_at(y, scores, 0.5)
+    assert isinstance(capped, Bound)
+    assert capped.side == "lower"
+    assert capped == pytest.approx(10.0)
+    measured = rejection_at(y, scores, 0.75)  # one background jet passes: a measurement
+    assert not isinstance(measured, Bound)
+    metric = next(m for m in HEP_METRICS if isinstance(m, Metric))  # hep.qcd_rejection_50_Tbqq
+    probs = np.zeros((6, 5))
+    probs[:, 0] = [0.9, 0.8, 0.7, 0.1, 0.2, 0.3]  # QCD scores
+    probs[:, 1] = 1 - probs[:, 0]
+    value = metric(
+        np.array([0, 0, 0, 1, 1, 1]), Predictions(values=np.zeros(6), probabilities=probs)
+    )
+    assert isinstance(value, Bound)
+    assert bound_info({metric.name: value}) == {f"bound.{metric.name}": "lower"}

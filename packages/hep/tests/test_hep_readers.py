@@ -249,3 +249,47 @@ def test_rntuple_file_reads_like_the_ttree(tmp_path: Path) -> None:
     back = chunk_columns(read_jet_files(tmp_path / "rntuple.root"))
     for name, values in chunk_columns(read_jet_files(tmp_path / "ttree.root")).items():
         np.testing.assert_array_equal(back[name], values, err_msg=name)
+
+
+def _rntuple_with_record(path: Path, columns: dict[str, np.ndarray], *, record: str) -> None:
+    """What uproot writes for our zipped layout: one record field `record` holding the
+    constituents (`part.px`, `part.py`, ...), the jet and label columns flat."""
+    counts = columns["counts"]
+    members = {
+        k.removeprefix("part_"): ak.unflatten(v, counts)
+        for k, v in columns.items()
+        if k.startswith("part_")
+    }
+    flat = {k: v for k, v in columns.items() if k != "counts" and not k.startswith("part_")}
+    with uproot.recreate(path) as handle:
+        handle["tree"] = {record: ak.zip(members), **flat}  # a dict of arrays: an RNTuple
+
+
+def test_rntuple_record_field_reads_like_the_flat_branches(tmp_path: Path) -> None:
+    columns = random_jets(120)
+    write_jets_root(tmp_path / "ttree.root", columns)
+    _rntuple_with_record(tmp_path / "record.root", columns, record="part")
+    stored = uproot.open(tmp_path / "record.root")["tree"]
+    assert "RNTuple" in type(stored).__name__
+    names = list(stored.keys())
+    assert "part.px" in names
+    assert "part_px" not in names
+    expected = chunk_columns(read_jet_files(tmp_path / "ttree.root"))
+    for step in (1000, 50):  # one read, and chunked reads
+        back = chunk_columns(read_jet_files(tmp_path / "record.root", step_size=step))
+        assert set(back) == set(expected)
+        for name, values in expected.items():
+            np.testing.assert_array_equal(back[name], values, err_msg=name)
+
+
+def test_neither_form_names_what_the_file_holds(tmp_path: Path) -> None:
+    path = tmp_path / "record.root"
+    _rntuple_with_record(path, random_jets(20), record="constituents")
+    with pytest.raises(DataError) as caught:
+        read_jet_files(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: RNTuple 'tree' has no branches 'part_px'")
+    assert "it holds: " in message
+    assert "constituents.px" in message
+    assert "jet_pt" in message

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
-from assay.data import Dataset
+from assay.data import Dataset, DatasetMetadata
 from assay.errors import DataError, SplitError
 from assay.executors import SerialExecutor
 from assay.plugin import Catalog
@@ -117,3 +117,138 @@ def test_a_file_that_is_not_h5ad_is_one_line(catalog: Catalog, tmp_path: Path) -
     with pytest.raises(DataError, match=r"cells.h5ad: not a readable .h5ad file") as info:
         plan_grid(catalog, [entry], "quick")
     assert "\n" not in str(info.value)
+
+
+def write_h5ad(
+    path: Path,
+    *,
+    obs: dict[str, list[str]],
+    x: np.ndarray,
+    raw: np.ndarray | None = None,
+    layers: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """A small AnnData written by anndata: `obs` columns, matrix `x`, `raw.X` and layers."""
+    import anndata
+    import pandas as pd
+
+    n_cells, n_genes = x.shape
+    adata = anndata.AnnData(
+        X=x.astype(np.float32),
+        obs=pd.DataFrame(obs, index=[f"cell{i}" for i in range(n_cells)]),
+        var=pd.DataFrame(index=[f"gene{j}" for j in range(n_genes)]),
+    )
+    for name, layer in (layers or {}).items():
+        adata.layers[name] = layer
+    if raw is not None:
+        adata.raw = anndata.AnnData(X=raw, var=adata.var.copy())
+    adata.write_h5ad(path)
+    return path
+
+
+def _cells(n_cells: int = 36, seed: int = 0) -> tuple[dict[str, list[str]], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    obs = {
+        "cell_type": list(np.tile(["B", "T", "NK"], n_cells // 3)),
+        "donor": list(np.repeat(["d1", "d2", "d3"], n_cells // 3)),
+        "phase": list(np.tile(["G1", "S", "G2M", "G1"], n_cells // 4)),
+    }
+    return obs, rng.poisson(2.0, size=(n_cells, 12)).astype(np.float32)
+
+
+def _plan(catalog: Catalog, source: dict[str, object], *, units: int = 3) -> DatasetMetadata:
+    """The data card of the planned run; one unit per held-out batch."""
+    entry = GridEntry(
+        "lifesci/label-projection", [ModelEntry(name="majority")], source_params=source
+    )
+    tasks = plan_grid(catalog, [entry], "quick")
+    assert len(tasks) == units
+    assert tasks[0].dataset is not None
+    return tasks[0].dataset
+
+
+def test_no_batch_given_asks_instead_of_taking_phase(catalog: Catalog, tmp_path: Path) -> None:
+    """scanpy's cell-cycle scoring adds `phase`; it is never taken as the batch unasked."""
+    obs, x = _cells()
+    user_file = write_h5ad(tmp_path / "cells.h5ad", obs=obs, x=x)
+    with pytest.raises(DataError) as info:
+        _plan(catalog, {"path": str(user_file), "target": "cell_type"})
+    assert str(info.value) == (
+        "cells.h5ad: which obs column holds the batches? pass --set batch=COLUMN "
+        "(candidates: donor, phase)"
+    )
+
+
+def test_without_a_batch_the_message_names_no_column_the_user_did_not_give(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    obs, x = _cells()
+    del obs["phase"]
+    user_file = write_h5ad(tmp_path / "cells.h5ad", obs=obs, x=x)
+    with pytest.raises(DataError) as info:
+        _plan(catalog, {"path": str(user_file), "target": "cell_type"})
+    message = str(info.value)
+    assert "phase" not in message
+    assert "--set batch=COLUMN (candidates: donor)" in message
+    with pytest.raises(DataError) as no_target:
+        _plan(catalog, {"path": str(user_file), "batch": "donor"})
+    assert "bulk_labels" not in str(no_target.value)
+    assert "pass --target COLUMN (obs has cell_type, donor)" in str(no_target.value)
+
+
+def test_a_column_named_batch_is_taken_and_said(catalog: Catalog, tmp_path: Path) -> None:
+    obs, x = _cells()
+    obs["batch"] = obs.pop("donor")
+    user_file = write_h5ad(tmp_path / "cells.h5ad", obs=obs, x=x)
+    dataset = _plan(catalog, {"path": str(user_file), "target": "cell_type"})  # 3 batches
+    assert "batches: obs 'batch' (the obs column named batch" in dataset.provenance
+
+
+@pytest.mark.parametrize(
+    ("parts", "params", "read"),
+    [
+        ({}, {}, "expression matrix X, values counts, log-normalised here"),
+        ({"raw": "counts"}, {}, "expression matrix raw.X, values counts, log-normalised here"),
+        (
+            {"layers": "counts"},
+            {"layer": "counts"},
+            "expression matrix layer 'counts', values counts, log-normalised here",
+        ),
+        ({"x": "log"}, {}, "expression matrix X, values as stored (taken as log)"),
+    ],
+    ids=["X", "raw.X", "layer", "log"],
+)
+def test_the_provenance_says_which_matrix_was_read(
+    catalog: Catalog,
+    tmp_path: Path,
+    parts: dict[str, str],
+    params: dict[str, str],
+    read: str,
+) -> None:
+    obs, counts = _cells()
+    log = np.log1p(counts * 2.5)
+    x = log if parts.get("x") == "log" or parts else counts
+    raw = counts if parts.get("raw") else None
+    layers = {"counts": counts} if parts.get("layers") else None
+    user_file = write_h5ad(tmp_path / "cells.h5ad", obs=obs, x=x, raw=raw, layers=layers)
+    source = {"path": str(user_file), "target": "cell_type", "batch": "donor", **params}
+    dataset = _plan(catalog, source)
+    assert read in dataset.provenance
+    assert read in dataset.notes
+    assert not any(note.startswith("warning") for note in dataset.notes)
+
+
+def test_a_scaled_matrix_is_warned_about(catalog: Catalog, tmp_path: Path) -> None:
+    obs, counts = _cells()
+    log = np.log1p(counts)
+    scaled = (log - log.mean(axis=0)) / np.maximum(log.std(axis=0), 1e-6)  # sc.pp.scale
+    user_file = write_h5ad(tmp_path / "cells.h5ad", obs=obs, x=scaled)
+    dataset = _plan(catalog, {"path": str(user_file), "target": "cell_type", "batch": "donor"})
+    assert "expression matrix X, values scaled (negative values" in dataset.provenance
+    warnings = [note for note in dataset.notes if note.startswith("warning: X holds negative")]
+    assert len(warnings) == 1, dataset.notes
+
+
+def test_the_example_still_runs_on_its_own_columns(catalog: Catalog) -> None:
+    dataset = _plan(catalog, {}, units=3)  # the phases G1, S, G2M held out in turn
+    assert "labels: obs 'bulk_labels'; batches: obs 'phase'" in dataset.provenance
+    assert "expression matrix raw.X" in dataset.provenance

@@ -103,3 +103,15 @@ def test_default_models_are_the_fast_ones_and_the_dmpnn_is_opt_in(tmp_path: Path
     card = " ".join(shown.stdout.split())
     assert "The D-MPNN is opt-in (`-m medicine.dmpnn`)" in card
     assert "several minutes per fold on 2 cores" in card
+
+
+def test_a_constant_target_column_is_refused(catalog: Catalog, tmp_path: Path) -> None:
+    user_file = tmp_path / "flat.csv"
+    smiles = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCC", "CCCl"]
+    user_file.write_text("Drug,Y\n" + "".join(f"{s},0\n" for s in smiles), encoding="utf-8")
+    entry = GridEntry(
+        "medicine/csv", [ModelEntry(name="mean")], source_params={"path": str(user_file)}
+    )
+    with pytest.raises(DataError) as info:
+        plan_grid(catalog, [entry], "quick")
+    assert str(info.value) == f"{user_file}: column 'Y' is 0 in all 6 rows given, nothing to learn"

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from assay.data import Dataset, DatasetMetadata, IndexArray, stable_hash
 from assay.errors import AssayError, PredictionError
 from assay.executors import Claim
-from assay.metrics import Metric
+from assay.metrics import Metric, bound_info
 from assay.plugin import Catalog, process_catalog
 from assay.predictions import Predictions
 from assay.protocols import fit_and_valid_rows, prediction_columns, score
@@ -239,10 +239,11 @@ def track_predictions(
         fold = bench.fold(task.unit)
         predictions = by_fold[fold.name]
         y_true = np.asarray(bench.dataset.targets)[fold.test_rows]
+        metrics = score(bench.metrics, y_true, predictions)
         results[task.run_key] = UnitResult(
             task,
             "ok",
-            metrics=score(bench.metrics, y_true, predictions),
+            metrics={name: float(value) for name, value in metrics.items()},
             predictions=prediction_columns(
                 fold.test_rows,
                 y_true,
@@ -255,6 +256,7 @@ def track_predictions(
                 "n_test": str(len(fold.test_rows)),
                 "test_sha": rows_sha(fold.test_rows),
                 "predictions_file": origin[:500],
+                **bound_info(metrics),
             },
             environment=hardware_tags(),
         )

@@ -333,7 +333,10 @@ def _run(
         metrics = row["metrics"]
         assert isinstance(metrics, dict)
         # One metric per line: a narrow terminal or a CI log wraps lines, never names.
-        text = "\n".join(f"{k} {fmt_mean_std(v['mean'], v['std'])}" for k, v in metrics.items())
+        text = "\n".join(
+            f"{k} {fmt_mean_std(v['mean'], v['std'], bound=v.get('bound', ''))}"
+            for k, v in metrics.items()
+        )
         if console.width < _WIDE_TABLE:
             _plain(
                 f"{row['scenario']}  {row['model']}: {row['units']} units, "
@@ -465,6 +468,7 @@ def evaluate(
     import pandas as pd
 
     from assay.api import load, track_predictions
+    from assay.stats import fmt_mean_std
 
     _quiet_libraries()
     if not predictions.is_file():
@@ -482,7 +486,10 @@ def evaluate(
     for row in summary:
         metrics = row["metrics"]
         assert isinstance(metrics, dict)
-        text = ", ".join(f"{k} {v['mean']:.4g}" for k, v in metrics.items())
+        text = ", ".join(  # the mean alone; `≥ 222` where it is a bound
+            f"{k} {fmt_mean_std(v['mean'], float('nan'), bound=v.get('bound', ''))}"
+            for k, v in metrics.items()
+        )
         console.print(f"{row['scenario']} {row['model']}: {text}", highlight=False)
     if not summary:
         console.print(f"{bench.scenario} {name}: already tracked ({report.skipped} units)")

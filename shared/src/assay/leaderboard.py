@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 
 from assay.campaign import DESIGN_SEEDS
 from assay.data import stable_hash
-from assay.metrics import Metric
+from assay.metrics import BOUND_INFO, Metric, combined_bound
 from assay.predictions import Predictions
 from assay.protocols import predictions_from_columns
 from assay.results_text import board_notes, write_results
@@ -56,6 +56,7 @@ from assay.stats import (
     cv_summary,
     discovery_band,
     enhancement_factor,
+    fmt_bounded,
     fmt_mean_std,
     interval_text,
     rank_with_ties,
@@ -72,6 +73,14 @@ QUICK_NOTE = (
     "see the standard boards for results."
 )
 """Abandoned runs (KILLED) are neither results nor failures."""
+BOUND_NOTE = (
+    "≥ marks a lower bound (≤ an upper one): a value capped where the test set cannot "
+    "resolve it, such as 1/eps_B when no background event passes."
+)
+
+
+def has_bounds(board: Board) -> bool:
+    return any(s.bound for e in board.entries for s in e.metrics.values())
 
 
 @dataclass
@@ -149,8 +158,12 @@ class Board:
 
 
 def _without_runs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    # `pending` only where there is some, so a complete board's JSON keeps its bytes.
-    return {k: v for k, v in items if k != "unit_runs" and not (k == "pending" and not v)}
+    # `pending` and a summary's `bound` only where set, so other boards keep their bytes.
+    return {
+        k: v
+        for k, v in items
+        if k != "unit_runs" and (k, v) != ("bound", "") and not (k == "pending" and not v)
+    }
 
 
 def _unit_runs(
@@ -416,6 +429,9 @@ def build_board(
                     summaries[metric] = MetricSummary(point, seed_std, None, raw.size, NO_TEST)
             else:
                 summaries[metric] = cv_summary(by_unit, ratio)
+            side = combined_bound(r.data.tags.get(f"{TAG}info.{BOUND_INFO}{metric}") for r in ok)
+            if side:
+                summaries[metric] = replace(summaries[metric], bound=side)
         errors = list(dict.fromkeys(r.data.tags.get(f"{TAG}error", "?") for r in failed))
         entries.append(
             Entry(
@@ -683,8 +699,16 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def mean_std(summary: MetricSummary | None) -> str:
-    """`mean ± std`, or the mean alone where no spread was measured (never `± 0`)."""
-    return "-" if summary is None else fmt_mean_std(summary.mean, summary.std)
+    """`mean ± std`, or the mean alone where no spread was measured (never `± 0`);
+    `≥ mean` where the mean is a lower bound."""
+    if summary is None:
+        return "-"
+    return fmt_mean_std(summary.mean, summary.std, bound=summary.bound)
+
+
+def mean_text(summary: MetricSummary, digits: int = 4) -> str:
+    """The mean alone, `≥ 222` where it is a lower bound."""
+    return fmt_bounded(_fmt(summary.mean, digits), summary.bound)
 
 
 def rank_text(entry: Entry) -> str:
@@ -710,7 +734,7 @@ def board_markdown(board: Board) -> str:
     for e in board.entries:
         p = e.metrics.get(board.primary)
         cells = [
-            f"{_fmt(e.metrics[m].mean)} {interval_text(e.metrics[m])}" if m in e.metrics else "-"
+            f"{mean_text(e.metrics[m])} {interval_text(e.metrics[m])}" if m in e.metrics else "-"
             for m in others
         ]
         lines.append(
@@ -721,6 +745,8 @@ def board_markdown(board: Board) -> str:
         )
     if board.size == "quick":
         lines += ["", QUICK_NOTE]
+    if has_bounds(board):
+        lines += ["", BOUND_NOTE]
     lines += [
         "",
         f"Intervals and ties: {board.method}; two entries share a rank unless the test "
@@ -982,7 +1008,7 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
             written.append(curves_png)
         best = board.best
         score = (
-            f"{_fmt(best[0].metrics[board.primary].mean)} "
+            f"{mean_text(best[0].metrics[board.primary])} "
             f"{interval_text(best[0].metrics[board.primary])}"
             if len(best) == 1
             else "-"

@@ -5,13 +5,19 @@ Plugins add domain metrics (background rejection, logical error rate, ...)
 by listing `Metric` objects in their plugin, or a `MetricFamily` for a metric
 with a parameter written into its name (rejection at a signal efficiency,
 error rate per round), registered once for every setting.
+
+A metric whose value is only a bound (1/eps_B capped where no background
+event passes the cut: the true rejection is at least that) returns a
+`Bound`. The unit records which metrics are bounds (`bound_info`, tagged with
+the run and kept in its run records), and the tables, boards and site show
+such a value as `≥ 222` or `≤ 0.001`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -24,6 +30,36 @@ from assay.registry import Registry
 
 Direction = Literal["maximize", "minimize"]
 MetricFn = Callable[[npt.NDArray[Any], Predictions], float]
+BoundSide = Literal["lower", "upper"]
+BOUND_INFO = "bound."
+"""A unit's info key `bound.<metric>` (tag `assay.info.bound.<metric>`) holds the side."""
+
+
+class Bound(float):
+    """A metric value that bounds the true one: `lower` (the true value is at least
+    this) or `upper` (at most this). Arithmetic on it gives plain floats."""
+
+    side: BoundSide
+
+    def __new__(cls, value: float, side: BoundSide) -> Bound:
+        bound = super().__new__(cls, value)
+        bound.side = side
+        return bound
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries with its side
+        return (Bound, (float(self), self.side))
+
+
+def bound_info(values: Mapping[str, float]) -> dict[str, str]:
+    """The unit info naming which metric values are bounds, and of which side."""
+    return {f"{BOUND_INFO}{k}": v.side for k, v in values.items() if isinstance(v, Bound)}
+
+
+def combined_bound(sides: Iterable[str | None]) -> str:
+    """The side of a mean over units some of which are bounds: the mean of exact values
+    and lower bounds is a lower bound (upper alike); "" when none is, or both sides are."""
+    found = {side for side in sides if side}
+    return found.pop() if len(found) == 1 else ""
 
 
 @dataclass(frozen=True)
@@ -36,7 +72,8 @@ class Metric:
     """The values the metric can take (MCC in [-1, 1]); intervals are clipped to them."""
 
     def __call__(self, y_true: npt.NDArray[Any], predictions: Predictions) -> float:
-        return float(self.fn(np.asarray(y_true), predictions))
+        value = self.fn(np.asarray(y_true), predictions)
+        return value if isinstance(value, Bound) else float(value)
 
     def better(self, a: float, b: float) -> bool:
         """True if score `a` is strictly better than `b`."""

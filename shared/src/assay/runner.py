@@ -23,6 +23,7 @@ from assay.cache import DataCache
 from assay.data import stable_hash
 from assay.errors import UnknownNameError
 from assay.executors import Executor
+from assay.metrics import BOUND_INFO, combined_bound
 from assay.plugin import Catalog
 from assay.spec import ModelEntry, Size, SuiteSpec
 from assay.stats import describe
@@ -67,13 +68,20 @@ class GridReport:
         for (scenario, model), results in sorted(groups.items()):
             ok = [r for r in results if r.ok]
             metric_names = sorted({m for r in ok for m in r.metrics})
-            metrics = {}
+            metrics: dict[str, dict[str, object]] = {}
             for name in metric_names:
                 by_unit = {
                     (r.task.unit, r.task.seed): r.metrics[name] for r in ok if name in r.metrics
                 }
                 mean, std, n = describe(by_unit)
-                metrics[name] = {"mean": mean, "std": std, "n": n}
+                bound = combined_bound(r.info.get(f"{BOUND_INFO}{name}") for r in ok)
+                # "bound" only where the mean is a bound (some unit's value was capped)
+                metrics[name] = {
+                    "mean": mean,
+                    "std": std,
+                    "n": n,
+                    **({"bound": bound} if bound else {}),
+                }
             failed = [r for r in results if not r.ok]
             rows.append(
                 {

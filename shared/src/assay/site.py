@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from assay.leaderboard import (
+    BOUND_NOTE,
     Board,
     Entry,
     _atomic_write,
     best_text,
+    has_bounds,
     mean_std,
+    mean_text,
     stale_boards,
     stale_note,
 )
@@ -122,7 +125,7 @@ def _entry_table(board: Board) -> str:
         ]
         for m in others:
             s = e.metrics.get(m)
-            text = f"{_num(s.mean)} {interval_text(s)}" if s else "-"
+            text = f"{mean_text(s)} {interval_text(s)}" if s else "-"
             cells.append(f'<td data-sort="{_sort_key(s.mean if s else None)}">{_e(text)}</td>')
         cells += [
             f'<td data-sort="{_sort_key(e.fit_seconds)}">{_num(e.fit_seconds, 3)}</td>',
@@ -286,6 +289,7 @@ def board_page(board: Board, out_dir: Path) -> str:
         + "".join(
             f'<p class="note">{_e(n.replace("`", ""))}</p>\n' for n in board_notes(board.to_json())
         )
+        + (f'<p class="note">{_e(BOUND_NOTE)}</p>\n' if has_bounds(board) else "")
         + f"{_failures(board)}"
         f'<h2>Plot</h2>\n<figure><img src="{_e(name)}.png" alt="{_e(board.scenario)} '
         'entries with 95 % intervals and published references"></figure>\n'
@@ -301,7 +305,7 @@ def index_page(boards: list[Board], out_dir: Path) -> str:
     for board in sorted(boards, key=lambda b: b.slug):
         best = board.best
         score = (
-            f"{_num(best[0].metrics[board.primary].mean)} "
+            f"{mean_text(best[0].metrics[board.primary])} "
             f"{interval_text(best[0].metrics[board.primary])}"
             if len(best) == 1
             else "-"

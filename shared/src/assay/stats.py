@@ -68,6 +68,8 @@ class MetricSummary:
     n: int
     """Independent results behind the interval: folds x repeats, or test examples."""
     method: str
+    bound: str = ""
+    """"lower" or "upper" when the mean is only a bound (some unit's value was capped)."""
 
 
 def clipped(summary: MetricSummary, bounds: tuple[float, float] | None) -> MetricSummary:
@@ -327,14 +329,24 @@ def rank_with_ties(
     return ranks
 
 
-def fmt_mean_std(mean: float, std: float, digits: int = 4) -> str:
-    """`mean ± std`, or the mean alone where no spread was measured (never `± 0`)."""
+BOUND_SIGNS = {"lower": "≥", "upper": "≤"}
+
+
+def fmt_bounded(text: str, bound: str = "") -> str:
+    """`≥ 222` for a lower bound, `≤ ...` for an upper one, the text alone otherwise."""
+    sign = BOUND_SIGNS.get(bound)
+    return f"{sign} {text}" if sign and text != "-" else text
+
+
+def fmt_mean_std(mean: float, std: float, digits: int = 4, bound: str = "") -> str:
+    """`mean ± std`, or the mean alone where no spread was measured (never `± 0`);
+    `≥ mean` where the mean is a lower bound (`≤` an upper one)."""
     if not math.isfinite(mean):
         return "-"
     # A spread at rounding level (1e-16 across identical folds) is no spread.
     if not math.isfinite(std) or std <= 1e-12 * max(1.0, abs(mean)):
-        return f"{mean + 0.0:.{digits}g}"
-    return f"{mean + 0.0:.{digits}g} ± {std:.2g}"
+        return fmt_bounded(f"{mean + 0.0:.{digits}g}", bound)
+    return fmt_bounded(f"{mean + 0.0:.{digits}g} ± {std:.2g}", bound)
 
 
 def interval_text(summary: MetricSummary, digits: int = 4) -> str:

@@ -28,6 +28,7 @@ from assay.cache import DataCache
 from assay.campaign import environment_dataset
 from assay.data import Dataset, DatasetMetadata, stable_hash
 from assay.errors import AssayError, DataError, one_line
+from assay.metrics import bound_info
 from assay.models import build_model
 from assay.plugin import Catalog, RegisteredScenario, process_catalog, warm_up_plugin
 from assay.protocols import Plan, UnitContext
@@ -337,14 +338,14 @@ def execute_unit(
     return UnitResult(
         task,
         "ok",
-        metrics=output.metrics,
+        metrics={name: float(value) for name, value in output.metrics.items()},
         fit_seconds=output.fit_seconds,
         predict_seconds=output.predict_seconds,
         peak_memory_mb=memory.peak_above_start_mb,
         wall_seconds=time.perf_counter() - started,
         predictions=output.predictions,
         steps=output.steps,
-        info=output.info,
+        info={**output.info, **bound_info(output.metrics)},  # which values are bounds
         environment={
             **hardware_tags(),
             **library_versions(key_libraries),

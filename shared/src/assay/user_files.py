@@ -11,7 +11,8 @@ the same way for every plugin:
   of a user's file that fails its checksum is refused, not regenerated.
 
 `bundled_path` hands out a plugin's bundled example, and `user_path` the
-path a user gave, with `~` expanded.
+path a user gave, with `~` expanded. `require_varying_target` refuses a
+target column that nothing can be learned from or scored on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from assay.data import Source, sha256_file, stable_hash
 from assay.errors import DataError
@@ -54,6 +57,28 @@ def content_digest(path: Path) -> str:
             }
         )
     return "missing"
+
+
+def require_varying_target(values: Any, *, file: str | Path, column: str, hint: str = "") -> None:
+    """Refuse, in one line naming `file` and `column`, a target that is missing in every
+    row or holds one value throughout: a model would "succeed" on it with a meaningless
+    score (a correlation of 0 and divide-by-zero warnings). `hint` says what to do."""
+    array = np.asarray(values).ravel()
+    if array.dtype.kind in "fc":
+        present = array[np.isfinite(array)]
+    elif array.dtype.kind == "O":
+        present = np.asarray([v for v in array if v is not None and v == v], dtype=object)
+    else:
+        present = array
+    tail = f"; {hint}" if hint else ""
+    if present.size == 0:
+        raise DataError(f"{file}: {column} is missing in every row, nothing to learn{tail}")
+    first = present[0]
+    if bool(np.all(present == first)):
+        shown = f"{float(first):g}" if present.dtype.kind in "biuf" else repr(str(first))
+        raise DataError(
+            f"{file}: {column} is {shown} in all {present.size} rows given, nothing to learn{tail}"
+        )
 
 
 class UserFileSource(Source):

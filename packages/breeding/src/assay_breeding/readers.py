@@ -5,7 +5,10 @@ Policies (each recorded in the dataset's notes and provenance, never silent):
 - missing genotype calls are imputed with the SNP's mean dosage over all
   genotyped individuals (genotypes only: no phenotype is used);
 - individuals without a phenotype (absent from the CSV, or NaN) are dropped;
-  phenotype rows without genotypes are ignored. No overlap at all is an error.
+  phenotype rows without genotypes are ignored. No overlap at all is an error;
+- a trait missing for everyone, or one value throughout (a .fam phenotype
+  column left at plink's default 0 or -9), is refused: no model can be
+  scored on it.
 Anything unreadable (not a VCF, a truncated .bed, a .bim/.fam that does not
 match it) is one `DataError` line naming the file.
 """
@@ -19,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from assay.errors import DataError
+from assay.user_files import require_varying_target
 
 PLINK_MAGIC = b"\x6c\x1b\x01"
 """A SNP-major PLINK 1 .bed starts with these three bytes."""
@@ -145,4 +149,10 @@ def read_phenotypes(
         )
     values = table[[target, *extra_columns]].copy()
     values[target] = pd.to_numeric(values[target], errors="coerce")
+    require_varying_target(
+        values[target].to_numpy(dtype=np.float64),
+        file=path.name,
+        column=f"column '{target}'",
+        hint="give a numeric trait that varies between individuals",
+    )
     return ids, values.rename(columns={target: "__trait__"})

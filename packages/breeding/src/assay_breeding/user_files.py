@@ -30,7 +30,13 @@ from assay.data import (
 )
 from assay.errors import DataError, SplitError
 from assay.splits import Fold, Splitter, kfold
-from assay.user_files import EXAMPLE, UserFileSource, bundled_path, user_path
+from assay.user_files import (
+    EXAMPLE,
+    UserFileSource,
+    bundled_path,
+    require_varying_target,
+    user_path,
+)
 
 EXAMPLE_VCF = "example.vcf.gz"
 EXAMPLE_PHENOTYPES = "example_phenotypes.csv"
@@ -85,6 +91,13 @@ class UserFilesSource(UserFileSource):
         if pheno_path is None:
             assert genotypes.fam_phenotype is not None
             trait = genotypes.fam_phenotype
+            require_varying_target(
+                trait,
+                file=genotype_path.with_suffix(".fam").name,
+                column="column 6 (phenotype)",
+                hint="plink and bed-reader write 0 or -9 there when given no phenotype; "
+                "pass the trait with --set phenotypes=PATH",
+            )
             fold = group = None
             source_note = f"phenotype: column 6 of {genotype_path.with_suffix('.fam').name}"
         else:

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pythia8mc  # type: ignore[import-not-found]
 
 from assay_hep.events import EventBatch, Record
-from assay_hep.substructure import banner_to_stderr, new_pseudojet, substructure_table
+from assay_hep.substructure import new_pseudojet, silence_banner, substructure_table
 
 # fastjet's SWIG layer (pinned 3.5.2.0): the C++ cluster sequence without the proxy class.
 _swig_cluster_sequence = fastjet._swig.ClusterSequence
@@ -233,7 +233,7 @@ def generate_chunk(
     clock = clock or StageClock()
     clock.start("pythia init")
     pythia = make_pythia(spec.settings())
-    banner_to_stderr()
+    silence_banner()
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
     is_visible: dict[int, bool] = {}
     jets: list[npt.NDArray[np.float64]] = []

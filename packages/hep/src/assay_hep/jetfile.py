@@ -2,7 +2,9 @@
 
 The reader takes our own files, the published JetClass ROOT files (a glob of
 many files, read chunk by chunk so memory stays bounded; a TTree, or an
-RNTuple through uproot's RNTuple reader) and the TopLandscape HDF5 files
+RNTuple through uproot's RNTuple reader, whose constituents may be the
+members of a record field, `part.px`, as uproot writes a zipped `part`
+record to an RNTuple) and the TopLandscape HDF5 files
 (pandas "fixed" layout: `E_i, PX_i, PY_i, PZ_i`, `is_signal_new`). Every
 source yields the same `JetChunk`: JetClass branch names, jagged particle
 arrays, jet columns (substructure a file lacks is computed from its
@@ -261,25 +263,51 @@ def _kind(ttree: Any) -> str:
 def _iter_root(path: Path, tree: str, step_size: int) -> Iterator[JetChunk]:
     ttree = _open_tree(path, tree)
     what = f"{_kind(ttree)} '{tree}'"
-    names = set(ttree.keys())
-    _check_branches(f"{path}: {what}", names)
+    stored = _flat_names(ttree.keys())
+    names = set(stored)
+    _check_branches(f"{path}: {what}", names, ttree.keys())
     labels = tuple(sorted(n for n in names if n.startswith(LABEL_PREFIX)))
     optional = [b for b in (*ANGULAR_BRANCHES, *SUBSTRUCTURE_BRANCHES) if b in names]
     wanted = [*PARTICLE_BRANCHES, *JET_BRANCHES, *optional, *labels]
     missing = [b for b in SUBSTRUCTURE_BRANCHES if b not in names]
-    batches = _read_steps(ttree, wanted, step_size)
+    batches = _read_steps(ttree, [stored[b] for b in wanted], step_size)
     while True:
         try:
             arrays = next(batches)
         except StopIteration:
             return
         except Exception as exc:  # uproot raises many kinds for truncated baskets
-            raise DataError(_unreadable(path, what, ttree, wanted, exc)) from None
-        yield _chunk_from_arrays(path, arrays, labels, missing)
+            raise DataError(
+                _unreadable(path, what, ttree, [stored[b] for b in wanted], exc)
+            ) from None
+        columns = {name: _field(arrays, stored[name]) for name in wanted}
+        yield _chunk_from_columns(path, columns, labels, missing)
 
 
-def _check_branches(where: str, names: set[str]) -> None:
-    """One line naming every required branch that is absent, and what it is needed for."""
+def _flat_names(keys: Sequence[str]) -> dict[str, str]:
+    """JetClass name -> the name stored in the file. A record field's member (`part.px`,
+    what uproot writes to an RNTuple for a zipped `part` record) reads as `part_px`; a
+    flat branch of the same name wins."""
+    stored = {key: key for key in keys if "." not in key}
+    for key in keys:
+        record, dot, member = key.partition(".")
+        if dot and "." not in member:
+            stored.setdefault(f"{record}_{member}", key)
+    return stored
+
+
+def _field(arrays: ak.Array, stored: str) -> ak.Array:
+    """One column of a read step: an RNTuple's `part.px` comes back as field `px` of
+    record `part`; a TTree branch keeps its name, dots included."""
+    if stored in arrays.fields:
+        return arrays[stored]
+    record, _, member = stored.partition(".")
+    return arrays[record][member]
+
+
+def _check_branches(where: str, names: set[str], found: Sequence[str]) -> None:
+    """One line naming every required branch that is absent, what it is needed for, and
+    what the file holds instead."""
     absent = [b for b in (*PARTICLE_BRANCHES, *JET_BRANCHES) if b not in names]
     if absent:
         quoted = ", ".join(f"'{b}'" for b in absent)
@@ -290,9 +318,21 @@ def _check_branches(where: str, names: set[str]) -> None:
                 f"; the constituents (part_px, part_py, part_pz, part_energy) are needed "
                 f"to compute the missing {', '.join(lacking)}"
             )
-        raise DataError(message)
+        raise DataError(f"{message}; it holds: {_listing(found)}")
     if not any(n.startswith(LABEL_PREFIX) for n in names):
         raise DataError(f"{where} has no '{LABEL_PREFIX}*' branch")
+
+
+MAX_LISTED = 30
+"""Names a message lists of what a tree holds; JetClass trees have about 40."""
+
+
+def _listing(found: Sequence[str]) -> str:
+    names = sorted(found)
+    if not names:
+        return "nothing"
+    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+    return ", ".join(names[:MAX_LISTED]) + more
 
 
 def _read_steps(ttree: Any, wanted: list[str], step_size: int) -> Iterator[Any]:
@@ -318,11 +358,10 @@ def _unreadable(path: Path, what: str, ttree: Any, names: Sequence[str], exc: Ex
     return f"{path}: {what} cannot be read, truncated or corrupt ({reason(exc)})"
 
 
-def _chunk_from_arrays(
-    path: Path, arrays: ak.Array, labels: tuple[str, ...], missing: Sequence[str]
+def _chunk_from_columns(
+    path: Path, columns: dict[str, ak.Array], labels: tuple[str, ...], missing: Sequence[str]
 ) -> JetChunk:
-    fields = [f for f in arrays.fields if not f.startswith(LABEL_PREFIX)]
-    columns = {f: arrays[f] for f in fields}
+    label_matrix = np.stack([ak.to_numpy(columns.pop(name)) for name in labels], axis=1)
     _check_finite(path, columns)
     if missing:
         # Files without some substructure (e.g. no N-subjettiness): computed from the
@@ -330,7 +369,6 @@ def _chunk_from_arrays(
         particles = {b: columns[b] for b in PARTICLE_BRANCHES}
         columns.update(missing_substructure(particles, missing))
     jets = ak.zip(columns, depth_limit=1)
-    label_matrix = np.stack([ak.to_numpy(arrays[name]) for name in labels], axis=1)
     return JetChunk(
         jets=jets,
         labels=label_matrix.astype(np.int64),

@@ -5,7 +5,8 @@ convention, Qu et al. 2022): for class X against QCD (class 0) the score is
 P(X) / (P(X) + P(QCD)) on jets of those two classes only. eps_B is read from
 the ROC curve at the first threshold reaching the signal efficiency; when
 no background jet passes, eps_B is capped at 1 / n_background so the number
-stays finite (the rejection is then a lower bound).
+stays finite: the rejection is then a lower bound, returned as a `Bound` and
+shown as `≥ n_background` on tables, boards and the site.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.metrics import Metric, MetricFamily, positive_scores
+from assay.metrics import Bound, Metric, MetricFamily, positive_scores
 from assay.predictions import Predictions
 
 JETCLASS_ORDER = ("QCD", "Tbqq", "Wqq", "Zqq", "Hbb")
@@ -35,7 +36,10 @@ def rejection_at(
     # and with tied scores the first one reaching the efficiency can be among them.
     fpr, tpr, _ = roc_curve(y, scores, drop_intermediate=False)
     eps_b = float(fpr[np.searchsorted(tpr, efficiency, side="left")])
-    return 1.0 / max(eps_b, 1.0 / n_background)
+    rejection = 1.0 / max(eps_b, 1.0 / n_background)
+    if eps_b == 0.0:  # no background jet passes: capped, the true rejection is at least this
+        return Bound(rejection, "lower")
+    return rejection
 
 
 def _binary_rejection(efficiency: float) -> Any:

@@ -17,8 +17,6 @@ clustering, with the standard definitions:
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import fastjet  # type: ignore[import-untyped]
@@ -36,31 +34,22 @@ FloatArray = npt.NDArray[np.float64]
 _cluster_sequence = fastjet._swig.ClusterSequence
 _CA = fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
 _KT = fastjet.JetDefinition(fastjet.kt_algorithm, _RECLUSTER_R)
-_banner = {"moved": False}
+_banner = {"silenced": False}
 
 
-def banner_to_stderr() -> None:
-    """Send FastJet's banner (C++ stdout, at a process's first clustering) to stderr.
+def silence_banner() -> None:
+    """Keep FastJet's banner off the terminal: 13 lines that FastJet prints on C++ stdout
+    at each process's first clustering (twice during `assay data`, once per worker).
 
-    On stdout it would break `assay run --json` output; on stderr the
-    citation request stays visible. Called before clustering, not at import.
+    On stdout it would break `assay run --json` output; on stderr it still repeats
+    in every process. Its request to cite FastJet (Cacciari, Salam, Soyez, Eur. Phys.
+    J. C 72, 1896, 2012) is in the plugin's README. Called before clustering, not at
+    import: the stream is FastJet's process-wide setting.
     """
-    if _banner["moved"]:
+    if _banner["silenced"]:
         return
-    _banner["moved"] = True
-    if sys.stdout is not None:
-        sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no stdout to protect
-        return
-    try:
-        os.dup2(2, 1)
-        particle = fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)
-        fastjet.ClusterSequence([particle], fastjet.JetDefinition(fastjet.kt_algorithm, R0))
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    _banner["silenced"] = True
+    _cluster_sequence.set_fastjet_banner_stream(None)  # a null stream: FastJet prints nothing
 
 
 new_pseudojet = fastjet._swig._fastjet_swig.new_PseudoJet
@@ -111,7 +100,7 @@ def jet_substructure(p4: FloatArray) -> tuple[float, float, FloatArray]:
     mass = float(np.sqrt(max(total[3] ** 2 - total[0] ** 2 - total[1] ** 2 - total[2] ** 2, 0.0)))
     if len(p4) == 0:
         return 0.0, 0.0, np.zeros(N_TAUS)
-    banner_to_stderr()
+    silence_banner()
     particles = _pseudojets(p4)
     ca = _cluster_sequence(particles, _CA)
     sd_mass = _soft_drop(ca.exclusive_jets(1)[0])

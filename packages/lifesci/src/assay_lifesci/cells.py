@@ -26,7 +26,7 @@ from assay.data import (
     write_json,
 )
 from assay.errors import DataError, reason
-from assay.user_files import EXAMPLE, UserFileSource
+from assay.user_files import EXAMPLE, UserFileSource, require_varying_target
 from pydantic import Field
 
 PBMC_FILE = "10x_pbmc68k_reduced.h5ad"
@@ -138,22 +138,66 @@ class PbmcSource(Source):
 class H5adParams(SourceParams):
     path: str = ""
     """The .h5ad file, or "example" for scanpy's bundled PBMC file."""
-    target: str = Field(min_length=1)
-    """The label column in obs (--target COLUMN)."""
-    batch: str = Field(min_length=1)
-    """The batch column in obs (--set batch=COLUMN)."""
+    target: str | None = Field(default=None, min_length=1)
+    """The label column in obs (--target COLUMN); a user's file has no default."""
+    batch: str | None = Field(default=None, min_length=1)
+    """The batch column in obs (--set batch=COLUMN); inferred only when unambiguous."""
     layer: str | None = None
     top_genes: int | None = Field(default=None, ge=2)
+
+
+EXAMPLE_TARGET = "bulk_labels"
+EXAMPLE_BATCH = "phase"
+"""The bundled example's columns; never a default for a user's file."""
+BATCH_NAME = "batch"
+"""The one obs column a batch is inferred from without `--set batch=`: the name anndata
+(`AnnData.concatenate`) and scanpy (`sc.pp.combat`) give the batch by default."""
+SCALED = "scaled (negative values, as after sc.pp.scale), used as stored"
+
+
+def matrix_name(layer: str | None, has_raw: bool) -> str:
+    """Which matrix is read: the layer asked for, else raw.X where the file has it, else X."""
+    if layer is not None:
+        return f"layer '{layer}'"
+    return "raw.X" if has_raw else "X"
+
+
+def _has_raw(path: Path) -> bool:
+    """Whether an h5ad file stores raw.X, without reading it: a `raw` group (anndata >= 0.7)
+    or a `raw.X` dataset (older files, scanpy's bundled PBMC among them)."""
+    import h5py  # type: ignore[import-untyped]
+
+    with h5py.File(path, "r") as handle:
+        return "raw" in handle or "raw.X" in handle
+
+
+def _candidates(obs: Any, exclude: str | None) -> str:
+    """Obs columns that could hold batches: text, categories or integers with 2 or more
+    values, fewer than one per cell."""
+    import pandas as pd
+
+    found = [
+        str(name)
+        for name in obs.columns
+        if name != exclude
+        and not pd.api.types.is_float_dtype(obs[name])
+        and 2 <= obs[name].nunique() < len(obs)
+    ]
+    return ", ".join(found) if found else "none: obs has no such column"
 
 
 class H5adSource(UserFileSource):
     """A user's `.h5ad` with a cell-type label column and a batch column in `obs`.
 
     Parameters: `path` (the file; `"example"` is scanpy's bundled PBMC file,
-    whose cell-cycle `phase` stands in for a batch), `target` (label column),
-    `batch` (batch column), `layer` (a layer to read instead of `raw.X` or
-    `X`), `top_genes` (keep the genes of highest variance, for large files).
-    The cache entry is keyed by the file's sha256 and never rebuilt silently.
+    whose `bulk_labels` are the labels and cell-cycle `phase` stands in for a
+    batch), `target` (label column), `batch` (batch column; without it, only
+    an obs column named `batch` is taken, and otherwise one line asks for it),
+    `layer` (a layer to read instead of `raw.X` or `X`), `top_genes` (keep the
+    genes of highest variance, for large files). What was read (the matrix,
+    the normalisation found, the columns and how they were chosen) is in the
+    notes and provenance. The cache entry is keyed by the file's sha256 and
+    never rebuilt silently.
     """
 
     name = "lifesci.h5ad"
@@ -172,15 +216,37 @@ class H5adSource(UserFileSource):
     def input_files(self, params: Mapping[str, Any]) -> list[Path]:
         return [self.resolve(params)]
 
+    @staticmethod
+    def columns(params: Mapping[str, Any]) -> tuple[str | None, str, str]:
+        """(label column, batch column, how the batch column was chosen)."""
+        example = params.get("path") == EXAMPLE
+        target = params.get("target") or (EXAMPLE_TARGET if example else None)
+        if params.get("batch"):
+            return target, str(params["batch"]), "given"
+        if example:
+            return target, EXAMPLE_BATCH, "the example's stand-in for a batch"
+        return target, BATCH_NAME, "the obs column named batch; --set batch=COLUMN for another"
+
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         path = self.resolve(params)
         adata = read_h5ad_file(path)
-        target, batch = str(params["target"]), str(params["batch"])
+        target, batch, _ = self.columns(params)
+        obs = adata.obs
+        if target is None:
+            raise DataError(
+                f"{path.name}: which obs column holds the cell-type labels? pass --target "
+                f"COLUMN (obs has {', '.join(map(str, obs.columns)) or 'no columns'})"
+            )
+        if not params.get("batch") and batch not in obs.columns:
+            raise DataError(
+                f"{path.name}: which obs column holds the batches? pass --set batch=COLUMN "
+                f"(candidates: {_candidates(obs, exclude=target)})"
+            )
         for column, role in ((target, "label (--target)"), (batch, "batch (--set batch=)")):
-            if column not in adata.obs.columns:
+            if column not in obs.columns:
                 raise DataError(
                     f"{path.name}: no obs column '{column}' for the {role}; "
-                    f"obs has {', '.join(map(str, adata.obs.columns)) or 'no columns'}"
+                    f"obs has {', '.join(map(str, obs.columns)) or 'no columns'}"
                 )
         layer = params.get("layer")
         if layer is not None:
@@ -202,17 +268,21 @@ class H5adSource(UserFileSource):
         if not np.all(np.isfinite(x)):
             raise DataError(f"{path.name}: the expression matrix holds NaN or infinite values")
         counts = is_count_matrix(x)
+        scaled = not counts and bool(np.any(x < 0))
         if counts:
             x = log_normalise(x)
         if top is not None and top < x.shape[1]:
             keep = np.sort(np.argsort(-x.var(axis=0), kind="stable")[:top])
             x, genes = np.ascontiguousarray(x[:, keep]), [genes[i] for i in keep]
-        labels = adata.obs[target]
+        labels = obs[target]
         if labels.isna().any():
             raise DataError(
                 f"{path.name}: label column '{target}' has {labels.isna().sum()} empty cells"
             )
-        batches = adata.obs[batch]
+        require_varying_target(
+            np.asarray(labels.astype(str)), file=path.name, column=f"label column '{target}'"
+        )
+        batches = obs[batch]
         if batches.isna().any():
             raise DataError(
                 f"{path.name}: batch column '{batch}' has {batches.isna().sum()} empty cells"
@@ -223,19 +293,36 @@ class H5adSource(UserFileSource):
                 f"{path.name}: batch column '{batch}' has {n_batches} batch; "
                 "label projection needs at least two"
             )
+        values = (
+            "counts, log-normalised here"
+            if counts
+            else (SCALED if scaled else "as stored (taken as log)")
+        )
         _write_cells(
             out_dir,
             x,
             np.asarray(labels.astype(str)),
             genes,
             np.asarray(batches.astype(str)),
-            {"values": "counts, log-normalised here" if counts else "as stored (taken as log)"},
+            {"values": values},
         )
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         path = self.resolve(params)
         info = read_json(files_dir / "info.json")
         example = str(params.get("path")) == EXAMPLE
+        target, batch, how = self.columns(params)
+        # Derived here, not stored: the cached files (hence the data sha) stay as they were.
+        matrix = matrix_name(params.get("layer"), _has_raw(path))
+        read = f"expression matrix {matrix}, values {info['values']}"
+        columns = f"labels: obs '{target}'; batches: obs '{batch}' ({how})"
+        notes = [read, columns]
+        if info["values"] == SCALED:
+            notes.append(
+                f"warning: {matrix} holds negative values, as after sc.pp.scale; the models "
+                "expect log-normalised expression: keep counts or log values in raw.X or a "
+                "layer (--set layer=NAME) to use those instead"
+            )
         return Dataset(
             inputs=read_array(files_dir / "expression.npy"),
             targets=read_array(files_dir / "labels.npy"),
@@ -247,13 +334,14 @@ class H5adSource(UserFileSource):
                     f"scanpy's bundled {PBMC_FILE}; cell-cycle phase stands in for the batch"
                     if example
                     else f"user file {path} (sha256 {self.fingerprint(params)[:16]})"
-                ),
+                )
+                + f"; {read}; {columns}",
                 licence=(
                     "10x Genomics public data (CC BY 4.0), shipped in scanpy (BSD-3-Clause)"
                     if example
                     else "user-supplied data (licence as given by its owner)"
                 ),
-                notes=(f"expression values: {info['values']}",),
+                notes=tuple(notes),
             ),
         )
 

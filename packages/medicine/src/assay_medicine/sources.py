@@ -35,7 +35,13 @@ from assay.data import (
     write_json,
 )
 from assay.errors import DataError
-from assay.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
+from assay.user_files import (
+    EXAMPLE,
+    UserFileSource,
+    bundled_path,
+    content_digest,
+    require_varying_target,
+)
 from pydantic import Field
 from rdkit import Chem, RDConfig
 from rdkit.rdBase import BlockLogs
@@ -357,6 +363,8 @@ def read_csv_rows(
         elif not math.isfinite(number):
             problem = f"target column '{target_col}' holds {text!r}, not a finite number"
         rows.append(Row(str(smi), number, f"line {int(i) + 2}", problem=problem))
+    if not any(r.problem for r in rows):  # a bad row is named first, by the curation
+        require_varying_target([r.target for r in rows], file=path, column=f"column '{target_col}'")
     return rows
 
 
