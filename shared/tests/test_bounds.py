@@ -16,7 +16,7 @@ from assay.leaderboard import BOUND_NOTE, board_markdown, build_board
 from assay.metrics import Bound, Metric, bound_info, combined_bound
 from assay.plugin import Catalog, discover
 from assay.predictions import Predictions
-from assay.records import import_records, write_manifest, write_records
+from assay.records import import_records, write_records
 from assay.runner import GridEntry, plan_grid, run_grid
 from assay.site import board_page, index_page
 from assay.spec import ModelEntry
@@ -99,7 +99,6 @@ def test_a_bound_is_shown_as_one_in_tables_boards_site_and_records(
 
     # A fresh store with only the run records: the bound comes back with them.
     write_records(tracker.client, spec.id, board.unit_runs, tmp_path / "boards")
-    write_manifest(tmp_path / "boards")
     fresh = Tracker(f"sqlite:///{tmp_path / 'fresh.db'}")
     assert import_records(fresh.client, tmp_path / "boards") == len(board.unit_runs)
     rebuilt = build_board(fresh.client, spec, "quick", metrics=metrics)
