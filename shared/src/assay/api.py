@@ -26,7 +26,6 @@ import numpy.typing as npt
 
 from assay.data import Dataset, DatasetMetadata, IndexArray, stable_hash
 from assay.errors import AssayError, PredictionError
-from assay.executors import Claim
 from assay.metrics import Metric, bound_info
 from assay.plugin import Catalog, process_catalog
 from assay.predictions import Predictions
@@ -35,7 +34,7 @@ from assay.runner import GridReport, run_grid, unit_tasks
 from assay.spec import ModelEntry, ScenarioSpec, Size
 from assay.splits import Split, rows_sha
 from assay.tracking import Tracker
-from assay.units import UnitResult, UnitTask, hardware_tags, prepare
+from assay.units import Claim, UnitResult, UnitTask, hardware_tags, prepare
 
 
 @dataclass(frozen=True)

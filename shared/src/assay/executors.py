@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from multiprocessing.connection import Connection
@@ -30,7 +30,14 @@ from assay.clusters import is_cluster_file, load_cluster_config, start_cluster
 from assay.errors import AssayError
 from assay.plugin import Catalog, process_catalog
 from assay.threads import budget_for
-from assay.units import UnitResult, UnitTask, distribution_version, execute_unit, failed_result
+from assay.units import (
+    Claim,
+    UnitResult,
+    UnitTask,
+    distribution_version,
+    execute_unit,
+    failed_result,
+)
 
 KILL_GRACE_S = 5.0
 """Extra time past the limit before a worker that ignores SIGALRM is killed."""
@@ -42,9 +49,6 @@ STARTED = "started"
 UNIT_STARTED_TOPIC = "assay-unit-started"
 """The Dask event a worker logs ([run key, worker address]) when the unit's clock starts, after the
 plugin's lazily loaded modules are imported; the driver times the unit from then on."""
-
-Claim = Callable[[UnitTask], bool]
-"""Called just before a unit is dispatched; False: another driver has it, skip it."""
 
 
 class Executor(Protocol):

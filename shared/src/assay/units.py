@@ -90,6 +90,10 @@ class UnitTask:
         return parent_key(self.scenario, self.size, self.data_sha, self.model)
 
 
+Claim = Callable[["UnitTask"], bool]
+"""Called just before a unit is dispatched; False: another driver has it, skip it."""
+
+
 def params_hash(model: ModelEntry) -> str:
     return stable_hash(model.params)[:16]
 
