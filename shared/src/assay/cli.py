@@ -7,10 +7,7 @@ and exits with status 2; a bug still shows its traceback.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from assay.cli_campaign import campaign_app
+from assay.cli_common import console, err_console
+from assay.cli_common import load_catalog as _catalog
+from assay.cli_common import parse_size as _size
+from assay.cli_common import plain as _plain
+from assay.cli_common import quiet_libraries as _quiet_libraries
+from assay.cli_common import tracking_uri as _tracking_uri
 from assay.errors import AssayError
 from assay.spec import ModelEntry, Size
 
@@ -37,17 +40,9 @@ app.add_typer(campaign_app, name="campaign")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
-console = Console()
 _WIDE_TABLE = 120
 """Columns from which tables are printed; narrower (an 80-column terminal, a CI log),
 plain lines that wrap but never cut a name or a number."""
-
-
-def _plain(text: str) -> None:
-    console.print(text, soft_wrap=True, highlight=False, markup=False)
-
-
-err_console = Console(stderr=True)
 
 Executor = Annotated[str, typer.Option(help="serial, processes or dask")]
 Workers = Annotated[int, typer.Option(help="worker processes (processes, local dask)")]
@@ -67,26 +62,6 @@ RecordsOption = Annotated[
         "and each unit's record is written there as soon as it finishes",
     ),
 ]
-
-
-def _quiet_libraries() -> None:
-    # MLflow logs store migrations at INFO and warns about its own internals.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="mlflow")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
-def _tracking_uri() -> str:
-    import mlflow
-
-    return str(mlflow.get_tracking_uri())
-
-
-def _catalog() -> Any:
-    from assay.plugin import process_catalog
-
-    return process_catalog()
 
 
 @app.command("list")
@@ -221,12 +196,6 @@ def _seeds(text: str) -> list[int]:
         raise AssayError(
             f"--seeds must be comma-separated integers such as 0,1,2, not '{text}'"
         ) from None
-
-
-def _size(size: str) -> Size:
-    if size not in ("quick", "standard"):
-        raise AssayError(f"size must be 'quick' or 'standard', not '{size}'")
-    return size  # type: ignore[return-value]
 
 
 def _source_overrides(

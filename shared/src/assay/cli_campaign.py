@@ -31,11 +31,11 @@ CampaignName = Annotated[
 
 
 def _lab() -> Lab:
-    from assay.cli import _catalog, _quiet_libraries
+    from assay.cli_common import load_catalog, quiet_libraries
     from assay.lab import Lab
 
-    _quiet_libraries()
-    return Lab(_catalog())
+    quiet_libraries()
+    return Lab(load_catalog())
 
 
 @campaign_app.command()
@@ -54,13 +54,15 @@ def start(
     ] = None,
 ) -> None:
     """Start a campaign on a closed-loop scenario (its candidates, or your own CSV)."""
-    from assay.cli import _size
+    from assay.cli_common import parse_size
     from assay.models import params_from_cli
     from assay.spec import ModelEntry
 
     lab = _lab()
     entry = ModelEntry(name=policy, params=params_from_cli(param or []))
-    lab.start(scenario, entry, name=name, seed=seed, size=_size(size), candidates_file=candidates)
+    lab.start(
+        scenario, entry, name=name, seed=seed, size=parse_size(size), candidates_file=candidates
+    )
     console.print(
         f"started campaign '{name}' on {scenario} with policy {policy}; "
         f"next: assay campaign suggest --campaign {name}",

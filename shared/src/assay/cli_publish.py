@@ -31,13 +31,13 @@ def export(
     from mlflow.tracking import MlflowClient
 
     from assay.bundles import export_bundle
-    from assay.cli import _catalog, _quiet_libraries, _size, console
+    from assay.cli_common import console, load_catalog, parse_size, quiet_libraries
     from assay.store import open_store
 
-    _quiet_libraries()
+    quiet_libraries()
     client = MlflowClient()
     open_store(client.tracking_uri)
-    units = export_bundle(client, _catalog(), scenario, _size(size), model or [], out)
+    units = export_bundle(client, load_catalog(), scenario, parse_size(size), model or [], out)
     console.print(f"wrote {units} unit runs to the bundle {out}/", highlight=False, soft_wrap=True)
 
 
@@ -56,20 +56,20 @@ def import_(
     from mlflow.tracking import MlflowClient
 
     from assay.bundles import BundleError, import_bundle, verify_bundle
-    from assay.cli import _catalog, _quiet_libraries, _tracking_uri, console
+    from assay.cli_common import console, load_catalog, quiet_libraries, tracking_uri
     from assay.store import open_store
 
     if not verify:
         raise BundleError("bundles are only imported verified: drop --no-verify")
-    _quiet_libraries()
-    verified = verify_bundle(_catalog(), bundle)
+    quiet_libraries()
+    verified = verify_bundle(load_catalog(), bundle)
     client = MlflowClient()
     open_store(client.tracking_uri)
     added = import_bundle(client, verified)
     names = ", ".join(f"{label} on {scenario}" for scenario, label in verified.entries)
     console.print(
         f"verified bundle {verified.sha[:16]} ({len(verified.records)} units: {names}); "
-        f"imported {added} new unit runs as external into {_tracking_uri()}",
+        f"imported {added} new unit runs as external into {tracking_uri()}",
         highlight=False,
         soft_wrap=True,
     )
