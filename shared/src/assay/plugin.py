@@ -284,7 +284,7 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
     return specs
 
 
-def _load_entry_point(entry_point: metadata.EntryPoint) -> Plugin:
+def load_entry_point(entry_point: metadata.EntryPoint) -> Plugin:
     obj: Any = entry_point.load()
     if not isinstance(obj, Plugin) and callable(obj):
         obj = obj()
@@ -301,7 +301,7 @@ def discover(
     catalog = Catalog()
     for entry_point in sorted(found, key=lambda ep: (ep.name != "core", ep.name)):
         try:
-            plugin = _load_entry_point(entry_point)
+            plugin = load_entry_point(entry_point)
         except Exception as exc:
             catalog.failures.append(
                 PluginFailure(
