@@ -37,7 +37,11 @@ def _plugin_packages() -> dict[str, str]:
     "commands",
     [
         [["list"], ["list", "--json"]],
-        [["show", "hep/top-tagging"], ["show", "breeding/selection-cycles"], ["show", "lifesci/denoising"]],
+        [
+            ["show", "hep/top-tagging"],
+            ["show", "breeding/selection-cycles"],
+            ["show", "lifesci/denoising"],
+        ],
         [["--help"], ["run", "--help"]],
     ],
     ids=["list", "show", "help"],
