@@ -28,6 +28,29 @@ import pytest
 ENTRY_POINT_GROUP = "assay.plugins"  # assay.plugin's; not imported, to keep pytest's start-up light
 MARKER = "conformance"
 
+HEAVY_MODULES = frozenset(
+    {
+        "torch",
+        "rdkit",
+        "pythia8",
+        "pythia8mc",
+        "fastjet",
+        "scanpy",
+        "anndata",
+        "pymatgen",
+        "ase",
+        "chgnet",
+        "qiskit",
+        "qiskit_aer",
+        "stim",
+        "msprime",
+        "tskit",
+        "sklearn",
+        "botorch",
+    }
+)
+"""Libraries that take a second or more to import: loading the catalog never pays for them."""
+
 
 def declared_plugins(pyproject: Path) -> dict[str, str]:
     """The `assay.plugins` entry points that `pyproject` declares (none if it is not one)."""
@@ -88,7 +111,7 @@ def _checks(name: str, declared: str) -> list[tuple[str, Check]]:
     installed = metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
     if not installed:
         return [(f"{name}:installed", _failing(f"plugin '{name}' ({declared}) is not installed"))]
-    (entry_point,) = installed
+    entry_point = next(iter(installed))
     try:
         plugin: Plugin = load_entry_point(entry_point)
     except Exception as exc:
@@ -147,27 +170,3 @@ def _light_import_check(entry_point: metadata.EntryPoint) -> Check:
 def _parents(module: str) -> list[str]:
     parts = module.split(".")
     return [".".join(parts[:i]) for i in range(1, len(parts))]
-
-
-HEAVY_MODULES = frozenset(
-    {
-        "torch",
-        "rdkit",
-        "pythia8",
-        "pythia8mc",
-        "fastjet",
-        "scanpy",
-        "anndata",
-        "pymatgen",
-        "ase",
-        "chgnet",
-        "qiskit",
-        "qiskit_aer",
-        "stim",
-        "msprime",
-        "tskit",
-        "sklearn",
-        "botorch",
-    }
-)
-"""Libraries that take a second or more to import: loading the catalog never pays for them."""
