@@ -4,6 +4,13 @@
 silently relies on another plugin's dependencies fails here. Every install
 uses constraints.txt, which pins torch to the CPU build and the libraries
 that leaderboard numbers depend on.
+
+Test tiers are pytest markers (registered in pyproject.toml, which leaves them
+all out of a plain run); each session selects its tiers with `-m`, and every
+tier runs in some session: the default tier and `extras` in `tests` and
+`integration`, `browser` in `site`, `deployment` in `deployment`, `boards` in
+`quick`, `slow` in `standard`. tests/test_tiers.py checks that no marker is
+left out.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ PACKAGES = ["shared", *PLUGINS]
 TEST_PLUGIN = "tests/plugins/assay_testplugin"
 CONSTRAINTS = ("-c", "constraints.txt")
 QUICK_LEADERBOARD = "build/leaderboards-quick"
+WITH_EXTRAS = "not (slow or browser or boards or deployment)"
+"""The default tier and the `extras` one: for sessions that install every extra."""
 
 nox.options.sessions = [
     "lint",
@@ -114,16 +123,19 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """One package alone with the core: the isolation test."""
     path = "shared" if package == "shared" else f"packages/{package}"
-    # The core's tests run the BoTorch policy (extra `bo`); its not-installed path is
-    # tested by hiding the module.
-    extras = "shared[torch,dask,test,bo]" if package == "shared" else "shared[torch,test]"
+    # The core's tests run with every extra of the core (its `extras` tier: Dask, the
+    # BoTorch policy, dask-jobqueue's cluster files); a plugin's without its extras, as a
+    # user without them has it (`integration` runs its `extras` tier).
+    extras = "shared[torch,dask,test,bo,hpc]" if package == "shared" else "shared[torch,test]"
     requirements = _editable(extras) if package == "shared" else _editable(extras, path)
     if package == "shared":
         requirements += _editable(TEST_PLUGIN)
     _install(session, *requirements)
+    tiers = ["-m", WITH_EXTRAS] if package == "shared" else []
     session.run(
         "pytest",
         f"{path}/tests",
+        *tiers,
         *session.posargs,
         env={"ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home")},
     )
@@ -131,11 +143,17 @@ def tests(session: nox.Session, package: str) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Everything installed together; the cross-package tests in tests/, then the tests of
-    the plugins with extras again, whose extra-only tests skip in `tests(package)`."""
+    """Everything installed together; the cross-package tests in tests/, then, of the
+    plugins with extras, what the extras change: their `extras` tier (left out of
+    `tests(package)`) and their conformance checks, now with the extras' models."""
     _install(session, *_all_packages(), *_editable(TEST_PLUGIN))
     session.run("pytest", "tests", *session.posargs)
-    session.run("pytest", *(f"packages/{plugin}/tests" for plugin in PLUGIN_EXTRAS))
+    session.run(
+        "pytest",
+        "-m",
+        "extras or conformance",
+        *(f"packages/{plugin}/tests" for plugin in PLUGIN_EXTRAS),
+    )
 
 
 @nox.session
@@ -215,11 +233,12 @@ def site(session: nox.Session) -> None:
     _install(session, *_editable("shared[test]"), "playwright")
     session.run(
         "pytest",
+        "-m",
+        "browser",
         *SITE_TESTS,
         *session.posargs,
         env={
             "ASSAY_CHROMIUM": chromium,
-            "ASSAY_REQUIRE_BROWSER": "1",
             "ASSAY_SCREENSHOTS": str(ROOT / "build" / "site-screenshots"),
             "ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home"),
         },
@@ -254,6 +273,8 @@ def quick(session: nox.Session) -> None:
     session.run(
         "pytest",
         "-q",
+        "-m",
+        "boards",
         "tests/test_quick_boards.py",
         env={"ASSAY_QUICK_BOARDS": str(ROOT / QUICK_LEADERBOARD)},
     )
@@ -264,7 +285,8 @@ def standard(session: nox.Session) -> None:
     """The official leaderboard: the standard suite, then `leaderboards/` and the run
     records beside them rebuilt from MLflow. The records are written as units finish, so the
     session resumes from them on a new machine; `nox -s standard -- --only 'hep/*'` runs
-    one domain's entries."""
+    one domain's entries. Then the READMEs' results text, and the `slow` tier (minutes of
+    CPU per test, about 5 min on 2 cores: too long for CI, where the other tiers run)."""
     _suite_then_leaderboard(session, "scenarios/standard.toml", "leaderboards", records=True)
     # The READMEs' results text is the generated leaderboards/**/RESULTS.md, copied in.
     readmes = [
@@ -272,6 +294,15 @@ def standard(session: nox.Session) -> None:
         *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/README.md")),
     ]
     session.run("python", "-m", "assay.results_text", *readmes)
+    session.run(
+        "pytest",
+        "-m",
+        "slow",
+        "shared/tests",
+        "tests",
+        *(f"packages/{p}/tests" for p in PLUGINS),
+        env={"ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home")},
+    )
 
 
 @nox.session
@@ -325,6 +356,6 @@ def deployment(session: nox.Session) -> None:
     survive (tests/deployment), then its figures (overhead, speed-up)."""
     _ensure_postgres(session)
     _install(session, *_editable("shared[dask,team,hpc,test]", TEST_PLUGIN))
-    env = {"ASSAY_DEPLOYMENT": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    session.run("pytest", "tests/deployment", *session.posargs, env=env)
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    session.run("pytest", "-m", "deployment", "tests/deployment", *session.posargs, env=env)
     session.run("python", "tests/deployment/bench_deployment.py", env=env)

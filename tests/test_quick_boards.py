@@ -1,8 +1,8 @@
 """Over the quick boards: every model beats its scenario's negative control.
 
-`nox -s quick` runs this file on the boards it has just written (it sets
-ASSAY_QUICK_BOARDS); elsewhere there are no quick boards to check and it is
-skipped. A model that cannot learn at quick size is left out of
+The `boards` tier: `nox -s quick` selects it (`-m boards`) over the boards it
+has just written (build/leaderboards-quick, or ASSAY_QUICK_BOARDS); a plain
+run leaves it out, since there are no quick boards to check. A model that cannot learn at quick size is left out of
 scenarios/quick.toml with a comment saying why, rather than shown losing to
 the control on a board that only smoke-tests the harness.
 """
@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-BOARDS = os.environ.get("ASSAY_QUICK_BOARDS")
-
-pytestmark = pytest.mark.skipif(
-    not BOARDS, reason="no quick boards: `nox -s quick` runs this over the boards it writes"
+BOARDS = Path(
+    os.environ.get("ASSAY_QUICK_BOARDS", Path(__file__).parents[1] / "build" / "leaderboards-quick")
 )
+
+pytestmark = pytest.mark.boards
 
 
 def _boards() -> list[Path]:
-    return sorted(Path(BOARDS or ".").glob("*/*.json"))
+    return sorted(BOARDS.glob("*/*.json"))
 
 
 def _mean(entry: dict[str, Any], metric: str) -> float | None:

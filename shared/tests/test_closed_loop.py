@@ -153,8 +153,8 @@ def test_surrogate_policies_choose_untried_candidates(core_catalog: Catalog, nam
     assert len(set(pooled.ids.tolist())) == 12
 
 
+@pytest.mark.extras  # assay[bo]
 def test_the_botorch_policy_runs_on_a_space_and_a_pool(core_catalog: Catalog) -> None:
-    pytest.importorskip("botorch")
     policy = build_policy(
         "bo_qlognei", {"num_restarts": 1, "raw_samples": 16}, core_catalog.policies
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -35,6 +36,81 @@ def test_a_lazy_entry_that_does_not_import_is_one_line() -> None:
     registry.register("gone", "assay_no_such_module:factory")
     with pytest.raises(UnknownNameError, match="cannot import module 'assay_no_such_module'"):
         resolve_model("gone", {}, registry)  # type: ignore[arg-type]
+
+
+LAZY_PARTS = """
+from assay.metrics import Metric, MetricFamily
+from assay.protocols import SupervisedProtocol
+from assay.splits import SPLITTERS
+
+METRICS = (
+    Metric("lazy.one", "maximize", lambda y, p: 1.0),
+    MetricFamily("lazy.at_{k}", "minimize", lambda k: lambda y, p: float(k)),
+)
+SPLIT = SPLITTERS.get("kfold")
+
+
+class Proto(SupervisedProtocol):
+    name = "lazy.proto"
+"""
+
+
+@pytest.fixture
+def lazy_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A module of metrics, a split and a protocol, not imported yet."""
+    (tmp_path / "assay_lazy_parts.py").write_text(LAZY_PARTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "assay_lazy_parts", raising=False)
+    return "assay_lazy_parts"
+
+
+def test_metrics_splits_and_protocols_import_when_first_used(lazy_parts: str) -> None:
+    plugin = Plugin(
+        name="lazy",
+        version="1",
+        metrics={"lazy.one": f"{lazy_parts}:METRICS", "lazy.at_{k}": f"{lazy_parts}:METRICS"},
+        splits={"lazy.split": f"{lazy_parts}:SPLIT"},
+        protocols={"lazy.proto": f"{lazy_parts}:Proto"},
+    )
+    catalog = Catalog.from_plugins([plugin])
+    assert not catalog.failures
+    for name, registry in [
+        ("lazy.one", catalog.metrics),
+        ("lazy.at_5", catalog.metrics),
+        ("lazy.split", catalog.splits),
+        ("lazy.proto", catalog.protocols),
+    ]:
+        assert name in registry
+    assert lazy_parts not in sys.modules  # the catalog knows the names without importing
+    assert catalog.metrics.get("lazy.at_5").direction == "minimize"
+    assert lazy_parts in sys.modules
+    assert catalog.metrics.get("lazy.one")(np.zeros(1), Predictions(values=np.zeros(1))) == 1.0
+    assert catalog.splits.get("lazy.split").keeps_groups is False
+    assert catalog.protocols.get("lazy.proto").name == "lazy.proto"
+
+
+def test_a_lazy_entry_must_be_what_its_name_says(lazy_parts: str) -> None:
+    plugin = Plugin(
+        name="lazy",
+        version="1",
+        metrics={"lazy.two": f"{lazy_parts}:METRICS"},
+        splits={"lazy.split": f"{lazy_parts}:METRICS"},
+        protocols={"lazy.other": f"{lazy_parts}:Proto"},
+    )
+    catalog = Catalog.from_plugins([plugin])
+    with pytest.raises(UnknownNameError, match=r"'lazy\.two' holds no Metric of that name"):
+        catalog.metrics.get("lazy.two")
+    with pytest.raises(UnknownNameError, match=r"must be an assay\.splits\.Splitter"):
+        catalog.splits.get("lazy.split")
+    with pytest.raises(UnknownNameError, match="does not name the evaluation protocol"):
+        catalog.protocols.get("lazy.other")
+
+
+def test_an_object_registered_under_another_name_is_refused() -> None:
+    metric = Metric("lazy.real_name", "maximize", lambda y, p: 1.0)
+    catalog = Catalog.from_plugins([Plugin(name="x", version="1", metrics={"lazy.alias": metric})])
+    assert "x" not in catalog.plugins
+    assert "metric 'lazy.alias' is registered under another name" in catalog.failures[0].error
 
 
 def test_torch_factory_takes_the_network_params_and_every_training_knob() -> None:
@@ -126,7 +202,9 @@ def test_a_metric_family_serves_every_setting_from_one_registration() -> None:
 
 def test_a_scenario_may_name_a_family_member() -> None:
     family = MetricFamily("demo.share_at_{k}", "maximize", _at)  # type: ignore[arg-type]
-    catalog = Catalog.from_plugins([Plugin(name="fam", version="1", metrics=(family,))])
+    catalog = Catalog.from_plugins(
+        [Plugin(name="fam", version="1", metrics={family.pattern: family})]
+    )
     assert not catalog.failures
     assert isinstance(catalog.metrics.get("demo.share_at_7"), Metric)
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +12,6 @@ from assay.metrics import Metric
 from assay.models import MeanModel
 from assay.plugin import Catalog, Plugin
 from assay.predictions import Predictions
-from assay.testing import conformance_checks
-
-
-@pytest.mark.parametrize("check", conformance_checks(core_plugin), ids=str)
-def test_core_plugin_conforms(check: object, tmp_path: Path) -> None:
-    check.run(tmp_path)  # type: ignore[attr-defined]
 
 
 def test_broken_plugin_is_reported_not_fatal(installed_catalog: Catalog) -> None:
@@ -48,7 +44,9 @@ def test_metric_direction_must_match(tmp_path: Path) -> None:
 
 def test_plugin_metric_registers() -> None:
     metric = Metric("always_one", "maximize", lambda y, p: 1.0)
-    catalog = Catalog.from_plugins([core_plugin, Plugin(name="m", version="1", metrics=[metric])])
+    catalog = Catalog.from_plugins(
+        [core_plugin, Plugin(name="m", version="1", metrics={"always_one": metric})]
+    )
     assert catalog.metrics.get("always_one") is metric
 
 
@@ -128,3 +126,36 @@ def test_a_plugin_warm_up_runs_once_per_process_before_the_clock(tmp_path: Path)
     assert calls == [1]
     plugin_module.warm_up_plugin(catalog, "no/such-scenario")  # unknown: nothing to warm
     plugin_module._WARMED.discard("warming")
+
+
+def _pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def test_the_pytest_plugin_checks_the_plugins_a_project_declares(tmp_path: Path) -> None:
+    """A project declaring the core (installed) and a plugin that is not installed: its
+    tests folder gains the checks of both, no test file needed."""
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "1"\n'
+        '[project.entry-points."assay.plugins"]\n'
+        'core = "assay.builtin:plugin"\nabsent = "assay_absent.plugin:plugin"\n'
+    )
+    (project / "tests" / "test_own.py").write_text("def test_own() -> None:\n    pass\n")
+    collected = _pytest_in(project, "tests", "--collect-only", "-q").stdout
+    assert "tests/test_own.py::test_own" in collected
+    assert "pyproject.toml::core:version" in collected
+    assert "pyproject.toml::core/diabetes@1:model-ridge" in collected
+    alone = _pytest_in(project, "tests/test_own.py", "--collect-only", "-q").stdout
+    assert "pyproject.toml" not in alone  # one test file: its tests only
+    ran = _pytest_in(project, "tests", "-m", "conformance", "-k", "version or installed")
+    assert "plugin 'absent' (assay_absent.plugin:plugin) is not installed" in ran.stdout
+    assert "1 failed, 1 passed" in ran.stdout

@@ -3,7 +3,6 @@ HPC cluster files (the services themselves are tested by `nox -s deployment`).""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +153,7 @@ def test_a_missing_cluster_file_is_one_line(tmp_path: Path) -> None:
         load_cluster_config(tmp_path / "absent.toml")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("dask_jobqueue") is None, reason="dask-jobqueue not installed"
-)
+@pytest.mark.extras  # assay[hpc]
 def test_a_slurm_cluster_file_makes_the_job_script(tmp_path: Path) -> None:
     path = tmp_path / "slurm.toml"
     path.write_text(
@@ -176,8 +173,8 @@ def test_a_slurm_cluster_file_makes_the_job_script(tmp_path: Path) -> None:
     assert "#SBATCH -t 01:00:00" in script
 
 
+@pytest.mark.extras  # assay[hpc]
 def test_options_dask_jobqueue_rejects_are_one_line(tmp_path: Path) -> None:
-    pytest.importorskip("dask_jobqueue")
     path = tmp_path / "pbs.toml"
     path.write_text('kind = "pbs"\njobs = 1\n[options]\nno_such_option = 3\n')
     with pytest.raises(AssayError, match="rejected the cluster options"):

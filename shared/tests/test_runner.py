@@ -14,12 +14,14 @@ def grid(catalog: Catalog, *models: str, seeds: list[int] | None = None) -> list
     return plan_grid(catalog, [entry], "quick")
 
 
-@pytest.mark.parametrize("executor", ["serial", "processes", "dask"])
+# Dask comes with the core's `dask` extra: its parameter is in the `extras` tier.
+DASK = pytest.param("dask", marks=pytest.mark.extras)
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes", DASK])
 def test_crash_and_timeout_are_failures_and_the_rest_completes(
     installed_catalog: Catalog, executor: str
 ) -> None:
-    if executor == "dask":
-        pytest.importorskip("distributed")
     tasks = grid(installed_catalog, "mean", "crash", "hang", "wrong_shape", "ridge")
     runner = make_executor(executor, workers=2, catalog=installed_catalog)
     report = run_grid(installed_catalog, tasks, runner, Tracker())
@@ -153,14 +155,12 @@ def test_tracking_layout(installed_catalog: Catalog) -> None:
     assert spec.id == experiment.name
 
 
-@pytest.mark.parametrize("executor", ["serial", "dask"])
+@pytest.mark.parametrize("executor", ["serial", DASK])
 def test_entries_that_differ_only_in_label_complete_with_one_computation(
     installed_catalog: Catalog, executor: str
 ) -> None:
     """Equal run keys in one grid run once and are recorded under each entry (with Dask,
     equal task keys would otherwise collapse the second entry into the first's future)."""
-    if executor == "dask":
-        pytest.importorskip("distributed")
     models = [ModelEntry(name="ridge"), ModelEntry(name="ridge", label="ridge-again")]
     tasks = plan_grid(installed_catalog, [GridEntry("testplugin/tiny@1", models)], "quick")
     computed: list[str] = []
@@ -247,7 +247,8 @@ def test_run_key_names_everything_that_changes_a_result(installed_catalog: Catal
 
 
 def test_a_models_fitted_choices_are_tagged_on_its_unit_runs(installed_catalog: Catalog) -> None:
-    pytest.importorskip("torch")  # imported here, not inside the tiny scenario's 3 s unit limit
+    import torch  # noqa: F401 - imported here, not inside the tiny scenario's 3 s unit limit
+
     tracker = Tracker()
     entry = GridEntry(
         "testplugin/tiny@1", [ModelEntry(name="torch_mlp", params={"max_epochs": 3})], [0]

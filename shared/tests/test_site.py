@@ -5,7 +5,6 @@ from __future__ import annotations
 import html.parser
 from pathlib import Path
 
-import pytest
 from assay.leaderboard import _axis_range, _log_scale, board_plot, plotted_metrics, write_boards
 from assay.site import register_section, write_site
 from site_boards import loop_board, tagging_board
@@ -105,7 +104,8 @@ def test_plot_panels_are_the_primary_and_the_metrics_references_quote() -> None:
 
 
 def test_the_plot_keeps_every_label_inside_the_image(tmp_path: Path) -> None:
-    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.image
+
     path = tmp_path / "tagging.png"
     board_plot(tagging_board(), path)
     image = matplotlib.image.imread(path)

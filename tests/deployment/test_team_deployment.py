@@ -26,6 +26,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from services import Deployment, script
 
+pytestmark = pytest.mark.deployment
+
 SCENARIO = "testplugin/tiny-holdout"
 """One fixed test set (one unit per seed) and a 30 s limit per unit, ample on loaded CI."""
 OUTPUTS: list[str] = []

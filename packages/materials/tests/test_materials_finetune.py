@@ -4,7 +4,6 @@ the `foundation` extra one line."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from importlib.resources import files
 
@@ -17,9 +16,7 @@ from assay.models import build_model
 from assay.plugin import process_catalog
 
 META = DatasetMetadata(name="emt-example", version="1", provenance="test", licence="test")
-needs_chgnet = pytest.mark.skipif(
-    importlib.util.find_spec("chgnet") is None, reason="the foundation extra is not installed"
-)
+needs_chgnet = pytest.mark.extras  # the `foundation` extra: `nox -s integration` runs these
 
 
 def _emt_example(n: int) -> Dataset:

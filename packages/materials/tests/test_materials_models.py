@@ -85,9 +85,7 @@ def test_chgnet_without_the_extra_is_reported_not_installed(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("chgnet") is None, reason="the foundation extra is not installed"
-)
+@pytest.mark.extras  # the `foundation` extra
 def test_chgnet_zero_shot_gives_cu3au_a_small_formation_energy() -> None:
     from assay_materials.foundation import zero_shot_formation
     from pymatgen.core.lattice import Lattice
@@ -105,9 +103,7 @@ def test_chgnet_zero_shot_gives_cu3au_a_small_formation_energy() -> None:
     assert abs(zero_shot_formation(data)[0]) < 0.3
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("chgnet") is None, reason="the foundation extra is not installed"
-)
+@pytest.mark.extras  # the `foundation` extra
 def test_chgnet_zero_shot_values_are_kept_on_disk_for_other_processes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

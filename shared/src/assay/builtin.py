@@ -142,7 +142,7 @@ plugin = Plugin(
     version=__version__,
     description="Generic models and sanity scenarios on scikit-learn's bundled data",
     scenario_dir=files("assay") / "scenarios",
-    sources=(SklearnBundledSource(),),
+    sources={SklearnBundledSource.name: SklearnBundledSource()},
     models={
         "mean": MeanModel,
         "majority": MajorityModel,

@@ -90,8 +90,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from assay.data import Dataset
 from assay.errors import DataError, SpecError, UnknownNameError
-from assay.models import import_object
-from assay.registry import Registry
+from assay.registry import Registry, import_object
 
 FloatArray = npt.NDArray[np.float64]
 

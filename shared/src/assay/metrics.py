@@ -2,9 +2,11 @@
 
 A metric takes the true targets and a `Predictions` and returns one float.
 Plugins add domain metrics (background rejection, logical error rate, ...)
-by listing `Metric` objects in their plugin, or a `MetricFamily` for a metric
-with a parameter written into its name (rejection at a signal efficiency,
-error rate per round), registered once for every setting.
+by name in their plugin: a `Metric`, or a `MetricFamily` under its pattern for a
+metric with a parameter written into its name (rejection at a signal
+efficiency, error rate per round), registered once for every setting. Either
+may be named as `"module:attr"` (the object itself, or a collection holding it
+under that name), imported when a scenario first scores with it.
 
 A metric whose value is only a bound (1/eps_B capped where no background
 event passes the cut: the true rejection is at least that) returns a
@@ -25,8 +27,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from assay.errors import UnknownNameError
 from assay.predictions import Predictions
-from assay.registry import Registry
+from assay.registry import LazyRegistry, import_object
 
 Direction = Literal["maximize", "minimize"]
 MetricFn = Callable[[npt.NDArray[Any], Predictions], float]
@@ -93,8 +96,7 @@ class MetricFamily:
 
     @cached_property
     def _regex(self) -> re.Pattern[str]:
-        prefix, field, suffix = re.fullmatch(r"([^{]*)\{(\w+)\}([^{]*)", self.pattern).groups()  # type: ignore[union-attr]
-        return re.compile(re.escape(prefix) + rf"(?P<{field}>\d+)" + re.escape(suffix))
+        return family_regex(self.pattern)
 
     def metric(self, name: str) -> Metric | None:
         """The member called `name`, or None when the name is not of this family."""
@@ -106,29 +108,80 @@ class MetricFamily:
         return Metric(name, self.direction, self.make(int(value)), description)
 
 
-class MetricRegistry(Registry[Metric]):
-    """Metrics by name: registered ones, then members of a registered family."""
+def family_regex(pattern: str) -> re.Pattern[str]:
+    """The names a family pattern such as `"hep.rejection_{percent}"` stands for."""
+    prefix, field, suffix = re.fullmatch(r"([^{]*)\{(\w+)\}([^{]*)", pattern).groups()  # type: ignore[union-attr]
+    return re.compile(re.escape(prefix) + rf"(?P<{field}>\d+)" + re.escape(suffix))
+
+
+def is_family_pattern(key: str) -> bool:
+    return "{" in key
+
+
+def _one_named(key: str, imported: Any, kind: type[Any], name_of: Callable[[Any], str]) -> Any:
+    """`imported` itself, or the member of a collection, whose name is `key`."""
+    candidates: Iterable[Any] = imported if isinstance(imported, list | tuple) else (imported,)
+    found = [c for c in candidates if isinstance(c, kind) and name_of(c) == key]
+    if not found:
+        raise UnknownNameError(
+            f"the metric entry for '{key}' holds no {kind.__name__} of that name"
+        )
+    return found[0]
+
+
+def _metric_named(name: str, imported: Any) -> Metric:
+    metric: Metric = _one_named(name, imported, Metric, lambda m: m.name)
+    return metric
+
+
+class MetricRegistry(LazyRegistry[Metric]):
+    """Metrics by name: registered ones, then members of a registered family; either kind
+    may be registered lazily as `"module:attr"`."""
 
     def __init__(self) -> None:
-        super().__init__("metric")
+        super().__init__("metric", _metric_named)
         self.families: list[MetricFamily] = []
+        self._lazy_families: dict[str, str] = {}
 
     def add_family(self, family: MetricFamily) -> None:
         if any(f.pattern == family.pattern for f in self.families):
             raise ValueError(f"metric family '{family.pattern}' is registered twice")
         self.families.append(family)
 
+    def add_lazy(self, key: str, reference: str) -> None:
+        """A metric name, or a family pattern, whose object `reference` names."""
+        if not is_family_pattern(key):
+            self.register_lazy(key, reference)
+            return
+        if key in self._lazy_families or any(f.pattern == key for f in self.families):
+            raise ValueError(f"metric family '{key}' is registered twice")
+        self._lazy_families[key] = reference
+
+    def _lazy_family_of(self, name: str) -> str | None:
+        return next((p for p in self._lazy_families if family_regex(p).fullmatch(name)), None)
+
+    def is_lazy(self, name: str) -> bool:
+        return super().is_lazy(name) or (
+            self.member(name) is None and self._lazy_family_of(name) is not None
+        )
+
     def member(self, name: str) -> Metric | None:
         return next((m for f in self.families if (m := f.metric(name)) is not None), None)
 
     def get(self, name: str) -> Metric:
-        if name not in self._items and (member := self.member(name)) is not None:
-            self.register(name, member)
+        if name not in self._items and not super().is_lazy(name):
+            pattern = self._lazy_family_of(name) if self.member(name) is None else None
+            if pattern is not None:
+                imported = import_object(self._lazy_families.pop(pattern))
+                self.add_family(_one_named(pattern, imported, MetricFamily, lambda f: f.pattern))
+            if (member := self.member(name)) is not None:
+                self.register(name, member)
         return super().get(name)
 
     def __contains__(self, name: object) -> bool:
         return super().__contains__(name) or (
-            isinstance(name, str) and self.member(name) is not None
+            isinstance(name, str)
+            and (self.member(name) is not None or self._lazy_family_of(name) is not None)
         )
 
 

@@ -10,7 +10,6 @@ the run records next to its scores.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 import types
@@ -24,7 +23,7 @@ import numpy.typing as npt
 from assay.data import Dataset
 from assay.errors import UnknownNameError
 from assay.predictions import Predictions
-from assay.registry import Registry
+from assay.registry import Registry, import_object
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -164,26 +163,6 @@ class MajorityModel:
         majority = self.classes_[int(np.argmax(self.priors_))]
         probabilities = np.tile(self.priors_, (n, 1))
         return Predictions(values=np.full(n, majority), probabilities=probabilities)
-
-
-def import_object(path: str) -> Any:
-    """Resolve `package.module:Name` (the form a user gives for their own model)."""
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise UnknownNameError(f"'{path}' is not of the form module:Class")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UnknownNameError(
-            f"cannot import module '{module_name}' for '{path}': {exc}"
-        ) from None
-    try:
-        obj = module
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except AttributeError:
-        raise UnknownNameError(f"module '{module_name}' has no attribute '{attr}'") from None
-    return obj
 
 
 def resolve_model(

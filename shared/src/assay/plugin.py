@@ -4,6 +4,12 @@ A plugin is one `Plugin` object per package, exposed under the entry-point
 group `assay.plugins`. The catalog loads every plugin; one that fails to
 import (or registers a bad scenario or a clashing name) is recorded as a
 failure and never stops the others.
+
+Every contribution is a mapping from its name to the object, or to
+`"module:attr"` imported only when the contribution is first used: loading the
+catalog (`assay list`, `assay show`, `--help`) then imports nothing of a plugin
+beyond its `plugin.py`. A plugin's version comes from its distribution's
+metadata (`importlib.metadata.version`), since it is part of every run key.
 """
 
 from __future__ import annotations
@@ -18,9 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from assay.data import Source
 from assay.errors import AssayError, SpecError, UnknownNameError
-from assay.metrics import Metric, MetricFamily, MetricRegistry, builtin_metrics
+from assay.metrics import (
+    Metric,
+    MetricFamily,
+    MetricRegistry,
+    builtin_metrics,
+    is_family_pattern,
+)
 from assay.models import ModelEntry
-from assay.registry import Registry
+from assay.registry import LazyRegistry, Registry, import_object
 from assay.spec import ScenarioSpec, parse_scenario
 from assay.splits import SPLITTERS, Splitter
 
@@ -39,14 +51,19 @@ class Plugin:
     version: str
     description: str = ""
     scenario_dir: Traversable | None = None
-    sources: Sequence[Source] | Mapping[str, str] = ()
-    """Source objects, or name -> `"module:Class"` imported only when that source is used
-    (so `assay list` never imports a plugin's generators and readers)."""
+    sources: Mapping[str, Source | str] = field(default_factory=dict)
+    """Name -> source, or `"module:Class"` imported only when that source is used (so
+    `assay list` never imports a plugin's generators and readers)."""
     models: Mapping[str, ModelEntry] = field(default_factory=dict)
     """Name -> factory, or `"module:factory"` imported only when that model is used."""
-    metrics: Sequence[Metric | MetricFamily] = ()
-    splits: Mapping[str, Splitter] = field(default_factory=dict)
-    protocols: Sequence[EvaluationProtocol] = ()
+    metrics: Mapping[str, Metric | MetricFamily | str] = field(default_factory=dict)
+    """Metric name (a family's pattern, such as `"hep.rejection_{percent}"`) -> the metric,
+    or `"module:attr"` naming it or a tuple that holds it."""
+    splits: Mapping[str, Splitter | str] = field(default_factory=dict)
+    """Name -> splitter, or `"module:attr"` naming one."""
+    protocols: Mapping[str, EvaluationProtocol | str] = field(default_factory=dict)
+    """Name -> evaluation protocol, or `"module:attr"` naming one (an instance, or a class
+    made with no arguments)."""
     environments: Mapping[str, EnvironmentEntry] = field(default_factory=dict)
     """Closed-loop environments (name -> factory), named by a scenario's `[environment]`;
     see `assay.closed_loop`."""
@@ -105,11 +122,12 @@ class Catalog:
         self.sources: Registry[Source | str] = Registry("source")
         self.models: Registry[ModelEntry] = Registry("model")
         self.metrics: MetricRegistry = builtin_metrics()
-        self.splits: Registry[Splitter] = Registry("split")
+        self.splits: LazyRegistry[Splitter] = LazyRegistry("split", _splitter_named)
         self.splits.update(SPLITTERS)
         from assay.protocols import builtin_protocols
 
-        self.protocols: Registry[EvaluationProtocol] = builtin_protocols()
+        self.protocols: LazyRegistry[EvaluationProtocol] = LazyRegistry("protocol", _protocol_named)
+        self.protocols.update(builtin_protocols())
         self.environments: Registry[EnvironmentEntry] = Registry("environment")
         self.policies: Registry[PolicyEntry] = Registry("policy")
 
@@ -132,19 +150,21 @@ class Catalog:
         self.plugins[plugin.name] = plugin
         for spec in staged:
             self.scenarios[spec.key] = RegisteredScenario(spec, plugin.name, plugin.version)
-        for name, source in _sources_of(plugin).items():
+        for name, source in plugin.sources.items():
             self.sources.register(name, source)
         for name, factory in plugin.models.items():
             self.models.register(name, factory)
-        for metric in plugin.metrics:
-            if isinstance(metric, MetricFamily):
-                self.metrics.add_family(metric)
-            else:
-                self.metrics.register(metric.name, metric)
+        _add_metrics(self.metrics, plugin.metrics)
         for name, splitter in plugin.splits.items():
-            self.splits.register(name, splitter)
-        for protocol in plugin.protocols:
-            self.protocols.register(protocol.name, protocol)
+            if isinstance(splitter, str):
+                self.splits.register_lazy(name, splitter)
+            else:
+                self.splits.register(name, splitter)
+        for name, protocol in plugin.protocols.items():
+            if isinstance(protocol, str):
+                self.protocols.register_lazy(name, protocol)
+            else:
+                self.protocols.register(name, protocol)
         for name, environment in plugin.environments.items():
             self.environments.register(name, environment)
         for name, policy in plugin.policies.items():
@@ -166,8 +186,6 @@ class Catalog:
         entry = self.sources.get(name)
         if isinstance(entry, Source):
             return entry
-        from assay.models import import_object
-
         made = import_object(entry)()
         if not isinstance(made, Source) or made.name != name:
             raise UnknownNameError(f"'{entry}' did not make the source '{name}'")
@@ -178,50 +196,86 @@ class Catalog:
         return self.scenario(ref).plugin
 
 
-def _sources_of(plugin: Plugin) -> dict[str, Source | str]:
-    if isinstance(plugin.sources, Mapping):
-        return dict(plugin.sources)
-    return {source.name: source for source in plugin.sources}
+def _splitter_named(name: str, imported: Any) -> Splitter:
+    if not isinstance(imported, Splitter):
+        raise UnknownNameError(f"split '{name}' must be an assay.splits.Splitter")
+    return imported
+
+
+def _protocol_named(name: str, imported: Any) -> EvaluationProtocol:
+    """An instance, or a class made with no arguments."""
+    from assay.protocols import EvaluationProtocol
+
+    if isinstance(imported, type) and issubclass(imported, EvaluationProtocol):
+        imported = imported()
+    if not isinstance(imported, EvaluationProtocol) or imported.name != name:
+        raise UnknownNameError(f"'{name}' does not name the evaluation protocol '{name}'")
+    return imported
+
+
+def _add_metrics(
+    registry: MetricRegistry, metrics: Mapping[str, Metric | MetricFamily | str]
+) -> None:
+    for key, metric in metrics.items():
+        if isinstance(metric, str):
+            registry.add_lazy(key, metric)
+        elif isinstance(metric, MetricFamily):
+            registry.add_family(metric)
+        else:
+            registry.register(key, metric)
+
+
+def _check_names(plugin: Plugin) -> None:
+    """Each object given under a name carries that name."""
+    for key, metric in plugin.metrics.items():
+        if isinstance(metric, str):
+            continue
+        own = metric.pattern if isinstance(metric, MetricFamily) else metric.name
+        if own != key:
+            raise ValueError(f"metric '{key}' is registered under another name ('{own}')")
+    for key, protocol in plugin.protocols.items():
+        if not isinstance(protocol, str) and protocol.name != key:
+            raise ValueError(f"protocol '{key}' is registered under another name")
+    for key, source in plugin.sources.items():
+        if isinstance(source, Source) and source.name != key:
+            raise ValueError(f"source '{key}' is registered under another name ('{source.name}')")
 
 
 def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
     """Validate a plugin against the catalog without changing it."""
     clashes: list[str] = []
     for registry, names in (
-        (catalog.sources, list(_sources_of(plugin))),
+        (catalog.sources, list(plugin.sources)),
         (catalog.models, list(plugin.models)),
-        (catalog.metrics, [m.name for m in plugin.metrics if isinstance(m, Metric)]),
+        (catalog.metrics, [k for k in plugin.metrics if not is_family_pattern(k)]),
         (catalog.splits, list(plugin.splits)),
-        (catalog.protocols, [p.name for p in plugin.protocols]),
+        (catalog.protocols, list(plugin.protocols)),
         (catalog.environments, list(plugin.environments)),
         (catalog.policies, list(plugin.policies)),
     ):
         clashes += [f"{registry.kind} '{n}'" for n in names if n in registry]
     if clashes:
         raise ValueError(f"registers names that are already taken: {', '.join(clashes)}")
+    _check_names(plugin)
     for name, splitter in plugin.splits.items():
-        if not isinstance(splitter, Splitter):
+        if not isinstance(splitter, Splitter | str):
             raise ValueError(
                 f"split '{name}' must be an assay.splits.Splitter that declares keeps_groups, "
                 f"not {type(splitter).__name__}"
             )
     specs = plugin.scenario_specs()
     staged = MetricRegistry()
-    for offered in plugin.metrics:
-        if isinstance(offered, MetricFamily):
-            staged.add_family(offered)
-        else:
-            staged.register(offered.name, offered)
+    _add_metrics(staged, plugin.metrics)
     for spec in specs:
         if spec.key in catalog.scenarios:
             raise SpecError(f"scenario {spec.key} is already registered by another plugin")
         for metric in spec.metrics:
-            if metric.name in catalog.metrics:
-                known = catalog.metrics.get(metric.name)
-            elif metric.name in staged:
-                known = staged.get(metric.name)
-            else:
+            registry = catalog.metrics if metric.name in catalog.metrics else staged
+            if metric.name not in registry:
                 raise SpecError(f"scenario {spec.key}: unknown metric '{metric.name}'")
+            if registry.is_lazy(metric.name):
+                continue  # not imported to load the catalog; the conformance kit checks it
+            known = registry.get(metric.name)
             if known.direction != metric.direction:
                 raise SpecError(
                     f"scenario {spec.key}: metric '{metric.name}' is {known.direction}d, "
@@ -230,7 +284,7 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
     return specs
 
 
-def _load_entry_point(entry_point: metadata.EntryPoint) -> Plugin:
+def load_entry_point(entry_point: metadata.EntryPoint) -> Plugin:
     obj: Any = entry_point.load()
     if not isinstance(obj, Plugin) and callable(obj):
         obj = obj()
@@ -247,7 +301,7 @@ def discover(
     catalog = Catalog()
     for entry_point in sorted(found, key=lambda ep: (ep.name != "core", ep.name)):
         try:
-            plugin = _load_entry_point(entry_point)
+            plugin = load_entry_point(entry_point)
         except Exception as exc:
             catalog.failures.append(
                 PluginFailure(

@@ -3,9 +3,10 @@
 The skeleton is a real, small scenario: the period of a pendulum released at
 a large amplitude, generated exactly (the complete elliptic integral) with
 measurement noise, against the small-angle formula as the physics baseline.
-It has a source with a parameter model, a lazy model entry, a torch model on
-the core's `TorchModel` base, a scenario file, tests that call the conformance
-kit, and a README. As written, `nox -s "tests(package='NAME')"` passes.
+It has a source with a parameter model, lazy entries, a torch model on the
+core's `TorchModel` base, a scenario file, a physics test, and a README; the
+conformance kit checks it through Assay's pytest plugin, with no test file of
+its own. As written, `nox -s "tests(package='NAME')"` passes.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ packages = ["src/assay_{name}"]
 _INIT = '''\
 """Assay {name} plugin."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("assay-{name}")
+"""From the distribution's metadata: part of every run key, so it has one source."""
 '''
 
 _PLUGIN = '''\
@@ -237,21 +241,6 @@ baselines = ["{name}.small_angle"]
 time_limit_s = 300
 '''
 
-_TEST_CONFORMANCE = '''\
-"""The core conformance kit over the {name} plugin: scenarios, sources, splits, every model."""
-
-from pathlib import Path
-
-import pytest
-from assay.testing import ConformanceCheck, conformance_checks
-from assay_{name}.plugin import plugin
-
-
-@pytest.mark.parametrize("check", conformance_checks(plugin), ids=str)
-def test_conformance(check: ConformanceCheck, tmp_path: Path) -> None:
-    check.run(tmp_path)
-'''
-
 _TEST_PHYSICS = '''\
 """Physics checks of the generated data."""
 
@@ -292,12 +281,14 @@ nox -s "tests(package='{name}')"
 What the kit gives you:
 - `assay.data.SourceParams`: a pydantic model of a source's parameters, so a
   bad value is one line naming the key.
-- `"module:factory"` model entries, imported only when used.
+- `"module:attr"` entries (sources, models, metrics, splits, ...), imported
+  only when used, so `assay list` imports nothing of the plugin but `plugin.py`.
 - `assay.torch_training.TorchModel` and `torch_factory`: one set of training
   knobs for every torch model.
 - `assay.metrics.MetricFamily`: a metric with a parameter in its name.
-- `assay.testing.conformance_checks`: determinism, leakage and contract checks
-  of every scenario, source and model.
+- The conformance kit: determinism, leakage and contract checks of every
+  scenario, source and model. Assay's pytest plugin adds them to this
+  package's tests (`pytest tests`; `pytest pyproject.toml` runs them alone).
 """
 
 
@@ -312,7 +303,6 @@ def _files(name: str) -> dict[str, str]:
         f"{package}/sources.py": _SOURCES,
         f"{package}/models.py": _MODELS,
         f"{package}/scenarios/pendulum.toml": _SCENARIO,
-        f"tests/test_{name}_conformance.py": _TEST_CONFORMANCE,
         f"tests/test_{name}_physics.py": _TEST_PHYSICS,
     }
 

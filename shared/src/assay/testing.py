@@ -1,17 +1,12 @@
 """The conformance kit: checks any plugin, like scikit-learn's `parametrize_with_checks`.
 
-Every plugin's tests call it::
+A plugin's tests need not call it: the pytest plugin `assay.pytest_conformance`
+adds these checks to the tests of every project that declares an Assay plugin
+(`assay check-plugin NAME` runs them from the command line).
 
-    import pytest
-    from assay.testing import conformance_checks
-    from assay_medicine import plugin
-
-    @pytest.mark.parametrize("check", conformance_checks(plugin), ids=str)
-    def test_conformance(check, tmp_path):
-        check.run(tmp_path)
-
-It checks that the plugin's scenario files validate and name registered
-components; that each source is deterministic (same parameters, same sha,
+It checks that every contribution named as `"module:attr"` imports and is what
+its name says; that the plugin's scenario files validate, name registered
+components and give each metric the direction the plugin gives it; that each source is deterministic (same parameters, same sha,
 the second build in a fresh process with a fresh `ASSAY_HOME`, so a memo in
 the process cannot hide nondeterminism); that splits do not leak (groups
 included, wherever the splitter declares it keeps them) and are
@@ -26,8 +21,12 @@ model checks (fewer epochs, say) come from `Plugin.check_params`.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import pickle
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -41,11 +40,12 @@ from assay.builtin import plugin as core_plugin
 from assay.cache import DataCache
 from assay.campaign import environment_dataset
 from assay.data import Dataset, Source
-from assay.errors import NotInstalledError, SpecError
+from assay.errors import NotInstalledError, SpecError, UnknownNameError
 from assay.models import Model, build_model
 from assay.plugin import Catalog, Plugin
 from assay.predictions import Predictions
 from assay.protocols import UnitContext
+from assay.registry import import_object
 from assay.spec import ScenarioSpec
 from assay.splits import check_no_leakage, split_groups
 
@@ -83,6 +83,13 @@ def _check_spec(plugin: Plugin, spec: ScenarioSpec) -> None:
         catalog.environments.get(spec.environment.name)
     for model in {spec.controls.negative, *spec.controls.baselines, *spec.models}:
         evaluation.resolve_entry(model, {}, catalog)
+    for metric in spec.metrics:
+        known = catalog.metrics.get(metric.name)
+        if known.direction != metric.direction:
+            raise SpecError(
+                f"{spec.key}: metric '{metric.name}' is {known.direction}d, "
+                f"the spec says {metric.direction}"
+            )
     if spec.controls.negative not in spec.models:
         raise SpecError(f"{spec.key}: negative control '{spec.controls.negative}' is not in models")
     for reference in spec.references:
@@ -248,9 +255,52 @@ def _check_loads(plugin: Plugin, workdir: Path) -> None:
     _catalog(plugin)
 
 
+def _check_entries_resolve(plugin: Plugin, workdir: Path) -> None:
+    """Every lazy entry imports and is what its name says (the catalog loads without them)."""
+    del workdir
+    catalog = _catalog(plugin)
+    for name in plugin.sources:
+        catalog.source(name)
+    for key in plugin.metrics:  # a family by a member of it: its pattern with the number 1
+        catalog.metrics.get(re.sub(r"\{\w+\}", "1", key))
+    for name in plugin.splits:
+        catalog.splits.get(name)
+    for name in plugin.protocols:
+        catalog.protocols.get(name)
+    for entries in (plugin.models, plugin.environments, plugin.policies):
+        for entry in entries.values():
+            if isinstance(entry, str):
+                _import_entry(entry)
+
+
+def _import_entry(entry: str) -> None:
+    """Import `entry`; a missing third-party module is an optional extra, reported when the
+    entry is used, but a missing module of the plugin's own package is a broken entry."""
+    try:
+        import_object(entry)
+    except UnknownNameError as exc:
+        missing = re.search(r"No module named '([\w.]+)'", str(exc))
+        if missing is None or missing.group(1).split(".")[0] == entry.split(".")[0]:
+            raise
+
+
 def _check_spec_in(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> None:
     del workdir
     _check_spec(plugin, spec)
+
+
+def modules_imported_by(module: str) -> set[str]:
+    """The modules in `sys.modules` after a fresh interpreter imports `module`."""
+    script = (
+        f"import importlib, json, sys; importlib.import_module({module!r}); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, f"importing {module} failed: {done.stderr.strip()[-2000:]}"
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return set(loaded)
 
 
 def conformance_checks(plugin: Plugin) -> list[ConformanceCheck]:
@@ -266,6 +316,9 @@ def conformance_checks(plugin: Plugin) -> list[ConformanceCheck]:
 
         return [ConformanceCheck(f"{plugin.name}:specs-validate", fail)]
     checks.append(ConformanceCheck(f"{plugin.name}:loads", partial(_check_loads, plugin)))
+    checks.append(
+        ConformanceCheck(f"{plugin.name}:entries-resolve", partial(_check_entries_resolve, plugin))
+    )
     for spec in specs:
         checks += [
             ConformanceCheck(f"{spec.key}:spec", partial(_check_spec_in, plugin, spec)),

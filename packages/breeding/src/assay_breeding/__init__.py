@@ -4,4 +4,7 @@ Importing this package is cheap: msprime, tskit and scikit-allel load only when 
 population is simulated or a file is read, torch only when the MLP runs.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("assay-breeding")
+"""From the distribution's metadata: part of every run key, so it has one source."""

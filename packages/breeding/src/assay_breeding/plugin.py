@@ -7,10 +7,9 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_breeding import __version__
-from assay_breeding.metrics import BREEDING_METRICS, SELECTION_METRICS
-from assay_breeding.protocol import FORWARD, BreedingProtocol
-from assay_breeding.selection import SelectionProtocol
-from assay_breeding.user_files import USER_FOLDS
+
+_METRICS = "assay_breeding.metrics:BREEDING_METRICS"
+_SELECTION_METRICS = "assay_breeding.metrics:SELECTION_METRICS"
 
 plugin = Plugin(
     name="breeding",
@@ -18,7 +17,7 @@ plugin = Plugin(
     description="Genomic prediction on simulated breeding populations (msprime + crosses), VCF and PLINK",
     scenario_dir=files("assay_breeding") / "scenarios",
     # "module:attr" entries are imported only when used: msprime, scipy and torch stay out
-    # of `assay list`.
+    # of `assay list`, and so does every module of this package but this one.
     sources={
         "breeding.simulated": "assay_breeding.sources:SimulatedPopulationSource",
         "breeding.file": "assay_breeding.user_files:UserFilesSource",
@@ -30,9 +29,22 @@ plugin = Plugin(
         "breeding.rkhs": "assay_breeding.models:RKHS",
         "breeding.mlp": "assay_breeding.deep:mlp",
     },
-    metrics=(*BREEDING_METRICS, *SELECTION_METRICS),
-    splits={"breeding.forward": FORWARD, "breeding.user_folds": USER_FOLDS},
-    protocols=(BreedingProtocol(), SelectionProtocol()),
+    metrics={
+        "r_tbv": _METRICS,
+        "r_phenotype": _METRICS,
+        "slope_bias": _METRICS,
+        "gain_per_cycle": _SELECTION_METRICS,
+        "genetic_variance_kept": _SELECTION_METRICS,
+        "inbreeding": _SELECTION_METRICS,
+    },
+    splits={
+        "breeding.forward": "assay_breeding.protocol:FORWARD",
+        "breeding.user_folds": "assay_breeding.user_files:USER_FOLDS",
+    },
+    protocols={
+        "breeding.tbv": "assay_breeding.protocol:BreedingProtocol",
+        "breeding.selection": "assay_breeding.selection:SelectionProtocol",
+    },
     environments={"breeding.selection": "assay_breeding.selection:SelectionEnvironment"},
     policies={
         "breeding.phenotypic": "assay_breeding.selection:PhenotypicSelection",

@@ -1,7 +1,8 @@
 """The hep plugin object, found by the core through the `assay.plugins` entry point.
 
-Sources and models are named as "module:attr" and imported only when used: Pythia,
-FastJet and torch stay out of `assay list`.
+Every contribution is named as "module:attr" and imported only when used: Pythia,
+FastJet and torch stay out of `assay list`, and so does every module of this package
+but this one.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_hep import __version__
-from assay_hep.metrics import HEP_METRICS
-from assay_hep.splits import GENERATOR_SEEDS
+
+_METRICS = "assay_hep.metrics:HEP_METRICS"
 
 plugin = Plugin(
     name="hep",
@@ -29,8 +30,14 @@ plugin = Plugin(
         "hep.pfn": "assay_hep.deep:pfn",
         "hep.particlenet": "assay_hep.deep:particlenet_lite",
     },
-    metrics=HEP_METRICS,
-    splits={"hep.generator_seeds": GENERATOR_SEEDS},
+    metrics={
+        "hep.rejection_{percent}": _METRICS,
+        **{
+            f"hep.qcd_rejection_50_{jet}": _METRICS
+            for jet in ("Tbqq", "Wqq", "Zqq", "Hbb")  # metrics.JETCLASS_ORDER less QCD
+        },
+    },
+    splits={"hep.generator_seeds": "assay_hep.splits:GENERATOR_SEEDS"},
     key_libraries=("pythia8mc", "fastjet", "uproot", "awkward", "vector", "h5py"),
     check_params={
         "hep.bdt": {"max_iter": 20},

@@ -4,4 +4,7 @@ Importing this package is cheap: scanpy, anndata, Biopython, pyrodigal and
 torch load only inside the sources and models that use them.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("assay-lifesci")
+"""From the distribution's metadata: part of every run key, so it has one source."""

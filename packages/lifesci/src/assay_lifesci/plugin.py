@@ -1,7 +1,8 @@
 """The life-science plugin object, found by the core through the `assay.plugins` entry point.
 
-Sources and models are named as "module:attr" and imported only when used: scanpy,
-anndata, Biopython, pyrodigal and torch stay out of `assay list`.
+Every contribution is named as "module:attr" and imported only when used: scanpy,
+anndata, Biopython, pyrodigal and torch stay out of `assay list`, and so does every
+module of this package but this one.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_lifesci import __version__
-from assay_lifesci.batches import HELD_OUT_BATCH
-from assay_lifesci.mcv import METRICS, MolecularCrossValidation
 
 
 def warm_up() -> None:
@@ -49,9 +48,12 @@ plugin = Plugin(
         "lifesci.kmer_logistic": "assay_lifesci.genome:KmerLogistic",
         "lifesci.window_cnn": "assay_lifesci.torch_models:window_cnn",
     },
-    metrics=METRICS,
-    protocols=(MolecularCrossValidation(),),
-    splits={"lifesci.held_out_batch": HELD_OUT_BATCH},
+    metrics={
+        "mcv_mse": "assay_lifesci.mcv:METRICS",
+        "mcv_poisson": "assay_lifesci.mcv:METRICS",
+    },
+    protocols={"lifesci.mcv": "assay_lifesci.mcv:MolecularCrossValidation"},
+    splits={"lifesci.held_out_batch": "assay_lifesci.batches:HELD_OUT_BATCH"},
     warm_up=warm_up,
     key_libraries=("scanpy", "anndata", "pyrodigal", "biopython"),
     check_params={

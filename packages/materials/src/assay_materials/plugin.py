@@ -7,8 +7,8 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_materials import __version__
-from assay_materials.splits import SPLITS
-from assay_materials.stability import STABILITY_METRICS
+
+_METRICS = "assay_materials.stability:STABILITY_METRICS"
 
 plugin = Plugin(
     name="materials",
@@ -16,7 +16,7 @@ plugin = Plugin(
     description="Formation energies: experimental enthalpies (pymatgen), EMT alloys (ASE), your Matbench and structure files",
     scenario_dir=files("assay_materials") / "scenarios",
     # "module:attr" entries are imported only when used: pymatgen, ASE, torch and CHGNet
-    # stay out of `assay list`.
+    # stay out of `assay list`, and so does every module of this package but this one.
     sources={
         "materials.expt_formation_enthalpy": "assay_materials.sources:ExptFormationEnthalpySource",
         "materials.emt_alloys": "assay_materials.sources:EmtAlloysSource",
@@ -34,8 +34,16 @@ plugin = Plugin(
         "materials.chgnet_calibrated": "assay_materials.foundation:CHGNetCalibrated",
         "materials.chgnet_finetuned": "assay_materials.chgnet_finetune:chgnet_finetuned",
     },
-    metrics=STABILITY_METRICS,
-    splits=SPLITS,
+    metrics={
+        "materials.stability_f1": _METRICS,
+        "materials.stability_precision": _METRICS,
+        "materials.stability_recall": _METRICS,
+        "materials.daf": _METRICS,
+    },
+    splits={
+        "materials.matbench": "assay_materials.splits:MATBENCH",
+        "materials.leave_one_group_out": "assay_materials.splits:LEAVE_ONE_GROUP_OUT",
+    },
     environments={"materials.alloy_pool": "assay_materials.alloy_loop:AlloyPool"},
     policies={"materials.chgnet_prior": "assay_materials.alloy_loop:CHGNetPriorPolicy"},
     key_libraries=("pymatgen", "ase", "chgnet"),

@@ -60,7 +60,5 @@ def leave_one_group_out(dataset: Dataset, *, folds: int, repeats: int, seed: int
     return out
 
 
-SPLITS = {
-    "materials.matbench": Splitter(matbench_folds),
-    "materials.leave_one_group_out": Splitter(leave_one_group_out, keeps_groups=True),
-}
+MATBENCH = Splitter(matbench_folds)
+LEAVE_ONE_GROUP_OUT = Splitter(leave_one_group_out, keeps_groups=True)

@@ -4,4 +4,7 @@ Importing this package is cheap: RDKit and datamol load with the plugin's
 modules, torch only when the D-MPNN runs.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("assay-medicine")
+"""From the distribution's metadata: part of every run key, so it has one source."""

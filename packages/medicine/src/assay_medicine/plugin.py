@@ -1,7 +1,7 @@
 """The medicine plugin object, found by the core through the `assay.plugins` entry point.
 
-Sources and models are named as "module:attr" and imported only when used: RDKit
-stays out of `assay list`.
+Every contribution is named as "module:attr" and imported only when used: RDKit stays
+out of `assay list`, and so does every module of this package but this one.
 """
 
 from __future__ import annotations

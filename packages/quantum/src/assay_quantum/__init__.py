@@ -1,3 +1,6 @@
 """Assay quantum plugin: error mitigation, surface-code decoding and QML scenarios on simulators."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("assay-quantum")
+"""From the distribution's metadata: part of every run key, so it has one source."""

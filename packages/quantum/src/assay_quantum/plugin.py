@@ -1,7 +1,8 @@
 """The quantum plugin object, found by the core through the `assay.plugins` entry point.
 
-Sources and models are named as "module:attr" and imported only when used: qiskit,
-Aer and stim stay out of `assay list`.
+Every contribution is named as "module:attr" and imported only when used: qiskit,
+Aer and stim stay out of `assay list`, and so does every module of this package but
+this one.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from importlib.resources import files
 from assay.plugin import Plugin
 
 from assay_quantum import __version__
-from assay_quantum.logical_errors import DECODING_METRICS
-from assay_quantum.splits import BY_STEPS
+
+_METRICS = "assay_quantum.logical_errors:DECODING_METRICS"
+_PER_ROUND = "logical_error_rate_per_round_r{rounds}"
 
 plugin = Plugin(
     name="quantum",
@@ -38,8 +40,13 @@ plugin = Plugin(
         "quantum.kernel_svm": "assay_quantum.qml_models:QuantumKernelSVM",
         "quantum.reuploading": "assay_quantum.qml_models:ReuploadingClassifier",
     },
-    metrics=DECODING_METRICS,
-    splits={"quantum.by_steps": BY_STEPS},
+    metrics={
+        "logical_error_rate": _METRICS,
+        _PER_ROUND: _METRICS,
+        _PER_ROUND + "_ci_low": _METRICS,
+        _PER_ROUND + "_ci_high": _METRICS,
+    },
+    splits={"quantum.by_steps": "assay_quantum.splits:BY_STEPS"},
     key_libraries=("qiskit", "qiskit-aer", "stim", "pymatching"),
     check_params={
         "quantum.circuit_gnn": {"max_epochs": 2, "hidden": 16, "layers": 2},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from importlib import metadata
 from importlib.resources import files
 
 from assay.data import Dataset
@@ -81,7 +82,7 @@ class ThreadProbe(MeanModel):
 
 plugin = Plugin(
     name="testplugin",
-    version="0.1.0",
+    version=metadata.version("assay-testplugin"),
     description="misbehaving models for the core's tests",
     scenario_dir=files("assay_testplugin") / "scenarios",
     models={
