@@ -26,10 +26,12 @@ from assay.data import (
     read_array,
     write_array,
 )
+from assay.croissant_source import CroissantSource, declared_or_kfold
 from assay.environments import ENVIRONMENTS
 from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
 from assay.plugin import Plugin
 from assay.policies import POLICIES
+from assay.splits import Splitter
 
 _BUNDLED = {
     "diabetes": (
@@ -142,7 +144,8 @@ plugin = Plugin(
     version=__version__,
     description="Generic models and sanity scenarios on scikit-learn's bundled data",
     scenario_dir=files("assay") / "scenarios",
-    sources=(SklearnBundledSource(),),
+    sources=(SklearnBundledSource(), CroissantSource()),
+    splits={"core.croissant": Splitter(declared_or_kfold)},
     models={
         "mean": MeanModel,
         "majority": MajorityModel,

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 from rich.table import Table
 
 from assay.cli_campaign import campaign_app
@@ -34,6 +35,25 @@ app.add_typer(leaderboard_app, name="leaderboard")
 plugin_app = typer.Typer(no_args_is_help=True, help="Write a new plugin.")
 app.add_typer(plugin_app, name="plugin")
 app.add_typer(campaign_app, name="campaign")
+
+
+class _PrepareByDefault(TyperGroup):
+    """`assay data SCENARIO` prepares the cache, as it always has; a known subcommand
+    (`assay data export ...`) runs that one instead. Scenario ids hold a `/`, so they
+    never collide with a subcommand's name."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["prepare", *args]
+        return super().parse_args(ctx, args)
+
+
+data_app = typer.Typer(
+    cls=_PrepareByDefault,
+    no_args_is_help=True,
+    help="Prepare and verify a scenario's data (assay data SCENARIO), or export it.",
+)
+app.add_typer(data_app, name="data")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
@@ -156,7 +176,7 @@ def show(scenario: str) -> None:
         )
 
 
-@app.command()
+@data_app.command("prepare")
 def data(
     scenario: str,
     size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
@@ -634,9 +654,10 @@ def check_plugin(name: str) -> None:
 
 
 def _register_more() -> None:
-    from assay import cli_publish
+    from assay import cli_data, cli_publish
 
     cli_publish.register(app)
+    cli_data.register(data_app)
 
 
 _register_more()
