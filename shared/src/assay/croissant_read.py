@@ -8,8 +8,10 @@ extra), which follows the description's file objects, extracts and types.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +130,8 @@ def open_dataset(path: Path) -> Any:
         ) from None
     _quiet_mlcroissant()
     try:
-        return mlc.Dataset(str(path))
+        with _library_warnings_off():
+            return mlc.Dataset(str(path))
     except mlc.ValidationError as exc:
         problems = [line.strip(" -") for line in str(exc).splitlines() if line.strip(" -")]
         detail = problems[1] if len(problems) > 1 else (problems[0] if problems else "invalid")
@@ -141,6 +144,16 @@ def _quiet_mlcroissant() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
+@contextlib.contextmanager
+def _library_warnings_off() -> Iterator[None]:
+    """mlcroissant 1.1 builds its graph with rdflib's deprecated ConjunctiveGraph and
+    reads with pandas options pandas deprecates: warnings about their code, not the data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
 def validation_warnings(path: Path) -> set[str]:
     """mlcroissant's warnings for the description (an empty set when it is clean)."""
     dataset = open_dataset(path)
@@ -150,10 +163,11 @@ def validation_warnings(path: Path) -> set[str]:
 def records(dataset: Any, record_set: str) -> dict[str, list[Any]]:
     """A record set's values by field name (the part of its id after the record set's)."""
     out: dict[str, list[Any]] = {}
-    for record in dataset.records(record_set):
-        for key, value in record.items():
-            name = key.split("/", 1)[1] if key.startswith(f"{record_set}/") else key
-            out.setdefault(name, []).append(_decoded(value))
+    with _library_warnings_off():
+        for record in dataset.records(record_set):
+            for key, value in record.items():
+                name = key.split("/", 1)[1] if key.startswith(f"{record_set}/") else key
+                out.setdefault(name, []).append(_decoded(value))
     return out
 
 
