@@ -5,8 +5,8 @@ The export folder holds
 - `rows.parquet`: one row per dataset row, `row` (its index in `assay.load`'s
   dataset), the inputs as columns (numbers, or lists of numbers, or text such
   as SMILES), `target`, and the row annotations (group, partition, extras);
-- `folds.csv`: per fold, seed and repeat, which rows train, validate and test
-  (the same rows `assay run` and `assay.load` use);
+- `folds.parquet`: per fold, seed and repeat, the rows that train, validate
+  and test (lists of row indices; the same rows `assay run` and `assay.load` use);
 - the files a plugin adds in its field's format (structures as extxyz, jets
   as JetClass ROOT);
 - `croissant.json`: MLCommons Croissant 1.0 JSON-LD that describes every
@@ -43,7 +43,7 @@ from assay.splits import Split
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 ROWS_FILE = "rows.parquet"
-FOLDS_FILE = "folds.csv"
+FOLDS_FILE = "folds.parquet"
 DESCRIPTION_FILE = "croissant.json"
 ROLES = {
     "train": ("cr:TrainingSplit", "rows a model fits on"),
@@ -125,18 +125,18 @@ def export_scenario(catalog: Catalog, scenario: str, size: Size, out: Path) -> E
         manifest_path.stat().st_mtime, tz=UTC
     ).date().isoformat()
     dataset = prepared.dataset
-    view = source.export_view(dataset)
+    view = source.export_view(dataset, params)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
     try:
         rows = _row_columns(dataset, view, spec)
         _write_parquet(staging / ROWS_FILE, rows + _info_columns(dataset, view))
         folds = _fold_rows(split, dataset, prepared.protocol.valid_fraction, prepared.seeds)
-        _write_folds(staging / FOLDS_FILE, folds)
+        _write_parquet(staging / FOLDS_FILE, folds)
         for extra in view.files:
             extra.write(staging / extra.name)
         description = _description(
-            spec, size, dataset, view, rows, _info_columns(dataset, view), manifest, staging
+            spec, size, dataset, view, rows, _info_columns(dataset, view), folds, manifest, staging
         )
         (staging / DESCRIPTION_FILE).write_text(
             json.dumps(description, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -244,26 +244,36 @@ def _write_parquet(path: Path, columns: Sequence[ExportColumn]) -> None:
 
 def _fold_rows(
     split: Split, dataset: Dataset, valid_fraction: float, seeds: Sequence[int]
-) -> dict[str, npt.NDArray[Any]]:
-    """Per fold and seed, every row of it with its role; the carve of validation rows
-    depends on the seed, so each seed is listed."""
-    parts: dict[str, list[Any]] = {k: [] for k in ("fold", "repeat", "seed", "row", "role")}
+) -> list[ExportColumn]:
+    """One record per fold, seed and role with the list of its rows; the carve of
+    validation rows depends on the seed, so each seed is listed."""
+    parts: dict[str, list[Any]] = {k: [] for k in ("fold", "repeat", "seed", "role")}
+    rows: list[npt.NDArray[np.int64]] = []
     for fold in split.folds:
         for seed in seeds:
             fit, valid = fit_and_valid_rows(split, fold, dataset, valid_fraction, seed)
-            for role, rows in (("train", fit), ("valid", valid), ("test", fold.test)):
-                parts["fold"] += [fold.name] * len(rows)
-                parts["repeat"] += [fold.repeat] * len(rows)
-                parts["seed"] += [seed] * len(rows)
-                parts["row"] += [int(r) for r in rows]
-                parts["role"] += [role] * len(rows)
-    return {k: np.asarray(v) for k, v in parts.items()}
-
-
-def _write_folds(path: Path, folds: dict[str, npt.NDArray[Any]]) -> None:
-    import pandas as pd
-
-    pd.DataFrame(folds).to_csv(path, index=False, lineterminator="\n")
+            for role, members in (("train", fit), ("valid", valid), ("test", fold.test)):
+                parts["fold"].append(fold.name)
+                parts["repeat"].append(fold.repeat)
+                parts["seed"].append(seed)
+                parts["role"].append(role)
+                rows.append(np.sort(np.asarray(members, dtype=np.int64)))
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    meanings = {
+        "fold": "the fold's name: r<repeat>f<index>",
+        "repeat": "the repeat of the split the fold belongs to",
+        "seed": "the seed that carved validation rows from the training side",
+        "role": "train, valid or test (roles/name)",
+    }
+    columns = [
+        ExportColumn(name, np.asarray(values, dtype=object if name in ("fold", "role") else np.int64), meanings[name])
+        for name, values in parts.items()
+    ]
+    flat = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    columns.append(
+        ExportColumn("rows", Ragged(offsets, flat), "the rows in this role, ascending (values of rows/row)")
+    )
+    return columns
 
 
 # ----------------------------------------------------------------------------- description
@@ -321,6 +331,7 @@ def _description(
     view: ExportView,
     rows: Sequence[ExportColumn],
     info: Sequence[ExportColumn],
+    folds: Sequence[ExportColumn],
     manifest: dict[str, Any],
     staging: Path,
 ) -> dict[str, Any]:
@@ -344,7 +355,7 @@ def _description(
         _file_object(
             staging,
             FOLDS_FILE,
-            "text/csv",
+            "application/x-parquet",
             f"the folds of split '{protocol.split}': per fold, seed and repeat, "
             "the rows that train, validate and test",
         ),
@@ -399,13 +410,9 @@ def _description(
                 ],
             }
         )
-    fold_columns = [
-        ("fold", "sc:Text", "the fold's name: r<repeat>f<index>", None),
-        ("repeat", "sc:Integer", "the repeat of the split the fold belongs to", None),
-        ("seed", "sc:Integer", "the seed that carved validation rows from the training side", None),
-        ("row", "sc:Integer", "a row of the dataset (rows/row)", "rows/row"),
-        ("role", "sc:Text", "train, valid or test (roles/name)", "roles/name"),
-    ]
+    # Only the role points into another record set: a reference from `rows` into the
+    # rows record set makes readers join the whole table just to list the folds.
+    references = {"role": "roles/name"}
     record_sets.append(
         {
             "@type": "cr:RecordSet",
@@ -414,19 +421,20 @@ def _description(
             "description": (
                 f"The scenario's folds ({protocol.folds} folds x {protocol.repeats} repeats, "
                 f"split '{protocol.split}', split seed {protocol.split_seed}); "
-                "one record per fold, seed and row."
+                "one record per fold, seed and role, with the list of its rows."
             ),
             "field": [
-                {
-                    "@type": "cr:Field",
-                    "@id": f"folds/{name}",
-                    "name": name,
-                    "description": meaning,
-                    "dataType": data_type,
-                    "source": {"fileObject": {"@id": FOLDS_FILE}, "extract": {"column": name}},
-                    **({"references": {"field": {"@id": ref}}} if ref else {}),
-                }
-                for name, data_type, meaning, ref in fold_columns
+                _field(
+                    "folds",
+                    FOLDS_FILE,
+                    column,
+                    **(
+                        {"references": {"field": {"@id": references[column.name]}}}
+                        if column.name in references
+                        else {}
+                    ),
+                )
+                for column in folds
             ],
         }
     )

@@ -9,6 +9,7 @@ extra), which follows the description's file objects, extracts and types.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -160,11 +161,12 @@ def validation_warnings(path: Path) -> set[str]:
     return set(dataset.metadata.ctx.issues.warnings)
 
 
-def records(dataset: Any, record_set: str) -> dict[str, list[Any]]:
-    """A record set's values by field name (the part of its id after the record set's)."""
+def records(dataset: Any, record_set: str, *, limit: int | None = None) -> dict[str, list[Any]]:
+    """A record set's values by field name (the part of its id after the record set's);
+    the first `limit` records only, when given."""
     out: dict[str, list[Any]] = {}
     with _library_warnings_off():
-        for record in dataset.records(record_set):
+        for record in itertools.islice(dataset.records(record_set), limit):
             for key, value in record.items():
                 name = key.split("/", 1)[1] if key.startswith(f"{record_set}/") else key
                 out.setdefault(name, []).append(_decoded(value))
@@ -374,8 +376,9 @@ def _declared_folds(
     origin: str,
 ) -> npt.NDArray[np.str_] | None:
     """Folds another record set declares (as `assay data export` writes them): fields
-    `fold`, a row reference into this record set's key, and a role pointing into a split
-    record set. The first seed listed is used."""
+    `fold`, the rows (a reference into this record set's key, or a field named `row` or
+    `rows`; one row or a list per record), and a role pointing into a split record set.
+    The first seed listed is used."""
     rs_id = _rs_id(record_set)
     keys = [_ref(k) for k in _listed(record_set.get("key"))]
     if len(keys) != 1:
@@ -387,7 +390,7 @@ def _declared_folds(
         row_field = next(
             (f for f in fields if _ref((f.get("references") or {}).get("field")) == keys[0]),
             None,
-        )
+        ) or next((f for f in fields if _field_name(f, other_id) in ("row", "rows")), None)
         role_field = _split_field(doc, fields)
         names = {_field_name(f, other_id) for f in fields}
         if other is record_set or row_field is None or role_field is None or "fold" not in names:
@@ -405,9 +408,13 @@ def _declared_folds(
         for k, fold in enumerate(table["fold"]):
             if seeds is not None and seeds[k] != first_seed:
                 continue
-            row = table[row_name][k]
-            if row not in position:
-                raise DataError(f"{origin}: folds name row {row}, which '{rs_id}' does not have")
-            out[position[row], column[fold]] = _as_role(table[role_name][k], roles, origin)
+            members = table[row_name][k]
+            role = _as_role(table[role_name][k], roles, origin)
+            for row in members if isinstance(members, list) else [members]:
+                if row not in position:
+                    raise DataError(
+                        f"{origin}: folds name row {row}, which '{rs_id}' does not have"
+                    )
+                out[position[row], column[fold]] = role
         return out
     return None

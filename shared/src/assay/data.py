@@ -192,12 +192,13 @@ class Source(ABC):
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         """Read the files `prepare` wrote into a `Dataset`."""
 
-    def export_view(self, dataset: Dataset) -> ExportView:
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
         """The dataset's inputs as named columns (and files in the field's format) for
         `assay data export`. The default handles numbers and strings; a source whose inputs
         are domain objects (structures, jets) overrides it."""
         from assay.data_export import default_view
 
+        del params
         return default_view(dataset)
 
 
