@@ -90,7 +90,8 @@ PLUGIN_EXTRAS = {"materials": "[foundation]"}
 
 def _all_packages() -> list[str]:
     return _editable(
-        "shared[torch,dask,test,bo]", *(f"packages/{p}{PLUGIN_EXTRAS.get(p, '')}" for p in PLUGINS)
+        "shared[torch,dask,test,bo,croissant]",
+        *(f"packages/{p}{PLUGIN_EXTRAS.get(p, '')}" for p in PLUGINS),
     )
 
 
@@ -115,8 +116,12 @@ def tests(session: nox.Session, package: str) -> None:
     """One package alone with the core: the isolation test."""
     path = "shared" if package == "shared" else f"packages/{package}"
     # The core's tests run the BoTorch policy (extra `bo`); its not-installed path is
-    # tested by hiding the module.
-    extras = "shared[torch,dask,test,bo]" if package == "shared" else "shared[torch,test]"
+    # tested by hiding the module. Every package's Croissant round trip needs `croissant`.
+    extras = (
+        "shared[torch,dask,test,bo,croissant]"
+        if package == "shared"
+        else "shared[torch,test,croissant]"
+    )
     requirements = _editable(extras) if package == "shared" else _editable(extras, path)
     if package == "shared":
         requirements += _editable(TEST_PLUGIN)

@@ -100,6 +100,22 @@ class ExportSummary:
     files: tuple[str, ...]
 
 
+def exportable(scenario: str, catalog: Catalog | None = None) -> bool:
+    """Whether `assay data export` serves `scenario`: it has a data source and a protocol
+    of the supervised family, which cuts folds of rows (not a closed loop, not molecular
+    cross-validation)."""
+    from assay.plugin import process_catalog
+    from assay.protocols import SupervisedProtocol
+
+    try:
+        catalog = catalog or process_catalog()
+        spec = catalog.scenario(scenario).spec
+        protocol = catalog.protocols.get(spec.protocol.name)
+    except AssayError:
+        return False
+    return spec.source is not None and isinstance(protocol, SupervisedProtocol)
+
+
 def export_scenario(catalog: Catalog, scenario: str, size: Size, out: Path) -> ExportSummary:
     """Write `scenario`'s data at `size` into the new folder `out` (see the module doc)."""
     from assay.cache import DataCache
