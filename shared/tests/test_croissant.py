@@ -68,7 +68,8 @@ def test_an_export_runs_as_core_croissant_on_its_own_folds(
         fit, valid = fit_and_valid_rows(
             original.plan.payload, given, original.dataset, original.protocol.valid_fraction, 0
         )
-        assert len(valid) > 0 and mine.valid is not None
+        assert len(valid) > 0
+        assert mine.valid is not None
         assert np.array_equal(mine.train, np.sort(fit))
         assert np.array_equal(mine.valid, np.sort(valid))
         assert np.array_equal(mine.test, given.test)

@@ -35,7 +35,8 @@ def test_simulated_population_export_keeps_tbv_apart(tmp_path: Path) -> None:
     folds = records(dataset, "folds")
     first = prepared.plan.payload.folds[0]
     (test_rows,) = [
-        r for f, o, r in zip(folds["fold"], folds["role"], folds["rows"], strict=True)
+        r
+        for f, o, r in zip(folds["fold"], folds["role"], folds["rows"], strict=True)
         if f == first.name and o == "test"
     ][:1]
     assert test_rows == sorted(int(r) for r in first.test)

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from assay import __version__
+from assay.croissant_source import CroissantSource, declared_or_kfold
 from assay.data import (
     Dataset,
     DatasetMetadata,
@@ -26,7 +27,6 @@ from assay.data import (
     read_array,
     write_array,
 )
-from assay.croissant_source import CroissantSource, declared_or_kfold
 from assay.environments import ENVIRONMENTS
 from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
 from assay.plugin import Plugin

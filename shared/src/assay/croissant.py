@@ -137,9 +137,9 @@ def export_scenario(catalog: Catalog, scenario: str, size: Size, out: Path) -> E
     manifest_path = DataCache().ensure(source, params).path / "manifest.json"
     manifest = read_json(manifest_path)
     # the day the data were prepared: the same for every export of one cache entry
-    manifest["prepared_on"] = datetime.fromtimestamp(
-        manifest_path.stat().st_mtime, tz=UTC
-    ).date().isoformat()
+    manifest["prepared_on"] = (
+        datetime.fromtimestamp(manifest_path.stat().st_mtime, tz=UTC).date().isoformat()
+    )
     dataset = prepared.dataset
     view = source.export_view(dataset, params)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -219,14 +219,13 @@ def _info_columns(dataset: Dataset, view: ExportView) -> list[ExportColumn]:
             )
         )
     columns += [
-        ExportColumn(f"extra_{c.name}", c.values, c.description)
-        for c in extras_of(view, dataset)
+        ExportColumn(f"extra_{c.name}", c.values, c.description) for c in extras_of(view, dataset)
     ]
     return columns
 
 
 def _arrow(column: ExportColumn) -> Any:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     values = column.values
     if isinstance(values, Ragged):
@@ -252,7 +251,7 @@ def _plain(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 def _write_parquet(path: Path, columns: Sequence[ExportColumn]) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     table = pa.table({c.name: _arrow(c) for c in columns})
     pq.write_table(table, path, compression="zstd")
@@ -282,12 +281,18 @@ def _fold_rows(
         "role": "train, valid or test (roles/name)",
     }
     columns = [
-        ExportColumn(name, np.asarray(values, dtype=object if name in ("fold", "role") else np.int64), meanings[name])
+        ExportColumn(
+            name,
+            np.asarray(values, dtype=object if name in ("fold", "role") else np.int64),
+            meanings[name],
+        )
         for name, values in parts.items()
     ]
     flat = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
     columns.append(
-        ExportColumn("rows", Ragged(offsets, flat), "the rows in this role, ascending (values of rows/row)")
+        ExportColumn(
+            "rows", Ragged(offsets, flat), "the rows in this role, ascending (values of rows/row)"
+        )
     )
     return columns
 
@@ -367,7 +372,9 @@ def _description(
     protocol = spec.protocol.for_size(size)
     notes = " ".join([*meta.notes, *view.notes])
     distribution = [
-        _file_object(staging, ROWS_FILE, "application/x-parquet", "every row: inputs, target, annotations"),
+        _file_object(
+            staging, ROWS_FILE, "application/x-parquet", "every row: inputs, target, annotations"
+        ),
         _file_object(
             staging,
             FOLDS_FILE,
@@ -386,12 +393,27 @@ def _description(
             "dataType": "cr:Split",
             "key": {"@id": "roles/name"},
             "field": [
-                {"@type": "cr:Field", "@id": "roles/name", "name": "name",
-                 "description": "the role's name", "dataType": "sc:Text"},
-                {"@type": "cr:Field", "@id": "roles/url", "name": "url",
-                 "description": "the role's Croissant split", "dataType": "sc:URL"},
-                {"@type": "cr:Field", "@id": "roles/meaning", "name": "meaning",
-                 "description": "what the role's rows are for", "dataType": "sc:Text"},
+                {
+                    "@type": "cr:Field",
+                    "@id": "roles/name",
+                    "name": "name",
+                    "description": "the role's name",
+                    "dataType": "sc:Text",
+                },
+                {
+                    "@type": "cr:Field",
+                    "@id": "roles/url",
+                    "name": "url",
+                    "description": "the role's Croissant split",
+                    "dataType": "sc:URL",
+                },
+                {
+                    "@type": "cr:Field",
+                    "@id": "roles/meaning",
+                    "name": "meaning",
+                    "description": "what the role's rows are for",
+                    "dataType": "sc:Text",
+                },
             ],
             "data": [
                 {"roles/name": name, "roles/url": url, "roles/meaning": meaning}
@@ -454,7 +476,9 @@ def _description(
             ],
         }
     )
-    references = sorted({f"{r.citation} ({r.model}: {r.metric} = {r.value:g})" for r in spec.references})
+    citations = sorted(
+        {f"{r.citation} ({r.model}: {r.metric} = {r.value:g})" for r in spec.references}
+    )
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
@@ -469,7 +493,7 @@ def _description(
         "datePublished": manifest["prepared_on"],
         "creator": {"@type": "sc:Organization", "name": "Assay"},
         "citeAs": meta.provenance,
-        "citation": references,
+        "citation": citations,
         "isBasedOn": meta.provenance,
         "measurementTechnique": made,
         "keywords": ["Assay", spec.id, f"size {size}", spec.task],

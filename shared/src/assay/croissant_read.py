@@ -124,7 +124,7 @@ def check_files(path: Path, doc: dict[str, Any]) -> list[Path]:
 def open_dataset(path: Path) -> Any:
     """`mlcroissant.Dataset` of the description; its validation errors as one line."""
     try:
-        import mlcroissant as mlc
+        import mlcroissant as mlc  # type: ignore[import-untyped]
     except ImportError:
         raise NotInstalledError(
             "reading Croissant records needs mlcroissant: pip install 'assay[croissant]'"
@@ -214,9 +214,7 @@ def _is_split_set(record_set: dict[str, Any]) -> bool:
 def _role_map(doc: dict[str, Any], field: dict[str, Any], origin: str) -> dict[str, str]:
     """The split record set a field points to, as value -> train / valid / test."""
     target = _ref((field.get("references") or {}).get("field"))
-    split_set = next(
-        (rs for rs in doc["recordSet"] if target.startswith(f"{_rs_id(rs)}/")), None
-    )
+    split_set = next((rs for rs in doc["recordSet"] if target.startswith(f"{_rs_id(rs)}/")), None)
     roles: dict[str, str] = {}
     for row in _listed(split_set.get("data") if split_set else None):
         values = {str(k).rsplit("/", 1)[-1]: v for k, v in row.items()}

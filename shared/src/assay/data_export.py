@@ -106,9 +106,7 @@ def array_columns(
     shape = "x".join(str(d) for d in array.shape[1:])
     flat = array.reshape(len(array), -1)
     return (
-        ExportColumn(
-            name, flat, f"{description} ({shape} values per row, flattened in C order)"
-        ),
+        ExportColumn(name, flat, f"{description} ({shape} values per row, flattened in C order)"),
     )
 
 

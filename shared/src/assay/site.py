@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from assay.croissant import exportable
 from assay.leaderboard import (
     Board,
     Entry,
@@ -33,7 +34,6 @@ from assay.leaderboard import (
     stale_boards,
     stale_note,
 )
-from assay.croissant import exportable
 from assay.stats import fmt_interval
 
 ASSETS = ("site.css", "site.js")

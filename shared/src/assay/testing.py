@@ -293,7 +293,7 @@ def check_croissant_export(
     (no errors, no warnings), and check that its records give the same rows, inputs,
     targets and folds as `assay.load`. Returns the benchmark for further checks.
     Needs the `assay[croissant]` extra."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     from assay.api import load
     from assay.croissant import export_scenario

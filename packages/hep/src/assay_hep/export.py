@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
+import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
 from assay.data import Dataset
 from assay.data_export import ExportColumn, ExportFile, ExportView, Ragged
@@ -50,7 +50,9 @@ def jet_view(dataset: Dataset, classes: Sequence[str]) -> ExportView:
             counts = ak.to_numpy(ak.num(values)).astype(np.int64)
             offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             particles = ak.to_numpy(ak.flatten(values))
-            columns.append(ExportColumn(name, Ragged(offsets, particles), f"{meaning}, per particle"))
+            columns.append(
+                ExportColumn(name, Ragged(offsets, particles), f"{meaning}, per particle")
+            )
             flat[name] = particles
             flat["counts"] = counts
         else:
