@@ -33,10 +33,11 @@ def test_simulated_population_export_keeps_tbv_apart(tmp_path: Path) -> None:
     rows = next(rs for rs in description["recordSet"] if rs["@id"] == "rows")
     assert "rows/extra_tbv" not in {f["@id"] for f in rows["field"]}
     folds = records(dataset, "folds")
-    first = prepared.plan.payload.folds[0]
-    (test_rows,) = [
-        r
-        for f, o, r in zip(folds["fold"], folds["role"], folds["rows"], strict=True)
-        if f == first.name and o == "test"
-    ][:1]
-    assert test_rows == sorted(int(r) for r in first.test)
+    listed = {
+        (fold, seed, role): members
+        for fold, seed, role, members in zip(
+            folds["fold"], folds["seed"], folds["role"], folds["rows"], strict=True
+        )
+    }
+    first, seed = prepared.plan.payload.folds[0], prepared.seeds[0]
+    assert listed[first.name, seed, "test"] == sorted(int(r) for r in first.test)

@@ -124,14 +124,16 @@ def export_scenario(catalog: Catalog, scenario: str, size: Size, out: Path) -> E
     out = out.expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AssayError(f"{out} exists and is not an empty folder; give a new --out folder")
+    spec = catalog.scenario(scenario).spec
+    if not exportable(scenario, catalog):
+        raise AssayError(
+            f"{spec.key} uses the '{spec.protocol.name}' protocol, which has no folds of rows "
+            "to export (only the supervised family cuts the data into folds of rows)"
+        )
     prepared = prepare(catalog, scenario, size)
-    spec = prepared.registered.spec
     split = prepared.plan.payload
     if not isinstance(split, Split):
-        raise AssayError(
-            f"{spec.key} uses the '{prepared.protocol.name}' protocol, which has no folds of "
-            "rows to export (a closed loop generates its data as it runs)"
-        )
+        raise AssayError(f"{spec.key}: its protocol planned no folds of rows to export")
     source = catalog.source(spec.data_source.name)
     params = spec.data_source.params_for(size)
     manifest_path = DataCache().ensure(source, params).path / "manifest.json"
@@ -146,14 +148,13 @@ def export_scenario(catalog: Catalog, scenario: str, size: Size, out: Path) -> E
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
     try:
         rows = _row_columns(dataset, view, spec)
-        _write_parquet(staging / ROWS_FILE, rows + _info_columns(dataset, view))
+        info = _info_columns(dataset, view)
+        _write_parquet(staging / ROWS_FILE, rows + info)
         folds = _fold_rows(split, dataset, prepared.protocol.valid_fraction, prepared.seeds)
         _write_parquet(staging / FOLDS_FILE, folds)
         for extra in view.files:
             extra.write(staging / extra.name)
-        description = _description(
-            spec, size, dataset, view, rows, _info_columns(dataset, view), folds, manifest, staging
-        )
+        description = _description(spec, size, dataset, view, rows, info, folds, manifest, staging)
         (staging / DESCRIPTION_FILE).write_text(
             json.dumps(description, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
