@@ -32,6 +32,7 @@ def test_export_round_trips_through_mlcroissant(tmp_path: Path) -> None:
         assert item["sha256"] == sha256_file(tmp_path / "export" / item["contentUrl"])
     fields = {f["name"]: f for rs in description["recordSet"] for f in rs["field"]}
     assert fields["target"]["dataType"] == "sc:Float"
+    assert fields["bmi"]["dataType"] == "sc:Float"  # scikit-learn's feature names
     assert "rmse" in fields["target"]["description"]
     assert "scikit-learn" in description["measurementTechnique"]
     assert description["license"] == bench.licence
