@@ -146,3 +146,30 @@ def test_bad_input_is_one_line(
         prepare(core_catalog, "core/croissant", "quick", source_params=params)
     assert "\n" not in str(caught.value)
     assert not list((tmp_path / "assay-home").rglob(".tmp-*"))
+
+
+def test_class_labels_run_as_core_croissant_classification(
+    core_catalog: Catalog, tmp_path: Path
+) -> None:
+    export_scenario(core_catalog, "core/breast-cancer", "quick", tmp_path / "export")
+    params = {"path": str(tmp_path / "export" / "croissant.json"), "target": "target"}
+    ours = prepare(core_catalog, "core/croissant-classification", "quick", source_params=params)
+    original = prepare(core_catalog, "core/breast-cancer", "quick")
+    np.testing.assert_array_equal(ours.dataset.targets, original.dataset.targets)
+    assert "class 0 = 0, class 1 = 1" in ours.dataset.metadata.notes
+    for mine, given in zip(ours.plan.payload.folds, original.plan.payload.folds, strict=True):
+        assert np.array_equal(mine.test, given.test)
+    # the bundled example: text labels numbered in sorted order, a declared validation set
+    example = prepare(core_catalog, "core/croissant-classification", "quick")
+    assert "class 0 = high, class 1 = low, class 2 = medium" in example.dataset.metadata.notes
+    (fold,) = example.plan.payload.folds
+    assert (len(fold.train), len(fold.test)) == (66, 18)
+    assert fold.valid is not None
+    assert len(fold.valid) == 6
+
+
+def test_a_text_target_points_to_the_classification_scenario(core_catalog: Catalog) -> None:
+    classes = EXAMPLE.parent / "croissant_classes" / "croissant.json"
+    params = {"path": str(classes), "target": "grade"}
+    with pytest.raises(DataError, match="for class labels run core/croissant-classification"):
+        prepare(core_catalog, "core/croissant", "quick", source_params=params)

@@ -196,6 +196,8 @@ class CroissantTable:
     """train / valid / test per row, from a split field of the record set."""
     fold_roles: npt.NDArray[np.str_] | None
     """(rows, folds): train / valid / test / "" per fold, from a folds record set."""
+    class_names: tuple[str, ...] = ()
+    """For a class target: the label of class 0, 1, ..."""
 
 
 def _field_name(field: dict[str, Any], record_set: str) -> str:
@@ -243,9 +245,12 @@ def _split_field(doc: dict[str, Any], fields: Sequence[dict[str, Any]]) -> dict[
     return None
 
 
-def read_table(path: Path, target: str, features: Sequence[str] | None = None) -> CroissantTable:
+def read_table(
+    path: Path, target: str, features: Sequence[str] | None = None, *, labels: bool = False
+) -> CroissantTable:
     """The record set holding `target`, as numbers, with its declared splits. Bad input is
-    one line: a missing or changed file, an unknown target, a text feature."""
+    one line: a missing or changed file, an unknown target, a text feature. With `labels`
+    the target is a class label, numbered 0, 1, ... in sorted order (`class_names`)."""
     doc = read_description(path)
     check_files(path, doc)
     origin = path.name
@@ -281,13 +286,22 @@ def read_table(path: Path, target: str, features: Sequence[str] | None = None) -
             dtype=np.str_,
         )
     fold_roles = _declared_folds(doc, dataset, record_set, values, origin)
+    class_names: tuple[str, ...] = ()
+    if labels:
+        names_found, codes = np.unique([str(v) for v in values[target_name]], return_inverse=True)
+        if len(names_found) < 2:
+            raise DataError(f"{origin}: target '{target}' has a single class")
+        targets, class_names = codes.astype(np.int64), tuple(str(n) for n in names_found)
+    else:
+        targets = _target_values(values[target_name], target_field, origin)
     return CroissantTable(
         name=str(doc.get("name", path.stem)),
         licence=_text(doc.get("license")),
         provenance=_text(doc.get("citeAs") or doc.get("url") or doc.get("description")),
         feature_names=tuple(names),
         features=matrix,
-        targets=_target_values(values[target_name], target_field, origin),
+        targets=targets,
+        class_names=class_names,
         partition=partition,
         fold_roles=fold_roles,
     )
@@ -321,8 +335,8 @@ def _target_values(values: list[Any], field: dict[str, Any], origin: str) -> npt
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise DataError(
-            f"{origin}: target '{name}' is not numeric (e.g. {values[0]!r}); "
-            "core/croissant is a regression scenario"
+            f"{origin}: target '{name}' is not numeric (e.g. {values[0]!r}); for class "
+            "labels run core/croissant-classification"
         ) from None
     if not np.all(np.isfinite(array)):
         raise DataError(f"{origin}: target '{name}' has missing or infinite values")

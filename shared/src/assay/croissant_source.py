@@ -1,6 +1,7 @@
 """`core/croissant`: the supervised protocol on a Croissant dataset a user points to.
 
     assay run core/croissant --data path/to/croissant.json --target FIELD -m ridge -m mean
+    assay run core/croissant-classification --data ... --target LABEL -m logistic -m majority
 
 The source reads the record set that holds the target field as numbers
 (`assay.croissant_read`), with the splits it declares. The splitter then
@@ -42,6 +43,8 @@ class CroissantParams(SourceParams):
     """the field to predict (--target FIELD)"""
     features: list[str] | None = None
     """the feature fields (default: every other field of the target's record set)"""
+    labels: bool = False
+    """the target is a class label (numbered 0, 1, ... in sorted order), not a number"""
 
 
 class CroissantSource(UserFileSource):
@@ -61,7 +64,8 @@ class CroissantSource(UserFileSource):
 
     def description(self, params: Mapping[str, Any]) -> Path:
         """The path given, or the bundled toy example for `path = "example"`."""
-        example = bundled_path(self.name, "assay", "examples", "croissant", "croissant.json")
+        folder = "croissant_classes" if params.get("labels") else "croissant"
+        example = bundled_path(self.name, "assay", "examples", folder, "croissant.json")
         return self.given_path(params, example=example)
 
     def _params(self, params: Mapping[str, Any]) -> CroissantParams:
@@ -87,7 +91,9 @@ class CroissantSource(UserFileSource):
 
         parsed = self._params(params)
         assert parsed.target is not None
-        table = read_table(self.description(params), parsed.target, parsed.features)
+        table = read_table(
+            self.description(params), parsed.target, parsed.features, labels=parsed.labels
+        )
         if not table.licence:
             raise DataError(
                 f"{self.description(params).name}: declares no license; Assay records the "
@@ -106,6 +112,7 @@ class CroissantSource(UserFileSource):
                 "licence": table.licence,
                 "provenance": table.provenance or f"the Croissant dataset {table.name}",
                 "features": list(table.feature_names),
+                "classes": list(table.class_names),
             },
         )
 
@@ -127,7 +134,14 @@ class CroissantSource(UserFileSource):
                 version="1",
                 provenance=meta["provenance"],
                 licence=meta["licence"],
-                notes=(f"features: {', '.join(meta['features'])}",),
+                notes=(
+                    f"features: {', '.join(meta['features'])}",
+                    *(
+                        [", ".join(f"class {k} = {c}" for k, c in enumerate(meta["classes"]))]
+                        if meta["classes"]
+                        else []
+                    ),
+                ),
             ),
         )
 
