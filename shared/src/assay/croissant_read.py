@@ -112,11 +112,12 @@ def check_files(path: Path, doc: dict[str, Any]) -> list[Path]:
         name = item.get("name") or item.get("@id")
         if not file.is_file():
             raise DataError(f"{path}: file '{name}' not found at {file}")
-        declared = item.get("sha256")
-        if declared and sha256_file(file) != str(declared).lower():
+        declared = str(item.get("sha256") or "").lower()
+        actual = sha256_file(file) if declared else ""
+        if actual != declared:
             raise DataError(
-                f"{path}: {file.name} has sha256 {sha256_file(file)[:16]}..., not the declared "
-                f"{str(declared)[:16]}... (the file changed since it was described)"
+                f"{path}: {file.name} has sha256 {actual[:16]}..., not the declared "
+                f"{declared[:16]}... (the file changed since it was described)"
             )
     return local_files(path, doc)
 
@@ -213,7 +214,7 @@ def _is_split_set(record_set: dict[str, Any]) -> bool:
     return bool({str(t) for t in _listed(record_set.get("dataType"))} & SPLIT_TYPES)
 
 
-def _role_map(doc: dict[str, Any], field: dict[str, Any], origin: str) -> dict[str, str]:
+def _role_map(doc: dict[str, Any], field: dict[str, Any]) -> dict[str, str]:
     """The split record set a field points to, as value -> train / valid / test."""
     target = _ref((field.get("references") or {}).get("field"))
     split_set = next((rs for rs in doc["recordSet"] if target.startswith(f"{_rs_id(rs)}/")), None)
@@ -280,7 +281,7 @@ def read_table(
     names, matrix = _feature_matrix(chosen, values, rs_id, origin)
     partition = None
     if split_field is not None:
-        roles = _role_map(doc, split_field, origin)
+        roles = _role_map(doc, split_field)
         partition = np.asarray(
             [_as_role(v, roles, origin) for v in values[_field_name(split_field, rs_id)]],
             dtype=np.str_,
@@ -408,7 +409,7 @@ def _declared_folds(
         if other is record_set or row_field is None or role_field is None or "fold" not in names:
             continue
         table = records(dataset, other_id)
-        roles = _role_map(doc, role_field, origin)
+        roles = _role_map(doc, role_field)
         position = {v: i for i, v in enumerate(values[key_name])}
         seeds = table.get("seed")
         first_seed = seeds[0] if seeds else None
