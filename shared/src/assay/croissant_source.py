@@ -121,6 +121,10 @@ class CroissantSource(UserFileSource):
         partition = None
         if (files_dir / "partition.json").is_file():
             partition = np.asarray(read_json(files_dir / "partition.json"), dtype=np.str_)
+        notes = [f"features: {', '.join(meta['features'])}"]
+        classes = meta.get("classes", [])
+        if classes:
+            notes.append(", ".join(f"class {k} = {c}" for k, c in enumerate(classes)))
         extras = {}
         if (files_dir / "folds.json").is_file():
             extras[DECLARED_FOLDS] = np.asarray(read_json(files_dir / "folds.json"), dtype=np.str_)
@@ -134,14 +138,7 @@ class CroissantSource(UserFileSource):
                 version="1",
                 provenance=meta["provenance"],
                 licence=meta["licence"],
-                notes=(
-                    f"features: {', '.join(meta['features'])}",
-                    *(
-                        [", ".join(f"class {k} = {c}" for k, c in enumerate(meta["classes"]))]
-                        if meta["classes"]
-                        else []
-                    ),
-                ),
+                notes=tuple(notes),
             ),
         )
 
