@@ -99,7 +99,8 @@ PLUGIN_EXTRAS = {"materials": "[foundation]"}
 
 def _all_packages() -> list[str]:
     return _editable(
-        "shared[torch,dask,test,bo]", *(f"packages/{p}{PLUGIN_EXTRAS.get(p, '')}" for p in PLUGINS)
+        "shared[torch,dask,test,bo,croissant]",
+        *(f"packages/{p}{PLUGIN_EXTRAS.get(p, '')}" for p in PLUGINS),
     )
 
 
@@ -125,8 +126,13 @@ def tests(session: nox.Session, package: str) -> None:
     path = "shared" if package == "shared" else f"packages/{package}"
     # The core's tests run with every extra of the core (its `extras` tier: Dask, the
     # BoTorch policy, dask-jobqueue's cluster files); a plugin's without its extras, as a
-    # user without them has it (`integration` runs its `extras` tier).
-    extras = "shared[torch,dask,test,bo,hpc]" if package == "shared" else "shared[torch,test]"
+    # user without them has it (`integration` runs its `extras` tier). Every package's
+    # Croissant round trip needs `croissant`.
+    extras = (
+        "shared[torch,dask,test,bo,hpc,croissant]"
+        if package == "shared"
+        else "shared[torch,test,croissant]"
+    )
     requirements = _editable(extras) if package == "shared" else _editable(extras, path)
     if package == "shared":
         requirements += _editable(TEST_PLUGIN)

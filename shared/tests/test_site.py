@@ -115,3 +115,18 @@ def test_the_plot_keeps_every_label_inside_the_image(tmp_path: Path) -> None:
     # Saved with a tight bounding box: the outermost pixel rows and columns are margin.
     for edge in (image[0], image[-1], image[:, 0], image[:, -1]):
         assert edge[..., :3].min() > 0.9, "something is drawn against the image's edge"
+
+
+def test_a_page_names_the_croissant_export_of_its_data(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    supervised = replace(tagging_board(), scenario="core/diabetes", size="quick")
+    loop = replace(loop_board(), scenario="core/hartmann6-loop")
+    write_boards([supervised, loop], tmp_path)
+    write_site([supervised, loop], tmp_path)
+    page = (tmp_path / "core" / "diabetes.html").read_text()
+    assert (
+        "<dt>Croissant</dt><dd><code>assay data export core/diabetes --size quick --out DIR"
+        "</code>" in page
+    )
+    assert "<dt>Croissant</dt>" not in (tmp_path / "core" / "hartmann6-loop.html").read_text()

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from assay import __version__
+from assay.croissant_source import CroissantSource, declared_or_kfold
 from assay.data import (
     Dataset,
     DatasetMetadata,
@@ -26,11 +27,17 @@ from assay.data import (
     read_array,
     write_array,
 )
+from assay.data_export import ExportView, named_columns
 from assay.environments import ENVIRONMENTS
 from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
 from assay.plugin import Plugin
 from assay.policies import POLICIES
+from assay.splits import Splitter
 
+_TARGETS = {
+    "diabetes": "a quantitative measure of disease progression one year after baseline",
+    "breast_cancer": "the diagnosis: 0 = malignant, 1 = benign",
+}
 _BUNDLED = {
     "diabetes": (
         "load_diabetes",
@@ -71,6 +78,20 @@ class SklearnBundledSource(Source):
             x, y = x[keep], y[keep]
         write_array(out_dir / "x.npy", np.ascontiguousarray(x, dtype=np.float64))
         write_array(out_dir / "y.npy", np.ascontiguousarray(y))
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        """scikit-learn's own feature names (diabetes: mean-centred and scaled as shipped)."""
+        from sklearn import datasets
+
+        loader, _ = _BUNDLED[params["dataset"]]
+        names = [str(n) for n in getattr(datasets, loader)().feature_names]
+        return ExportView(
+            inputs=named_columns(
+                np.asarray(dataset.inputs),
+                [(n.replace(" ", "_"), f"'{n}' as scikit-learn ships it") for n in names],
+            ),
+            target_description=_TARGETS[params["dataset"]],
+        )
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         _, provenance = _BUNDLED[params["dataset"]]
@@ -142,7 +163,11 @@ plugin = Plugin(
     version=__version__,
     description="Generic models and sanity scenarios on scikit-learn's bundled data",
     scenario_dir=files("assay") / "scenarios",
-    sources={SklearnBundledSource.name: SklearnBundledSource()},
+    sources={
+        SklearnBundledSource.name: SklearnBundledSource(),
+        CroissantSource.name: CroissantSource(),
+    },
+    splits={"core.croissant": Splitter(declared_or_kfold)},
     models={
         "mean": MeanModel,
         "majority": MajorityModel,

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from assay.cli_campaign import campaign_app
 from assay.cli_common import console, err_console
@@ -37,6 +38,25 @@ app.add_typer(leaderboard_app, name="leaderboard")
 plugin_app = typer.Typer(no_args_is_help=True, help="Write a new plugin.")
 app.add_typer(plugin_app, name="plugin")
 app.add_typer(campaign_app, name="campaign")
+
+
+class _PrepareByDefault(TyperGroup):
+    """`assay data SCENARIO` prepares the cache, as it always has; a known subcommand
+    (`assay data export ...`) runs that one instead. Scenario ids hold a `/`, so they
+    never collide with a subcommand's name."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["prepare", *args]
+        return super().parse_args(ctx, args)
+
+
+data_app = typer.Typer(
+    cls=_PrepareByDefault,
+    no_args_is_help=True,
+    help="Prepare and verify a scenario's data (assay data SCENARIO), or export it.",
+)
+app.add_typer(data_app, name="data")
 
 # Names stay on one line so they can be copied; long free text wraps instead.
 _IDENTIFIER_COLUMNS = frozenset({"scenario", "model"})
@@ -139,7 +159,7 @@ def show(scenario: str) -> None:
         )
 
 
-@app.command()
+@data_app.command("prepare")
 def data(
     scenario: str,
     size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
@@ -666,9 +686,10 @@ def check_plugin(name: str) -> None:
 
 
 def _register_more() -> None:
-    from assay import cli_publish
+    from assay import cli_data, cli_publish
 
     cli_publish.register(app)
+    cli_data.register(data_app)
 
 
 _register_more()

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assay.errors import DataError
 from assay.spec import first_error
+
+if TYPE_CHECKING:
+    from assay.data_export import ExportView
 
 IndexArray = npt.NDArray[np.int64]
 
@@ -188,6 +191,15 @@ class Source(ABC):
     @abstractmethod
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         """Read the files `prepare` wrote into a `Dataset`."""
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        """The dataset's inputs as named columns (and files in the field's format) for
+        `assay data export`. The default handles numbers and strings; a source whose inputs
+        are domain objects (structures, jets) overrides it."""
+        from assay.data_export import default_view
+
+        del params
+        return default_view(dataset)
 
 
 # Deterministic writers: the same data must give the same bytes, hence the same sha256.

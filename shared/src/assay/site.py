@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from assay.croissant import exportable
 from assay.leaderboard import (
     BOUND_NOTE,
     Board,
@@ -187,6 +188,15 @@ def _data_card(board: Board) -> str:
                 "provenance and licence",
                 "not recorded with these runs (runs recorded before the data card was kept); "
                 f"<code>assay show {_e(board.scenario)}</code> names the source",
+            )
+        )
+    if exportable(board.scenario):  # folds of rows (not a closed loop)
+        items.append(
+            (
+                "Croissant",
+                f"<code>assay data export {_e(board.scenario)} --size {_e(board.size)} "
+                "--out DIR</code> writes these data in open formats with their folds and "
+                "<code>croissant.json</code> (MLCommons Croissant 1.0)",
             )
         )
     items += [

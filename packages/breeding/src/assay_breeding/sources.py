@@ -28,6 +28,7 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data_export import ExportColumn, ExportView, default_columns
 from assay.errors import DataError
 from pydantic import Field
 
@@ -69,6 +70,15 @@ class SimulatedParams(SourceParams):
     family_size: int = Field(_DEFAULT.family_size, ge=1)
     keep_generations: int = Field(_DEFAULT.keep_generations, ge=1)
     seed: int = _DEFAULT.seed
+
+
+def genotype_columns(dataset: Dataset) -> tuple[ExportColumn, ...]:
+    markers = dataset.inputs.shape[1]
+    return default_columns(
+        dataset.inputs,
+        name="genotypes",
+        description=f"allele dosage (count of the alternate allele) at each of {markers} markers",
+    )
 
 
 class SimulatedPopulationSource(Source):
@@ -123,6 +133,22 @@ class SimulatedPopulationSource(Source):
                 "n_qtl": int(population.is_qtl.sum()),
                 "n_snp": int(chip.sum()),
             },
+        )
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        del params
+        return ExportView(
+            inputs=genotype_columns(dataset),
+            target_description="the individual's phenotype (breeding value plus environment)",
+            extras=(
+                ExportColumn(
+                    "tbv",
+                    dataset.extras["tbv"],
+                    "the true breeding value (simulated; the protocol scores against it, no "
+                    "model sees it)",
+                ),
+                ExportColumn("generation", dataset.extras["generation"], "the generation"),
+            ),
         )
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:

@@ -28,6 +28,7 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data_export import ExportView
 from assay.errors import DataError, SplitError
 from assay.splits import Fold, Splitter, kfold
 from assay.user_files import (
@@ -160,6 +161,14 @@ class UserFilesSource(UserFileSource):
                 "notes": notes,
                 "provenance": f"genotypes: {genotype_path.name} (sha256 {sha256_file(genotype_path)[:16]}); {source_note}",
             },
+        )
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        del params
+        from assay_breeding.sources import genotype_columns
+
+        return ExportView(
+            inputs=genotype_columns(dataset), target_description="the phenotype given"
         )
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
 from assay.data import Dataset, DatasetMetadata, Source, SourceParams, read_json, write_json
+from assay.data_export import ExportView
 from assay.errors import DataError
 from assay.user_files import UserFileSource
 from pydantic import Field
@@ -160,6 +161,11 @@ class PythiaJetSource(Source):
 
     def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {**GENERATED_DEFAULTS, **params}
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        from assay_hep.export import jet_view
+
+        return jet_view(dataset, self._params(params)["classes"])
 
     params_model = PythiaParams
 
@@ -355,6 +361,11 @@ class JetFileSource(UserFileSource):
         )
         _class_index(chunk, classes)  # fail before writing when labels do not fit
         write_jets_root(out, chunk_columns(chunk))
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        from assay_hep.export import jet_view
+
+        return jet_view(dataset, _file_classes(params))
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         classes = _file_classes(params)

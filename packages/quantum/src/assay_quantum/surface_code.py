@@ -27,6 +27,7 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data_export import ExportColumn, ExportFile, ExportView
 from assay.errors import DataError
 from pydantic import Field, field_validator
 
@@ -126,6 +127,37 @@ class SurfaceCodeSource(Source):
         return {"stim": stim.__version__}
 
     params_model = SurfaceCodeParams
+
+    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+        del params
+        syndromes: Syndromes = dataset.inputs
+        layout = syndromes.layout
+        cells = ", ".join(f"{t}/{x}/{y}" for t, x, y in layout.cells.tolist())
+
+        def write(path: Path) -> None:
+            path.write_text(layout.circuit_text, encoding="utf-8")
+
+        return ExportView(
+            inputs=(
+                ExportColumn(
+                    "detection_events",
+                    syndromes.events.astype(np.uint8),
+                    f"the shot's {len(layout.cells)} detector outcomes (1 = fired), in stim's "
+                    f"detector order; detector k sits at grid cell t/x/y = {cells} "
+                    f"(grid {layout.shape[0]}x{layout.shape[1]}x{layout.shape[2]})",
+                ),
+            ),
+            files=(
+                ExportFile(
+                    "circuit.stim",
+                    "text/plain",
+                    f"the noisy rotated surface-code memory circuit (distance {layout.distance}, "
+                    f"{layout.rounds} rounds) in stim's format, with detector coordinates",
+                    write,
+                ),
+            ),
+            target_description="1 when the logical observable flipped during the shot",
+        )
 
     def _circuit(self, params: Mapping[str, Any]) -> tuple[stim.Circuit, int, int]:
         distance = int(params["distance"])
