@@ -59,6 +59,11 @@ class UnitTask:
     """Hash of the resolved protocol at this size (split, folds, repeats, valid fraction...)."""
     metrics: tuple[str, ...] = ()
     plugin_version: str = ""
+    folds_chosen: tuple[int, ...] = ()
+    """The units (by position in the plan) a `--folds` run chose; empty for a full run.
+    Not part of the run key: a fold run alone is the same computation as in a full run."""
+    folds_total: int = 0
+    """How many units the plan has, for a `--folds` run."""
 
     @property
     def params_hash(self) -> str:
