@@ -24,6 +24,7 @@ from assay.data import stable_hash
 from assay.errors import AssayError, UnknownNameError
 from assay.executors import Executor
 from assay.plugin import Catalog
+from assay.requirements import check_requirements
 from assay.spec import ModelEntry, Size, SuiteSpec
 from assay.stats import describe
 from assay.tracking import Tracker, stored_result
@@ -139,7 +140,8 @@ def plan_grid(
         seeds = list(entry.seeds) if entry.seeds else prepared.seeds
         evaluation = catalog.protocols.get(prepared.protocol.name)
         for model in entry.models:  # a misspelt model is a user error before anything runs
-            evaluation.resolve_entry(model.name, model.params, catalog)
+            factory = evaluation.resolve_entry(model.name, model.params, catalog)
+            check_requirements(model.name, factory, prepared.dataset, scenario=entry.scenario)
         chosen = _chosen_folds(entry, prepared)
         for model in entry.models:
             planned = unit_tasks(prepared, model, seeds, size, entry.source_params)
