@@ -227,7 +227,7 @@ def test_every_readme_command_is_run_or_excepted_with_a_reason() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", sorted(RUN))
+@pytest.mark.parametrize("command", sorted(RUN), ids=lambda c: c[6:70])
 def test_the_readme_command_runs_as_written(
     command: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
