@@ -608,7 +608,6 @@ def leaderboard_build(
             chosen_size,
             models,
             {m.name: catalog.metrics.get(m.name) for m in spec.metrics},
-            user_files=_fed_by_user_files(catalog, spec),
         )
     if not boards:
         raise AssayError("no tracked runs to build a leaderboard from: run `assay suite run` first")
@@ -669,18 +668,6 @@ def leaderboard_build(
                 console.print(table)
             if board.smoke_test:
                 console.print(QUICK_NOTE, highlight=False)
-
-
-def _fed_by_user_files(catalog: Any, spec: Any) -> bool:
-    """Whether the scenario reads a user's files: its boards are kept per data file."""
-    from assay.user_files import UserFileSource
-
-    if spec.source is None:
-        return False
-    try:
-        return isinstance(catalog.source(spec.source.name), UserFileSource)
-    except (AssayError, ImportError):  # a source that cannot load: one board, as before
-        return False
 
 
 @app.command("check-plugin")

@@ -370,17 +370,16 @@ def build_boards(
     size: Size,
     models: Sequence[ModelEntry] | None = None,
     metrics: Mapping[str, Metric] | None = None,
-    *,
-    user_files: bool = False,
 ) -> list[Board]:
-    """The leaderboards of one scenario at one size: one board, on the newest data, or
-    for a scenario fed by `user_files`, one board per data file it was run on (another
-    file, another target), each named by the file and its sha, newest first. The newest
-    keeps the scenario's page; earlier ones get pages of their own."""
-    if not user_files:
+    """The leaderboards of one scenario at one size: one board, on the newest data; or,
+    once the scenario has run on a user's files (`--data`: units tagged `user_data`),
+    one board per data file it was run on (another file, another target), each named by
+    the file and its sha, newest first. The newest keeps the scenario's page; earlier
+    ones get pages of their own."""
+    runs = _selected_runs(client, spec, size, models)
+    if not any(f"{TAG}user_data" in r.data.tags for r in runs):
         board = build_board(client, spec, size, models, metrics)
         return [] if board is None else [board]
-    runs = _selected_runs(client, spec, size, models)
     newest_first: dict[str, None] = {}
     for run in sorted(runs, key=lambda r: r.info.start_time, reverse=True):
         newest_first.setdefault(run.data.tags[f"{TAG}data_sha"], None)
@@ -389,9 +388,10 @@ def build_boards(
         board = build_board(client, spec, size, models, metrics, data_sha=sha)
         if board is None:
             continue
-        board.data_file = str(board.dataset.get("name") or "data")
+        named = {r.data.tags.get(f"{TAG}user_data", "") for r in board.unit_runs}
+        board.data_file = max(named)  # "" for runs on the scenario's own data
         if i:
-            board.variant = f"{_safe_name(board.data_file)}-{sha[:8]}"
+            board.variant = f"{_safe_name(board.data_file or 'scenario-data')}-{sha[:8]}"
         boards.append(board)
     return boards
 

@@ -29,6 +29,7 @@ from assay.spec import ModelEntry, Size, SuiteSpec
 from assay.stats import describe
 from assay.tracking import Tracker, stored_result
 from assay.units import Prepared, UnitResult, UnitTask, prepare
+from assay.user_files import UserFileSource
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,11 @@ def plan_grid(
             factory = evaluation.resolve_entry(model.name, model.params, catalog)
             check_requirements(model.name, factory, prepared.dataset, scenario=entry.scenario)
         chosen = _chosen_folds(entry, prepared)
+        user_data = _user_data(catalog, prepared, entry)
         for model in entry.models:
             planned = unit_tasks(prepared, model, seeds, size, entry.source_params)
+            if user_data:
+                planned = [replace(t, user_data=user_data) for t in planned]
             if chosen:
                 total = len(prepared.plan.units)
                 names = {prepared.plan.units[i] for i in chosen}
@@ -155,6 +159,16 @@ def plan_grid(
                 ]
             tasks += planned
     return tasks
+
+
+def _user_data(catalog: Catalog, prepared: Prepared, entry: GridEntry) -> str:
+    """The name of the data when the user pointed a user-file source at their own."""
+    source = prepared.registered.spec.source
+    if not entry.source_params or source is None:
+        return ""
+    if not isinstance(catalog.source(source.name), UserFileSource):
+        return ""
+    return prepared.dataset.metadata.name or "data"
 
 
 def _chosen_folds(entry: GridEntry, prepared: Prepared) -> tuple[int, ...]:

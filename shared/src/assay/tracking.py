@@ -504,12 +504,13 @@ class Tracker:
 
 
 def _folds_tags(task: UnitTask) -> dict[str, str]:
-    if not task.folds_chosen:
-        return {}
-    return {
-        f"{TAG}folds_chosen": ",".join(map(str, task.folds_chosen)),
-        f"{TAG}folds_total": str(task.folds_total),
-    }
+    """What a unit says about its entry beyond its identity: the user's data, and the
+    folds of a `--folds` run. Absent from every run that has neither."""
+    tags = {f"{TAG}user_data": task.user_data} if task.user_data else {}
+    if task.folds_chosen:
+        tags[f"{TAG}folds_chosen"] = ",".join(map(str, task.folds_chosen))
+        tags[f"{TAG}folds_total"] = str(task.folds_total)
+    return tags
 
 
 def partial_folds(unit_tags: Sequence[Mapping[str, str]]) -> str:

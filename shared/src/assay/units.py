@@ -64,6 +64,9 @@ class UnitTask:
     Not part of the run key: a fold run alone is the same computation as in a full run."""
     folds_total: int = 0
     """How many units the plan has, for a `--folds` run."""
+    user_data: str = ""
+    """The name of the user's data (`--data`, `--set path=...`) when a user-file source
+    reads them; tagged, so boards keep one board per data file. Not in the run key."""
 
     @property
     def params_hash(self) -> str:
