@@ -134,7 +134,8 @@ def test_a_killed_drivers_unit_is_recomputed_only_after_its_lease(
     assert after.returncode == 0, after.stderr
     report = json.loads(after.stdout)
     assert report["in_progress_elsewhere"] == 0
-    assert report["results"][0]["units"] == 1  # the abandoned unit, recomputed
+    assert report["skipped"] == 2  # only the abandoned unit is recomputed
+    assert report["results"][0]["units"] == 3  # the summary covers every unit of the entry
     abandoned = {r["id"]: r for r in runs(db, "unit")}[claim["id"]]
     assert abandoned["status"] == "KILLED"
     assert "no heartbeat" in abandoned["assay.abandoned"]

@@ -73,6 +73,15 @@ Scheduler = Annotated[
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print a machine-readable summary")]
+DataPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="a user's data file, or folder where the scenario reads one (the source's path)",
+    ),
+]
+Target = Annotated[str | None, typer.Option(help="target column in the user's data file")]
+SourceParam = Annotated[list[str] | None, typer.Option("--set", help="source parameter key=value")]
 RetryFailed = Annotated[bool, typer.Option(help="rerun units recorded as failed")]
 RecordsOption = Annotated[
     Path | None,
@@ -124,10 +133,23 @@ def list_scenarios(as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def show(scenario: str) -> None:
+def show(
+    scenario: str,
+    runs: Annotated[
+        bool,
+        typer.Option(
+            "--runs",
+            help="print what is tracked instead: every entry's stored summary (mean ± std "
+            "over all its recorded units), by size and data file",
+        ),
+    ] = False,
+) -> None:
     """Show one scenario: data, protocol, metrics, controls, references."""
     registered = _catalog().scenario(scenario)
     spec = registered.spec
+    if runs:
+        _show_runs(spec)
+        return
     console.print(f"[bold]{spec.key}[/bold]: {spec.title} (plugin {registered.plugin})")
     if spec.description:
         console.print(" ".join(spec.description.split()))
@@ -159,19 +181,51 @@ def show(scenario: str) -> None:
         )
 
 
+def _show_runs(spec: Any) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from assay.remote import redact
+    from assay.stats import fmt_mean_std
+    from assay.store import open_store
+    from assay.summaries import stored_entries
+
+    _quiet_libraries()
+    client = MlflowClient()
+    open_store(client.tracking_uri)
+    entries = stored_entries(client, spec)
+    where = redact(client.tracking_uri)
+    if not entries:
+        _plain(f"{spec.key}: no finished entries tracked in {where}")
+        return
+    _plain(f"{spec.key}: entries tracked in {where}")
+    heading = None
+    for e in entries:
+        data = f"data {e.data_name or 'sha256'} {e.data_sha[:8]}"
+        if (e.size, data) != heading:
+            heading = (e.size, data)
+            _plain(f"{e.size}, {data}:")
+        partial = f" ({e.partial})" if e.partial else ""
+        metrics = ", ".join(f"{k} {fmt_mean_std(m, sd)}" for k, (m, sd) in e.metrics.items())
+        _plain(f"  {e.model}: {e.units} units, {e.failures} failed{partial}; {metrics or '-'}")
+
+
 @data_app.command("prepare")
 def data(
     scenario: str,
     size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
-    data_path: Annotated[Path | None, typer.Option("--data", help="a user's data file")] = None,
+    data_path: DataPath = None,
+    target: Target = None,
+    source_param: SourceParam = None,
 ) -> None:
-    """Prepare and verify the cached data of a scenario."""
+    """Prepare and verify the cached data of a scenario (with the same --data, --target
+    and --set as `assay run`, the data that run will read)."""
     from assay.cache import DataCache
 
     catalog = _catalog()
     spec = catalog.scenario(scenario).spec
     source_spec = spec.data_source
-    params = {**source_spec.params_for(_size(size)), **_source_overrides(data_path, None, [])}
+    overrides = _source_overrides(data_path, target, source_param or [])
+    params = {**source_spec.params_for(_size(size)), **overrides}
     source = catalog.source(source_spec.name)
     with console.status(f"preparing {spec.key} ({size})"):
         dataset, entry = DataCache().load(source, params)
@@ -210,11 +264,15 @@ def _scoped_params(models: list[str], pairs: list[str]) -> dict[str, dict[str, A
 
 
 def _seeds(text: str) -> list[int]:
+    return _integers("--seeds", text)
+
+
+def _integers(option: str, text: str) -> list[int]:
     try:
         return [int(s) for s in text.split(",")]
     except ValueError:
         raise AssayError(
-            f"--seeds must be comma-separated integers such as 0,1,2, not '{text}'"
+            f"{option} must be comma-separated integers such as 0,1,2, not '{text}'"
         ) from None
 
 
@@ -224,9 +282,9 @@ def _source_overrides(
     from assay.models import params_from_cli
 
     overrides = params_from_cli(sets)
-    if data_path is not None:
-        if not data_path.is_file():
-            raise AssayError(f"data file {data_path} does not exist")
+    if data_path is not None:  # a file or a folder: the source says which it reads
+        if not data_path.exists():
+            raise AssayError(f"--data {data_path}: no such file or folder")
         overrides["path"] = str(data_path.resolve())
     if target is not None:
         overrides["target"] = target
@@ -315,7 +373,7 @@ def _run(
         f"{len(report.results) - report.shared} run; tracked in {redact(tracker.tracking_uri)}",
         highlight=False,
     )
-    table = Table(title="This run")
+    table = Table(title="Every recorded unit of each entry (run now or before)")
     for column in ("scenario", "model", "units", "failures", "metrics (mean ± std)"):
         table.add_column(column, no_wrap=column in _IDENTIFIER_COLUMNS)
     for row in summary:
@@ -407,15 +465,16 @@ def run(
         ),
     ] = None,
     seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
-    data_path: Annotated[
-        Path | None, typer.Option("--data", help="a user's data file for the scenario's source")
+    folds: Annotated[
+        str | None,
+        typer.Option(
+            help="run only these folds (units, numbered from 0), e.g. 0,2; the entry is "
+            "listed unranked on the boards until every fold has run"
+        ),
     ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="target column in the user's data file")
-    ] = None,
-    source_param: Annotated[
-        list[str] | None, typer.Option("--set", help="source parameter key=value")
-    ] = None,
+    data_path: DataPath = None,
+    target: Target = None,
+    source_param: SourceParam = None,
     executor: Executor = "serial",
     workers: Workers = 2,
     scheduler: Scheduler = None,
@@ -434,7 +493,11 @@ def run(
     seed_list = _seeds(seeds) if seeds else None
     ref = spec.key
     entry = GridEntry(
-        ref, models, seed_list, _source_overrides(data_path, target, source_param or [])
+        ref,
+        models,
+        seed_list,
+        _source_overrides(data_path, target, source_param or []),
+        folds=_integers("--folds", folds) if folds else None,
     )
     if _run([entry], _size(size), executor, workers, scheduler, as_json, retry_failed, [], records):
         raise typer.Exit(1)
@@ -561,7 +624,7 @@ def leaderboard_build(
     them, so a fresh clone rebuilds the same boards without rerunning anything."""
     from mlflow.tracking import MlflowClient
 
-    from assay.leaderboard import QUICK_NOTE, build_board, mean_std, rank_text, write_boards
+    from assay.leaderboard import QUICK_NOTE, build_boards, mean_std, rank_text, write_boards
     from assay.records import import_records, write_records
     from assay.runner import entries_from_suite
     from assay.spec import load_suite
@@ -590,15 +653,14 @@ def leaderboard_build(
         wanted = [(key, None) for key in sorted(catalog.scenarios)]
     boards = []
     for ref, models in wanted:
-        board = build_board(
+        spec = catalog.scenario(ref).spec
+        boards += build_boards(
             client,
-            catalog.scenario(ref).spec,
+            spec,
             chosen_size,
             models,
-            {m.name: catalog.metrics.get(m.name) for m in catalog.scenario(ref).spec.metrics},
+            {m.name: catalog.metrics.get(m.name) for m in spec.metrics},
         )
-        if board is not None:
-            boards.append(board)
     if not boards:
         raise AssayError("no tracked runs to build a leaderboard from: run `assay suite run` first")
     written = write_boards(boards, out)
@@ -606,9 +668,12 @@ def leaderboard_build(
         from assay.site import write_site
 
         written += write_site(boards, out)
-    if records:
+    if records:  # a scenario's records hold the runs of all its boards
+        by_scenario: dict[str, list[Any]] = {}
         for b in boards:
-            written += write_records(client, b.scenario, b.unit_runs, out)
+            by_scenario.setdefault(b.scenario, []).extend(b.unit_runs)
+        for scenario, runs in by_scenario.items():
+            written += write_records(client, scenario, runs, out)
     console.print(
         f"wrote {len(written)} files for {len(boards)} scenarios under {out}/",
         soft_wrap=True,
@@ -617,7 +682,8 @@ def leaderboard_build(
     if print_table:
         for board in boards:
             table = Table(
-                title=f"{board.scenario}@{board.version} ({board.size}): {board.primary}, {board.direction}"
+                title=f"{board.scenario}@{board.version} ({board.size}): {board.primary}, "
+                f"{board.direction}" + (f"; data {board.data_label}" if board.data_file else "")
             )
             for column in (
                 "rank",
@@ -652,7 +718,7 @@ def leaderboard_build(
                     table.add_row(*cells)
             if not narrow:
                 console.print(table)
-            if board.size == "quick":
+            if board.smoke_test:
                 console.print(QUICK_NOTE, highlight=False)
 
 

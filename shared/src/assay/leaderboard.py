@@ -64,7 +64,7 @@ from assay.stats import (
     seeds_differ,
 )
 from assay.store import read_artifact
-from assay.tracking import DATASET_ARTIFACT, EXTERNAL, TAG
+from assay.tracking import DATASET_ARTIFACT, EXTERNAL, TAG, partial_folds
 from assay.units import parent_key
 
 FINISHED_STATES = ("FINISHED", "FAILED")
@@ -105,10 +105,13 @@ class Entry:
     against the negative control (random), at the budget, on the same seeds."""
     external: str = ""
     """For an entry imported from a verified result bundle: the bundle's sha256 (short)."""
+    partial: str = ""
+    """`folds 0,2 of 5` for an entry that holds only the units a `--folds` run chose:
+    listed apart, never ranked beside entries that ran every unit."""
 
     @property
     def complete(self) -> bool:
-        return self.failures == 0
+        return self.failures == 0 and not self.partial
 
 
 @dataclass
@@ -143,10 +146,32 @@ class Board:
     pending: list[str] = field(default_factory=list)
     """The suite's entries with no recorded unit yet (a suite still running, or resumed
     over several sittings): named on the board, which is incomplete without them."""
+    data_file: str = ""
+    """A scenario fed by the user's files: the name of the data its runs read. Each data
+    file (by sha) gets a board of its own; empty for every other scenario."""
+    variant: str = ""
+    """Set on the boards of a user-file scenario's earlier data files (the newest keeps
+    the scenario's own page): `<file>-<sha>`, which names their page."""
 
     @property
     def slug(self) -> str:
-        return self.scenario
+        return f"{self.scenario}--{self.variant}" if self.variant else self.scenario
+
+    @property
+    def data_label(self) -> str:
+        """For a board of user files, which data it was run on; else empty."""
+        return f"{self.data_file}, sha256 {self.data_sha[:8]}" if self.data_file else ""
+
+    @property
+    def name(self) -> str:
+        """The scenario, and for a board of user files, which data it was run on."""
+        return f"{self.scenario} ({self.data_label})" if self.data_file else self.scenario
+
+    @property
+    def smoke_test(self) -> bool:
+        """Quick size of a scenario whose sizes differ in their data; a user's files are
+        the same data at both sizes."""
+        return self.size == "quick" and not self.data_file
 
     @property
     def best(self) -> list[Entry]:
@@ -157,13 +182,13 @@ class Board:
         return asdict(replace(self, unit_runs=[]), dict_factory=_without_runs)
 
 
+_ONLY_WHEN_SET = frozenset({"data_file", "variant", "partial", "pending", "bound"})
+"""Fields written to the JSON only when set (boards of user files, `--folds` entries), so
+every other board keeps the bytes it had before they existed."""
+
+
 def _without_runs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    # `pending` and a summary's `bound` only where set, so other boards keep their bytes.
-    return {
-        k: v
-        for k, v in items
-        if k != "unit_runs" and (k, v) != ("bound", "") and not (k == "pending" and not v)
-    }
+    return {k: v for k, v in items if k != "unit_runs" and (v or k not in _ONLY_WHEN_SET)}
 
 
 def _unit_runs(
@@ -352,23 +377,50 @@ def _take(predictions: Predictions, rows: np.ndarray[Any, Any]) -> Predictions:
     )
 
 
-def build_board(
+def build_boards(
     client: MlflowClient,
     spec: ScenarioSpec,
     size: Size,
     models: Sequence[ModelEntry] | None = None,
     metrics: Mapping[str, Metric] | None = None,
-) -> Board | None:
-    """The leaderboard of one scenario at one size, or None when it has no runs.
+) -> list[Board]:
+    """The leaderboards of one scenario at one size: one board, on the newest data; or,
+    once the scenario has run on a user's files (`--data`: units tagged `user_data`),
+    one board per data file it was run on (another file, another target), each named by
+    the file and its sha, newest first. The newest keeps the scenario's page; earlier
+    ones get pages of their own."""
+    runs = _selected_runs(client, spec, size, models)
+    if not any(f"{TAG}user_data" in r.data.tags for r in runs):
+        board = build_board(client, spec, size, models, metrics)
+        return [] if board is None else [board]
+    newest_first: dict[str, None] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time, reverse=True):
+        newest_first.setdefault(run.data.tags[f"{TAG}data_sha"], None)
+    boards = []
+    for i, sha in enumerate(newest_first):
+        board = build_board(client, spec, size, models, metrics, data_sha=sha)
+        if board is None:
+            continue
+        named = {r.data.tags.get(f"{TAG}user_data", "") for r in board.unit_runs}
+        board.data_file = max(named)  # "" for runs on the scenario's own data
+        if i:
+            board.variant = f"{_safe_name(board.data_file or 'scenario-data')}-{sha[:8]}"
+        boards.append(board)
+    return boards
 
-    With `models` (a suite's entries) only their runs count: a model's label
-    alone is not enough, since `assay run -m hep.cut -p ...` tracks other
-    parameters under the same label. Without, every tracked entry gets a row.
-    `metrics` (the catalog's) lets a fixed-test-set board bootstrap every metric
-    from the stored predictions; without them it claims no interval."""
+
+def _safe_name(text: str) -> str:
+    """A file name's characters kept where they are safe in a path and a URL (no dots:
+    the page's suffix follows)."""
+    return "".join(c if c.isalnum() or c in "-" else "_" for c in text)[:60] or "data"
+
+
+def _selected_runs(
+    client: MlflowClient, spec: ScenarioSpec, size: Size, models: Sequence[ModelEntry] | None
+) -> list[Any]:
     experiment = client.get_experiment_by_name(spec.id)
     if experiment is None:
-        return None
+        return []
     runs = _unit_runs(client, experiment.experiment_id, spec, size)
     if models is not None:
         shas = {r.data.tags[f"{TAG}data_sha"] for r in runs}
@@ -379,9 +431,31 @@ def build_board(
             for r in runs
             if r.data.tags.get(f"{TAG}parent_key") in keys or EXTERNAL in r.data.tags
         ]
+    return runs
+
+
+def build_board(
+    client: MlflowClient,
+    spec: ScenarioSpec,
+    size: Size,
+    models: Sequence[ModelEntry] | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    *,
+    data_sha: str | None = None,
+) -> Board | None:
+    """The leaderboard of one scenario at one size, or None when it has no runs.
+
+    With `models` (a suite's entries) only their runs count: a model's label
+    alone is not enough, since `assay run -m hep.cut -p ...` tracks other
+    parameters under the same label. Without, every tracked entry gets a row.
+    `metrics` (the catalog's) lets a fixed-test-set board bootstrap every metric
+    from the stored predictions; without them it claims no interval. `data_sha` picks
+    the data (default: the newest run's; runs on other data are not comparable)."""
+    runs = _selected_runs(client, spec, size, models)
+    if data_sha is not None:
+        runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
     if not runs:
         return None
-    # Only the newest data: older runs on other data are not comparable.
     newest = max(runs, key=lambda r: r.info.start_time)
     data_sha = newest.data.tags[f"{TAG}data_sha"]
     runs = [r for r in runs if r.data.tags[f"{TAG}data_sha"] == data_sha]
@@ -446,6 +520,7 @@ def build_board(
                 errors=[e.splitlines()[0] if e else "?" for e in errors][:3],
                 failed_run=failed[0].info.run_id if failed else "",
                 external=group[0].data.tags.get(EXTERNAL, ""),
+                partial=partial_folds([r.data.tags for r in group]),
                 values={
                     m: {f"{u}/s{s}": v for (u, s), v in sorted(by.items())}
                     for m, by in values.items()
@@ -743,7 +818,14 @@ def board_markdown(board: Board) -> str:
             + "".join(f"{c} | " for c in cells)
             + f"{_fmt(e.fit_seconds, 3)} | {_fmt(e.peak_memory_mb, 3)} | {e.units} ({e.failures}) |"
         )
-    if board.size == "quick":
+    if board.data_file:
+        lines += [
+            "",
+            f"Data: `{board.data_file}` (sha256 `{board.data_sha[:16]}`), the user's own "
+            "files, read alike at both sizes. Each data file this scenario was run on has "
+            "its own board (see the index).",
+        ]
+    if board.smoke_test:
         lines += ["", QUICK_NOTE]
     if has_bounds(board):
         lines += ["", BOUND_NOTE]
@@ -757,6 +839,11 @@ def board_markdown(board: Board) -> str:
     lines += [line for note in board_notes(board.to_json()) for line in ("", note)]
     if board.curves:
         lines += _discovery_markdown(board)
+    partial = [e for e in board.entries if e.partial]
+    if partial:
+        lines += ["", "Entries run on some folds only (`--folds`) are listed unranked:"]
+    for e in partial:
+        lines.append(f"- `{e.model}`: {e.partial} ({e.units} units)")
     failed = [e for e in board.entries if e.failures]
     if failed:
         lines += ["", "Entries with failed units are listed unranked:"]
@@ -1014,7 +1101,7 @@ def write_boards(boards: list[Board], out_dir: Path) -> list[Path]:
             else "-"
         )
         rows.append(
-            f"| [{board.scenario}]({board.slug}.md) | {board.size} | {board.primary} | "
+            f"| [{board.name}]({board.slug}.md) | {board.size} | {board.primary} | "
             f"{best_text(board)} | {score} | {len(board.entries)} |"
         )
     rows += _boards_not_rebuilt(out_dir, {b.slug for b in boards})

@@ -83,10 +83,11 @@ class EvaluationProtocol(ABC):
     def run(self, context: UnitContext) -> UnitOutput:
         """Run one unit and score it."""
 
-    def resolve_entry(self, name: str, params: Mapping[str, Any], catalog: Catalog) -> None:
+    def resolve_entry(self, name: str, params: Mapping[str, Any], catalog: Catalog) -> Any:
         """Check an entry's name and parameters before anything runs (a model by default;
-        a closed loop's entries are policies)."""
-        resolve_model(name, params, catalog.models)
+        a closed loop's entries are policies); the factory, whose declared requirements
+        (`assay.requirements`) the runner checks against the data."""
+        return resolve_model(name, params, catalog.models)
 
     def build_entry(self, name: str, params: Mapping[str, Any], catalog: Catalog) -> Any:
         """What fills the model slot of a unit: a fresh model by default."""

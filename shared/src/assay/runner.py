@@ -21,14 +21,16 @@ from typing import Any
 
 from assay.cache import DataCache
 from assay.data import stable_hash
-from assay.errors import UnknownNameError
+from assay.errors import AssayError, UnknownNameError
 from assay.executors import Executor
 from assay.metrics import BOUND_INFO, combined_bound
 from assay.plugin import Catalog
+from assay.requirements import check_requirements
 from assay.spec import ModelEntry, Size, SuiteSpec
 from assay.stats import describe
-from assay.tracking import Tracker
+from assay.tracking import Tracker, stored_result
 from assay.units import Prepared, UnitResult, UnitTask, prepare
+from assay.user_files import UserFileSource
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class GridEntry:
     models: Sequence[ModelEntry]
     seeds: Sequence[int] | None = None
     source_params: dict[str, Any] = field(default_factory=dict)
+    folds: Sequence[int] | None = None
+    """Run only these units (positions in the plan, e.g. folds 0 and 2); None runs all.
+    Recorded as such: a board never ranks an entry that lacks some of its units."""
 
 
 @dataclass
@@ -53,6 +58,9 @@ class GridReport:
     notes: list[str] = field(default_factory=list)
     data_notes: dict[str, None] = field(default_factory=dict)
     """What the sources reported about the data (dropped rows, merged duplicates), in order."""
+    stored: list[UnitResult] = field(default_factory=list)
+    """Units of the grid recorded before (a resumed or repeated command) or copied from
+    another entry: read from the store, so a summary describes every unit of an entry."""
 
     @property
     def failures(self) -> list[UnitResult]:
@@ -60,9 +68,10 @@ class GridReport:
 
     def summary(self) -> list[dict[str, object]]:
         """Per scenario, model and metric: mean, std over folds (seeds averaged first, as on
-        the boards), n and failures (what `--json` prints)."""
+        the boards), n and failures (what `--json` prints), over every unit of the grid
+        that is recorded: run now or before (a resumed command describes all its units)."""
         groups: dict[tuple[str, str], list[UnitResult]] = defaultdict(list)
-        for result in self.results:
+        for result in [*self.results, *self.stored]:
             groups[(result.task.scenario, result.task.model.display_name)].append(result)
         rows: list[dict[str, object]] = []
         for (scenario, model), results in sorted(groups.items()):
@@ -140,10 +149,49 @@ def plan_grid(
         seeds = list(entry.seeds) if entry.seeds else prepared.seeds
         evaluation = catalog.protocols.get(prepared.protocol.name)
         for model in entry.models:  # a misspelt model is a user error before anything runs
-            evaluation.resolve_entry(model.name, model.params, catalog)
+            factory = evaluation.resolve_entry(model.name, model.params, catalog)
+            check_requirements(model.name, factory, prepared.dataset, scenario=entry.scenario)
+        chosen = _chosen_folds(entry, prepared)
+        user_data = _user_data(catalog, prepared, entry)
         for model in entry.models:
-            tasks += unit_tasks(prepared, model, seeds, size, entry.source_params)
+            planned = unit_tasks(prepared, model, seeds, size, entry.source_params)
+            if user_data:
+                planned = [replace(t, user_data=user_data) for t in planned]
+            if chosen:
+                total = len(prepared.plan.units)
+                names = {prepared.plan.units[i] for i in chosen}
+                planned = [
+                    replace(t, folds_chosen=chosen, folds_total=total)
+                    for t in planned
+                    if t.unit in names
+                ]
+            tasks += planned
     return tasks
+
+
+def _user_data(catalog: Catalog, prepared: Prepared, entry: GridEntry) -> str:
+    """The name of the data when the user pointed a user-file source at their own."""
+    source = prepared.registered.spec.source
+    if not entry.source_params or source is None:
+        return ""
+    if not isinstance(catalog.source(source.name), UserFileSource):
+        return ""
+    return prepared.dataset.metadata.name or "data"
+
+
+def _chosen_folds(entry: GridEntry, prepared: Prepared) -> tuple[int, ...]:
+    """The positions `--folds` chose, checked against the plan; empty when all run."""
+    if entry.folds is None:
+        return ()
+    n = len(prepared.plan.units)
+    chosen = tuple(sorted(set(entry.folds)))
+    outside = [i for i in chosen if not 0 <= i < n]
+    if outside or not chosen:
+        raise AssayError(
+            f"--folds {','.join(map(str, entry.folds))}: {entry.scenario} has {n} units "
+            f"at this size, numbered 0 to {n - 1}"
+        )
+    return () if len(chosen) == n else chosen
 
 
 def unit_tasks(
@@ -195,15 +243,19 @@ def run_grid(
     parents: dict[str, str] = {}
     todo: list[UnitTask] = []
     reused: list[tuple[UnitTask, str]] = []
+    state_runs: dict[str, Any] = {}
     for key, registered in specs.items():
         state = tracker.resume_state(registered.spec)
         parents.update(state.parents)
+        state_runs.update(state.runs)
         for task in (t for t in tasks if t.scenario == key):
             recorded = (task.parent_key, task.run_key)
             if retry_failed and state.recorded.get(recorded) in state.failed:
                 tracker.discard(state.recorded.pop(recorded))
             if recorded in state.recorded:
                 report.skipped += 1
+                run = state.runs[state.recorded[recorded]]
+                report.stored.append(stored_result(task, run))
             elif recorded in state.elsewhere:
                 report.elsewhere += 1
             elif task.run_key in state.finished:
@@ -214,7 +266,10 @@ def run_grid(
         registered = specs[task.scenario]
         tracker.parent_run(registered.spec, task, registered.plugin, parents, task.dataset)
     for task, source_id in reused:
-        tracker.reuse_unit(specs[task.scenario].spec, parents[task.parent_key], task, source_id)
+        run_id = tracker.reuse_unit(
+            specs[task.scenario].spec, parents[task.parent_key], task, source_id
+        )
+        report.stored.append(replace(stored_result(task, state_runs[source_id]), run_id=run_id))
         report.reused += 1
     remaining: dict[str, int] = defaultdict(int)
     for task in todo:

@@ -259,15 +259,25 @@ def _factor(value: float | None) -> str:
 
 
 def _failures(board: Board) -> str:
+    partial = "".join(
+        f"<li><code>{_e(e.model)}</code>: {_e(e.partial)} ({e.units} units)</li>"
+        for e in board.entries
+        if e.partial
+    )
+    if partial:
+        partial = (
+            "<p>Entries run on some folds only (<code>--folds</code>) are listed unranked:"
+            f"</p><ul>{partial}</ul>"
+        )
     failed = [e for e in board.entries if e.failures]
     if not failed:
-        return ""
+        return partial
     items = "".join(
         f"<li><code>{_e(e.model)}</code>: {e.failures} of {e.units} units failed; first error: "
         f"{_e(e.errors[0] if e.errors else '?')}</li>"
         for e in failed
     )
-    return f"<p>Entries with failed units are listed unranked:</p><ul>{items}</ul>"
+    return f"{partial}<p>Entries with failed units are listed unranked:</p><ul>{items}</ul>"
 
 
 def board_page(board: Board, out_dir: Path) -> str:
@@ -276,7 +286,7 @@ def board_page(board: Board, out_dir: Path) -> str:
     quick = (
         '<p class="note">Quick size is a smoke test of the harness on little data, not a '
         "ranking.</p>"
-        if board.size == "quick"
+        if board.smoke_test
         else ""
     )
     extra = "".join(s for section in _SECTIONS if (s := section(board, out_dir)))
@@ -322,7 +332,7 @@ def index_page(boards: list[Board], out_dir: Path) -> str:
         )
         external = sum(1 for e in board.entries if e.external)
         by_domain.setdefault(board.slug.split("/")[0], []).append(
-            f'<tr><td><a href="{_e(board.slug)}.html">{_e(board.scenario)}</a></td>'
+            f'<tr><td><a href="{_e(board.slug)}.html">{_e(board.name)}</a></td>'
             f"<td>{_e(board.size)}</td><td>{_e(board.primary)}</td>"
             f"<td>{_e(best_text(board))}</td><td>{_e(score)}</td>"
             f'<td data-sort="{len(board.entries)}">{len(board.entries)}'

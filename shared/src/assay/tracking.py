@@ -26,7 +26,7 @@ import math
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -111,6 +111,8 @@ class ResumeState:
     """parent key -> run id."""
     elsewhere: set[tuple[str, str]] = field(default_factory=set)
     """(parent key, run key) of units that a live driver has claimed and not yet recorded."""
+    runs: dict[str, Any] = field(default_factory=dict)
+    """Run id -> the stored run of each recorded unit (its metrics, for summaries)."""
 
 
 def _batched(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -195,6 +197,7 @@ class Tracker:
         for key, runs in recorded.items():
             run = self._keep_oldest(runs)
             state.recorded[key] = run.info.run_id
+            state.runs[run.info.run_id] = run
             if run.info.status == "FAILED":
                 state.failed.add(run.info.run_id)
             else:  # a copy as the source is fine: `reuse_unit` points at its original
@@ -398,6 +401,7 @@ class Tracker:
         }
         if reused_from:
             tags[f"{TAG}reused_from"] = reused_from
+        tags |= _folds_tags(task)
         if result.error:
             tags[f"{TAG}error"] = result.error[:4000]
         if run_id is None:
@@ -443,7 +447,7 @@ class Tracker:
         # The outcome (status, fitted choices, where it was computed) is the source's;
         # the identity (parent, label, size) is this task's.
         tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
-        tags |= _unit_identity(spec, parent_id, task)
+        tags |= _unit_identity(spec, parent_id, task) | _folds_tags(task)
         tags[f"{TAG}reused_from"] = source.data.tags.get(f"{TAG}reused_from", source_id)
         run = self.client.create_run(
             self.experiment_id(spec), run_name=f"{task.unit}-s{task.seed}", tags=tags
@@ -490,8 +494,55 @@ class Tracker:
             RunTag(f"{TAG}units", str(len(children))),
             RunTag(f"{TAG}failures", str(len(children) - len(ok))),
         ]
+        partial = partial_folds([run.data.tags for run in children])
+        if partial:
+            tags.append(RunTag(f"{TAG}partial_folds", partial))
+        elif f"{TAG}partial_folds" in self.client.get_run(parent_id).data.tags:
+            self.client.delete_tag(parent_id, f"{TAG}partial_folds")  # now complete
         self.client.log_batch(parent_id, metrics=metrics, tags=tags)
         self.client.set_terminated(parent_id, status="FINISHED")
+
+
+def _folds_tags(task: UnitTask) -> dict[str, str]:
+    """What a unit says about its entry beyond its identity: the user's data, and the
+    folds of a `--folds` run. Absent from every run that has neither."""
+    tags = {f"{TAG}user_data": task.user_data} if task.user_data else {}
+    if task.folds_chosen:
+        tags[f"{TAG}folds_chosen"] = ",".join(map(str, task.folds_chosen))
+        tags[f"{TAG}folds_total"] = str(task.folds_total)
+    return tags
+
+
+def partial_folds(unit_tags: Sequence[Mapping[str, str]]) -> str:
+    """`folds 0,2 of 5` when an entry's units came from `--folds` runs and some of the
+    plan's units are missing; empty for a complete entry (and for every run recorded
+    before `--folds` existed, which carry no such tags)."""
+    totals = {int(t[f"{TAG}folds_total"]) for t in unit_tags if f"{TAG}folds_total" in t}
+    if not totals:
+        return ""
+    units = {t.get(f"{TAG}unit") for t in unit_tags}
+    if len(units) >= max(totals):
+        return ""
+    chosen = sorted(
+        {int(i) for t in unit_tags for i in t.get(f"{TAG}folds_chosen", "").split(",") if i}
+    )
+    return f"folds {','.join(map(str, chosen))} of {max(totals)}"
+
+
+def stored_result(task: UnitTask, run: Any) -> UnitResult:
+    """A unit recorded earlier, as a result: what a summary of its entry needs."""
+    metrics, tags = run.data.metrics, run.data.tags
+    return UnitResult(
+        task=task,
+        status="ok" if run.info.status == "FINISHED" else "failed",
+        metrics={name: metrics[name] for name in task.metrics if name in metrics},
+        fit_seconds=metrics.get("fit_seconds", float("nan")),
+        predict_seconds=metrics.get("predict_seconds", float("nan")),
+        peak_memory_mb=metrics.get("peak_memory_mb", float("nan")),
+        wall_seconds=metrics.get("wall_seconds", float("nan")),
+        error=tags.get(f"{TAG}error", ""),
+        run_id=run.info.run_id,
+    )
 
 
 def _unit_identity(spec: ScenarioSpec, parent_id: str, task: UnitTask) -> dict[str, str]:

@@ -60,6 +60,14 @@ class UnitTask:
     """Hash of the resolved protocol at this size (split, folds, repeats, valid fraction...)."""
     metrics: tuple[str, ...] = ()
     plugin_version: str = ""
+    folds_chosen: tuple[int, ...] = ()
+    """The units (by position in the plan) a `--folds` run chose; empty for a full run.
+    Not part of the run key: a fold run alone is the same computation as in a full run."""
+    folds_total: int = 0
+    """How many units the plan has, for a `--folds` run."""
+    user_data: str = ""
+    """The name of the user's data (`--data`, `--set path=...`) when a user-file source
+    reads them; tagged, so boards keep one board per data file. Not in the run key."""
 
     @property
     def params_hash(self) -> str:

@@ -4,7 +4,9 @@ Every such source answers one question, `input_files`: which files (or
 folders) the data are read from. From that answer the core derives the rest,
 the same way for every plugin:
 
-- a missing file is one line naming it, before anything is written;
+- a missing file is one line naming it, before anything is written, and so is a
+  folder where the source reads a file (or a file where it reads a folder:
+  `reads_folder`);
 - the cache key holds the sha256 of every file (a folder: of every file in
   it), so an edited file is read again;
 - the cache entry is never rebuilt silently (`rebuildable = False`): a copy
@@ -21,7 +23,7 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -85,6 +87,9 @@ class UserFileSource(Source):
     """Base of a source whose data are a user's files (or a bundled example)."""
 
     rebuildable = False
+    reads_folder: ClassVar[bool] = False
+    """Whether `path` (what `--data` sets) names a folder (e.g. of structure files) rather
+    than a file; the other kind is refused in one line before anything is read."""
 
     @abstractmethod
     def input_files(self, params: Mapping[str, Any]) -> Sequence[Path]:
@@ -106,6 +111,15 @@ class UserFileSource(Source):
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
         super().validate_params(params)
+        raw = params.get("path")
+        if raw and raw != EXAMPLE:
+            given = user_path(raw)
+            wanted, other = ("folder", "file") if self.reads_folder else ("file", "folder")
+            if given.is_dir() != self.reads_folder and given.exists():
+                raise DataError(
+                    f"{self.name}: {given} is a {other}; this source reads a {wanted} "
+                    f"(--data {wanted.upper()})"
+                )
         for path in self.input_files(params):
             if not path.exists():
                 raise DataError(f"{self.name}: {path} not found; check the path given")

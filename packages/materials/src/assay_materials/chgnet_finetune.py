@@ -43,6 +43,7 @@ import torch
 from assay.data import Dataset
 from assay.models import require_targets
 from assay.predictions import Predictions
+from assay.requirements import requires
 from assay.threads import current_budget
 from assay.torch_training import (
     Batch,
@@ -56,7 +57,7 @@ from torch import nn
 
 from assay_materials.deep import _split_valid
 from assay_materials.foundation import chgnet_reference, pretrained_chgnet, require_chgnet
-from assay_materials.structures import detached, require_structures
+from assay_materials.structures import STRUCTURES, detached, require_structures
 
 
 @dataclass(frozen=True)
@@ -361,4 +362,4 @@ on the training rows of Matbench fold 0, the loss on the model's own 10 % valida
 was still falling at epoch 60 (from 8.4e-4 to 4.6e-5 eV^2/atom^2), so training runs up to
 150 epochs and stops after 15 without a better validation loss."""
 
-chgnet_finetuned = torch_factory(CHGNetFineTuned, FINETUNE_TRAINING)
+chgnet_finetuned = requires(STRUCTURES)(torch_factory(CHGNetFineTuned, FINETUNE_TRAINING))

@@ -49,8 +49,9 @@ from assay.data import Dataset
 from assay.errors import DataError, SpecError
 from assay.models import require_targets
 from assay.predictions import Predictions
+from assay.requirements import requires
 
-from assay_materials.structures import detached, require_structures
+from assay_materials.structures import STRUCTURES, detached, require_structures
 
 if TYPE_CHECKING:
     from pymatgen.core.structure import Structure
@@ -487,6 +488,7 @@ class ClusterExpansion:
         }
 
 
+@requires(STRUCTURES)
 def cluster_expansion(
     shells: int = 4, triplets: bool = True, regulariser: str = "ridge"
 ) -> ClusterExpansion:

@@ -27,11 +27,12 @@ import torch
 from assay.data import Dataset
 from assay.models import require_targets
 from assay.predictions import Predictions
+from assay.requirements import requires
 from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches, torch_factory
 from torch import nn
 
 from assay_materials.composition import MAX_Z, compositions_of, element_table
-from assay_materials.structures import detached, require_structures
+from assay_materials.structures import STRUCTURES, detached, require_structures
 
 
 def _split_valid(
@@ -306,4 +307,4 @@ class CrystalGraphModel(ScaledTargetModel):
 DEEP_TRAINING = TrainConfig(max_epochs=150, lr=2e-3, weight_decay=1e-5, patience=20, batch_size=64)
 
 composition_attention = torch_factory(CompositionAttentionModel, DEEP_TRAINING)
-crystal_graph = torch_factory(CrystalGraphModel, DEEP_TRAINING)
+crystal_graph = requires(STRUCTURES)(torch_factory(CrystalGraphModel, DEEP_TRAINING))

@@ -39,11 +39,17 @@ from assay.data import Dataset, stable_hash
 from assay.errors import DataError, UnknownNameError
 from assay.models import require_targets
 from assay.predictions import Predictions
+from assay.requirements import requires
 from sklearn.linear_model import Ridge
 
 from assay_materials.composition import fraction_features
 from assay_materials.emt import read_json_list, write_json_atomically
-from assay_materials.structures import detached, require_structures, structure_to_record
+from assay_materials.structures import (
+    STRUCTURES,
+    detached,
+    require_structures,
+    structure_to_record,
+)
 
 INSTALL_HINT = "pip install 'assay-materials[foundation]'"
 
@@ -138,6 +144,7 @@ def zero_shot_formation(dataset: Dataset) -> npt.NDArray[np.float64]:
     return np.array([_ZERO_SHOT[key] for key in keys])
 
 
+@requires(STRUCTURES)
 class CHGNetZeroShot:
     """Formation energy from CHGNet's energies and its fcc references; nothing is fitted."""
 
@@ -151,6 +158,7 @@ class CHGNetZeroShot:
         return Predictions(values=zero_shot_formation(dataset))
 
 
+@requires(STRUCTURES)
 class CHGNetCalibrated:
     """CHGNet zero-shot plus a ridge fit of the residual on the atomic fractions, per fold."""
 

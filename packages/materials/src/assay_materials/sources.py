@@ -526,6 +526,7 @@ class StructureFolderSource(UserFileSource, MaterialsSource):
 
     name = "materials.structure_folder"
     params_model = StructureFolderParams
+    reads_folder = True
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
         folder = _user_path(self, params)

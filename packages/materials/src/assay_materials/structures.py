@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from assay.data import Dataset
 from assay.errors import DataError, reason
+from assay.requirements import Requirement
 
 if TYPE_CHECKING:
     from pymatgen.core.structure import Structure
@@ -52,6 +54,23 @@ def detached(structure: Structure) -> Structure:
         [str(site.specie) for site in structure.sites],
         np.array(structure.frac_coords, copy=True),
     )
+
+
+def _lacking_structures(dataset: Dataset) -> str | None:
+    from pymatgen.core.structure import Structure
+
+    for i, given in enumerate(dataset.inputs):
+        if not isinstance(given, Structure):
+            return f"row {i} is a {type(given).__name__}, not a structure"
+    return None
+
+
+STRUCTURES = Requirement(
+    "structures",
+    _lacking_structures,
+    hint="formulas carry no atomic positions: use materials.linear or materials.random_forest",
+)
+"""The need of every model that reads atomic positions (`@requires(STRUCTURES)`)."""
 
 
 def require_structures(inputs: Sequence[Any], *, model: str, hint: str = "") -> list[Structure]:

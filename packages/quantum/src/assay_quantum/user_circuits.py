@@ -119,6 +119,7 @@ class UserCircuitSource(UserFileSource):
     name = "quantum.user_circuits"
     version = "1"
     params_model = UserCircuitParams
+    reads_folder = True
 
     def generator_versions(self) -> dict[str, str]:
         return qiskit_versions()

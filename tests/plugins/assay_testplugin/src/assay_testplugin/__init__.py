@@ -94,5 +94,6 @@ plugin = Plugin(
         "segfault": SegfaultModel,
         "thread_probe": ThreadProbe,
     },
+    sources={"testplugin.table": "assay_testplugin.table:TableFileSource"},
     check_params={"slow_mean": {"delay": 0.0}, "spin": {"seconds": 0.0}},
 )

@@ -1,0 +1,248 @@
+"""Every `assay ...` command in the READMEs' code blocks runs as written.
+
+The commands are read from the fenced code blocks of README.md and packages/*/README.md.
+Each one is either run (slow: `pytest -m slow tests/test_readme_commands.py`), in a
+folder where a fixture has made the small files it names (`my_structures/`,
+`geno.vcf.gz`, ...), or listed below as an exception with the reason. The default run
+only checks that every command is one or the other, so a new README command must be
+classified before it is merged.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shlex
+import shutil
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+from harness import ROOT, run_assay
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "packages").glob("*/README.md"))]
+SYNOPSIS = "a synopsis (optional parts in brackets, alternatives with |), not one command"
+LONG = "runs for many minutes on a laptop (standard size, a GNN or generated events)"
+
+
+def readme_commands() -> list[str]:
+    """`assay` command lines of the READMEs' code blocks: continuations joined, trailing
+    comments cut, leading variable assignments (`PYTHONPATH=.`) kept."""
+    found = []
+    for doc in DOCS:
+        inside, pending = False, ""
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            if line.lstrip().startswith("```"):
+                inside, pending = not inside, ""
+                continue
+            if not inside:
+                continue
+            text = pending + line.strip()
+            if text.endswith("\\"):
+                pending = text[:-1] + " "
+                continue
+            pending = ""
+            text = " ".join(re.split(r"\s+#\s", text, maxsplit=1)[0].split())
+            words = text.split()
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words = words[1:]
+            if words[:1] == ["assay"]:
+                found.append(text)
+    return list(dict.fromkeys(found))
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    found = files(package).joinpath(*parts)
+    assert isinstance(found, Path)
+    return found
+
+
+def structures_folder(cwd: Path) -> None:
+    shutil.copytree(
+        _package_file("assay_materials", "examples", "structures"), cwd / "my_structures"
+    )
+
+
+def matbench_file(cwd: Path) -> None:
+    shutil.copy(
+        _package_file("assay_materials", "examples", "matbench_emt_example.json.gz"),
+        cwd / "matbench_mp_e_form.json.gz",
+    )
+
+
+def vcf_and_phenotypes(cwd: Path) -> None:
+    examples = _package_file("assay_breeding", "examples")
+    shutil.copy(examples / "example.vcf.gz", cwd / "geno.vcf.gz")
+    shutil.copy(examples / "example_phenotypes.csv", cwd / "pheno.csv")
+
+
+def h5ad_cells(cwd: Path) -> None:
+    """Counts of three cell types from three donors, written by scanpy."""
+    import anndata
+    import pandas as pd
+    import scanpy as sc
+
+    rng = np.random.default_rng(1)
+    n_cells, n_genes = 180, 40
+    kinds = np.array(["B cell", "NK cell", "monocyte"])
+    types = kinds[rng.integers(0, 3, n_cells)]
+    rate = np.ones((n_cells, n_genes))
+    for k, kind in enumerate(kinds):
+        rate[types == kind, 10 * k : 10 * k + 10] = 6.0
+    obs = pd.DataFrame(
+        {"cell_type": types, "donor": np.repeat(["d1", "d2", "d3"], n_cells // 3)},
+        index=[f"c{i}" for i in range(n_cells)],
+    )
+    var = pd.DataFrame(index=[f"g{j}" for j in range(n_genes)])
+    sc.write(cwd / "my_cells.h5ad", anndata.AnnData(rng.poisson(rate).astype(np.float32), obs, var))
+
+
+def genome_and_genes(cwd: Path) -> None:
+    """80 kb of pyrodigal's bundled test genome and a GFF3 of the genes pyrodigal finds."""
+    import pyrodigal
+    from assay_lifesci.genome import NCTC11397, pyrodigal_data, read_fasta
+
+    sequence = next(iter(read_fasta(pyrodigal_data(NCTC11397)).values()))[:80_000]
+    lines = [">chr1"] + [sequence[i : i + 80] for i in range(0, len(sequence), 80)]
+    (cwd / "genome.fna").write_text("\n".join(lines) + "\n")
+    genes = pyrodigal.GeneFinder(meta=True).find_genes(sequence.encode())
+    gff = ["##gff-version 3"] + [
+        f"chr1\tpyrodigal\tCDS\t{g.begin}\t{g.end}\t.\t{'+' if g.strand == 1 else '-'}\t0\tID=g{i}"
+        for i, g in enumerate(genes)
+    ]
+    (cwd / "genes.gff3").write_text("\n".join(gff) + "\n")
+
+
+def a_tracked_run(cwd: Path) -> None:
+    """A board needs runs: one quick entry, as the README's runs above it make."""
+    env = _ENV[cwd]
+    assert run_assay(["run", "core/diabetes", "-m", "mean"], env, cwd).returncode == 0
+
+
+def nothing(cwd: Path) -> None:
+    pass
+
+
+RUN: dict[str, Callable[[Path], None]] = {
+    "assay show core/diabetes": nothing,
+    "assay data core/diabetes --size standard": nothing,
+    "assay run core/diabetes -m ridge -p alpha=0.5": nothing,
+    "assay run core/diabetes -m ridge -m random_forest -p ridge:alpha=0.5": nothing,
+    "assay check-plugin core": nothing,
+    "assay run core/diabetes -m ridge --folds 0,2": nothing,
+    "assay show core/diabetes --runs": a_tracked_run,
+    "assay leaderboard build --size quick --out my-boards --print": a_tracked_run,
+    "assay plugin new mydomain": nothing,
+    "assay list": nothing,
+    "assay run breeding/genomic-prediction-h2-05 --model breeding.gblup": nothing,
+    "assay run breeding/user-files --data geno.vcf.gz --set phenotypes=pheno.csv --target yield": (
+        vcf_and_phenotypes
+    ),
+    "assay run lifesci/label-projection --data my_cells.h5ad --target cell_type --set "
+    "batch=donor -m majority -m lifesci.logistic -m lifesci.knn_pca": h5ad_cells,
+    "assay run lifesci/coding-regions --set genome=genome.fna --set gff=genes.gff3 -m majority "
+    "-m lifesci.pyrodigal -m lifesci.kmer_logistic": genome_and_genes,
+    "assay run lifesci/pbmc-annotation -m majority -m lifesci.logistic --size quick": nothing,
+    "assay run materials/expt-formation-enthalpy --model materials.random_forest": nothing,
+    "assay run materials/matbench-file --data matbench_mp_e_form.json.gz": matbench_file,
+    "assay run materials/structure-folder --data my_structures/": structures_folder,
+}
+
+EXCEPTIONS: dict[str, str] = {
+    "assay list [--json]": SYNOPSIS,
+    "assay run core/diabetes -m ridge -m mean --size quick --seeds 0,1 [--json]": SYNOPSIS,
+    "assay suite run scenarios/quick.toml [--executor processes|dask] [--json] "
+    "[--retry-failed] [--board DIR]": SYNOPSIS,
+    "assay leaderboard build --suite scenarios/standard.toml --out leaderboards [--html]": SYNOPSIS,
+    "assay export medicine/freesolv -m my-gnn --out BUNDLE": SYNOPSIS,
+    "assay import BUNDLE --verify": SYNOPSIS,
+    "assay campaign start|suggest|observe|status": SYNOPSIS,
+    "assay evaluate core/diabetes --predictions preds.csv --name my-model": (
+        "scores the reader's own predictions (preds.csv); tests/test_data_api.py runs it"
+    ),
+    "assay export medicine/freesolv -m my-gnn --size standard --out my-gnn-bundle": (
+        "exports the reader's own tracked model; tests/test_publish.py runs export and import"
+    ),
+    "assay import my-gnn-bundle --verify": "the bundle the export above writes",
+    "assay leaderboard build --suite scenarios/standard.toml --out leaderboards --html": (
+        "imports every committed record (minutes); tests/test_records.py rebuilds boards"
+    ),
+    "PYTHONPATH=. assay run core/diabetes -m mymodels:Median -m ridge": (
+        "the reader's own mymodels.py from the README"
+    ),
+    "assay run core/hartmann6-loop -m random -m ucb -m bo_qlognei --size standard": LONG,
+    "assay campaign start core/diabetes-loop --policy ucb --name trial-1": (
+        "a campaign: a lab's measurements come between suggest and observe; "
+        "shared/tests/test_campaign.py runs the loop"
+    ),
+    "assay campaign suggest --campaign trial-1": "the campaign above",
+    "assay campaign observe trial-1-round-0000.csv --campaign trial-1": "the campaign above",
+    "assay campaign status --campaign trial-1": "the campaign above",
+    "assay suite run scenarios/quick.toml --executor dask --scheduler tcp://127.0.0.1:8786": (
+        "needs a running Dask scheduler; tests/deployment runs one"
+    ),
+    "assay suite run scenarios/standard.toml --executor dask --scheduler slurm.toml": (
+        "needs a Slurm cluster"
+    ),
+    "assay run hep/top-tagging -m hep.bdt -m hep.particlenet": (
+        "generates jets with Pythia8 and trains ParticleNet (minutes)"
+    ),
+    "assay suite run scenarios/standard.toml --executor processes --workers 2": LONG,
+    "assay suite run scenarios/standard.toml": LONG,
+    "assay run hep/jet-files -m hep.particlenet --set \"train='/data/JetClass/train_100M/*.root'\" "
+    "--set \"test='/data/JetClass/test_20M/*.root'\" --set "
+    '\'classes=["QCD","Tbqq","Wqq","Zqq","Hbb"]\' --set max_jets=200000': (
+        "reads JetClass's 100 M jets from /data; packages/hep/tests run jet files"
+    ),
+    "assay run materials/emt-alloys --model materials.crystal_graph --size standard": LONG,
+    "assay run materials/emt-alloys --size standard -m materials.chgnet_finetuned": LONG,
+    "assay run materials/emt-alloys -m materials.chgnet_finetuned -p trainable_blocks=2 "
+    "-p max_epochs=10": LONG,
+    "assay run medicine/freesolv --model medicine.dmpnn": LONG,
+    "assay run medicine/csv --data my_molecules.csv --target Y": (
+        "medicine/csv's default models include the D-MPNN (minutes per fold)"
+    ),
+    "assay run medicine/csv --data my.csv --target Y": (
+        "medicine/csv's default models include the D-MPNN (minutes per fold)"
+    ),
+    "assay run medicine/freesolv --model my_models:MyModel": "the reader's own my_models.py",
+    "assay run quantum/error-mitigation --model random_forest --size standard": LONG,
+    "assay run quantum/surface-code-decoding --model quantum.mwpm --model "
+    "quantum.neural_decoder": "trains the neural decoder (minutes)",
+}
+
+_ENV: dict[Path, dict[str, str]] = {}
+
+
+def test_every_readme_command_is_run_or_excepted_with_a_reason() -> None:
+    commands = readme_commands()
+    assert len(commands) > 30  # the READMEs were read
+    unclassified = [c for c in commands if c not in RUN and c not in EXCEPTIONS]
+    assert unclassified == [], "add each to RUN (with a fixture) or EXCEPTIONS (with a reason)"
+    stale = [c for c in [*RUN, *EXCEPTIONS] if c not in commands]
+    assert stale == [], "no longer in any README"
+    assert all(reason.strip() for reason in EXCEPTIONS.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", sorted(RUN), ids=lambda c: c[6:70])
+def test_the_readme_command_runs_as_written(
+    command: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    _ENV[tmp_path] = env
+    RUN[command](tmp_path)
+    words = shlex.split(command)
+    result = run_assay(words[1:], env, tmp_path, timeout=900)
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+
+
+def test_the_fixtures_make_what_the_commands_name(tmp_path: Path) -> None:
+    structures_folder(tmp_path)
+    matbench_file(tmp_path)
+    vcf_and_phenotypes(tmp_path)
+    assert (tmp_path / "my_structures" / "targets.csv").is_file()
+    with gzip.open(tmp_path / "matbench_mp_e_form.json.gz") as packed:
+        assert packed.read(1)
+    assert (tmp_path / "pheno.csv").read_text().startswith("id,yield")
