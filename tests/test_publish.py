@@ -4,6 +4,7 @@ external entries; every tampering refused with one line."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -14,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from assay.records import write_manifest
 from harness import SUITES, run_assay
 
 SCENARIO = "testplugin/tiny-holdout"
@@ -63,8 +63,17 @@ def tamper(bundle: Path, to: Path, edit: Callable[[Record], None], *, rehash: bo
     with gzip.open(path, "wt", encoding="utf-8") as out:
         out.writelines(json.dumps(r) + "\n" for r in records)
     if rehash:
-        write_manifest(to)
+        rehash_manifest(to / "records")
     return to
+
+
+def rehash_manifest(root: Path) -> None:
+    """What a tamperer would do: the sha256 of every file as it now is."""
+    lines = [
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(root).as_posix()}"
+        for path in sorted(root.rglob("*.jsonl.gz"))
+    ]
+    (root / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def refused(bundle: Path, env: dict[str, str], cwd: Path) -> str:
