@@ -317,3 +317,41 @@ def deployment(session: nox.Session) -> None:
     env = {"ASSAY_DEPLOYMENT": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     session.run("pytest", "tests/deployment", *session.posargs, env=env)
     session.run("python", "tests/deployment/bench_deployment.py", env=env)
+
+
+SLURM_PACKAGES = ("slurm-wlm", "munge")
+
+
+def _ensure_slurm(session: nox.Session) -> None:
+    """Slurm's daemons and client commands and munge, from Debian's packages (as root).
+    The packages' own services are never started: the tests start their own, on loopback."""
+    if all(shutil.which(name) for name in ("slurmctld", "slurmd", "sbatch", "munged")):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.error("Slurm is not installed: apt-get install slurm-wlm munge (needs root)")
+    apt = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=apt)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        *SLURM_PACKAGES,
+        external=True,
+        env=apt,
+    )
+
+
+@nox.session
+def slurm(session: nox.Session) -> None:
+    """A single-node Slurm cluster on loopback (munged, slurmctld, slurmd as root), and a
+    suite on it with `--executor dask --scheduler slurm.toml`: the workers are batch jobs
+    submitted by dask-jobqueue; one is cancelled with `scancel` mid-suite (tests/slurm).
+    Not in .ci/run (it takes several minutes); its last output is tests/slurm/nox-slurm.log."""
+    if os.geteuid() != 0:
+        session.error("slurmd runs jobs as their user and must run as root: run as root")
+    _ensure_slurm(session)
+    _install(session, *_editable("shared[dask,hpc,test]", TEST_PLUGIN))
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    session.run("pytest", "tests/slurm", "-m", "slurm", "-v", *session.posargs, env=env)
