@@ -175,6 +175,7 @@ def plugin_new(session: nox.Session) -> None:
 
 
 SITE_TESTS = ("shared/tests/test_site_browser.py",)
+MLFLOW_UI_TESTS = "shared/tests/test_mlflow_ui_browser.py"
 CHROMIUM_PACKAGE = "chromium-headless-shell"
 """Debian's headless Chromium: a browser from the system's package registry, since
 `playwright install` downloads one from a CDN (not allowed)."""
@@ -209,21 +210,20 @@ def _chromium(session: nox.Session) -> str:
 @nox.session
 def site(session: nox.Session) -> None:
     """The static leaderboard site in headless Chromium (Debian's package, driven by
-    Playwright): pages load cleanly, links resolve, sorting works; screenshots under
-    build/site-screenshots. Never skips: a missing browser fails the session."""
+    Playwright): pages load cleanly, links resolve, sorting works; then MLflow's UI on a
+    store Assay wrote shows each run's dataset; screenshots under build/site-screenshots.
+    Never skips: a missing browser fails the session."""
     chromium = _chromium(session)
-    _install(session, *_editable("shared[test]"), "playwright")
-    session.run(
-        "pytest",
-        *SITE_TESTS,
-        *session.posargs,
-        env={
-            "ASSAY_CHROMIUM": chromium,
-            "ASSAY_REQUIRE_BROWSER": "1",
-            "ASSAY_SCREENSHOTS": str(ROOT / "build" / "site-screenshots"),
-            "ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home"),
-        },
-    )
+    _install(session, *_editable("shared[test]", TEST_PLUGIN), "playwright")
+    env = {
+        "ASSAY_CHROMIUM": chromium,
+        "ASSAY_REQUIRE_BROWSER": "1",
+        "ASSAY_SCREENSHOTS": str(ROOT / "build" / "site-screenshots"),
+        "ASSAY_HOME": str(Path(session.create_tmp()) / "assay-home"),
+    }
+    session.run("pytest", *SITE_TESTS, *session.posargs, env=env)
+    # MLflow's own UI on a store Assay wrote: each run's dataset, the README's way in.
+    session.run("pytest", MLFLOW_UI_TESTS, "-m", "browser", *session.posargs, env=env)
 
 
 def _cores() -> int:
