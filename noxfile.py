@@ -354,4 +354,5 @@ def slurm(session: nox.Session) -> None:
     _ensure_slurm(session)
     _install(session, *_editable("shared[dask,hpc,test]", TEST_PLUGIN))
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    session.run("pytest", "tests/slurm", "-m", "slurm", "-v", *session.posargs, env=env)
+    # -rP: the commands run and the job ids seen, printed for each passing test.
+    session.run("pytest", "tests/slurm", "-m", "slurm", "-v", "-rP", *session.posargs, env=env)

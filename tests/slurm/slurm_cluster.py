@@ -137,9 +137,11 @@ class SlurmCluster:
         self.log.append(text)
         print(f"$ {text}", flush=True)
 
-    def slurm(self, *command: str, check: bool = True) -> str:
-        """A Slurm client command against this cluster; its standard output."""
-        self._note(list(command))
+    def slurm(self, *command: str, check: bool = True, quiet: bool = False) -> str:
+        """A Slurm client command against this cluster; its standard output. `quiet`: not
+        echoed (the queries repeated while waiting)."""
+        if not quiet:
+            self._note(list(command))
         done = subprocess.run(
             list(command), env=self.env(), capture_output=True, text=True, timeout=60, check=False
         )
@@ -190,14 +192,16 @@ class SlurmCluster:
         return "is UP" in done.stdout
 
     def _node_idle(self) -> bool:
-        state = self.slurm("sinfo", "--noheader", "--nodes", NODE, "--format", "%T", check=False)
+        state = self.slurm(
+            "sinfo", "--noheader", "--nodes", NODE, "--format", "%T", check=False, quiet=True
+        )
         return state.strip().rstrip("*") == "idle"
 
     # -- jobs -------------------------------------------------------------------------
 
     def jobs(self) -> dict[str, str]:
         """Job id -> state (PENDING, RUNNING, COMPLETING...) of every job in the queue."""
-        out = self.slurm("squeue", "--noheader", "--format", "%i %T", check=False)
+        out = self.slurm("squeue", "--noheader", "--format", "%i %T", check=False, quiet=True)
         return dict(line.split() for line in out.splitlines() if line.strip())
 
     def cancel(self, job_id: str) -> None:

@@ -160,6 +160,7 @@ def test_workers_run_as_slurm_jobs(slurm: SlurmCluster) -> None:
     assert jobs <= set(logs), (jobs, sorted(logs))
     assert all("Start worker at" in logs[job] for job in jobs)
     assert len(logs) == JOBS
+    print(f"units by Slurm job: {Counter(r.data.tags['assay.slurm_job_id'] for r in recorded)}")
     # The driver's cluster cancelled its jobs on the way out.
     assert slurm.wait_until_empty(), slurm.jobs()
 
@@ -218,6 +219,10 @@ def test_a_cancelled_worker_job_has_its_units_rerun(slurm: SlurmCluster) -> None
     recorded = assert_every_unit_once(folder, "scancel", 8)
     survivor = next(job for job in addresses if job != cancelled)
     by_key = {f"unit-{r.data.tags['assay.run_key']}": r for r in recorded}
+    print(
+        f"cancelled job {cancelled} holding {sorted(in_flight)}; units by Slurm job: "
+        f"{Counter(r.data.tags['assay.slurm_job_id'] for r in recorded)}"
+    )
     for key in in_flight:  # what the cancelled worker held was run again on the other
         assert by_key[key].data.tags["assay.slurm_job_id"] == survivor
     assert {r.data.tags["assay.slurm_job_id"] for r in recorded} <= {cancelled, survivor}
