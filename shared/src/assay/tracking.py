@@ -192,7 +192,11 @@ class Tracker:
                 # description and kind; a description someone edited in the UI is kept.
                 for key, value in tags.items():
                     if key not in existing.tags:
-                        self.client.set_experiment_tag(existing.experiment_id, key, value)
+                        try:
+                            self.client.set_experiment_tag(existing.experiment_id, key, value)
+                        except MlflowException as exc:  # another driver set it first
+                            if not _duplicate_key(exc):
+                                raise
                 self._experiments[spec.id] = existing.experiment_id
             else:
                 try:
