@@ -199,6 +199,7 @@ def plugin_new(session: nox.Session) -> None:
 
 
 SITE_TESTS = ("shared/tests/test_site_browser.py",)
+MLFLOW_UI_TESTS = "shared/tests/test_mlflow_ui_browser.py"
 CHROMIUM_PACKAGE = "chromium-headless-shell"
 """Debian's headless Chromium: a browser from the system's package registry, since
 `playwright install` downloads one from a CDN (not allowed)."""
@@ -233,15 +234,19 @@ def _chromium(session: nox.Session) -> str:
 @nox.session
 def site(session: nox.Session) -> None:
     """The static leaderboard site in headless Chromium (Debian's package, driven by
-    Playwright): pages load cleanly, links resolve, sorting works; screenshots under
-    build/site-screenshots. Never skips: a missing browser fails the session."""
+    Playwright): pages load cleanly, links resolve, sorting works; then MLflow's UI on a
+    store Assay wrote shows each run's dataset; screenshots under build/site-screenshots.
+    Never skips: a missing browser fails the session."""
     chromium = _chromium(session)
-    _install(session, *_editable("shared[test]"), "playwright")
+    _install(session, *_editable("shared[test]", TEST_PLUGIN), "playwright")
+    # The site's pages, then MLflow's own UI on a store Assay wrote: each run's dataset,
+    # and the README's way in to the runs.
     session.run(
         "pytest",
         "-m",
         "browser",
         *SITE_TESTS,
+        MLFLOW_UI_TESTS,
         *session.posargs,
         env={
             "ASSAY_CHROMIUM": chromium,
@@ -365,3 +370,42 @@ def deployment(session: nox.Session) -> None:
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     session.run("pytest", "-m", "deployment", "tests/deployment", *session.posargs, env=env)
     session.run("python", "tests/deployment/bench_deployment.py", env=env)
+
+
+SLURM_PACKAGES = ("slurm-wlm", "munge")
+
+
+def _ensure_slurm(session: nox.Session) -> None:
+    """Slurm's daemons and client commands and munge, from Debian's packages (as root).
+    The packages' own services are never started: the tests start their own, on loopback."""
+    if all(shutil.which(name) for name in ("slurmctld", "slurmd", "sbatch", "munged")):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.error("Slurm is not installed: apt-get install slurm-wlm munge (needs root)")
+    apt = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=apt)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        *SLURM_PACKAGES,
+        external=True,
+        env=apt,
+    )
+
+
+@nox.session
+def slurm(session: nox.Session) -> None:
+    """A single-node Slurm cluster on loopback (munged, slurmctld, slurmd as root), and a
+    suite on it with `--executor dask --scheduler slurm.toml`: the workers are batch jobs
+    submitted by dask-jobqueue; one is cancelled with `scancel` mid-suite (tests/slurm).
+    Not in .ci/run (it takes several minutes); its last output is tests/slurm/nox-slurm.log."""
+    if os.geteuid() != 0:
+        session.error("slurmd runs jobs as their user and must run as root: run as root")
+    _ensure_slurm(session)
+    _install(session, *_editable("shared[dask,hpc,test]", TEST_PLUGIN))
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # -rP: the commands run and the job ids seen, printed for each passing test.
+    session.run("pytest", "tests/slurm", "-m", "slurm", "-v", "-rP", *session.posargs, env=env)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from harness import SUITES, run_assay
+from mlflow.tracking import MlflowClient
 
 
 def board(path: Path) -> dict:  # type: ignore[type-arg]
@@ -55,6 +56,16 @@ def test_boards_rebuild_from_records_with_the_same_numbers(
             out / "testplugin" / f"{name}.json"
         )
     assert (clone / "records" / "SHA256SUMS").read_text() == manifest
+    # Imported runs carry their data as MLflow dataset inputs, as live ones do.
+    store = MlflowClient(fresh["MLFLOW_TRACKING_URI"])
+    experiment = store.get_experiment_by_name("testplugin/tiny")
+    assert experiment is not None
+    imported = store.search_runs([experiment.experiment_id], "tags.`assay.kind` = 'unit'")
+    assert imported
+    for run in imported:
+        (logged,) = run.inputs.dataset_inputs
+        assert logged.dataset.digest == run.data.tags["assay.data_sha"][:36]
+        assert [t.value for t in logged.tags] == [run.data.tags["assay.unit"]]
 
     # A tampered record is refused with one line.
     record = next((clone / "records" / "testplugin" / "tiny").glob("*.jsonl.gz"))

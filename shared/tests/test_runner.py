@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
+
 import mlflow
 import pytest
 from assay.executors import KILL_GRACE_S, make_executor
 from assay.plugin import Catalog
 from assay.runner import GridEntry, plan_grid, run_grid
 from assay.spec import ModelEntry
-from assay.tracking import Tracker
+from assay.tracking import Tracker, experiment_tags
 
 
 def grid(catalog: Catalog, *models: str, seeds: list[int] | None = None) -> list:  # type: ignore[type-arg]
@@ -152,7 +154,62 @@ def test_tracking_layout(installed_catalog: Catalog) -> None:
         )
         artifacts = [a.path for a in tracker.client.list_artifacts(child.info.run_id)]
         assert artifacts == ["predictions.csv"]
+        # The data as MLflow's dataset input: name, the data sha as digest, the fold as
+        # its context, provenance and licence in the source, version in the profile.
+        (logged,) = child.inputs.dataset_inputs
+        assert logged.dataset.name == dataset["name"]
+        assert logged.dataset.digest == dataset["sha256"][:36]
+        assert {t.key: t.value for t in logged.tags} == {"mlflow.data.context": tags["assay.unit"]}
+        source = json.loads(logged.dataset.source)["tags"]
+        assert source["provenance"] == dataset["provenance"]
+        assert source["licence"] == dataset["licence"]
+        assert json.loads(logged.dataset.profile)["version"] == dataset["version"]
+    assert [i.dataset.digest for i in parent.inputs.dataset_inputs] == [dataset["sha256"][:36]]
+    # `search_runs` by dataset finds the units, one per fold and seed.
+    found = mlflow.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"dataset.name = '{dataset['name']}' and dataset.context = 'r0f1'",
+        output_format="list",
+    )
+    assert {r.data.tags["assay.unit"] for r in found} == {"r0f1"}
+    assert len(found) == 2
+    # The experiment's description in MLflow's UI: the scenario's title and description.
+    assert spec.title in experiment.tags["mlflow.note.content"]
+    described = spec.model_copy(update={"description": "Why this scenario exists."})
+    note = experiment_tags(described)["mlflow.note.content"]
+    assert note == f"**{spec.title}**\n\nWhy this scenario exists."
     assert spec.id == experiment.name
+
+
+def test_an_experiment_made_by_an_import_gets_its_description(installed_catalog: Catalog) -> None:
+    tracker = Tracker()
+    spec = installed_catalog.scenario("testplugin/tiny").spec
+    tracker.client.create_experiment(spec.id, tags={"assay.scenario": spec.id})
+    experiment = tracker.client.get_experiment(tracker.experiment_id(spec))
+    assert spec.title in experiment.tags["mlflow.note.content"]
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    tracker.client.set_experiment_tag(experiment.experiment_id, "mlflow.note.content", "mine")
+    assert Tracker().experiment_id(spec) == experiment.experiment_id
+    kept = tracker.client.get_experiment(experiment.experiment_id)
+    assert kept.tags["mlflow.note.content"] == "mine"  # edited in the UI: left alone
+
+
+def test_units_run_in_a_batch_job_carry_its_id(
+    installed_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay.units import hardware_tags
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    hardware_tags.cache_clear()
+    try:
+        tracker = Tracker()
+        tasks = grid(installed_catalog, "mean", seeds=[0])
+        serial = make_executor("serial", catalog=installed_catalog)
+        report = run_grid(installed_catalog, tasks, serial, tracker)
+        runs = [tracker.client.get_run(r.run_id) for r in report.results]
+        assert {r.data.tags["assay.slurm_job_id"] for r in runs} == {"4242"}
+    finally:
+        hardware_tags.cache_clear()
 
 
 @pytest.mark.parametrize("executor", ["serial", DASK])

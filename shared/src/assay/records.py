@@ -39,7 +39,7 @@ from mlflow.tracking import MlflowClient
 from assay import ownership
 from assay.errors import DataError
 from assay.store import read_artifact
-from assay.tracking import DATASET_ARTIFACT, TAG
+from assay.tracking import DATASET_ARTIFACT, TAG, dataset_input
 
 RECORDS_DIR = "records"
 MANIFEST = "SHA256SUMS"
@@ -372,6 +372,7 @@ def _parent(
     client.log_batch(run.info.run_id, params=params)
     for name, text in parent.get("artifacts", {}).items():
         client.log_text(run.info.run_id, text, name)
+    _log_dataset(client, run.info.run_id, record)
     client.set_terminated(run.info.run_id, status="FINISHED")
     store.parents[key] = run.info.run_id
     return str(run.info.run_id)
@@ -394,8 +395,21 @@ def _unit(
     client.log_batch(run_id, metrics=metrics, params=params)
     for name, text in record["artifacts"].items():
         client.log_text(run_id, text, name)
+    _log_dataset(client, run_id, record, context=record["tags"].get(f"{TAG}unit", ""))
     # The status is the last write, as for a unit recorded live.
     client.set_terminated(run_id, status=record["status"], end_time=record["end_time"])
+
+
+def _log_dataset(
+    client: MlflowClient, run_id: str, record: dict[str, Any], context: str = ""
+) -> None:
+    """The recorded run's data as its MLflow dataset input, as a live run logs it, from
+    the parent's data card and the data sha (nothing for a record without them)."""
+    card = (record["parent"] or {}).get("artifacts", {}).get(DATASET_ARTIFACT)
+    data_sha = record["tags"].get(f"{TAG}data_sha")
+    if card is not None and data_sha:
+        inputs = [dataset_input(json.loads(card), data_sha, context)]
+        client.log_inputs(run_id, datasets=inputs)
 
 
 class LiveRecords:

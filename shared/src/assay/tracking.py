@@ -34,9 +34,10 @@ from typing import Any, cast
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from assay import ownership, remote
 from assay.data import DatasetMetadata
@@ -46,10 +47,17 @@ from assay.store import open_store
 from assay.units import UnitResult, UnitTask, distribution_version, hardware_tags
 
 EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_NOTE = "mlflow.note.content"
+"""The experiment's description, as MLflow's UI shows and edits it."""
 KEY_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "mlflow", "torch")
 TAG = "assay."
 DATASET_ARTIFACT = "dataset.json"
 """The parent run's data card: provenance, licence and notes of the data."""
+DIGEST_CHARS = 36
+"""MLflow keeps a dataset's digest in 36 characters: the data sha256's first 36 hex digits."""
+DATASET_SOURCE_TYPE = "code"
+"""MLflow's source type for data made by code (generated, or loaded and cleaned by a
+plugin's source); its source holds the provenance and licence as tags."""
 EXTERNAL = f"{TAG}external"
 """Marks a unit (and its parent) imported from a verified result bundle; the value is the
 bundle's sha256, short."""
@@ -62,6 +70,45 @@ def environment_tags() -> dict[str, str]:
     tags = {f"{TAG}version.{lib}": _version(lib) for lib in ("assay", *KEY_LIBRARIES)}
     tags[f"{TAG}git_commit"] = assay_commit()
     return tags
+
+
+def experiment_tags(spec: ScenarioSpec) -> dict[str, str]:
+    """A scenario's experiment: its id and title, its description as MLflow's own (shown
+    above the runs in the UI), and its kind."""
+    description = f"**{spec.title}**"
+    if spec.description.strip():
+        description += f"\n\n{spec.description.strip()}"
+    return {
+        f"{TAG}scenario": spec.id,
+        f"{TAG}title": spec.title,
+        EXPERIMENT_NOTE: description,
+        # MLflow 3's UI opens an experiment of this kind on its training runs, not on
+        # the GenAI pages (traces, sessions).
+        EXPERIMENT_KIND: "custom_model_development",
+    }
+
+
+def dataset_input(card: Mapping[str, Any], data_sha: str, context: str = "") -> DatasetInput:
+    """The data of a run as an MLflow dataset input, so the UI's Dataset column and
+    `search_runs(filter_string="dataset.name = ...")` find it. `card` is the dataset's
+    metadata (name, version, provenance, licence: `dataset.json`'s fields); `context`
+    says what the run used it for (a unit's fold)."""
+    name = str(card.get("name") or "data")
+    version = str(card.get("version", ""))
+    source = {
+        "provenance": str(card.get("provenance", "")),
+        "licence": str(card.get("licence", "")),
+        "version": version,
+    }
+    dataset = Dataset(
+        name=name,
+        digest=data_sha[:DIGEST_CHARS],
+        source_type=DATASET_SOURCE_TYPE,
+        source=json.dumps({"tags": source}, sort_keys=True),
+        profile=json.dumps({"version": version, "sha256": data_sha}, sort_keys=True),
+    )
+    tags = [InputTag(MLFLOW_DATASET_CONTEXT, context)] if context else []
+    return DatasetInput(dataset, tags=tags)
 
 
 def _version(dist: str) -> str:
@@ -137,24 +184,25 @@ class Tracker:
 
     def experiment_id(self, spec: ScenarioSpec) -> str:
         if spec.id not in self._experiments:
+            tags = experiment_tags(spec)
             existing = self.client.get_experiment_by_name(spec.id)
             if existing is not None:
                 if existing.lifecycle_stage == "deleted":
                     with contextlib.suppress(MlflowException):  # restored by another driver
                         self.client.restore_experiment(existing.experiment_id)
+                # One made by an import of run records, or by an older Assay, gets its
+                # description and kind; a description someone edited in the UI is kept.
+                for key, value in tags.items():
+                    if key not in existing.tags:
+                        try:
+                            self.client.set_experiment_tag(existing.experiment_id, key, value)
+                        except MlflowException as exc:  # another driver set it first
+                            if not _duplicate_key(exc):
+                                raise
                 self._experiments[spec.id] = existing.experiment_id
             else:
                 try:
-                    self._experiments[spec.id] = self.client.create_experiment(
-                        spec.id,
-                        tags={
-                            f"{TAG}scenario": spec.id,
-                            f"{TAG}title": spec.title,
-                            # MLflow 3's UI opens an experiment of this kind on its
-                            # training runs, not on the GenAI pages (traces, sessions).
-                            EXPERIMENT_KIND: "custom_model_development",
-                        },
-                    )
+                    self._experiments[spec.id] = self.client.create_experiment(spec.id, tags=tags)
                 except MlflowException:  # another driver created it first
                     created = self.client.get_experiment_by_name(spec.id)
                     if created is None:
@@ -373,8 +421,10 @@ class Tracker:
             self.client.log_batch(run.info.run_id, params=batch)
         run_id: str = run.info.run_id
         if dataset is not None:
-            self.client.log_dict(run_id, dataclasses.asdict(dataset), DATASET_ARTIFACT)
+            card = dataclasses.asdict(dataset)
+            self.client.log_dict(run_id, card, DATASET_ARTIFACT)
             self.client.set_tag(run_id, f"{TAG}data_notes", str(len(dataset.notes)))
+            self.client.log_inputs(run_id, datasets=[dataset_input(card, task.data_sha)])
         run_id = self._one_parent(experiment_id, key)
         known[key] = run_id
         return run_id
@@ -429,6 +479,7 @@ class Tracker:
         self.client.log_batch(run_id, metrics=metrics[:900], params=params)
         for batch in _batched(metrics[900:], 900):  # MLflow takes 1,000 metrics per batch
             self.client.log_batch(run_id, metrics=batch)
+        self._log_dataset(run_id, task)
         if result.predictions:
             buffer = io.StringIO()
             pd.DataFrame(result.predictions).to_csv(buffer, index=False)
@@ -456,6 +507,7 @@ class Tracker:
         metrics = [Metric(k, v, 0, 0) for k, v in source.data.metrics.items()]
         params = [Param(k, v) for k, v in source.data.params.items()]
         self.client.log_batch(run_id, metrics=metrics, params=params)
+        self._log_dataset(run_id, task)
         if self.client.list_artifacts(source_id):
             # Through this tracker's client, so a shared server's outage is retried within
             # its bound here too (`assay.remote`), never raised as a bare MLflow error.
@@ -465,6 +517,13 @@ class Tracker:
         self.client.set_terminated(run_id, status="FINISHED")
         self._settle_unit(self.experiment_id(spec), task)
         return run_id
+
+    def _log_dataset(self, run_id: str, task: UnitTask) -> None:
+        """The unit's data as the run's dataset input, its fold as the context."""
+        if task.dataset is not None:
+            card = dataclasses.asdict(task.dataset)
+            inputs = [dataset_input(card, task.data_sha, context=task.unit)]
+            self.client.log_inputs(run_id, datasets=inputs)
 
     def finish_parent(self, spec: ScenarioSpec, parent_id: str, parent_key: str) -> None:
         """Summarise every recorded child (this session's and earlier ones) on the parent."""

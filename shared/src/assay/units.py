@@ -9,6 +9,7 @@ checks both against the shas the driver planned with, and returns a
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import signal
 import sys
@@ -161,9 +162,15 @@ def failed_result(
     )
 
 
+BATCH_JOB_VARIABLES = {"slurm_job_id": "SLURM_JOB_ID", "pbs_job_id": "PBS_JOBID"}
+"""Where a batch scheduler names the job a process runs in (tag -> variable): a Dask
+worker submitted by dask-jobqueue tags the units it runs with its job's id."""
+
+
 @cache
 def hardware_tags() -> dict[str, str]:
-    """This process's machine: host, CPU, cores, memory, platform, and a CUDA device if any."""
+    """This process's machine: host, CPU, cores, memory, platform, a CUDA device if any,
+    and the batch job (Slurm, PBS) it runs in, if any."""
     tags = {
         "host": platform.node(),
         "cpu": platform.processor() or platform.machine(),
@@ -175,6 +182,9 @@ def hardware_tags() -> dict[str, str]:
     torch = sys.modules.get("torch")  # only when a model already loaded it
     if torch is not None and torch.cuda.is_available():
         tags["cuda_device"] = torch.cuda.get_device_name(0)
+    for tag, variable in BATCH_JOB_VARIABLES.items():
+        if os.environ.get(variable):
+            tags[tag] = os.environ[variable]
     return tags
 
 
