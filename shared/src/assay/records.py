@@ -218,6 +218,8 @@ class RecordsFolder:
         if older not in entries:
             return 0
         for record in _verified_lines(self.root / older, entries[older], self.manifest):
+            if record.get("parent"):  # as a record written now would hold it
+                record["parent"]["tags"] = _recorded_tags(record["parent"]["tags"])
             name, sha = self._write(scenario, record)
             entries[name] = sha
         del entries[older]
