@@ -255,7 +255,7 @@ def test_bad_task_file_is_one_line_naming_it(case: str, tmp_path: Path) -> None:
 
 
 def test_a_folder_given_as_a_task_file_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="is a folder; a Matbench task is one file"):
+    with pytest.raises(DataError, match="is a folder; this source reads a file"):
         _load(tmp_path, tmp_path / "cache")
 
 

@@ -389,16 +389,6 @@ class MatbenchFileSource(UserFileSource, MaterialsSource):
     def input_files(self, params: Mapping[str, Any]) -> list[Path]:
         return [_user_path(self, params)]
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        path = _user_path(self, params)
-        if path.is_dir():
-            raise DataError(
-                f"{self.name}: {path} is a folder; a Matbench task is one file "
-                "(.json, .json.gz or .json.bz2); for a folder of structures run "
-                "materials/structure-folder"
-            )
-
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
 
