@@ -238,13 +238,10 @@ class RecordsFolder:
             return [self.root / name for name in sorted(mine)]
 
     def _remove_unlisted(self, entries: dict[str, str], dropped: set[str]) -> None:
-        """Files the manifest just dropped, unit files a kill left unlisted, and temporary
-        files. Nothing else is touched, whatever else the folder holds."""
+        """Files the manifest just dropped, and temporary files a kill left. A file the
+        manifest never listed is left alone: reading ignores it, and it may be someone's."""
         for name in dropped:
             (self.root / name).unlink(missing_ok=True)
-        for path in self.root.rglob(f"*{SUFFIX}"):
-            if UNIT_FILE.match(path.name) and path.relative_to(self.root).as_posix() not in entries:
-                path.unlink(missing_ok=True)
         for path in self.root.rglob(".*.tmp"):
             path.unlink(missing_ok=True)
 
