@@ -65,6 +65,10 @@ class SevenNetPotential(Potential):
     weights = "SevenNet-0_11Jul2024"
 
     def load(self) -> nn.Module:
+        # imported here, where `pretrained` silences their import-time deprecation warnings
+        import sevenn.atom_graph_data
+        import sevenn.train.dataload  # noqa: F401
+        import torch_geometric.data  # noqa: F401
         from sevenn.checkpoint import SevenNetCheckpoint
 
         path = checkpoint_path()
