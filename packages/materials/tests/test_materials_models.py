@@ -1,7 +1,9 @@
-"""Features and models: Magpie-style statistics, the torch models, CHGNet with and without the extra."""
+"""Features and models: Magpie-style statistics, the torch models, the foundation potentials
+with and without the extra."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -66,19 +68,26 @@ def test_crystal_graph_refuses_formulas() -> None:
 
 
 @pytest.mark.parametrize(
-    "model",
-    ["materials.chgnet_zero_shot", "materials.chgnet_calibrated", "materials.chgnet_finetuned"],
+    ("model", "package", "label"),
+    [
+        ("materials.chgnet_zero_shot", "chgnet", "CHGNet"),
+        ("materials.chgnet_calibrated", "chgnet", "CHGNet"),
+        ("materials.chgnet_finetuned", "chgnet", "CHGNet"),
+        ("materials.sevennet_zero_shot", "sevenn", "SevenNet"),
+        ("materials.sevennet_calibrated", "sevenn", "SevenNet"),
+        ("materials.sevennet_finetuned", "sevenn", "SevenNet"),
+    ],
 )
-def test_chgnet_without_the_extra_is_reported_not_installed(
-    monkeypatch: pytest.MonkeyPatch, model: str
+def test_foundation_models_without_the_extra_are_reported_not_installed(
+    monkeypatch: pytest.MonkeyPatch, model: str, package: str, label: str
 ) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "chgnet" else real(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a)
     )
     with pytest.raises(
         UnknownNameError,
-        match=rf"'{model}' needs CHGNet, which is not installed: "
+        match=rf"'{model}' needs {label}, which is not installed: "
         r"pip install 'assay-materials\[foundation\]'",
     ):
         build_model(model, {}, process_catalog().models)
@@ -87,7 +96,7 @@ def test_chgnet_without_the_extra_is_reported_not_installed(
 @pytest.mark.slow
 @pytest.mark.extras  # the `foundation` extra
 def test_chgnet_zero_shot_gives_cu3au_a_small_formation_energy() -> None:
-    from assay_materials.foundation import zero_shot_formation
+    from assay_materials.chgnet import CHGNET
     from pymatgen.core.lattice import Lattice
     from pymatgen.core.structure import Structure
 
@@ -100,30 +109,36 @@ def test_chgnet_zero_shot_gives_cu3au_a_small_formation_energy() -> None:
     inputs[0] = cu3au  # np.array([structure]) would unpack its sites
     data = Dataset(inputs=inputs, targets=None, metadata=META)
     # DFT puts L1_2 Cu3Au near -0.1 eV/atom; a transferable model lands within a few tenths.
-    assert abs(zero_shot_formation(data)[0]) < 0.3
+    assert abs(CHGNET.zero_shot_formation(data)[0]) < 0.3
 
 
 @pytest.mark.extras  # the `foundation` extra
-def test_chgnet_zero_shot_values_are_kept_on_disk_for_other_processes(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize(("module", "name"), [("chgnet", "CHGNET"), ("sevennet", "SEVENNET")])
+def test_zero_shot_values_are_kept_on_disk_for_other_processes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: str, name: str
 ) -> None:
     from assay_materials import foundation
     from pymatgen.core.lattice import Lattice
     from pymatgen.core.structure import Structure
 
+    potential = getattr(importlib.import_module(f"assay_materials.{module}"), name)
+    if not potential.installed():
+        pytest.skip("the foundation extra is not installed")
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
     monkeypatch.setattr(foundation, "_ZERO_SHOT", {})
-    monkeypatch.setattr(foundation, "chgnet_reference", lambda symbol: -1.0)
-    monkeypatch.setattr(foundation, "chgnet_energies", lambda s: np.full(len(s), -1.25))
+    monkeypatch.setattr(potential, "reference", lambda symbol: -1.0)
+    monkeypatch.setattr(potential, "pretrained", lambda: None)
+    monkeypatch.setattr(potential, "energies", lambda net, s: np.full(len(s), -1.25))
     cells = np.empty(2, dtype=object)
     cells[:] = [Structure(Lattice.cubic(a), ["Cu"], [[0, 0, 0]]) for a in (2.5, 2.6)]
     data = Dataset(inputs=cells, targets=None, metadata=META)
-    assert foundation.zero_shot_formation(data).tolist() == [-0.25, -0.25]
-    assert foundation._zero_shot_file().is_file()
+    assert potential.zero_shot_formation(data).tolist() == [-0.25, -0.25]
+    assert potential.zero_shot_file().is_file()
+    assert potential.zero_shot_file().parent.name == potential.package
 
-    def ask_chgnet(structures: list[Structure]) -> None:
-        raise AssertionError("CHGNet asked again for structures saved on disk")
+    def ask_again(net: object, structures: list[Structure]) -> None:
+        raise AssertionError("the potential was asked again for structures saved on disk")
 
     monkeypatch.setattr(foundation, "_ZERO_SHOT", {})  # a new process: an empty memo
-    monkeypatch.setattr(foundation, "chgnet_energies", ask_chgnet)
-    assert foundation.zero_shot_formation(data).tolist() == [-0.25, -0.25]
+    monkeypatch.setattr(potential, "energies", ask_again)
+    assert potential.zero_shot_formation(data).tolist() == [-0.25, -0.25]

@@ -72,3 +72,48 @@ def test_alloy_pool_reveals_negative_formation_energy_and_its_cost() -> None:
     assert measured.values.tolist() == pytest.approx([0.02, 0.05])
     assert measured.cost is not None
     assert measured.cost.tolist() == [60.0, 20.0]  # steps x atoms
+
+
+@pytest.mark.parametrize(
+    ("policy", "module", "name", "package"),
+    [
+        ("materials.chgnet_prior", "chgnet", "CHGNET", "chgnet"),
+        ("materials.sevennet_prior", "sevennet", "SEVENNET", "sevenn"),
+    ],
+)
+def test_foundation_priors_measure_what_their_potential_calls_most_stable_first(
+    monkeypatch: pytest.MonkeyPatch, policy: str, module: str, name: str, package: str
+) -> None:
+    import importlib
+    import importlib.util
+
+    from assay.closed_loop import build_policy
+    from assay.errors import NotInstalledError
+    from assay.plugin import process_catalog
+
+    policies = process_catalog().policies
+    real = importlib.util.find_spec
+    with monkeypatch.context() as without:
+        without.setattr(
+            importlib.util, "find_spec", lambda n, *a: None if n == package else real(n, *a)
+        )
+        with pytest.raises(NotInstalledError, match=rf"policy '{policy}' needs .*not installed"):
+            build_policy(policy, {}, policies)
+    if real(package) is None:
+        pytest.skip("the foundation extra is not installed")
+    potential = getattr(importlib.import_module(f"assay_materials.{module}"), name)
+    # the potential's zero-shot formation energies, read off the cells' lattice constants
+    monkeypatch.setattr(
+        potential,
+        "zero_shot_formation",
+        lambda data: np.array([s.lattice.a - 3.85 for s in data.inputs]),
+    )
+    structures = np.empty(4, dtype=object)
+    for i, a in enumerate((3.9, 3.7, 4.0, 3.8)):
+        structures[i] = Structure(Lattice.cubic(a), ["Au", "Cu"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    data = Dataset(
+        inputs=structures, targets=np.zeros(4), extras={"steps": np.ones(4)}, metadata=META
+    )
+    candidates = AlloyPool(data).reset(0)
+    chosen = build_policy(policy, {}, policies).suggest(None, candidates, 2, seed=0)  # type: ignore[arg-type]
+    assert chosen.ids.tolist() == ["1", "3"]  # the two lowest formation energies

@@ -11,18 +11,21 @@ the pool's on-hull structures ride along for the record.
 
 Candidates carry Magpie-style composition statistics and geometry as
 features (what the core's surrogate policies fit on) and the structures as
-inputs (what the CHGNet-prior policy reads).
+inputs (what the foundation-prior policies read).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from assay.closed_loop import Candidates, Environment, History, Measurement
 from assay.data import Dataset
 from assay.errors import DataError, NotInstalledError
+
+if TYPE_CHECKING:
+    from assay_materials.foundation import Potential
 
 
 class AlloyPool(Environment):
@@ -62,34 +65,51 @@ class AlloyPool(Environment):
         return self._values
 
 
-class CHGNetPriorPolicy:
-    """Measures the candidates CHGNet predicts most stable first (zero-shot, nothing fitted):
-    a foundation model's prior, against the core's policies that learn from measurements."""
+class FoundationPrior:
+    """Measures the candidates a foundation potential predicts most stable first (zero-shot,
+    nothing fitted): a foundation model's prior, against the core's policies that learn from
+    measurements. Subclasses name the potential."""
+
+    name: ClassVar[str]
 
     def __init__(self) -> None:
-        import importlib.util
+        self.potential().require(self.name, kind="policy", error=NotInstalledError)
 
-        if importlib.util.find_spec("chgnet") is None:
-            raise NotInstalledError(
-                "policy 'materials.chgnet_prior' needs CHGNet, which is not installed: "
-                "pip install 'assay-materials[foundation]'"
-            )
+    def potential(self) -> Potential:
+        raise NotImplementedError
 
     def _prior(self, candidates: Candidates) -> np.ndarray[Any, Any]:
-        """CHGNet's zero-shot values, negated (kept on disk per structure by
-        `zero_shot_formation`, so the seeds of a campaign ask CHGNet once)."""
+        """The zero-shot values, negated (kept on disk per structure by
+        `Potential.zero_shot_formation`, so the seeds of a campaign ask the potential once)."""
         from assay.data import DatasetMetadata
 
-        from assay_materials.foundation import zero_shot_formation
-
         if candidates.inputs is None:
-            raise DataError("policy 'materials.chgnet_prior' needs candidates with structures")
+            raise DataError(f"policy '{self.name}' needs candidates with structures")
         inputs = np.empty(len(candidates), dtype=object)
         inputs[:] = list(candidates.inputs)
         meta = DatasetMetadata(name="candidates", version="1", provenance="campaign", licence="n/a")
-        return -zero_shot_formation(Dataset(inputs=inputs, targets=None, metadata=meta))
+        data = Dataset(inputs=inputs, targets=None, metadata=meta)
+        return -self.potential().zero_shot_formation(data)
 
     def suggest(self, history: History, candidates: Candidates, q: int, *, seed: int) -> Candidates:
         del history, seed  # a fixed prior: the order never changes
         order = np.argsort(-self._prior(candidates), kind="stable")
         return candidates.take(order[:q])
+
+
+class CHGNetPriorPolicy(FoundationPrior):
+    name = "materials.chgnet_prior"
+
+    def potential(self) -> Potential:
+        from assay_materials.chgnet import CHGNET
+
+        return CHGNET
+
+
+class SevenNetPriorPolicy(FoundationPrior):
+    name = "materials.sevennet_prior"
+
+    def potential(self) -> Potential:
+        from assay_materials.sevennet import SEVENNET
+
+        return SEVENNET
