@@ -112,6 +112,12 @@ class RegisteredScenario:
     plugin_version: str
 
 
+BUILTIN_PROTOCOLS = {
+    "supervised": "assay.protocols:SupervisedProtocol",
+    "closed_loop": "assay.campaign:ClosedLoopProtocol",
+}
+
+
 class Catalog:
     """Everything the loaded plugins register, under one set of registries."""
 
@@ -124,10 +130,11 @@ class Catalog:
         self.metrics: MetricRegistry = builtin_metrics()
         self.splits: LazyRegistry[Splitter] = LazyRegistry("split", _splitter_named)
         self.splits.update(SPLITTERS)
-        from assay.protocols import builtin_protocols
-
         self.protocols: LazyRegistry[EvaluationProtocol] = LazyRegistry("protocol", _protocol_named)
-        self.protocols.update(builtin_protocols())
+        # Named, not imported: the protocols sit above the catalog (the closed loop's on top
+        # of the loop package), so the catalog never imports them.
+        for name, reference in BUILTIN_PROTOCOLS.items():
+            self.protocols.register_lazy(name, reference)
         self.environments: Registry[EnvironmentEntry] = Registry("environment")
         self.policies: Registry[PolicyEntry] = Registry("policy")
 

@@ -23,7 +23,6 @@ from assay.errors import DataError
 from assay.metrics import Metric
 from assay.models import build_model, fitted_choice_tags, resolve_model
 from assay.predictions import Predictions
-from assay.registry import Registry
 from assay.spec import ProtocolSpec, ScenarioSpec
 from assay.splits import Fold, Split, carve_validation, make_split, rows_sha
 
@@ -234,12 +233,3 @@ class SupervisedProtocol(EvaluationProtocol):
                 **{f"fitted.{name}": value for name, value in choices.items()},
             },
         )
-
-
-def builtin_protocols() -> Registry[EvaluationProtocol]:
-    from assay.campaign import ClosedLoopProtocol
-
-    registry: Registry[EvaluationProtocol] = Registry("protocol")
-    registry.register("supervised", SupervisedProtocol())
-    registry.register("closed_loop", ClosedLoopProtocol())
-    return registry
