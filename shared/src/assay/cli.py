@@ -593,7 +593,13 @@ def suite_run(
         entries, suite.size, executor, workers, scheduler, as_json, retry_failed, notes, records
     )
     if board is not None:  # the board is written whatever failed; failures stay on it
-        leaderboard_build(suite=file, out=board, print_table=not as_json, html=True)
+        from mlflow.tracking import MlflowClient
+
+        from assay.publish import publish_boards
+
+        client = MlflowClient()
+        published = publish_boards(client, _catalog(), board, suite=suite, html=True)
+        _report_boards(published, board, print_table=not as_json)
     if failed:
         raise typer.Exit(1)
 
@@ -624,56 +630,37 @@ def leaderboard_build(
     them, so a fresh clone rebuilds the same boards without rerunning anything."""
     from mlflow.tracking import MlflowClient
 
-    from assay.leaderboard import QUICK_NOTE, build_boards, mean_std, rank_text, write_boards
-    from assay.records import import_records, write_records
-    from assay.runner import entries_from_suite
+    from assay.publish import publish_boards
     from assay.spec import load_suite
-    from assay.stats import interval_text
     from assay.store import open_store
 
     _quiet_libraries()
-    catalog = _catalog()
     client = MlflowClient()
     open_store(client.tracking_uri)
-    imported = import_records(client, out)
-    if imported:
+    published = publish_boards(
+        client,
+        _catalog(),
+        out,
+        suite=load_suite(suite) if suite is not None else None,
+        size=_size(size),
+        html=html,
+        records=records,
+    )
+    _report_boards(published, out, print_table=print_table)
+
+
+def _report_boards(published: Any, out: Path, *, print_table: bool) -> None:
+    """What a board build wrote, then each board as a table with `--print`."""
+    from assay.leaderboard import QUICK_NOTE, mean_std, rank_text
+    from assay.stats import interval_text
+
+    boards, written = published.boards, published.written
+    if published.imported:
         console.print(
-            f"imported {imported} unit runs from the records under {out}/records/",
+            f"imported {published.imported} unit runs from the records under {out}/records/",
             soft_wrap=True,
             highlight=False,
         )
-    wanted: list[tuple[str, list[ModelEntry] | None]]
-    if suite is not None:
-        suite_spec = load_suite(suite)
-        chosen_size = suite_spec.size
-        entries, _ = entries_from_suite(suite_spec, catalog)
-        wanted = [(e.scenario, list(e.models)) for e in entries]
-    else:
-        chosen_size = _size(size)
-        wanted = [(key, None) for key in sorted(catalog.scenarios)]
-    boards = []
-    for ref, models in wanted:
-        spec = catalog.scenario(ref).spec
-        boards += build_boards(
-            client,
-            spec,
-            chosen_size,
-            models,
-            {m.name: catalog.metrics.get(m.name) for m in spec.metrics},
-        )
-    if not boards:
-        raise AssayError("no tracked runs to build a leaderboard from: run `assay suite run` first")
-    written = write_boards(boards, out)
-    if html:
-        from assay.site import write_site
-
-        written += write_site(boards, out)
-    if records:  # a scenario's records hold the runs of all its boards
-        by_scenario: dict[str, list[Any]] = {}
-        for b in boards:
-            by_scenario.setdefault(b.scenario, []).extend(b.unit_runs)
-        for scenario, runs in by_scenario.items():
-            written += write_records(client, scenario, runs, out)
     console.print(
         f"wrote {len(written)} files for {len(boards)} scenarios under {out}/",
         soft_wrap=True,
