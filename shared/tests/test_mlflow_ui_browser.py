@@ -28,18 +28,13 @@ from assay.plugin import discover
 from assay.runner import GridEntry, plan_grid, run_grid
 from assay.spec import ModelEntry
 from assay.tracking import DIGEST_CHARS, Tracker
-from test_site_browser import REPO, chromium_path, screenshot_dir
+from test_site_browser import REPO, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
 SCENARIO = "testplugin/tiny-holdout"
 READY_S = 300.0
 """`mlflow ui` imports MLflow's server before it answers: a minute or more when loaded."""
-
-
-def _unavailable(reason: str) -> None:
-    # The browser tier is selected only where a browser must be there (`nox -s site`).
-    pytest.fail(f"{reason}; `nox -s site` installs it", pytrace=False)
 
 
 @dataclass(frozen=True)
@@ -109,22 +104,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed")
-    executable = chromium_path()
-    if executable is None:
-        _unavailable("no Chromium on PATH (Debian: apt-get install chromium-headless-shell)")
-    with sync_playwright() as playwright:
-        # No sandbox: CI runs as root in a container, where Chromium's sandbox cannot start.
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def _dataset_cell(page: Any, store: Store) -> Any:

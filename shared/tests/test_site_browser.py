@@ -11,8 +11,6 @@ wherever it is selected a missing browser fails.
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -24,42 +22,13 @@ from site_boards import loop_board, tagging_board
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "leaderboards"
-BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
 pytestmark = pytest.mark.browser
-
-
-def _unavailable(reason: str) -> None:
-    pytest.fail(f"{reason}; `nox -s site` installs it", pytrace=False)
-
-
-def chromium_path() -> str | None:
-    """ASSAY_CHROMIUM, else the first Chromium on PATH."""
-    given = os.environ.get("ASSAY_CHROMIUM")
-    if given:
-        return given
-    return next((p for name in BROWSERS if (p := shutil.which(name))), None)
 
 
 def screenshot_dir() -> Path:
     path = Path(os.environ.get("ASSAY_SCREENSHOTS", REPO / "build" / "site-screenshots"))
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed")
-    executable = chromium_path()
-    if executable is None:
-        _unavailable("no Chromium on PATH (Debian: apt-get install chromium-headless-shell)")
-    with sync_playwright() as playwright:
-        # No sandbox: CI runs as root in a container, where Chromium's sandbox cannot start.
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
