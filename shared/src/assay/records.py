@@ -249,9 +249,6 @@ class RecordsFolder:
         """The unit hashes of the per-unit files listed (from their names alone)."""
         return {_stem(name) for name in self.listed() if _stem(name)}
 
-    def has(self, unit: UnitId) -> bool:
-        return _unit_stem(unit) in self.recorded_units()
-
     def read(self, scenarios: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
         """Every record (of these scenario ids), each file checked against the manifest
         first."""
