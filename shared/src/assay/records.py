@@ -37,6 +37,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from assay import ownership
+from assay.data import sha256_file
 from assay.errors import DataError
 from assay.store import read_artifact
 from assay.tracking import DATASET_ARTIFACT, TAG, dataset_input
@@ -124,10 +125,6 @@ def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    return _sha256_bytes(path.read_bytes())
-
-
 def _replace_durably(tmp: Path, path: Path) -> None:
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -181,7 +178,7 @@ class RecordsFolder:
         sha = _sha256_bytes(data)
         name = f"{scenario}/{_unit_stem(unit_id(record))}-{sha[:12]}{SUFFIX}"
         path = self.root / name
-        if not (path.is_file() and _sha256(path) == sha):
+        if not (path.is_file() and sha256_file(path) == sha):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
@@ -261,7 +258,7 @@ class RecordsFolder:
 def _verified_lines(path: Path, expected: str, manifest: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"run records: {path} is listed in {manifest} but missing")
-    if _sha256(path) != expected:
+    if sha256_file(path) != expected:
         raise DataError(
             f"run records: {path} does not match its sha256 in {manifest}; "
             "restore it with git checkout"
