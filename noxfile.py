@@ -205,12 +205,9 @@ CHROMIUM_PACKAGE = "chromium-headless-shell"
 `playwright install` downloads one from a CDN (not allowed)."""
 
 
-def _chromium(session: nox.Session) -> str:
-    """A Chromium on PATH, installed with apt-get (as root, or through sudo) if missing."""
-    for name in (CHROMIUM_PACKAGE, "chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
+def _apt_install(session: nox.Session, *packages: str, options: tuple[str, ...] = ()) -> None:
+    """Debian packages for a session's services or browser: apt-get as root, or through
+    sudo; non-interactive, without recommended extras."""
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     session.run(*sudo, "apt-get", "update", "-qq", external=True, env=env)
@@ -221,10 +218,20 @@ def _chromium(session: nox.Session) -> str:
         "-y",
         "-qq",
         "--no-install-recommends",
-        CHROMIUM_PACKAGE,
+        *options,
+        *packages,
         external=True,
         env=env,
     )
+
+
+def _chromium(session: nox.Session) -> str:
+    """A Chromium on PATH, installed with apt-get (as root, or through sudo) if missing."""
+    for name in (CHROMIUM_PACKAGE, "chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    _apt_install(session, CHROMIUM_PACKAGE)
     found = shutil.which(CHROMIUM_PACKAGE)
     if found is None:
         session.error(f"apt-get installed {CHROMIUM_PACKAGE} but it is not on PATH")
@@ -344,20 +351,7 @@ def _ensure_postgres(session: nox.Session) -> None:
         session.error("PostgreSQL is not installed: apt-get install postgresql (needs root)")
     Path("/etc/postgresql-common").mkdir(parents=True, exist_ok=True)
     Path("/etc/postgresql-common/createcluster.conf").write_text("create_main_cluster = false\n")
-    apt = {"DEBIAN_FRONTEND": "noninteractive"}
-    session.run("apt-get", "update", "-qq", external=True, env=apt)
-    session.run(
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        "-o",
-        "Dpkg::Options::=--force-confold",
-        "postgresql",
-        external=True,
-        env=apt,
-    )
+    _apt_install(session, "postgresql", options=("-o", "Dpkg::Options::=--force-confold"))
 
 
 @nox.session
@@ -382,18 +376,7 @@ def _ensure_slurm(session: nox.Session) -> None:
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         session.error("Slurm is not installed: apt-get install slurm-wlm munge (needs root)")
-    apt = {"DEBIAN_FRONTEND": "noninteractive"}
-    session.run("apt-get", "update", "-qq", external=True, env=apt)
-    session.run(
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        *SLURM_PACKAGES,
-        external=True,
-        env=apt,
-    )
+    _apt_install(session, *SLURM_PACKAGES)
 
 
 @nox.session
