@@ -11,8 +11,10 @@ from assay import remote
 from assay.clusters import load_cluster_config, start_cluster
 from assay.errors import AssayError, SpecError
 from assay.executors import _mismatch, _refuse_mismatched
+from assay.tracking import dataset_input, log_dataset_input
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
+    BAD_REQUEST,
     INVALID_PARAMETER_VALUE,
     TEMPORARILY_UNAVAILABLE,
     UNAUTHENTICATED,
@@ -179,3 +181,37 @@ def test_options_dask_jobqueue_rejects_are_one_line(tmp_path: Path) -> None:
     path.write_text('kind = "pbs"\njobs = 1\n[options]\nno_such_option = 3\n')
     with pytest.raises(AssayError, match="rejected the cluster options"):
         start_cluster(load_cluster_config(path))
+
+
+class RacingInputs:
+    """Refuses the first `losses` dataset inputs as another driver's insert would."""
+
+    def __init__(self, losses: int, message: str) -> None:
+        self.losses = losses
+        self.message = message
+        self.logged: list[str] = []
+
+    def log_inputs(self, run_id: str, datasets: list[Any]) -> None:
+        if self.losses:
+            self.losses -= 1
+            raise MlflowException(self.message, BAD_REQUEST)
+        self.logged.append(run_id)
+
+
+RACE = (
+    "(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "
+    '"uq_dataset_name_digest" DETAIL: Key (experiment_id, name, digest) already exists.'
+)
+
+
+def test_a_dataset_insert_lost_to_another_driver_is_tried_again() -> None:
+    client = RacingInputs(losses=2, message=RACE)
+    log_dataset_input(client, "run-1", dataset_input({"name": "diabetes"}, "ab" * 32))
+    assert client.logged == ["run-1"]
+
+
+def test_other_refused_inputs_are_raised_at_once() -> None:
+    client = RacingInputs(losses=1, message="Param value too long")
+    with pytest.raises(MlflowException, match="too long"):
+        log_dataset_input(client, "run-1", dataset_input({"name": "diabetes"}, "ab" * 32))
+    assert client.logged == []

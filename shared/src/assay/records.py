@@ -40,7 +40,7 @@ from assay import ownership
 from assay.data import sha256_file
 from assay.errors import DataError
 from assay.store import read_artifact
-from assay.tracking import DATASET_ARTIFACT, TAG, dataset_input
+from assay.tracking import DATASET_ARTIFACT, TAG, dataset_input, log_dataset_input
 
 RECORDS_DIR = "records"
 MANIFEST = "SHA256SUMS"
@@ -401,8 +401,7 @@ def _log_dataset(
     card = (record["parent"] or {}).get("artifacts", {}).get(DATASET_ARTIFACT)
     data_sha = record["tags"].get(f"{TAG}data_sha")
     if card is not None and data_sha:
-        inputs = [dataset_input(json.loads(card), data_sha, context)]
-        client.log_inputs(run_id, datasets=inputs)
+        log_dataset_input(client, run_id, dataset_input(json.loads(card), data_sha, context))
 
 
 class LiveRecords:

@@ -111,6 +111,32 @@ def dataset_input(card: Mapping[str, Any], data_sha: str, context: str = "") -> 
     return DatasetInput(dataset, tags=tags)
 
 
+DATASET_RACE_TRIES = 5
+
+
+def log_dataset_input(client: Any, run_id: str, dataset: DatasetInput) -> None:
+    """Log `dataset` on the run. MLflow looks a dataset up and then inserts it, so two
+    drivers logging the same new dataset at once on a shared server can both insert: the
+    loser is refused on the unique key (HTTP 400). The dataset then exists, and trying
+    again finds and reuses it."""
+    for attempt in range(DATASET_RACE_TRIES):
+        try:
+            client.log_inputs(run_id, datasets=[dataset])
+            return
+        except MlflowException as exc:
+            if attempt + 1 == DATASET_RACE_TRIES or not _lost_insert_race(exc):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _lost_insert_race(exc: MlflowException) -> bool:
+    text = str(exc).lower()
+    return any(
+        sign in text
+        for sign in ("duplicate key", "unique constraint", "uniqueviolation", "integrityerror")
+    )
+
+
 def _version(dist: str) -> str:
     return distribution_version(dist)
 
@@ -424,7 +450,7 @@ class Tracker:
             card = dataclasses.asdict(dataset)
             self.client.log_dict(run_id, card, DATASET_ARTIFACT)
             self.client.set_tag(run_id, f"{TAG}data_notes", str(len(dataset.notes)))
-            self.client.log_inputs(run_id, datasets=[dataset_input(card, task.data_sha)])
+            log_dataset_input(self.client, run_id, dataset_input(card, task.data_sha))
         run_id = self._one_parent(experiment_id, key)
         known[key] = run_id
         return run_id
@@ -522,8 +548,7 @@ class Tracker:
         """The unit's data as the run's dataset input, its fold as the context."""
         if task.dataset is not None:
             card = dataclasses.asdict(task.dataset)
-            inputs = [dataset_input(card, task.data_sha, context=task.unit)]
-            self.client.log_inputs(run_id, datasets=inputs)
+            log_dataset_input(self.client, run_id, dataset_input(card, task.data_sha, task.unit))
 
     def finish_parent(self, spec: ScenarioSpec, parent_id: str, parent_key: str) -> None:
         """Summarise every recorded child (this session's and earlier ones) on the parent."""
