@@ -12,6 +12,7 @@ from assay.executors import SerialExecutor
 from assay.plugin import Catalog
 from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
+from assay_lifesci.cells import log_normalise
 from assay_lifesci.denoising import read_count_table
 from assay_lifesci.mcv import binomial_split
 from assay_lifesci.plugin import plugin
@@ -83,6 +84,8 @@ def test_pca_beats_no_denoising_on_the_celltypist_sample(catalog: Catalog) -> No
         ),
         (",g1,g2\nc1,1,-2\nc2,0,3\n", "cell 1, gene 'g2' holds -2.0"),
         (",g1,g2\nc1,1,x\nc2,0,3\n", "non-numeric entries"),
+        (",g1,g2\nc1,1\nc2,0,3\n", "non-numeric entries or short rows"),
+        ("", "expected a header row"),
         (",g1\nc1,1\n", "expected a cells x genes matrix"),
     ],
 )
@@ -110,3 +113,34 @@ def test_log_normalised_h5ad_is_refused_in_one_line(catalog: Catalog, tmp_path: 
     with pytest.raises(DataError, match="denoising needs raw integer counts") as info:
         plan_grid(catalog, [entry], "quick")
     assert "\n" not in str(info.value)
+
+
+def test_count_csv_reads_as_pandas_does(tmp_path: Path) -> None:
+    """Quoted gene names, a byte-order mark and counts that went through floating point."""
+    import pandas as pd
+
+    path = tmp_path / "counts.csv"
+    path.write_text(
+        '\ufeff"",g1,"g,2",g3\nc1,0.999999999999999,0,3.00000000000001\nc2,2,0,0\nc3,0,7,1\n'
+    )
+    counts, genes = read_count_table(path)
+    frame = pd.read_csv(path, index_col=0)
+    assert genes == ["g1", "g,2", "g3"] == list(frame.columns)
+    assert counts.tolist() == np.round(frame.to_numpy(dtype=np.float64)).tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_log_normalise_is_log1p_of_scaled_counts_bit_for_bit(dtype: type, order: str) -> None:
+    """Computed on the non-zero entries only, yet the same bytes as the whole-matrix
+    formula: cached data and metrics depend on them (an empty cell, a -0.0 included)."""
+    rng = np.random.default_rng(0)
+    counts = np.asarray(rng.poisson(0.2, (40, 3001)), dtype=dtype, order=order)
+    counts[3] = 0
+    if dtype is not np.int32:
+        counts[5, 7] = -0.0
+    totals = counts.sum(axis=1, keepdims=True)
+    expected = np.log1p(counts * (1e4 / np.where(totals > 0, totals, 1.0))).astype(np.float32)
+    got = log_normalise(counts)
+    assert got.dtype == np.float32
+    assert got.tobytes() == expected.tobytes()
