@@ -53,6 +53,44 @@ class EventBatch:
 
     @classmethod
     def from_awkward(cls, batch: ak.Array) -> EventBatch:
+        layout = batch.layout
+        if isinstance(layout, ak.contents.IndexedOptionArray):
+            # nextBatch's usual layout: the records one after the other in flat buffers,
+            # read as they are instead of through awkward's per-field operations.
+            ok = np.asarray(layout.index) >= 0
+            prt = layout.content["prt"]
+            offsets = np.asarray(prt.offsets, dtype=np.int64)
+            records = np.asarray(layout.index)[ok]
+            if offsets[0] == 0 and np.array_equal(records, np.arange(len(offsets) - 1)):
+                return cls._from_buffers(ok, offsets, prt.content)
+        return cls._from_awkward_arrays(batch)
+
+    @classmethod
+    def _from_buffers(
+        cls, ok: npt.NDArray[np.bool_], offsets: IntArray, particles: Any
+    ) -> EventBatch:
+        n = int(offsets[-1])
+
+        def flat(content: Any, dtype: Any) -> Any:
+            return np.asarray(content.data[:n], dtype=dtype)
+
+        momentum = particles["p"]
+        return cls(
+            ok=ok,
+            offsets=offsets,
+            id=flat(particles["id"], np.int64),
+            status=flat(particles["status"], np.int64),
+            mother1=flat(particles["mother1"], np.int64),
+            daughter1=flat(particles["daughter1"], np.int64),
+            daughter2=flat(particles["daughter2"], np.int64),
+            px=flat(momentum["px"], np.float64),
+            py=flat(momentum["py"], np.float64),
+            pz=flat(momentum["pz"], np.float64),
+            e=flat(momentum["e"], np.float64),
+        )
+
+    @classmethod
+    def _from_awkward_arrays(cls, batch: ak.Array) -> EventBatch:
         ok = ~ak.to_numpy(ak.is_none(batch, axis=0))
         prt = batch[ok].prt
         counts = ak.to_numpy(ak.num(prt)).astype(np.int64)
@@ -76,20 +114,24 @@ class EventBatch:
 
     def visible(self, is_visible: dict[int, bool], particle_data: Any) -> npt.NDArray[np.bool_]:
         """Final, visible, |eta| < 3: the particles the jets are clustered from."""
-        final = self.status > 0
-        for pid in np.unique(self.id[final]).tolist():
+        final = np.flatnonzero(self.status > 0)
+        final_ids = self.id[final]
+        for pid in np.unique(final_ids).tolist():
             if pid not in is_visible:
                 is_visible[pid] = bool(particle_data.isVisible(pid))
         visible_ids = np.array([k for k, v in is_visible.items() if v], dtype=np.int64)
-        keep = final & np.isin(self.id, visible_ids)
+        rows = final[np.isin(final_ids, visible_ids)]
         # Pythia's |eta| = log((|p| + |pz|) / max(TINY, pT)); the ratio is exact in numpy
-        pt = np.sqrt(self.px * self.px + self.py * self.py)
-        p_abs = np.sqrt(self.px * self.px + self.py * self.py + self.pz * self.pz)
-        ratio = (p_abs + np.abs(self.pz)) / np.maximum(_TINY, pt)
+        px, py, pz = self.px[rows], self.py[rows], self.pz[rows]
+        pt = np.sqrt(px * px + py * py)
+        p_abs = np.sqrt(px * px + py * py + pz * pz)
+        ratio = (p_abs + np.abs(pz)) / np.maximum(_TINY, pt)
         inside = ratio < _RATIO_MAX
-        for i in np.flatnonzero(keep & (np.abs(ratio - _RATIO_MAX) < _NEAR * _RATIO_MAX)):
+        for i in np.flatnonzero(np.abs(ratio - _RATIO_MAX) < _NEAR * _RATIO_MAX):
             inside[i] = math.log(float(ratio[i])) < PARTICLE_ETA_MAX
-        return np.asarray(keep & inside)
+        keep = np.zeros(len(self.status), dtype=np.bool_)
+        keep[rows[inside]] = True
+        return keep
 
 
 @dataclass(frozen=True)

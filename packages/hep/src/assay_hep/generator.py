@@ -32,6 +32,8 @@ from assay_hep.substructure import new_pseudojet, silence_banner, substructure_t
 
 # fastjet's SWIG layer (pinned 3.5.2.0): the C++ cluster sequence without the proxy class.
 _swig_cluster_sequence = fastjet._swig.ClusterSequence
+_constituents = fastjet._swig._fastjet_swig.PseudoJet_constituents
+_cluster_hist_index = fastjet._swig._fastjet_swig.PseudoJet_cluster_hist_index
 
 
 def physics_versions() -> dict[str, str]:
@@ -189,7 +191,8 @@ def _selected_jets(
         return []
     clock.start("clustering")
     # Bare SWIG PseudoJets: the Python proxy class costs 2 us per particle; same C++ object.
-    pseudojets = [new_pseudojet(*row) for row in particles.tolist()]
+    # map over the four columns: no Python frame or argument tuple per particle.
+    pseudojets = list(map(new_pseudojet, *particles.T.tolist()))
     sequence = _swig_cluster_sequence(pseudojets, definition)
     resonance = RESONANCE_ID.get(spec.label)
     groups: list[list[tuple[float, float]]] | None = None
@@ -207,7 +210,7 @@ def _selected_jets(
         clock.start("constituents")
         # An input particle's history index is its position in the input: one call per
         # constituent instead of four, and the same doubles as its px(), py(), pz(), e().
-        rows = [c.cluster_hist_index() for c in jet.constituents()]
+        rows = list(map(_cluster_hist_index, _constituents(jet)))
         out.append(particles[rows])
     return out
 

@@ -53,12 +53,14 @@ def silence_banner() -> None:
 
 
 new_pseudojet = fastjet._swig._fastjet_swig.new_PseudoJet
+_eta = fastjet._swig._fastjet_swig.PseudoJet_eta
+_phi_std = fastjet._swig._fastjet_swig.PseudoJet_phi_std
 """A bare SWIG PseudoJet (fastjet pinned at 3.5.2.0): the same C++ object as
 `fastjet.PseudoJet(px, py, pz, E)`, without the proxy class that costs 2 us each."""
 
 
 def _pseudojets(p4: FloatArray) -> list[Any]:
-    return [new_pseudojet(a, b, c, d) for a, b, c, d in p4.tolist()]
+    return list(map(new_pseudojet, *p4.T.tolist()))
 
 
 def _soft_drop(jet: Any) -> float:
@@ -111,7 +113,9 @@ def jet_substructure(p4: FloatArray) -> tuple[float, float, FloatArray]:
             axes.append(np.zeros((0, 2)))
             continue
         subjets = kt.exclusive_jets(n)
-        axes.append(np.array([[j.eta(), j.phi_std()] for j in subjets], dtype=np.float64))
+        axes.append(
+            np.array([list(map(_eta, subjets)), list(map(_phi_std, subjets))], dtype=np.float64).T
+        )
     return mass, sd_mass, _taus(p4, axes)
 
 
