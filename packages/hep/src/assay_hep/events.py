@@ -217,7 +217,7 @@ class Record:
         seen: set[int] = set()
         known: dict[int, int] = {}
         for i in np.flatnonzero(np.abs(ids) == resonance).tolist():
-            last = self.bot_copy_id(i, known)
+            last = known[i] if i in known else self.bot_copy_id(i, known)  # a copy walked
             if last in seen:
                 continue
             seen.add(last)

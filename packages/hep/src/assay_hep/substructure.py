@@ -54,6 +54,10 @@ def silence_banner() -> None:
 
 new_pseudojet = fastjet._swig._fastjet_swig.new_PseudoJet
 _eta = fastjet._swig._fastjet_swig.PseudoJet_eta
+_pt = fastjet._swig._fastjet_swig.PseudoJet_pt
+_mass = fastjet._swig._fastjet_swig.PseudoJet_m
+_delta_r = fastjet._swig._fastjet_swig.PseudoJet_delta_R
+_has_parents = fastjet._swig._fastjet_swig.PseudoJet_has_parents
 _phi_std = fastjet._swig._fastjet_swig.PseudoJet_phi_std
 """A bare SWIG PseudoJet (fastjet pinned at 3.5.2.0): the same C++ object as
 `fastjet.PseudoJet(px, py, pz, E)`, without the proxy class that costs 2 us each."""
@@ -64,35 +68,40 @@ def _pseudojets(p4: FloatArray) -> list[Any]:
 
 
 def _soft_drop(jet: Any) -> float:
+    # Bare SWIG calls on bare PseudoJets: the same C++ methods without the proxy class.
     current = jet
     while True:
-        hard, soft = fastjet.PseudoJet(), fastjet.PseudoJet()
-        if not current.has_parents(hard, soft):
-            return float(current.m())
-        pt1, pt2 = hard.pt(), soft.pt()
+        hard, soft = new_pseudojet(), new_pseudojet()
+        if not _has_parents(current, hard, soft):
+            return float(_mass(current))
+        pt1, pt2 = _pt(hard), _pt(soft)
         if pt2 > pt1:
             hard, soft, pt1, pt2 = soft, hard, pt2, pt1
         z = pt2 / (pt1 + pt2)
-        threshold = SOFT_DROP_ZCUT * (hard.delta_R(soft) / R0) ** SOFT_DROP_BETA
+        threshold = SOFT_DROP_ZCUT * (_delta_r(hard, soft) / R0) ** SOFT_DROP_BETA
         if z > threshold:
-            return float(current.m())
+            return float(_mass(current))
         current = hard
 
 
 def _taus(p4: FloatArray, axes: list[FloatArray]) -> FloatArray:
-    """tau_1..tau_N given the (eta, phi) of each axis set (vectorised over constituents)."""
+    """tau_1..tau_N given the (eta, phi) of each axis set (vectorised over constituents and
+    over the axes of all N at once)."""
     pt = np.hypot(p4[:, 0], p4[:, 1])
     eta = np.arcsinh(p4[:, 2] / np.maximum(pt, 1e-12))
     phi = np.arctan2(p4[:, 1], p4[:, 0])
     norm = pt.sum() * R0
     out = np.zeros(N_TAUS)
-    for n, axis in enumerate(axes):
-        if len(axis) == 0:
-            continue
-        deta = eta[:, None] - axis[None, :, 0]
-        dphi = np.mod(phi[:, None] - axis[None, :, 1] + np.pi, 2 * np.pi) - np.pi
-        dr = np.sqrt(deta**2 + dphi**2).min(axis=1)
-        out[n] = float((pt * dr).sum() / norm)
+    used = [n for n, axis in enumerate(axes) if len(axis)]
+    if not used:
+        return out
+    every_axis = np.concatenate([axes[n] for n in used])
+    deta = eta[:, None] - every_axis[None, :, 0]
+    dphi = np.mod(phi[:, None] - every_axis[None, :, 1] + np.pi, 2 * np.pi) - np.pi
+    starts = np.cumsum([0] + [len(axes[n]) for n in used[:-1]])
+    nearest = np.minimum.reduceat(np.sqrt(deta**2 + dphi**2), starts, axis=1)
+    for column, n in enumerate(used):
+        out[n] = float((pt * nearest[:, column]).sum() / norm)
     return out
 
 
