@@ -53,14 +53,15 @@ def silence_banner() -> None:
 
 
 new_pseudojet = fastjet._swig._fastjet_swig.new_PseudoJet
+"""A bare SWIG PseudoJet (fastjet pinned at 3.5.2.0): the same C++ object as
+`fastjet.PseudoJet(px, py, pz, E)`, without the proxy class that costs 2 us each."""
+# The PseudoJet methods used here, called on bare SWIG objects the same way.
 _eta = fastjet._swig._fastjet_swig.PseudoJet_eta
 _pt = fastjet._swig._fastjet_swig.PseudoJet_pt
 _mass = fastjet._swig._fastjet_swig.PseudoJet_m
 _delta_r = fastjet._swig._fastjet_swig.PseudoJet_delta_R
 _has_parents = fastjet._swig._fastjet_swig.PseudoJet_has_parents
 _phi_std = fastjet._swig._fastjet_swig.PseudoJet_phi_std
-"""A bare SWIG PseudoJet (fastjet pinned at 3.5.2.0): the same C++ object as
-`fastjet.PseudoJet(px, py, pz, E)`, without the proxy class that costs 2 us each."""
 
 
 def _pseudojets(p4: FloatArray) -> list[Any]:

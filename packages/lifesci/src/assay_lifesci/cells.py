@@ -79,7 +79,7 @@ def log_normalise(counts: npt.NDArray[Any], target_sum: float = TARGET_SUM) -> n
     totals = counts.sum(axis=1, keepdims=True)
     factor = (target_sum / np.where(totals > 0, totals, 1.0)).ravel()
     n_rows, n_columns = counts.shape
-    # Walk the matrix in its memory order (the CSV reader gives column-major arrays).
+    # Walk the matrix in its memory order (pandas, for one, hands out column-major arrays).
     column_major = counts.flags.f_contiguous and not counts.flags.c_contiguous
     order: Literal["C", "F"] = "F" if column_major else "C"
     flat = counts.ravel(order=order)

@@ -93,6 +93,8 @@ def _read_count_csv(path: Path) -> tuple[npt.NDArray[np.float64], list[str]]:
             ndmin=2,
             encoding="utf-8",
         )
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name}: not a readable count CSV ({reason(exc)})") from None
     except ValueError as exc:
         raise DataError(
             f"{path.name}: the count matrix holds non-numeric entries or short rows "
