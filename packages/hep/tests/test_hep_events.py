@@ -115,3 +115,24 @@ def test_generated_chunk_is_the_particle_by_particle_chunk_to_the_byte() -> None
     for name, values in reference.items():
         assert fast[name].dtype == values.dtype, name
         assert fast[name].tobytes() == values.tobytes(), name
+
+
+def test_flat_buffer_reading_matches_awkward_with_a_failed_event() -> None:
+    """The records read straight from nextBatch's buffers equal awkward's own reading,
+    also when an event failed (a None entry: the general path is taken)."""
+    import awkward as ak
+
+    spec = ChunkSpec("QCD", 4711, 1, 500.0, 1000.0, 2.0, 450.0, 1100.0, 128)
+    batch = make_pythia(spec.settings()).nextBatch(N_EVENTS, "none")
+    index = np.asarray(batch.layout.index).copy()
+    index[3] = -1
+    with_failure = ak.Array(
+        ak.contents.IndexedOptionArray(ak.index.Index64(index), batch.layout.content)
+    )
+    for sample in (batch, with_failure):
+        fast, general = EventBatch.from_awkward(sample), EventBatch._from_awkward_arrays(sample)
+        for name in EventBatch.__dataclass_fields__:
+            ours, theirs = getattr(fast, name), getattr(general, name)
+            assert ours.dtype == theirs.dtype, name
+            assert np.array_equal(ours, theirs), name
+    assert not EventBatch.from_awkward(with_failure).ok[3]
