@@ -83,6 +83,8 @@ def test_pca_beats_no_denoising_on_the_celltypist_sample(catalog: Catalog) -> No
             "denoising needs raw integer counts, but cell 1, gene 'g1' holds 1.5",
         ),
         (",g1,g2\nc1,1,-2\nc2,0,3\n", "cell 1, gene 'g2' holds -2.0"),
+        (",g1,g2\nc1,1,3\nc2,nan,3\n", "cell 2, gene 'g1' holds nan"),
+        (",g1,g2\nc1,1,inf\nc2,0,3\n", "cell 1, gene 'g2' holds inf"),
         (",g1,g2\nc1,1,x\nc2,0,3\n", "non-numeric entries"),
         (",g1,g2\nc1,1\nc2,0,3\n", "non-numeric entries or short rows"),
         ("", "expected a header row"),

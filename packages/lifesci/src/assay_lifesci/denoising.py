@@ -59,10 +59,15 @@ def read_count_table(path: Path) -> tuple[npt.NDArray[np.float64], list[str]]:
         raise DataError(f"{path.name}: expected a cells x genes matrix, got shape {counts.shape}")
     # Counts that went through floating point (celltypist's sample: 0.999999999999999)
     # are integers within rounding; anything further off is not a count.
+    # One deviation array instead of a temporary per test (NaN and infinities fail both).
     rounded = np.round(counts)
-    bad = ~np.isfinite(counts) | (counts < 0) | (np.abs(counts - rounded) > INTEGER_TOLERANCE)
-    if bad.any():
-        row, col = (int(i[0]) for i in np.nonzero(bad))
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, refused below
+        deviation = np.subtract(counts, rounded)
+    np.abs(deviation, out=deviation)
+    ok = deviation <= INTEGER_TOLERANCE
+    ok &= counts >= 0
+    if not ok.all():
+        row, col = (int(i[0]) for i in np.nonzero(~ok))
         raise DataError(
             f"{path.name}: denoising needs raw integer counts, but cell {row + 1}, gene "
             f"'{genes[col]}' holds {float(counts[row, col])!r} (normalised or log values?)"
