@@ -119,7 +119,8 @@ def test_generated_chunk_is_the_particle_by_particle_chunk_to_the_byte() -> None
 
 def test_flat_buffer_reading_matches_awkward_with_a_failed_event() -> None:
     """The records read straight from nextBatch's buffers equal awkward's own reading,
-    also when an event failed (a None entry: the general path is taken)."""
+    also when an event failed (a None entry without a record, or one pointing past a
+    record, which takes the general path)."""
     import awkward as ak
 
     spec = ChunkSpec("QCD", 4711, 1, 500.0, 1000.0, 2.0, 450.0, 1100.0, 128)
@@ -129,10 +130,18 @@ def test_flat_buffer_reading_matches_awkward_with_a_failed_event() -> None:
     with_failure = ak.Array(
         ak.contents.IndexedOptionArray(ak.index.Index64(index), batch.layout.content)
     )
-    for sample in (batch, with_failure):
+    # As nextBatch lays out a failure: no record for it, the others in order (fast path).
+    compact_index = np.array([0, 1, 2, -1, *range(3, N_EVENTS - 1)], dtype=np.int64)
+    compact = ak.Array(
+        ak.contents.IndexedOptionArray(
+            ak.index.Index64(compact_index), batch.layout.content[: N_EVENTS - 1]
+        )
+    )
+    for sample in (batch, with_failure, compact):
         fast, general = EventBatch.from_awkward(sample), EventBatch._from_awkward_arrays(sample)
         for name in EventBatch.__dataclass_fields__:
             ours, theirs = getattr(fast, name), getattr(general, name)
             assert ours.dtype == theirs.dtype, name
             assert np.array_equal(ours, theirs), name
     assert not EventBatch.from_awkward(with_failure).ok[3]
+    assert not EventBatch.from_awkward(compact).ok[3]
