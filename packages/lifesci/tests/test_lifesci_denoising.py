@@ -87,6 +87,7 @@ def test_pca_beats_no_denoising_on_the_celltypist_sample(catalog: Catalog) -> No
         (",g1,g2\nc1,1,inf\nc2,0,3\n", "cell 1, gene 'g2' holds inf"),
         (",g1,g2\nc1,1,x\nc2,0,3\n", "non-numeric entries"),
         (",g1,g2\nc1,1\nc2,0,3\n", "non-numeric entries or short rows"),
+        (",g1,g2\nc1,1,2,7\nc2,0,3\n", "row 2 has 4 fields but the header has 3"),
         ("", "expected a header row"),
         (",g1\nc1,1\n", "expected a cells x genes matrix"),
     ],

@@ -105,7 +105,25 @@ def _read_count_csv(path: Path) -> tuple[npt.NDArray[np.float64], list[str]]:
             f"{path.name}: the count matrix holds non-numeric entries or short rows "
             f"({reason(exc)}); expected cells in rows, genes in columns, integer UMI counts"
         ) from None
+    _refuse_long_rows(path, len(header))
     return counts, header[1:]
+
+
+def _refuse_long_rows(path: Path, width: int) -> None:
+    """numpy ignores columns beyond `usecols`, so a row longer than the header would be
+    cut silently. One count of the separators settles the usual case; only a mismatch
+    (a longer row, or quoted names holding commas) walks the rows to name the culprit."""
+    raw = path.read_bytes()
+    rows = sum(1 for line in raw.splitlines() if line.strip())
+    if raw.count(b",") == rows * (width - 1):
+        return
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if len(row) > width:
+                raise DataError(
+                    f"{path.name}: row {number} has {len(row)} fields but the header has "
+                    f"{width}; expected one cell name, then one count per gene"
+                )
 
 
 class CountsParams(SourceParams):
