@@ -156,10 +156,11 @@ def identify(paths: Sequence[Path], mode: FingerprintMode, above: int | None) ->
             stamp = "missing"
         elif by_stamp:
             digest = None
+            where = path.resolve()
             stamp = "size-mtime:" + (
-                f"{path}:{sizes[path]}:{modified}"
+                f"{where}:{sizes[path]}:{modified}"
                 if path.is_file()
-                else stable_hash([str(path), [[name, size, mtime] for name, size, mtime in found]])
+                else stable_hash([str(where), [[name, size, mtime] for name, size, mtime in found]])
             )
         else:
             digest = stamp = content_digest(path)
@@ -182,6 +183,10 @@ def _files_in(path: Path) -> list[tuple[str, int, int]]:
     return found
 
 
+LISTED_FILES = 5
+"""Files a data card names one by one; beyond them it counts the rest."""
+
+
 @dataclass(frozen=True)
 class UserFileCard:
     """What a data card says of a user's files: which, how known, when read, and the licence."""
@@ -197,7 +202,11 @@ def user_file_card(
     """The card of `identities`, read into the cache entry `files_dir` (its manifest's date
     is the day they were read). `what` names them (default "user file" / "user files")."""
     what = what or ("user file" if len(identities) == 1 else "user files")
-    provenance = f"{what} {', '.join(i.describe() for i in identities)}"
+    shown = [i.describe() for i in identities[:LISTED_FILES]]
+    if len(identities) > LISTED_FILES:  # a glob over a thousand JetClass files
+        total = sum(i.size for i in identities)
+        shown.append(f"and {len(identities) - LISTED_FILES} more ({total:,} bytes in all)")
+    provenance = f"{what} {', '.join(shown)}"
     manifest = None if files_dir is None else files_dir / MANIFEST
     if manifest is not None and manifest.is_file():
         read = datetime.fromtimestamp(manifest.stat().st_mtime, UTC).strftime("%Y-%m-%d")
