@@ -150,7 +150,7 @@ def test_a_large_or_opted_in_file_is_known_by_size_and_mtime(tmp_path: Path, opt
     assert "sha256" not in card.provenance
     assert f"{table.stat().st_size:,} bytes" in card.provenance
     (note,) = card.notes
-    assert note.startswith("y.txt is known to the cache by its path, size and modification time")
+    assert note.startswith("y.txt is known to the cache by path, size and modification time")
     touch(table, 1_700_000_001)  # touched, not edited: a new key all the same
     assert cache.entry_path(source, params).name != entry.key
 
@@ -195,5 +195,17 @@ def test_the_card_names_the_file_its_sha_size_day_read_and_licence(tmp_path: Pat
     assert card.licence == USER_LICENCE
     assert card.notes == ("from the test",)
     two = user_file_card(identify([table, table], "sha256", None), what="user tables")
-    assert two.provenance.startswith(f"user tables {table} (sha256 ")
-    assert "read" not in two.provenance  # no cache entry: no day read
+    listed = f"{table} (sha256 {sha256_file(table)[:16]}, 6 bytes)"
+    assert two.provenance == f"user tables {listed}, {listed}"  # no day read: no cache entry
+
+
+def test_a_card_names_five_files_and_counts_the_rest(tmp_path: Path) -> None:
+    paths = []
+    for i in range(7):
+        paths.append(tmp_path / f"jets_{i}.root")
+        paths[-1].write_bytes(b"x" * 1000)
+    card = user_file_card(identify(paths, "size-mtime", None))
+    assert card.provenance.count(" bytes, modified ") == 5
+    assert card.provenance.endswith(", and 2 more (7,000 bytes in all)")
+    (note,) = card.notes
+    assert note.startswith("jets_0.root, jets_1.root, jets_2.root, jets_3.root, jets_4.root and 2")

@@ -143,13 +143,11 @@ def identify(paths: Sequence[Path], mode: FingerprintMode, above: int | None) ->
         raise DataError(
             f"fingerprint: {mode!r} is not one of {', '.join(get_args(FingerprintMode))}"
         )
-    listed = {path: _files_in(path) for path in paths}
-    sizes = {path: sum(size for _, size, _ in found) for path, found in listed.items()}
-    by_stamp = mode == "size-mtime" or (
-        mode == "auto" and above is not None and sum(sizes.values()) > above
-    )
+    listed = [(path, _files_in(path)) for path in paths]
+    sizes = [sum(size for _, size, _ in found) for _, found in listed]
+    by_stamp = mode == "size-mtime" or (mode == "auto" and above is not None and sum(sizes) > above)
     identities = []
-    for path, found in listed.items():
+    for (path, found), size in zip(listed, sizes, strict=True):
         modified = max((mtime for _, _, mtime in found), default=0)
         if not path.exists():
             digest: str | None = "missing"
@@ -158,13 +156,13 @@ def identify(paths: Sequence[Path], mode: FingerprintMode, above: int | None) ->
             digest = None
             where = path.resolve()
             stamp = "size-mtime:" + (
-                f"{where}:{sizes[path]}:{modified}"
+                f"{where}:{size}:{modified}"
                 if path.is_file()
-                else stable_hash([str(where), [[name, size, mtime] for name, size, mtime in found]])
+                else stable_hash([str(where), [list(stat) for stat in found]])
             )
         else:
             digest = stamp = content_digest(path)
-        identities.append(FileIdentity(path, sizes[path], len(found), modified, digest, stamp))
+        identities.append(FileIdentity(path, size, len(found), modified, digest, stamp))
     return identities
 
 
@@ -211,14 +209,18 @@ def user_file_card(
     if manifest is not None and manifest.is_file():
         read = datetime.fromtimestamp(manifest.stat().st_mtime, UTC).strftime("%Y-%m-%d")
         provenance += f"; read {read}"
-    notes = tuple(
-        f"{i.path.name} is known to the cache by its path, size and modification time "
-        "(fingerprint=size-mtime), not by a content hash: an edit that keeps all three goes "
-        "unnoticed, and the data sha hashes the copy read from it, not the file itself"
-        for i in identities
-        if i.sha256 is None
+    stamped = [i.path.name for i in identities if i.sha256 is None]
+    if not stamped:
+        return UserFileCard(provenance)
+    names = ", ".join(stamped[:LISTED_FILES])
+    if len(stamped) > LISTED_FILES:
+        names += f" and {len(stamped) - LISTED_FILES} more files"
+    note = (
+        f"{names} {'is' if len(stamped) == 1 else 'are'} known to the cache by path, size and "
+        "modification time (fingerprint=size-mtime), not by a content hash: an edit that keeps "
+        "all three goes unnoticed, and the data sha hashes the copy read, not the files"
     )
-    return UserFileCard(provenance, notes)
+    return UserFileCard(provenance, (note,))
 
 
 class UserFileSource(Source):
