@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
 from assay.cache import DataCache
-from assay.data import Dataset
+from assay.data import Dataset, sha256_file
 from assay.errors import DataError
 from assay.executors import SerialExecutor
 from assay.plugin import Catalog
@@ -106,6 +106,17 @@ def test_missing_calls_are_imputed_with_the_mean_dosage_and_recorded(tmp_path: P
     assert np.isclose(dataset.inputs[0, 0], expected)
     assert any("imputed 1 missing calls" in note for note in dataset.metadata.notes)
     assert "imputed 1 missing calls" in dataset.metadata.provenance
+
+
+def test_the_card_of_a_users_files_is_the_kits(tmp_path: Path) -> None:
+    params = small_set(tmp_path)
+    card = load(params, tmp_path).metadata
+    vcf, csv = Path(params["path"]), Path(params["phenotypes"])
+    assert card.provenance.startswith(
+        f"user files {vcf} (sha256 {sha256_file(vcf)[:16]}, {vcf.stat().st_size:,} bytes), "
+        f"{csv} (sha256 {sha256_file(csv)[:16]}, "
+    )
+    assert card.licence == "user-supplied data (licence as given by its owner)"
 
 
 def test_multiallelic_sites_are_dropped_and_recorded(tmp_path: Path) -> None:

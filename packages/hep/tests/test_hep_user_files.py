@@ -140,3 +140,52 @@ def test_models_run_on_train_and_test_files_without_taus(tmp_path: Path) -> None
     assert set(rows) == {"majority", "hep.bdt", "hep.cut"}
     assert all(row["failures"] == 0 for row in rows.values()), rows
     assert not (tmp_path / "assay-home" / "hep").exists()
+
+
+def _touch(path: Path, seconds: int) -> None:
+    os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
+
+
+def _two_files(tmp_path: Path) -> dict[str, str]:
+    for name, seed in (("train", 1), ("test", 2)):
+        write_without_substructure(tmp_path / f"{name}.root", 40, seed=seed)
+        _touch(tmp_path / f"{name}.root", 1_700_000_000)
+    return {
+        **SCENARIO_DEFAULTS,
+        "train": str(tmp_path / "train.root"),
+        "test": str(tmp_path / "test.root"),
+    }
+
+
+def test_small_jet_files_are_known_by_their_content(tmp_path: Path, fresh_home: Path) -> None:
+    params, source = _two_files(tmp_path), JetFileSource()
+    assert all(i.sha256 is not None for i in source.identities(params))
+    cache = DataCache(fresh_home / "data")
+    dataset, entry = cache.load(source, params)
+    assert f"{tmp_path / 'train.root'} (sha256 " in dataset.metadata.provenance
+    assert f"train: {tmp_path / 'train.root'}" in dataset.metadata.provenance
+    assert dataset.metadata.notes == ()
+    _touch(tmp_path / "train.root", 1_700_000_100)  # touched, the same bytes: the same entry
+    assert cache.entry_path(source, params) == entry.path
+
+
+@pytest.mark.parametrize("opted", [False, True], ids=["above-threshold", "opted-in"])
+def test_large_or_opted_in_jet_files_are_known_by_size_and_mtime(
+    tmp_path: Path, fresh_home: Path, opted: bool
+) -> None:
+    params, source = _two_files(tmp_path), JetFileSource()
+    if opted:
+        params["fingerprint"] = "size-mtime"
+    else:
+        source.size_mtime_above = 1000  # 100 GB in miniature: more than the threshold
+    assert all(i.sha256 is None for i in source.identities(params))
+    cache = DataCache(fresh_home / "data")
+    dataset, entry = cache.load(source, params)
+    assert "sha256" not in dataset.metadata.provenance
+    assert "a size-and-mtime fingerprint, not a content hash" in dataset.metadata.provenance
+    (note,) = dataset.metadata.notes
+    assert note.startswith("train.root, test.root are known to the cache by path, size and mod")
+    _touch(tmp_path / "train.root", 1_700_000_100)  # same bytes, but a new stamp: a new key
+    assert cache.entry_path(source, params) != entry.path
+    hashed = {**params, "fingerprint": "sha256"}  # hashing can be asked for at any size
+    assert all(i.sha256 is not None for i in source.identities(hashed))

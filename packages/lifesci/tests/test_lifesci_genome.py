@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
 from assay.cache import DataCache
-from assay.errors import DataError
+from assay.errors import CacheError, DataError
 from assay.executors import SerialExecutor
 from assay.plugin import Catalog
 from assay.runner import GridEntry, plan_grid
@@ -122,3 +122,31 @@ def test_a_fasta_without_gff_is_one_line(catalog: Catalog, tmp_path: Path) -> No
     )
     with pytest.raises(DataError, match=r"needs --set gff=PATH"):
         plan_grid(catalog, [entry], "quick")
+
+
+def test_a_users_genome_is_a_user_file_read_again_when_edited_and_never_rebuilt(
+    tmp_path: Path,
+) -> None:
+    fasta, gff = write_genome(tmp_path)
+    cache, source = DataCache(tmp_path / "cache"), GenomeWindowsSource()
+    params = {"genome": str(fasta), "gff": str(gff), "block": 20_000}
+    dataset, entry = cache.load(source, params)
+    card = dataset.metadata
+    assert card.provenance.startswith(f"user FASTA and GFF {fasta.resolve()} (sha256 ")
+    assert card.licence == "user-supplied data (licence as given by its owner)"
+    # a truncated FASTA is another file: a new cache entry, the old one left as it was
+    lines = fasta.read_text().splitlines()
+    fasta.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    with pytest.raises(DataError, match=r"lies outside contig 'chr1'"):
+        cache.load(source, params)  # the GFF's genes beyond the cut are refused in one line
+    assert cache.entry_path(source, params) != entry.path
+    assert (entry.path / "sequences.npy").is_file()
+    # a cached copy that fails its checksum is refused, not silently rebuilt
+    fasta.write_text("\n".join(lines) + "\n")
+    assert cache.entry_path(source, params) == entry.path
+    (entry.path / "labels.npy").write_bytes(b"tampered")
+    with pytest.raises(CacheError) as info:
+        cache.load(source, params)
+    assert "failed its checksum (labels.npy checksum mismatch)" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert (entry.path / "labels.npy").read_bytes() == b"tampered"

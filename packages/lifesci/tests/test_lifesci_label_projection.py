@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
-from assay.data import Dataset, DatasetMetadata
+from assay.data import Dataset, DatasetMetadata, sha256_file
 from assay.errors import DataError, SplitError
 from assay.executors import SerialExecutor
 from assay.plugin import Catalog
@@ -201,6 +201,10 @@ def test_a_column_named_batch_is_taken_and_said(catalog: Catalog, tmp_path: Path
     user_file = write_h5ad(tmp_path / "cells.h5ad", obs=obs, x=x)
     dataset = _plan(catalog, {"path": str(user_file), "target": "cell_type"})  # 3 batches
     assert "batches: obs 'batch' (the obs column named batch" in dataset.provenance
+    # the kit's card of a user file: the file, its own sha256 and size, the day it was read
+    digest, size = sha256_file(user_file)[:16], user_file.stat().st_size
+    assert dataset.provenance.startswith(f"user file {user_file} (sha256 {digest}, {size:,} bytes)")
+    assert "; read 20" in dataset.provenance
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from assay.cache import DataCache
-from assay.data import Dataset, Source
+from assay.data import Dataset, Source, sha256_file
 from assay.errors import DataError
 from assay.plugin import process_catalog
 from assay_materials.sources import EXAMPLE, MatbenchFileSource, StructureFolderSource
@@ -65,6 +65,10 @@ def test_matbench_file_with_compositions(tmp_path: Path) -> None:
     assert list(dataset.inputs) == formulas
     assert dataset.groups is not None
     assert dataset.groups[0] == "Cl-Na"
+    card, digest = dataset.metadata, sha256_file(path)[:16]
+    assert card.provenance.startswith(f"user Matbench task file {path} (sha256 {digest}, ")
+    assert card.licence == "user-supplied data (licence as given by its owner)"
+    assert card.notes[0] == "11 rows of task.json, target column 'gap expt'"
 
 
 def test_bundled_structure_folder_reads_cif_poscar_and_extxyz(tmp_path: Path) -> None:
@@ -74,6 +78,8 @@ def test_bundled_structure_folder_reads_cif_poscar_and_extxyz(tmp_path: Path) ->
     example = StructureFolderSource().targets_csv({"path": EXAMPLE}).parent
     suffixes = {p.suffix for p in example.iterdir()}
     assert {".cif", ".vasp", ".extxyz"} <= suffixes
+    assert f"{example} (sha256 " in dataset.metadata.provenance
+    assert "of its 13 files" in dataset.metadata.provenance  # 12 structures and targets.csv
 
 
 def test_user_scenarios_are_listed() -> None:

@@ -176,6 +176,18 @@ def test_user_file_identity_is_its_sha256(tmp_path: Path, fixture_files: dict[st
         cache.ensure(source, params)
 
 
+def test_a_user_files_card_is_the_kits(tmp_path: Path, fixture_files: dict[str, Path]) -> None:
+    copy = tmp_path / "data.csv"
+    shutil.copy(fixture_files["tdc.csv"], copy)
+    card = load_file(tmp_path, copy).metadata
+    digest, size = sha256_file(copy)[:16], copy.stat().st_size
+    assert card.provenance.startswith(f"user file {copy} (sha256 {digest}, {size:,} bytes); read ")
+    assert card.licence == "user-supplied data (licence as given by its owner)"
+    assert (card.name, card.version) == ("data.csv", MoleculeFileSource.version)
+    example = DataCache(tmp_path).load(MoleculeFileSource(), {"path": "example"})[0].metadata
+    assert example.provenance.startswith("bundled example: the first 150 compounds")
+
+
 def test_user_file_parameters_are_checked(tmp_path: Path) -> None:
     source = MoleculeFileSource()
     with pytest.raises(DataError, match="--data"):

@@ -31,6 +31,10 @@ def test_user_folder_loads_and_zne_runs(make, tmp_path: Path) -> None:
         ZeroNoiseExtrapolation(scales=(1, 3, 5)).predict(dataset)
     manifest = (entry.path / "manifest.json").read_text()
     assert "qiskit-aer" in manifest
+    card = dataset.metadata
+    assert card.provenance.startswith(f"user circuits {folder}/circuits")
+    assert "(sha256 " in card.provenance
+    assert card.licence == "user-supplied data (licence as given by its owner)"
 
 
 def test_malformed_qasm_names_the_file(tmp_path: Path) -> None:

@@ -154,6 +154,8 @@ class UserFilesSource(UserFileSource):
             write_json(out_dir / "fold.json", fold[has_trait].tolist())
         if group is not None:
             write_json(out_dir / "group.json", group[has_trait].tolist())
+        # The card of a user's files is written at load by the kit; "provenance" stays in
+        # meta.json because its bytes are part of the data sha of every entry made so far.
         write_json(
             out_dir / "meta.json",
             {
@@ -180,21 +182,32 @@ class UserFilesSource(UserFileSource):
         if (files_dir / "group.json").is_file():
             groups = np.asarray(read_json(files_dir / "group.json"), dtype=str)
         example = str(params.get("path", EXAMPLE)) == EXAMPLE
+        policies = "policies: " + "; ".join(meta["notes"]) if meta["notes"] else ""
+        if example:
+            metadata = DatasetMetadata(
+                name="breeding-example",
+                version="1",
+                provenance="; ".join(filter(None, [meta["provenance"], policies])),
+                licence="generated from first principles (bundled example)",
+                notes=tuple(meta["notes"]),
+            )
+        else:
+            genotypes, phenotypes = self.resolve(params)
+            fam = genotypes.with_suffix(".fam").name
+            trait = "" if phenotypes else f"phenotype: column 6 of {fam}"
+            metadata = self.user_metadata(
+                params,
+                files_dir,
+                name="breeding-user-files",
+                details="; ".join(filter(None, [trait, policies])),
+                notes=meta["notes"],
+            )
         return Dataset(
             inputs=read_array(files_dir / "genotypes.npy"),
             targets=read_array(files_dir / "phenotype.npy"),
             groups=groups,
             extras=extras,
-            metadata=DatasetMetadata(
-                name="breeding-example" if example else "breeding-user-files",
-                version="1",
-                provenance=meta["provenance"]
-                + ("; policies: " + "; ".join(meta["notes"]) if meta["notes"] else ""),
-                licence="generated from first principles (bundled example)"
-                if example
-                else "user-supplied data (licence as given by its owner)",
-                notes=tuple(meta["notes"]),
-            ),
+            metadata=metadata,
         )
 
 

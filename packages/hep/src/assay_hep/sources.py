@@ -22,7 +22,7 @@ import uproot  # type: ignore[import-untyped]
 from assay.data import Dataset, DatasetMetadata, Source, SourceParams, read_json, write_json
 from assay.data_export import ExportView
 from assay.errors import DataError
-from assay.user_files import UserFileSource
+from assay.user_files import FingerprintParams, UserFileSource
 from pydantic import Field
 
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks
@@ -30,6 +30,9 @@ from assay_hep.features import jet_kinematics, wrap_phi
 from assay_hep.generator import PROCESSES, ChunkSpec, physics_versions
 from assay_hep.jetfile import JetChunk, expand_paths, read_jet_files, write_jets_root
 
+GENERATED_LICENCE = (
+    "generated data (no licence restriction); Pythia8 and FastJet are GPL-2.0-or-later"
+)
 GENERATOR_VERSION = "2"  # 2: ROOT baskets of 10,000 jets (1 wrote one basket per branch)
 GENERATED_DEFAULTS: dict[str, Any] = {
     "classes": ["QCD", "Tbqq"],
@@ -63,8 +66,9 @@ class PythiaParams(SourceParams):
     test: int = Field(default=GENERATED_DEFAULTS["test"], ge=0)
 
 
-class JetFileParams(SourceParams):
-    """`train`, `test` (required) and `valid`: a path, a glob, a list of them, or "example"."""
+class JetFileParams(FingerprintParams):
+    """`train`, `test` (required) and `valid`: a path, a glob, a list of them, or "example";
+    `fingerprint` (see `assay.user_files.FingerprintParams`)."""
 
     train: str | list[str] | None = None
     valid: str | list[str] | None = None
@@ -247,7 +251,7 @@ class PythiaJetSource(Source):
                 f"{full['pt_min']}<pT<{full['pt_max']} GeV, |eta|<{full['eta_max']}, "
                 f"pTHat {full['pthat_min']}-{full['pthat_max']} GeV; truth-matched signal jets"
             ),
-            licence="generated data (no licence restriction); Pythia8 and FastJet are GPL-2.0-or-later",
+            licence=GENERATED_LICENCE,
             notes=(f"events generated per class: {info['events_per_class']}",),
         )
         return _dataset_from_files(files_dir, full["classes"], metadata)
@@ -301,13 +305,17 @@ class JetFileSource(UserFileSource):
     `tree`); `max_jets` per split (default: all). Without `valid`, the
     validation jets are carved from the training file by the protocol.
     The jets are read once, chunk by chunk, and cached as our ROOT files. The
-    cache key holds each file's size and modification time (a sha256 of
-    100 GB of JetClass would take longer than the benchmark).
+    cache key holds each file's sha256 while the files together hold at most
+    1 GiB, and above that (or with `fingerprint = "size-mtime"`) each file's
+    path, size and modification time: a sha256 of 100 GB of JetClass on every
+    run would take longer than the benchmark. `fingerprint = "sha256"` hashes
+    them whatever their size.
     """
 
     name = "hep.files"
     version = "2"  # 2: no generated "valid" beside a user's train and test (1 added them)
     params_model = JetFileParams
+    size_mtime_above = 2**30
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
         super().validate_params(params)
@@ -330,20 +338,11 @@ class JetFileSource(UserFileSource):
     def input_files(self, params: Mapping[str, Any]) -> list[Path]:
         """Every jet file the splits' paths and globs expand to (none for the example)."""
         return [
-            path
+            path.resolve()
             for where in files_to_read(params).values()
             if where != EXAMPLE
             for path in expand_paths(where)
         ]
-
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        # Size and modification time, not the core's sha256: hashing 100 GB of JetClass
-        # would take longer than the benchmark.
-        stamps = []
-        for path in self.input_files(params):
-            stat = path.stat()
-            stamps.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
-        return "|".join(stamps)
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         classes = _file_classes(params)
@@ -370,12 +369,20 @@ class JetFileSource(UserFileSource):
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         classes = _file_classes(params)
         splits = files_to_read(params)
-        metadata = DatasetMetadata(
-            name="user-jets",
-            version="1",
-            provenance=f"user files: {', '.join(str(where) for where in splits.values())}",
-            licence="as given by the files' owner",
-        )
+        if EXAMPLE in splits.values():  # then every split is the example
+            counts = ", ".join(f"{n} {split}" for split, n in EXAMPLE_PARAMS.items())
+            metadata = DatasetMetadata(
+                name="example-jets",
+                version="1",
+                provenance=f"top-tagging jets generated here with Pythia8 + FastJet ({counts} "
+                "jets per class), read back as a user's files are",
+                licence=GENERATED_LICENCE,
+            )
+        else:
+            given = "; ".join(f"{split}: {where}" for split, where in splits.items())
+            metadata = self.user_metadata(
+                params, files_dir, name="user-jets", what="user jet files", details=given
+            )
         return _dataset_from_files(files_dir, classes, metadata)
 
 

@@ -367,26 +367,25 @@ class H5adSource(UserFileSource):
                 "expect log-normalised expression: keep counts or log values in raw.X or a "
                 "layer (--set layer=NAME) to use those instead"
             )
+        metadata = (
+            DatasetMetadata(
+                name="pbmc68k_reduced-by-phase",
+                version="1",
+                provenance=f"scanpy's bundled {PBMC_FILE}; cell-cycle phase stands in for the "
+                f"batch; {read}; {columns}",
+                licence="10x Genomics public data (CC BY 4.0), shipped in scanpy (BSD-3-Clause)",
+                notes=tuple(notes),
+            )
+            if example
+            else self.user_metadata(
+                params, files_dir, name=path.stem, details=f"{read}; {columns}", notes=notes
+            )
+        )
         return Dataset(
             inputs=read_array(files_dir / "expression.npy"),
             targets=read_array(files_dir / "labels.npy"),
             groups=read_array(files_dir / "batches.npy"),
-            metadata=DatasetMetadata(
-                name="pbmc68k_reduced-by-phase" if example else path.stem,
-                version="1",
-                provenance=(
-                    f"scanpy's bundled {PBMC_FILE}; cell-cycle phase stands in for the batch"
-                    if example
-                    else f"user file {path} (sha256 {self.fingerprint(params)[:16]})"
-                )
-                + f"; {read}; {columns}",
-                licence=(
-                    "10x Genomics public data (CC BY 4.0), shipped in scanpy (BSD-3-Clause)"
-                    if example
-                    else "user-supplied data (licence as given by its owner)"
-                ),
-                notes=tuple(notes),
-            ),
+            metadata=metadata,
         )
 
 

@@ -180,26 +180,20 @@ class CountsSource(UserFileSource):
             shape=shape,
         )
         sample = str(params.get("path", SAMPLE)) == SAMPLE
-        path = self.resolve(params)
-        return Dataset(
-            inputs=matrix,
-            targets=None,
-            metadata=DatasetMetadata(
-                name="celltypist-sample" if sample else path.stem,
+        metadata = (
+            DatasetMetadata(
+                name="celltypist-sample",
                 version="1",
                 provenance=(
                     f"celltypist's bundled {CELLTYPIST_SAMPLE} (559 cells, 10x UMI counts); "
                     f"{shape[1]} genes kept"
-                    if sample
-                    else f"user file {path} (sha256 {self.fingerprint(params)[:16]})"
                 ),
-                licence=(
-                    "celltypist (MIT), sample data shipped in its wheel"
-                    if sample
-                    else "user-supplied data (licence as given by its owner)"
-                ),
-            ),
+                licence="celltypist (MIT), sample data shipped in its wheel",
+            )
+            if sample
+            else self.user_metadata(params, files_dir, name=self.resolve(params).stem)
         )
+        return Dataset(inputs=matrix, targets=None, metadata=metadata)
 
 
 # ---- denoisers: fit on the seen counts, predict their denoised matrix (counts scale) ----

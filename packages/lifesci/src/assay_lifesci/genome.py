@@ -19,11 +19,10 @@ import numpy.typing as npt
 from assay.data import (
     Dataset,
     DatasetMetadata,
-    Source,
     SourceParams,
+    parse_params,
     read_array,
     read_json,
-    sha256_file,
     write_array,
     write_json,
 )
@@ -31,6 +30,7 @@ from assay.data_export import ExportView, default_columns
 from assay.errors import DataError
 from assay.models import require_targets
 from assay.predictions import Predictions
+from assay.user_files import UserFileSource, user_path
 from pydantic import Field
 
 BUNDLED = {
@@ -173,14 +173,15 @@ class GenomeWindowsParams(SourceParams):
     max_windows: int | None = Field(default=None, ge=10)
 
 
-class GenomeWindowsSource(Source):
+class GenomeWindowsSource(UserFileSource):
     """Windows of a genome labelled coding / intergenic.
 
     `genome`: a bundled genome (`MIIJ01000039`, labels from the Prodigal reference
     calls shipped in pyrodigal's wheel) or a FASTA path, with `gff` a GFF3 path whose
     CDS features give the labels. `window` (bases, default 240), `block` (bases per
     genome block that a split keeps whole, default 50,000), `max_windows` (the first
-    N windows, for quick runs)."""
+    N windows, for quick runs). A user's FASTA and GFF are user files: the cache key
+    holds their sha256, and a cached copy that fails its checksum is refused."""
 
     name = "lifesci.genome_windows"
     version = "1"
@@ -192,24 +193,24 @@ class GenomeWindowsSource(Source):
         return {"biopython": version("biopython"), "pyrodigal": version("pyrodigal")}
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        genome = str(params.get("genome", ""))
+        parse_params(self.name, GenomeWindowsParams, params)
+        genome = str(params["genome"])
         if genome not in BUNDLED:
-            if not Path(genome).expanduser().is_file():
+            if not user_path(genome).is_file():
                 raise DataError(
                     f"{self.name}: genome '{genome}' is neither bundled "
                     f"({', '.join(BUNDLED)}) nor a FASTA file"
                 )
-            if not params.get("gff") or not Path(str(params["gff"])).expanduser().is_file():
+            if not params.get("gff") or not user_path(params["gff"]).is_file():
                 raise DataError(f"{self.name}: a FASTA genome needs --set gff=PATH (GFF3 with CDS)")
+        super().validate_params(params)
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
+    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+        """The FASTA and the GFF; none for a bundled genome (pyrodigal's version keys it)."""
         genome = str(params.get("genome", ""))
         if genome in BUNDLED:
-            return ""
-        return sha256_file(Path(genome).expanduser()) + sha256_file(
-            Path(str(params["gff"])).expanduser()
-        )
+            return []
+        return [user_path(genome), *([user_path(params["gff"])] if params.get("gff") else [])]
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         genome = str(params["genome"])
@@ -219,8 +220,8 @@ class GenomeWindowsSource(Source):
             (contig,) = contigs
             intervals = {contig: read_reference_calls(pyrodigal_data(reference), contig)}
         else:
-            contigs = read_fasta(Path(genome).expanduser())
-            intervals = read_gff_cds(Path(str(params["gff"])).expanduser(), contigs)
+            contigs = read_fasta(user_path(genome))
+            intervals = read_gff_cds(user_path(params["gff"]), contigs)
         window = int(params.get("window", 240))
         rows = list(windows(contigs, intervals, window, int(params.get("block", 50_000))))
         if params.get("max_windows"):
@@ -253,6 +254,28 @@ class GenomeWindowsSource(Source):
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         genome = str(params["genome"])
         bundled = genome in BUNDLED
+        metadata = (
+            DatasetMetadata(
+                name=genome,
+                version="1",
+                provenance=(
+                    f"pyrodigal's bundled {BUNDLED[genome][0]} (E. coli contig, 869,782 bp); labels "
+                    f"from the Prodigal reference gene calls beside it ({BUNDLED[genome][1]})"
+                ),
+                licence="pyrodigal test data (GPL-3.0, from public INSDC records)",
+                notes=(
+                    "labels are Prodigal's own gene calls: pyrodigal is the labeller's upper bound",
+                ),
+            )
+            if bundled
+            else self.user_metadata(
+                params,
+                files_dir,
+                name=Path(genome).name,
+                what="user FASTA and GFF",
+                details="labels: the GFF's CDS features",
+            )
+        )
         return Dataset(
             inputs=read_array(files_dir / "sequences.npy"),
             targets=read_array(files_dir / "labels.npy"),
@@ -261,26 +284,7 @@ class GenomeWindowsSource(Source):
                 "contig": read_array(files_dir / "contigs.npy"),
                 "start": read_array(files_dir / "starts.npy"),
             },
-            metadata=DatasetMetadata(
-                name=genome if bundled else Path(genome).name,
-                version="1",
-                provenance=(
-                    f"pyrodigal's bundled {BUNDLED[genome][0]} (E. coli contig, 869,782 bp); labels "
-                    f"from the Prodigal reference gene calls beside it ({BUNDLED[genome][1]})"
-                    if bundled
-                    else f"user FASTA {genome} with CDS from {params['gff']}"
-                ),
-                licence=(
-                    "pyrodigal test data (GPL-3.0, from public INSDC records)"
-                    if bundled
-                    else "user-supplied data (licence as given by its owner)"
-                ),
-                notes=(
-                    "labels are Prodigal's own gene calls: pyrodigal is the labeller's upper bound",
-                )
-                if bundled
-                else (),
-            ),
+            metadata=metadata,
         )
 
 

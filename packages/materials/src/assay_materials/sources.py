@@ -15,7 +15,7 @@ import csv
 import gzip
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatch
 from importlib.resources import files
 from pathlib import Path
@@ -35,7 +35,7 @@ from assay.data import (
 )
 from assay.data_export import ExportView
 from assay.errors import DataError, reason
-from assay.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
+from assay.user_files import EXAMPLE, UserFileSource, bundled_path
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
@@ -109,8 +109,20 @@ class MaterialsSource(Source):
 
         return materials_view(dataset, self.target_meaning(params))
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def dataset_metadata(
+        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+    ) -> DatasetMetadata:
+        """The data card: `describe`'s name, provenance and licence with the stored notes."""
         name, provenance, licence = self.describe(params)
+        return DatasetMetadata(
+            name=name,
+            version=self.version,
+            provenance=provenance,
+            licence=licence,
+            notes=tuple(notes),
+        )
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         if (files_dir / "structures.json").is_file():
             records = read_json(files_dir / "structures.json")
             inputs = np.empty(len(records), dtype=object)
@@ -130,13 +142,7 @@ class MaterialsSource(Source):
             groups=np.asarray(read_json(files_dir / "groups.json"), dtype=np.str_),
             extras=extras,
             ids=ids,
-            metadata=DatasetMetadata(
-                name=name,
-                version=self.version,
-                provenance=provenance,
-                licence=licence,
-                notes=tuple(meta.get("notes", ())),
-            ),
+            metadata=self.dataset_metadata(params, files_dir, meta.get("notes", ())),
         )
 
 
@@ -392,12 +398,12 @@ class MatbenchFileSource(UserFileSource, MaterialsSource):
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
-        path = _user_path(self, params)
-        return (
-            path.name.split(".")[0],
-            f"user Matbench task file {path} (sha256 {content_digest(path)[:16]})",
-            "user-supplied data (licence as given by its owner)",
+    def dataset_metadata(
+        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+    ) -> DatasetMetadata:
+        name = _user_path(self, params).name.split(".")[0]
+        return self.user_metadata(
+            params, files_dir, name=name, what="user Matbench task file", notes=notes
         )
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
@@ -540,13 +546,12 @@ class StructureFolderSource(UserFileSource, MaterialsSource):
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen"), "ase": _version("ase")}
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def dataset_metadata(
+        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+    ) -> DatasetMetadata:
         folder = _user_path(self, params)
-        return (
-            folder.name,
-            f"user structure folder {folder} (sha256 {content_digest(folder)[:16]})",
-            "user-supplied data (licence as given by its owner)",
-        )
+        what = "user structure folder and targets"
+        return self.user_metadata(params, files_dir, name=folder.name, what=what, notes=notes)
 
     def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
         folder = _user_path(self, params)

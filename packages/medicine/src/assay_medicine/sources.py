@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -38,9 +38,9 @@ from assay.data_export import ExportColumn, ExportView
 from assay.errors import DataError
 from assay.user_files import (
     EXAMPLE,
+    USER_LICENCE,
     UserFileSource,
     bundled_path,
-    content_digest,
     require_varying_target,
 )
 from pydantic import Field
@@ -143,8 +143,20 @@ class MoleculeSource(Source):
             write_array(out_dir / f"extra-{key}.npy", values)
         write_json(out_dir / "meta.json", {"notes": table.notes, "rows": len(table)})
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def dataset_metadata(
+        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+    ) -> DatasetMetadata:
+        """The data card: `describe`'s name, provenance and licence with the curation notes."""
         name, provenance, licence = self.describe(params)
+        return DatasetMetadata(
+            name=name,
+            version=self.version,
+            provenance=provenance,
+            licence=licence,
+            notes=tuple(notes),
+        )
+
+    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
         smiles = read_json(files_dir / "smiles.json")
         scaffolds = read_json(files_dir / "scaffolds.json")
         meta = read_json(files_dir / "meta.json")
@@ -162,13 +174,7 @@ class MoleculeSource(Source):
             groups=np.asarray(scaffolds, dtype=np.str_),
             partition=partition,
             extras=extras,
-            metadata=DatasetMetadata(
-                name=name,
-                version=self.version,
-                provenance=provenance,
-                licence=licence,
-                notes=tuple(meta.get("notes", ())),
-            ),
+            metadata=self.dataset_metadata(params, files_dir, meta.get("notes", ())),
         )
 
 
@@ -314,10 +320,15 @@ class MoleculeFileSource(UserFileSource, MoleculeSource):
                 f"bundled example: the first 150 compounds of CHEMBL2321810 in TDC layout ({path.name})",
                 "ChEMBL data CC BY-SA 3.0",
             )
-        return (
-            path.name,
-            f"user file {path} (sha256 {content_digest(path)[:16]})",
-            "user-supplied data (licence as given by its owner)",
+        return path.name, f"user file {path}", USER_LICENCE
+
+    def dataset_metadata(
+        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+    ) -> DatasetMetadata:
+        if str(params.get("path")) == EXAMPLE:
+            return super().dataset_metadata(params, files_dir, notes)
+        return self.user_metadata(
+            params, files_dir, name=self.resolve(params).name, version=self.version, notes=notes
         )
 
     def rows(self, params: Mapping[str, Any]) -> Iterable[Row]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset, DatasetMetadata, SourceParams
+from assay.data import Dataset, SourceParams
 from assay.errors import DataError
 from assay.user_files import UserFileSource
 from qiskit import QuantumCircuit, qasm2, qasm3  # type: ignore[import-untyped]
@@ -149,12 +149,10 @@ class UserCircuitSource(UserFileSource):
         write_rows(out_dir, rows, values["ideal"].reshape(-1))
 
     def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+        folder = self._folder(params)
         return load_rows(
             files_dir,
-            DatasetMetadata(
-                name=self._folder(params).name,
-                version=self.version,
-                provenance=f"user files in {self._folder(params)}",
-                licence="as given by the user",
+            self.user_metadata(
+                params, files_dir, name=folder.name, version=self.version, what="user circuits"
             ),
         )
