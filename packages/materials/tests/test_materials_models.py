@@ -105,6 +105,14 @@ def test_batches_follow_crabnets_size_rule_within_the_knob() -> None:
     assert batch_rows(20000, 4096) == 1024
 
 
+def test_crabnet_width_follows_the_data_up_to_the_papers_512() -> None:
+    from assay_materials.deep import crabnet_width
+
+    assert crabnet_width(200) == 64  # Matbench steels' training folds
+    assert crabnet_width(1366) == 256
+    assert crabnet_width(100_000) == 512
+
+
 def test_crabnet_network_gives_a_value_and_an_uncertainty_scored_by_robust_l1() -> None:
     import torch
     from assay_materials.deep import CompositionAttentionNetwork, fractional_encoding, robust_l1

@@ -10,10 +10,12 @@ data (`batch_rows`), and run on the CPU by default (CUDA when present).
   7, 77, 2021): each element present is a token: an element vector plus
   CrabNet's fractional encoding (sinusoids of the amount, half the width on a
   linear scale and half on a log scale, resolution 5000, each with a learnt
-  scale); a transformer encoder (d_model 512, 3 layers, 4 heads, feed-forward
-  2048, dropout 0.1); a residual network (1024, 512, 256, 128, leaky ReLU)
+  scale); a transformer encoder (3 layers, 4 heads, dropout 0.1, feed-forward
+  4 d_model); a residual network (2, 1, 1/2, 1/4 d_model wide, leaky ReLU)
   per element, averaged over the elements, giving a value, a gate on it and
-  a log-uncertainty; trained with CrabNet's robust L1 loss
+  a log-uncertainty. CrabNet's d_model is 512 (feed-forward 2048, head 1024,
+  512, 256, 128); here d_model follows the data (`crabnet_width`), 512 from
+  about 1,450 training rows; trained with CrabNet's robust L1 loss
   (sqrt 2 |y - mu| exp(-s) + s) and 2 % noise on the fractions. CrabNet's
   element vectors are mat2vec word embeddings, a download: here they are
   the plugin's 15 standardised elemental properties (pymatgen) through a
@@ -111,7 +113,8 @@ class ScaledTargetModel(TorchModel):
             fit_rows, fit_y = [rows[i] for i in keep], y[keep]
             valid_rows, valid_y = [rows[i] for i in held], y[held]
         self.mean_, self.scale_ = float(fit_y.mean()), float(fit_y.std() or 1.0)
-        self.batch_rows_ = batch_rows(len(fit_rows), self.config.batch_size)
+        self.n_fit_ = len(fit_rows)
+        self.batch_rows_ = batch_rows(self.n_fit_, self.config.batch_size)
         torch.manual_seed(seed)
         self.net_ = self.network()
         scaled = ((fit_y - self.mean_) / self.scale_).astype(np.float32)
@@ -151,6 +154,15 @@ class ScaledTargetModel(TorchModel):
 
 
 # Composition transformer (CrabNet)
+
+
+def crabnet_width(n: int) -> int:
+    """d_model for `n` training rows: 2^round(log2(n / 4)) between 64 and CrabNet's 512 (512
+    from about 1,450 rows). On the 200 fitting rows of Matbench steels' first training fold,
+    d_model 512 (AdamW at 5e-4, 40 epochs) stayed at the mean on the validation rows carved
+    from that fold, where d_model 64 learnt (and 512 took 15 s an epoch there on two busy
+    CPU cores)."""
+    return int(min(512, max(64, 2 ** round(math.log2(max(n, 1) / 4)))))
 
 
 def fractional_encoding(
@@ -260,15 +272,17 @@ def robust_l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 class CompositionAttentionModel(ScaledTargetModel):
     """CrabNet-style transformer over the elements of a composition (Wang et al., npj
-    Comput. Mater. 7, 77, 2021); `hidden` is its d_model, `layers` its encoder depth."""
+    Comput. Mater. 7, 77, 2021); `hidden` is its d_model (None: `crabnet_width` of the
+    training rows), `feedforward` 4 d_model and `head_widths` (2, 1, 1/2, 1/4) d_model
+    unless given, `layers` its encoder depth."""
 
     def __init__(
         self,
-        hidden: int = 512,
+        hidden: int | None = None,
         heads: int = 4,
         layers: int = 3,
-        feedforward: int = 2048,
-        head_widths: Sequence[int] = (1024, 512, 256, 128),
+        feedforward: int | None = None,
+        head_widths: Sequence[int] | None = None,
         dropout: float = 0.1,
         fudge: float = 0.02,
         valid_fraction: float = 0.2,
@@ -276,7 +290,8 @@ class CompositionAttentionModel(ScaledTargetModel):
     ) -> None:
         super().__init__(config)
         self.hidden, self.heads, self.layers, self.dropout = hidden, heads, layers, dropout
-        self.feedforward, self.head_widths, self.fudge = feedforward, tuple(head_widths), fudge
+        self.feedforward, self.fudge = feedforward, fudge
+        self.head_widths = None if head_widths is None else tuple(head_widths)
         self.valid_fraction = valid_fraction
 
     def encode(self, dataset: Dataset) -> list[Any]:
@@ -291,13 +306,15 @@ class CompositionAttentionModel(ScaledTargetModel):
         return rows
 
     def network(self) -> nn.Module:
+        width = self.hidden or crabnet_width(self.n_fit_)
+        self.width_ = width
         return CompositionAttentionNetwork(
-            self.hidden,
+            width,
             self.heads,
             self.layers,
-            self.feedforward,
+            self.feedforward or 4 * width,
             self.dropout,
-            self.head_widths,
+            self.head_widths or (2 * width, width, width // 2, width // 4),
             self.fudge,
         )
 
