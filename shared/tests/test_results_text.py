@@ -164,6 +164,21 @@ def test_a_number_edited_by_hand_fails(tmp_path: Path) -> None:
     assert problems == [f"{readme}:1: 0.787 is in no board, bench or reference file"]
 
 
+def test_a_bench_output_in_a_results_folder_is_a_source_and_its_script_is_not(
+    tmp_path: Path,
+) -> None:
+    results = tmp_path / "packages" / "materials" / "bench" / "results"
+    results.mkdir(parents=True)
+    (results / "steels.txt").write_text("fold 0: MAE 121.90\n", encoding="utf-8")
+    (results.parent / "measure.py").write_text("PUBLISHED = 107.3160\n", encoding="utf-8")
+    sources = _sources(tmp_path, [BREEDING])
+    readme = tmp_path / "README.md"
+    readme.write_text("Fold 0 scored 121.90 against 107.32.\n", encoding="utf-8")
+    assert check_readme(readme, sources) == [
+        f"{readme}:1: 107.32 is in no board, bench or reference file"
+    ]
+
+
 def test_a_tie_the_board_does_not_show_fails() -> None:
     boards = [BREEDING]
     assert tie_problems("GBLUP and BayesC tie.", boards) == []

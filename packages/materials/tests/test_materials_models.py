@@ -67,6 +67,77 @@ def test_crystal_graph_refuses_formulas() -> None:
         model.fit(_toy(), seed=0)
 
 
+def test_crystal_graph_keeps_cgcnns_twelve_nearest_neighbours_within_8_angstrom() -> None:
+    from assay_materials.deep import CrystalGraphModel
+    from pymatgen.core.lattice import Lattice
+    from pymatgen.core.structure import Structure
+
+    a = 3.61  # fcc Cu: 12 neighbours at a / sqrt(2), then 6 at a, 24 more, ... within 8 A
+    cu = Structure(
+        Lattice.cubic(a), ["Cu"] * 4, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+    )
+    inputs = np.empty(1, dtype=object)
+    inputs[0] = cu
+    z, centre, _, distance = CrystalGraphModel().encode(
+        Dataset(inputs=inputs, targets=None, metadata=META)
+    )[0]
+    assert z.tolist() == [29] * 4
+    assert np.bincount(centre).tolist() == [12] * 4
+    assert distance == pytest.approx(np.full(48, a / np.sqrt(2)), abs=1e-4)
+
+
+def test_cgcnn_atom_features_are_nine_one_hot_groups() -> None:
+    from assay_materials.deep import cgcnn_atom_features
+
+    features = cgcnn_atom_features()
+    assert features.shape[0] == 104  # padding row, then Z = 1..103
+    assert features[0].sum() == 0
+    assert features[1:].sum(dim=1).tolist() == [9.0] * 103
+    assert bool((features[26] != features[29]).any())  # Fe and Cu differ
+
+
+def test_batches_follow_crabnets_size_rule_within_the_knob() -> None:
+    from assay_materials.deep import batch_rows
+
+    assert batch_rows(200, 128) == 32  # 2^round(log2(200) - 4) = 16, floor 32
+    assert batch_rows(1000, 128) == 64
+    assert batch_rows(20000, 128) == 128  # the batch_size knob caps it
+    assert batch_rows(20000, 4096) == 1024
+
+
+def test_crabnet_width_follows_the_data_up_to_the_papers_512() -> None:
+    from assay_materials.deep import crabnet_width
+
+    assert crabnet_width(200) == 64  # Matbench steels' training folds
+    assert crabnet_width(1366) == 256
+    assert crabnet_width(100_000) == 512
+
+
+def test_crabnet_network_gives_a_value_and_an_uncertainty_scored_by_robust_l1() -> None:
+    import torch
+    from assay_materials.deep import CompositionAttentionNetwork, fractional_encoding, robust_l1
+
+    net = CompositionAttentionNetwork(16, 4, 1, 32, 0.0, (16, 8), fudge=0.0).eval()
+    z = torch.tensor([[26, 6, 0], [29, 79, 0]])
+    fractions = torch.tensor([[0.99, 0.01, 0.0], [0.75, 0.25, 0.0]])
+    out = net(z, fractions).detach()
+    assert out.shape == (2, 2)
+    target = torch.zeros(2)
+    with torch.no_grad():  # the validation pass: MAE of the value
+        assert float(robust_l1(out, target)) == pytest.approx(float(out[:, 0].abs().mean()))
+    log_std = out[:, 1]
+    expected = (np.sqrt(2) * out[:, 0].abs() * torch.exp(-log_std) + log_std).mean()
+    assert float(robust_l1(out, target)) == pytest.approx(float(expected), rel=1e-5)
+    # the log encoding separates a 1 % dopant from a 2 % one more than the linear one does
+    small = torch.tensor([0.01, 0.02])
+    for log, floor in ((False, 0.0), (True, 0.5)):
+        codes = fractional_encoding(small, 64, log=log)
+        assert float((codes[0] - codes[1]).norm()) > floor
+    linear = fractional_encoding(small, 64, log=False)
+    logs = fractional_encoding(small, 64, log=True)
+    assert (logs[0] - logs[1]).norm() > (linear[0] - linear[1]).norm()
+
+
 @pytest.mark.parametrize(
     ("model", "package", "label"),
     [

@@ -1,7 +1,8 @@
 """Checks that a README quotes only numbers and ties that committed files hold.
 
 A README's result numbers come from the boards (`leaderboards/*/*.json`), the
-committed bench outputs (`*/bench/*` and `packages/*/bench/*`, scripts aside),
+committed bench outputs (`*/bench/*` and `packages/*/bench/*`, each with its `results/`
+subfolder, scripts aside),
 the reference numbers (`docs/references.md`) or the scenario files the numbers
 describe (sizes, noise levels, parameters). `check_readme` reports:
 
@@ -99,6 +100,12 @@ def _board_numbers(board: Mapping[str, Any]) -> Iterator[float]:
                 yield band[key][-1]
 
 
+def bench_outputs(root: Path, folder: str) -> list[Path]:
+    """The bench outputs in `folder` and its `results/` subfolder, scripts aside."""
+    found = [*root.glob(f"{folder}/*"), *root.glob(f"{folder}/results/*")]
+    return [p for p in sorted(found) if p.is_file() and p.suffix not in {".py", ".pyc"}]
+
+
 def load_sources(root: Path, domains: Iterable[str] | None = None) -> Sources:
     """The numbers of the boards, bench outputs and scenario files of `domains` (every
     plugin when None), with the core's, the reference numbers and the pinned versions."""
@@ -115,11 +122,11 @@ def load_sources(root: Path, domains: Iterable[str] | None = None) -> Sources:
     packages = [p for p in sorted(root.glob("packages/*")) if wanted is None or p.name in wanted]
     texts = [root / "docs" / "references.md", root / "constraints.txt", root / "pyproject.toml"]
     texts += sorted(root.glob("shared/src/assay/scenarios/*.toml"))
-    texts += [p for p in sorted(root.glob("*/bench/*")) if p.is_file() and p.suffix != ".py"]
+    texts += bench_outputs(root, "*/bench")
     for package in packages:
         texts.append(package / "pyproject.toml")
         texts += sorted(package.glob("src/*/scenarios/*.toml"))
-        texts += [p for p in sorted(package.glob("bench/*")) if p.is_file() and p.suffix != ".py"]
+        texts += bench_outputs(package, "bench")
     for path in texts:
         if path.is_file():
             values += list(numbers_in(path.read_text(encoding="utf-8", errors="replace")))
