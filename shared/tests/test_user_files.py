@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,20 @@ class TableParams(SourceParams):
     path: str = ""
 
 
-class TableSource(UserFileSource):
+class TableSource(UserFileSource[TableParams]):
     """Numbers, one per line, from the file under `path`."""
 
     name = "test.table"
     params_model = TableParams
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: TableParams) -> list[Path]:
         return [self.given_path(params)]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: TableParams, out_dir: Path) -> None:
         values = np.loadtxt(self.given_path(params), ndmin=1)
         write_array(out_dir / "y.npy", values)
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: TableParams, files_dir: Path) -> Dataset:
         y = read_array(files_dir / "y.npy")
         meta = DatasetMetadata(name="table", version="1", provenance="user", licence="user")
         return Dataset(inputs=y[:, None], targets=y, metadata=meta)

@@ -20,14 +20,14 @@ target column that nothing can be learned from or scored on.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from assay.data import Source, sha256_file, stable_hash
+from assay.data import Source, SourceParamsT, sha256_file, stable_hash
 from assay.errors import DataError
 
 EXAMPLE = "example"
@@ -83,7 +83,7 @@ def require_varying_target(values: Any, *, file: str | Path, column: str, hint: 
         )
 
 
-class UserFileSource(Source):
+class UserFileSource(Source[SourceParamsT]):
     """Base of a source whose data are a user's files (or a bundled example)."""
 
     rebuildable = False
@@ -92,15 +92,15 @@ class UserFileSource(Source):
     than a file; the other kind is refused in one line before anything is read."""
 
     @abstractmethod
-    def input_files(self, params: Mapping[str, Any]) -> Sequence[Path]:
+    def input_files(self, params: SourceParamsT) -> Sequence[Path]:
         """Every file or folder the data are read from, resolved. Raise `DataError` when
         the parameters name none (e.g. no `path` given)."""
 
     def given_path(
-        self, params: Mapping[str, Any], key: str = "path", example: Path | None = None
+        self, params: SourceParamsT, key: str = "path", example: Path | None = None
     ) -> Path:
         """The path under `key`; `example` when the user wrote "example"."""
-        raw = params.get(key)
+        raw = getattr(params, key, None)
         if not raw:
             raise DataError(
                 f"{self.name}: no file given; pass --data PATH (source parameter '{key}')"
@@ -109,9 +109,8 @@ class UserFileSource(Source):
             return example
         return user_path(raw)
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        raw = params.get("path")
+    def check_inputs(self, params: SourceParamsT) -> None:
+        raw = getattr(params, "path", None)
         if raw and raw != EXAMPLE:
             given = user_path(raw)
             wanted, other = ("folder", "file") if self.reads_folder else ("file", "folder")
@@ -124,5 +123,5 @@ class UserFileSource(Source):
             if not path.exists():
                 raise DataError(f"{self.name}: {path} not found; check the path given")
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
+    def fingerprint(self, params: SourceParamsT) -> str:
         return stable_hash([[p.name, content_digest(p)] for p in self.input_files(params)])
