@@ -331,5 +331,7 @@ def test_fitted_choices_are_optional_and_checked_before_they_become_tags() -> No
 
 
 def test_train_config_needs_an_epoch() -> None:
-    with pytest.raises(ValueError, match="max_epochs must be at least 1"):
+    with pytest.raises(ValueError, match=r"max_epochs\n.*greater than or equal to 1"):
         TrainConfig(max_epochs=0)
+    with pytest.raises(ValueError, match=r"batch_size\n.*greater than or equal to 1"):
+        TrainConfig().replace(batch_size=0)
