@@ -137,7 +137,9 @@ def test_torch_factory_takes_the_network_params_and_every_training_knob() -> Non
 def test_torch_factory_refuses_bad_knobs_before_anything_runs() -> None:
     registry: Registry[object] = Registry("model")
     registry.register("mlp", "assay.torch_training:mlp")
-    with pytest.raises(UnknownNameError, match="^model 'mlp': 'lr': Input should be a valid number"):
+    with pytest.raises(
+        UnknownNameError, match="^model 'mlp': 'lr': Input should be a valid number"
+    ):
         resolve_model("mlp", {"lr": "abc"}, registry)  # type: ignore[arg-type]
     with pytest.raises(UnknownNameError, match=r"unknown key 'epochs' \(known: hidden, "):
         resolve_model("mlp", {"epochs": 3}, registry)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, validate_call
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
 from assay.errors import AssayError, DataError
@@ -117,6 +117,17 @@ def signature_params(factory: Callable[..., Any], skip: tuple[str, ...] = ()) ->
     base = _OpenParams if open_ended else Params
     label = getattr(factory, "__name__", type(factory).__name__)
     return create_model(f"{label}Params", __base__=base, **fields)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def checked(function: F) -> F:
+    """`pydantic.validate_call` with `Params`' strictness, for a factory or an `__init__`
+    whose signature declares its ranges (`h2: Annotated[float, Field(gt=0, lt=1)]`): a
+    direct call is checked as a suite's values are, by the same declaration."""
+    config = ConfigDict(strict=True, arbitrary_types_allowed=True)
+    return validate_call(config=config)(function)
 
 
 def factory_params(factory: Callable[..., Any]) -> type[Params]:

@@ -399,7 +399,10 @@ def torch_factory(
     factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=info.default, annotation=info.annotation
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=info.default,
+                annotation=info.annotation,
             )
             for name, info in params_model.model_fields.items()
         ],
