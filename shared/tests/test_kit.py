@@ -138,7 +138,7 @@ def test_torch_factory_refuses_bad_knobs_before_anything_runs() -> None:
     registry: Registry[object] = Registry("model")
     registry.register("mlp", "assay.torch_training:mlp")
     with pytest.raises(
-        UnknownNameError, match="^model 'mlp': 'lr': Input should be a valid number"
+        UnknownNameError, match=r"^model 'mlp': 'lr': Input should be a valid number"
     ):
         resolve_model("mlp", {"lr": "abc"}, registry)  # type: ignore[arg-type]
     with pytest.raises(UnknownNameError, match=r"unknown key 'epochs' \(known: hidden, "):
@@ -147,7 +147,7 @@ def test_torch_factory_refuses_bad_knobs_before_anything_runs() -> None:
         resolve_model("mlp", {"max_epochs": 0}, registry)  # type: ignore[arg-type]
     from assay.torch_training import mlp
 
-    with pytest.raises(ValueError, match="lr_schedule\n.*Input should be 'constant' or 'cosine'"):
+    with pytest.raises(ValueError, match=r"lr_schedule\n.*Input should be 'constant' or 'cosine'"):
         mlp(lr_schedule="linear")
 
 

@@ -291,9 +291,9 @@ def build_environment(
     parsed against what its factory declares."""
     entry = registry.get(name)
     factory: EnvironmentFactory = import_object(entry) if isinstance(entry, str) else entry
-    given = dict(params) if dataset is None else {"dataset": dataset, **params}
-    kwargs = check_factory_params(f"environment '{name}'", factory, given, error=SpecError)
-    environment = factory(**kwargs)
+    origin = f"environment '{name}'"
+    kwargs = check_factory_params(origin, factory, params, error=SpecError, skip=("dataset",))
+    environment = factory(**kwargs) if dataset is None else factory(dataset=dataset, **kwargs)
     if not isinstance(environment, Environment):
         raise UnknownNameError(f"environment '{name}' did not build an assay Environment")
     return environment

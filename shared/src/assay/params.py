@@ -60,7 +60,10 @@ def params_error(exc: ValidationError, model: type[BaseModel]) -> str:
     elif error["type"] == "missing":
         described = model.model_fields.get(str(error["loc"][0]))
         hint = f": {described.description}" if described and described.description else ""
-    return f"{first_error(exc)}{hint}"
+    text = first_error(exc)
+    if error["type"] == "value_error":  # a validator's own message, without pydantic's prefix
+        text = text.replace(": Value error, ", ": ", 1)
+    return f"{text}{hint}"
 
 
 def parse_params(
@@ -130,13 +133,14 @@ def checked(function: F) -> F:
     return validate_call(config=config)(function)
 
 
-def factory_params(factory: Callable[..., Any]) -> type[Params]:
+def factory_params(factory: Callable[..., Any], skip: tuple[str, ...] = ()) -> type[Params]:
     """The parameters a model, policy or environment factory takes: the `Params` model it
-    declares as `params_model`, else the one its signature declares."""
+    declares as `params_model`, else the one its signature declares (less `skip`: what
+    the core passes itself, an environment's `dataset`)."""
     declared = getattr(factory, "params_model", None)
     if isinstance(declared, type) and issubclass(declared, Params):
         return declared
-    return signature_params(factory)
+    return signature_params(factory, skip)
 
 
 def check_factory_params(
@@ -145,9 +149,10 @@ def check_factory_params(
     params: Mapping[str, Any],
     *,
     error: type[AssayError],
+    skip: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The keyword arguments to call `factory` with: `params` parsed against what it
     declares (one `error` line on a bad value), the parsed value of each key given. Keys
     not given keep the factory's own defaults."""
-    parsed = parse_params(origin, factory_params(factory), params, error=error)
+    parsed = parse_params(origin, factory_params(factory, skip), params, error=error)
     return {key: getattr(parsed, key, params[key]) for key in params}

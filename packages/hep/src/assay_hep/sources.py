@@ -34,7 +34,7 @@ GENERATOR_VERSION = "2"  # 2: ROOT baskets of 10,000 jets (1 wrote one basket pe
 
 
 class PythiaParams(SourceParams):
-    classes: list[str] = ["QCD", "Tbqq"]
+    classes: list[str] = Field(default_factory=lambda: ["QCD", "Tbqq"])
     """JetClass labels, two or more, once each in the order of `PROCESSES` (QCD first):
     class indices carry meaning (QCD is the background, per-class metrics are named by
     position), so one order for every subset."""
@@ -73,7 +73,7 @@ class JetFileParams(SourceParams):
     """the test jets (a path, glob or list of them)"""
     valid: str | list[str] | None = None
     """validation jets; without them the protocol carves them from the training jets"""
-    classes: list[str] = ["QCD", "Tbqq"]
+    classes: list[str] = Field(default_factory=lambda: ["QCD", "Tbqq"])
     """label names, the first the background: QCD first when listed"""
     tree: str = "tree"
     max_jets: int | None = Field(default=None, ge=1)
