@@ -54,7 +54,7 @@ def params_error(exc: ValidationError, model: type[BaseModel]) -> str:
     if not error["loc"]:  # a model validator: its message names the keys
         return str(error["msg"]).removeprefix("Value error, ")
     hint = ""
-    if error["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
         fields = ", ".join(model.model_fields)
         hint = f" (known: {fields})" if fields else " (it takes no parameters)"
     elif error["type"] == "missing":
