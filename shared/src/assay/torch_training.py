@@ -38,6 +38,7 @@ from assay.models import (
 )
 from assay.params import Params, signature_params
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from assay.threads import current_budget
 
 log = logging.getLogger(__name__)
@@ -459,7 +460,7 @@ class MLPModel(TorchModel):
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         seed_everything(seed)
         x = self.featurizer(train)
-        self.x_mean_, self.x_std_ = x.mean(0), x.std(0) + 1e-8
+        self.x_scaler_ = Standardiser.columns(x, eps=1e-8)
         y = require_targets(train)
         self.classify_ = train.task in CLASSIFICATION_TASKS
         if self.classify_:
@@ -468,8 +469,8 @@ class MLPModel(TorchModel):
             loss_fn: Callable[..., torch.Tensor] = nn.functional.cross_entropy
             n_out = len(self.classes_)
         else:
-            self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() + 1e-8)
-            target = ((y - self.y_mean_) / self.y_std_).astype(np.float32).reshape(-1, 1)
+            self.y_scaler_ = Standardiser.scalar(y, eps=1e-8)
+            target = self.y_scaler_.apply(y).astype(np.float32).reshape(-1, 1)
             loss_fn = nn.functional.mse_loss
             n_out = 1
         self.net_ = self._network(x.shape[1], n_out)
@@ -490,13 +491,13 @@ class MLPModel(TorchModel):
         )
 
     def _scaled(self, dataset: Dataset) -> npt.NDArray[np.float32]:
-        scaled = (self.featurizer(dataset) - self.x_mean_) / self.x_std_
+        scaled = self.x_scaler_.apply(self.featurizer(dataset))
         return np.asarray(scaled, dtype=np.float32)
 
     def _targets(self, y: npt.NDArray[Any]) -> npt.NDArray[Any]:
         if self.classify_:
             return np.searchsorted(self.classes_, y).astype(np.int64)
-        return ((y - self.y_mean_) / self.y_std_).astype(np.float32).reshape(-1, 1)
+        return self.y_scaler_.apply(y).astype(np.float32).reshape(-1, 1)
 
     def predict(self, dataset: Dataset) -> Predictions:
         device = next(self.net_.parameters()).device
@@ -505,7 +506,7 @@ class MLPModel(TorchModel):
         if self.classify_:
             probabilities = torch.softmax(torch.as_tensor(out), dim=1).numpy().astype(np.float64)
             return Predictions(self.classes_[probabilities.argmax(1)], probabilities=probabilities)
-        return Predictions(values=out[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_)
+        return Predictions(values=self.y_scaler_.invert(out[:, 0].astype(np.float64)))
 
 
 mlp = torch_factory(MLPModel, MLP_TRAINING)

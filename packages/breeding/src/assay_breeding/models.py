@@ -29,6 +29,7 @@ from assay.data import Dataset
 from assay.models import require_targets
 from assay.params import Params, checked
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from pydantic import Field, model_validator
 
 Array = npt.NDArray[np.float64]
@@ -147,9 +148,8 @@ class RidgeSNPBLUP:
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid, seed
         x, y = dosages(train), np.asarray(require_targets(train), dtype=np.float64)
-        self.mean_, std = x.mean(axis=0), x.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)
-        z = (x - self.mean_) / self.scale_
+        self.scaler_ = Standardiser.columns(x)
+        z = self.scaler_.apply(x)
         m = z.shape[1]
         kernel = z @ z.T / m
         ratio = reml_ratio(kernel, y) if self.h2 is None else (1 - self.h2) / self.h2
@@ -163,7 +163,7 @@ class RidgeSNPBLUP:
         return {"variance_ratio": round(self.ratio_, 6)}
 
     def predict(self, dataset: Dataset) -> Predictions:
-        z = (dosages(dataset) - self.mean_) / self.scale_
+        z = self.scaler_.apply(dosages(dataset))
         return Predictions(values=self.mu_ + z @ self.effects_)
 
 

@@ -46,6 +46,7 @@ from assay.data import Dataset
 from assay.models import require_targets
 from assay.params import Params
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from assay.torch_training import (
     Batch,
     BatchFn,
@@ -288,7 +289,7 @@ class JetTorchModel(TorchModel):
 
     def _inputs(self, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         features, mask = particle_features(dataset.inputs, self.max_particles)
-        scaled = (features - self.mean_) / self.std_ * mask[..., None]
+        scaled = self.scaler_.apply(features) * mask[..., None]
         return torch.as_tensor(scaled.astype(np.float32)), torch.as_tensor(mask)
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
@@ -297,11 +298,9 @@ class JetTorchModel(TorchModel):
         self.n_classes_ = max(int(y.max()) + 1, 2)
         features, mask = particle_features(train.inputs, self.max_particles)
         real = features[mask]
-        self.mean_ = real.mean(axis=0)
         # deta and dphi are symmetric about the jet axis: scaled, not shifted, so
         # that a reflection of the jet is a sign flip of its scaled inputs.
-        self.mean_[:_MIRRORED] = 0.0
-        self.std_ = real.std(axis=0) + 1e-6
+        self.scaler_ = Standardiser.columns(real, eps=1e-6, unshifted=range(_MIRRORED))
         tagger = self.build(features.shape[-1], self.n_classes_)
         self.net_ = Reflected(tagger) if self.reflections else tagger
         x, m = self._inputs(train)

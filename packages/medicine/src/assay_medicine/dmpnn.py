@@ -27,6 +27,7 @@ from assay.data import Dataset
 from assay.errors import DataError
 from assay.models import CLASSIFICATION_TASKS, require_targets
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from assay.torch_training import (
     Batch,
     BatchFn,
@@ -274,7 +275,7 @@ class DMPNNModel(TorchModel):
         if not self.descriptors:
             return np.zeros((len(smiles), 0), dtype=np.float32)
         x = featurize(smiles, "rdkit2d")
-        scaled: npt.NDArray[np.float32] = np.clip((x - self.x_mean_) / self.x_std_, -10, 10).astype(
+        scaled: npt.NDArray[np.float32] = np.clip(self.x_scaler_.apply(x), -10, 10).astype(
             np.float32
         )
         return scaled
@@ -315,13 +316,12 @@ class DMPNNModel(TorchModel):
             held, kept = perm[:n_valid], np.sort(perm[n_valid:])
             valid_smiles, valid_y = [smiles[i] for i in np.sort(held)], y[np.sort(held)]
             smiles, y = [smiles[i] for i in kept], y[kept]
-        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
+        self.y_scaler_ = Standardiser.scalar(y)
         if self.descriptors:
             x = featurize(smiles, "rdkit2d")
             # A descriptor constant on the training set keeps unit scale, so a
             # different test value does not blow up by 1e8.
-            std = x.std(0)
-            self.x_mean_, self.x_std_ = x.mean(0), np.where(std > 1e-12, std, 1.0)
+            self.x_scaler_ = Standardiser.columns(x, floor=1e-12)
         self.net_ = DMPNNNetwork(
             hidden=self.hidden,
             depth=self.depth,
@@ -342,7 +342,7 @@ class DMPNNModel(TorchModel):
         )
 
     def _scale(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-        return ((y - self.y_mean_) / self.y_std_).astype(np.float32)
+        return self.y_scaler_.apply(y).astype(np.float32)
 
     def predict(self, dataset: Dataset) -> Predictions:
         smiles = smiles_of(dataset)
@@ -352,7 +352,7 @@ class DMPNNModel(TorchModel):
         outputs = predict_batches(
             self.net_, ((collate(graphs_of(chunk), self._extra(chunk)),) for chunk in chunks)
         )
-        values = outputs[:, 0] * self.y_std_ + self.y_mean_
+        values = self.y_scaler_.invert(outputs[:, 0])
         return Predictions(values=values)
 
 
