@@ -31,7 +31,7 @@ from assay.data_export import ExportView, default_columns
 from assay.errors import DataError
 from assay.models import require_targets
 from assay.predictions import Predictions
-from pydantic import Field
+from pydantic import Field, model_validator
 
 BUNDLED = {
     "MIIJ01000039": ("MIIJ01000039.fna.gz", "MIIJ01000039.single.fna.gz"),
@@ -172,8 +172,14 @@ class GenomeWindowsParams(SourceParams):
     block: int = Field(default=50_000, ge=1000)
     max_windows: int | None = Field(default=None, ge=10)
 
+    @model_validator(mode="after")
+    def _a_fasta_needs_its_genes(self) -> GenomeWindowsParams:
+        if self.genome not in BUNDLED and not self.gff:
+            raise ValueError("a FASTA genome needs --set gff=PATH (GFF3 with CDS)")
+        return self
 
-class GenomeWindowsSource(Source):
+
+class GenomeWindowsSource(Source[GenomeWindowsParams]):
     """Windows of a genome labelled coding / intergenic.
 
     `genome`: a bundled genome (`MIIJ01000039`, labels from the Prodigal reference
@@ -191,28 +197,27 @@ class GenomeWindowsSource(Source):
 
         return {"biopython": version("biopython"), "pyrodigal": version("pyrodigal")}
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        genome = str(params.get("genome", ""))
+    def check_inputs(self, params: GenomeWindowsParams) -> None:
+        genome = params.genome
         if genome not in BUNDLED:
             if not Path(genome).expanduser().is_file():
                 raise DataError(
                     f"{self.name}: genome '{genome}' is neither bundled "
                     f"({', '.join(BUNDLED)}) nor a FASTA file"
                 )
-            if not params.get("gff") or not Path(str(params["gff"])).expanduser().is_file():
-                raise DataError(f"{self.name}: a FASTA genome needs --set gff=PATH (GFF3 with CDS)")
+            if not Path(str(params.gff)).expanduser().is_file():
+                raise DataError(f"{self.name}: {params.gff} not found; check the path given")
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
-        genome = str(params.get("genome", ""))
+    def fingerprint(self, params: GenomeWindowsParams) -> str:
+        genome = params.genome
         if genome in BUNDLED:
             return ""
         return sha256_file(Path(genome).expanduser()) + sha256_file(
-            Path(str(params["gff"])).expanduser()
+            Path(str(params.gff)).expanduser()
         )
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        genome = str(params["genome"])
+    def prepare(self, params: GenomeWindowsParams, out_dir: Path) -> None:
+        genome = params.genome
         if genome in BUNDLED:
             fasta, reference = BUNDLED[genome]
             contigs = read_fasta(pyrodigal_data(fasta))
@@ -220,11 +225,11 @@ class GenomeWindowsSource(Source):
             intervals = {contig: read_reference_calls(pyrodigal_data(reference), contig)}
         else:
             contigs = read_fasta(Path(genome).expanduser())
-            intervals = read_gff_cds(Path(str(params["gff"])).expanduser(), contigs)
-        window = int(params.get("window", 240))
-        rows = list(windows(contigs, intervals, window, int(params.get("block", 50_000))))
-        if params.get("max_windows"):
-            rows = rows[: int(params["max_windows"])]
+            intervals = read_gff_cds(Path(str(params.gff)).expanduser(), contigs)
+        window = params.window
+        rows = list(windows(contigs, intervals, window, params.block))
+        if params.max_windows:
+            rows = rows[: params.max_windows]
         if len(rows) < 10:
             raise DataError(
                 f"{self.name}: the genome gives only {len(rows)} windows of {window} bases"
@@ -240,18 +245,18 @@ class GenomeWindowsSource(Source):
         )
         write_json(out_dir / "contig_names.json", contig_ids)
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: GenomeWindowsParams) -> ExportView:
         return ExportView(
             inputs=default_columns(
                 dataset.inputs,
                 name="sequence",
-                description=f"the window's DNA ({params.get('window', 240)} bases, A/C/G/T/N)",
+                description=f"the window's DNA ({params.window} bases, A/C/G/T/N)",
             ),
             target_description="1 when at least half the window lies in an annotated CDS",
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
-        genome = str(params["genome"])
+    def load(self, params: GenomeWindowsParams, files_dir: Path) -> Dataset:
+        genome = params.genome
         bundled = genome in BUNDLED
         return Dataset(
             inputs=read_array(files_dir / "sequences.npy"),
@@ -268,7 +273,7 @@ class GenomeWindowsSource(Source):
                     f"pyrodigal's bundled {BUNDLED[genome][0]} (E. coli contig, 869,782 bp); labels "
                     f"from the Prodigal reference gene calls beside it ({BUNDLED[genome][1]})"
                     if bundled
-                    else f"user FASTA {genome} with CDS from {params['gff']}"
+                    else f"user FASTA {genome} with CDS from {params.gff}"
                 ),
                 licence=(
                     "pyrodigal test data (GPL-3.0, from public INSDC records)"
