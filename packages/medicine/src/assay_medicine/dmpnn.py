@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ import torch
 from assay.data import Dataset
 from assay.errors import DataError
 from assay.models import CLASSIFICATION_TASKS, require_targets
+from assay.params import checked
 from assay.predictions import Predictions
 from assay.preprocessing import Standardiser
 from assay.torch_training import (
@@ -37,6 +39,7 @@ from assay.torch_training import (
     seed_everything,
     torch_factory,
 )
+from pydantic import Field
 from rdkit import Chem
 from torch import nn
 
@@ -247,26 +250,27 @@ class DMPNNNetwork(nn.Module):
 DMPNN_TRAINING = TrainConfig(max_epochs=100, lr=1e-3, weight_decay=0.0, patience=20, batch_size=50)
 
 
+Aggregation = Literal["mean", "sum", "norm"]
+"""How atom states are pooled into the molecule's: mean, sum, or sum / 100 (chemprop's norm)."""
+
+
 class DMPNNModel(TorchModel):
     """D-MPNN regressor on RDKit molecular graphs (see the module docstring)."""
 
+    @checked
     def __init__(
         self,
-        hidden: int = 300,
-        depth: int = 3,
-        dropout: float = 0.0,
-        ffn_hidden: int = 300,
-        ffn_layers: int = 2,
-        aggregation: str = "mean",
+        hidden: Annotated[int, Field(ge=1)] = 300,
+        depth: Annotated[int, Field(ge=1)] = 3,
+        dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0,
+        ffn_hidden: Annotated[int, Field(ge=1)] = 300,
+        ffn_layers: Annotated[int, Field(ge=1)] = 2,
+        aggregation: Aggregation = "mean",
         descriptors: bool = False,
-        valid_fraction: float = 0.1,
+        valid_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1,
         config: TrainConfig | None = None,
     ) -> None:
         super().__init__(config or DMPNN_TRAINING)
-        if aggregation not in {"mean", "sum", "norm"}:
-            raise ValueError(f"aggregation must be 'mean', 'sum' or 'norm', got {aggregation!r}")
-        if depth < 1:
-            raise ValueError("depth must be >= 1")
         self.hidden, self.depth, self.dropout = hidden, depth, dropout
         self.ffn_hidden, self.ffn_layers, self.aggregation = ffn_hidden, ffn_layers, aggregation
         self.descriptors, self.valid_fraction = descriptors, valid_fraction
