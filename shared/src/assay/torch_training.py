@@ -397,6 +397,7 @@ def torch_factory(
         return build(config=config, **params)
 
     factory.params_model = params_model  # type: ignore[attr-defined]
+    factory.__wrapped__ = build  # type: ignore[attr-defined]  # what it builds, for inspection
     factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter(
