@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -194,8 +194,8 @@ class PhenotypicSelection:
 class GenomicSelection:
     """GBLUP on every candidate phenotyped so far (this cycle's included); the best GEBV."""
 
-    def __init__(self, *, h2: float | None = None) -> None:
-        self.h2 = h2
+    def __init__(self, *, h2: Annotated[float, Field(gt=0, lt=1)] | None = None) -> None:
+        self.h2 = h2  # as GBLUP takes it: fixed, or None for REML
         self.seen: dict[str, npt.NDArray[np.float64]] = {}
 
     def suggest(self, history: History, candidates: Candidates, q: int, *, seed: int) -> Candidates:
