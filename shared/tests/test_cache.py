@@ -1,34 +1,45 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from assay.builtin import SklearnBundledSource
 from assay.cache import DataCache, verify_entry
-from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
+from assay.data import (
+    Dataset,
+    DatasetMetadata,
+    Source,
+    SourceParams,
+    read_array,
+    write_array,
+)
 from assay.errors import CacheError, DataError
 
 
-class CountingSource(Source):
+class CountingParams(SourceParams):
+    n: int
+    die: bool = False
+
+
+class CountingSource(Source[CountingParams]):
     """Generated data that counts its builds and can be told to die mid-write."""
 
     name = "test.counting"
+    params_model = CountingParams
 
     def __init__(self, *, rebuildable: bool = True) -> None:
         self.builds = 0
         self.rebuildable = rebuildable
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: CountingParams, out_dir: Path) -> None:
         self.builds += 1
-        write_array(out_dir / "x.npy", np.arange(params["n"], dtype=float).reshape(-1, 1))
-        if params.get("die"):
+        write_array(out_dir / "x.npy", np.arange(params.n, dtype=float).reshape(-1, 1))
+        if params.die:
             raise KeyboardInterrupt("killed halfway")
-        write_array(out_dir / "y.npy", np.arange(params["n"], dtype=float))
+        write_array(out_dir / "y.npy", np.arange(params.n, dtype=float))
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: CountingParams, files_dir: Path) -> Dataset:
         return Dataset(
             read_array(files_dir / "x.npy"),
             read_array(files_dir / "y.npy"),

@@ -22,6 +22,7 @@ from assay.environments import HARTMANN6_ARGMAX, HARTMANN6_MAX, DatasetPool, Har
 from assay.errors import AssayError, DataError, SpecError
 from assay.executors import make_executor
 from assay.leaderboard import build_board
+from assay.params import parse_params
 from assay.plugin import Catalog
 from assay.policies import RandomPolicy
 from assay.runner import GridEntry, plan_grid, run_grid
@@ -52,10 +53,10 @@ def test_closed_loop_specs_need_an_environment_and_only_they_have_one() -> None:
         parse_scenario({**LOOP, "task": "regression"})
     with pytest.raises(SpecError, match="missing key 'source'"):
         parse_scenario({**no_environment, "task": "regression"})
-    with pytest.raises(SpecError, match=r"protocol\.params\.budget"):
-        CampaignParams.parse({"n0": 4, "q": 2}, origin="x")
-    with pytest.raises(SpecError, match="larger than the budget"):
-        CampaignParams.parse({"n0": 40, "q": 2, "budget": 10}, origin="x")
+    with pytest.raises(SpecError, match=r"protocol\.params: missing key 'budget'"):
+        parse_params("x: protocol.params", CampaignParams, {"n0": 4, "q": 2}, error=SpecError)
+    with pytest.raises(SpecError, match=r"^x: n0 = 40 is larger than the budget 10$"):
+        parse_params("x", CampaignParams, {"n0": 40, "q": 2, "budget": 10}, error=SpecError)
 
 
 def test_hartmann6_has_its_known_maximum() -> None:

@@ -76,7 +76,7 @@ def test_model_from_module_path_and_params() -> None:
     registry = Catalog.from_plugins([core_plugin]).models
     model = build_model("assay.builtin:ridge", {"alpha": 3.0}, registry)
     assert model.estimator.steps[-1][1].alpha == 3.0  # type: ignore[attr-defined]
-    with pytest.raises(UnknownNameError, match="does not accept parameters"):
+    with pytest.raises(UnknownNameError, match=r"unknown key .alpah. \(known: alpha\)"):
         build_model("ridge", {"alpah": 1}, registry)
     with pytest.raises(UnknownNameError, match="cannot import module"):
         build_model("no_such_module:Model", {}, registry)
@@ -331,5 +331,7 @@ def test_fitted_choices_are_optional_and_checked_before_they_become_tags() -> No
 
 
 def test_train_config_needs_an_epoch() -> None:
-    with pytest.raises(ValueError, match="max_epochs must be at least 1"):
+    with pytest.raises(ValueError, match=r"max_epochs\n.*greater than or equal to 1"):
         TrainConfig(max_epochs=0)
+    with pytest.raises(ValueError, match=r"batch_size\n.*greater than or equal to 1"):
+        TrainConfig().replace(batch_size=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,20 +32,20 @@ class TableParams(SourceParams):
     path: str = ""
 
 
-class TableSource(UserFileSource):
+class TableSource(UserFileSource[TableParams]):
     """Numbers, one per line, from the file under `path`."""
 
     name = "test.table"
     params_model = TableParams
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: TableParams) -> list[Path]:
         return [self.given_path(params)]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: TableParams, out_dir: Path) -> None:
         values = np.loadtxt(self.given_path(params), ndmin=1)
         write_array(out_dir / "y.npy", values)
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: TableParams, files_dir: Path) -> Dataset:
         y = read_array(files_dir / "y.npy")
         meta = self.user_metadata(params, files_dir, name="table")
         return Dataset(inputs=y[:, None], targets=y, metadata=meta)
@@ -125,13 +124,14 @@ def touch(path: Path, seconds: int) -> None:
 def test_a_small_file_is_known_by_its_content(tmp_path: Path) -> None:
     table = tmp_path / "y.txt"
     table.write_text("1\n2\n3\n")
-    source, params = BigTableSource(), {"path": str(table)}
+    source, params = BigTableSource(), BigTableParams(path=str(table))
     (identity,) = source.identities(params)
     assert identity.sha256 == sha256_file(table) == identity.stamp
     key = source.fingerprint(params)
     touch(table, 1_700_000_000)
     assert source.fingerprint(params) == key  # same bytes: same key
-    assert key == TableSource().fingerprint(params)  # the keys users had before the option
+    # the keys users had before the option
+    assert key == TableSource().fingerprint(TableParams(path=str(table)))
 
 
 @pytest.mark.parametrize("opted", [False, True], ids=["above-threshold", "opted-in"])
@@ -141,7 +141,7 @@ def test_a_large_or_opted_in_file_is_known_by_size_and_mtime(tmp_path: Path, opt
     params = {"path": str(table)} | ({"fingerprint": "size-mtime"} if opted else {})
     cache, source = DataCache(tmp_path / "cache"), BigTableSource()
     touch(table, 1_700_000_000)
-    (identity,) = source.identities(params)
+    (identity,) = source.identities(BigTableParams(**params))
     assert identity.sha256 is None
     assert identity.stamp == f"size-mtime:{table.resolve()}:{table.stat().st_size}:{17 * 10**17}"
     dataset, entry = cache.load(source, params)
@@ -185,7 +185,7 @@ def test_the_card_names_the_file_its_sha_size_day_read_and_licence(tmp_path: Pat
     cache, source, params = DataCache(tmp_path / "cache"), TableSource(), {"path": str(table)}
     entry = cache.ensure(source, params)
     card = source.user_metadata(
-        params, entry.path, name="table", details="3 rows", notes=["from the test"]
+        TableParams(**params), entry.path, name="table", details="3 rows", notes=["from the test"]
     )
     day = datetime.fromtimestamp((entry.path / "manifest.json").stat().st_mtime, UTC)
     assert card.provenance == (

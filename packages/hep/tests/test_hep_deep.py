@@ -113,7 +113,7 @@ def test_fitted_tagger_predicts_the_same_for_a_jet_and_its_mirror_images(
     # bfloat16 trains under autocast; predictions stay float32, so mirrors agree as closely
     model = factory(max_particles=16, max_epochs=2, batch_size=16, precision=precision)
     model.fit(dataset(1, 1), seed=0)
-    assert np.all(model.mean_[:2] == 0)  # deta, dphi scaled without shift
+    assert np.all(model.scaler_.mean[:2] == 0)  # deta, dphi scaled without shift
     choices = model.fitted_choices()  # tracked with the run
     assert choices["epochs_trained"] == 2
     assert choices["kept_epoch"] in (1, 2)

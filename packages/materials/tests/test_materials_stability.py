@@ -86,7 +86,7 @@ def test_e_above_hull_target_keeps_the_formation_energy_as_an_extra(tmp_path: Pa
     assert cache.key(EmtAlloysSource(), QUICK) != cache.key(
         EmtAlloysSource(), {**QUICK, "target": "e_above_hull"}
     )
-    assert EmtAlloysSource().full({})["target"] == "formation_energy"
+    assert EmtAlloysSource().validate_params({}).target == "formation_energy"
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,8 @@ def test_bundled_structure_folder_reads_cif_poscar_and_extxyz(tmp_path: Path) ->
     dataset = _load(StructureFolderSource(), {"path": EXAMPLE}, tmp_path)
     assert len(dataset) == 12
     assert all(isinstance(s, Structure) for s in dataset.inputs)
-    example = StructureFolderSource().targets_csv({"path": EXAMPLE}).parent
+    source = StructureFolderSource()
+    example = source.targets_csv(source.validate_params({"path": EXAMPLE})).parent
     suffixes = {p.suffix for p in example.iterdir()}
     assert {".cif", ".vasp", ".extxyz"} <= suffixes
     assert f"{example} (sha256 " in dataset.metadata.provenance
@@ -89,7 +90,8 @@ def test_user_scenarios_are_listed() -> None:
 
 def _folder_with(tmp_path: Path, name: str, content: str, target: str = "-0.01") -> Path:
     folder = tmp_path / "structures"
-    example = StructureFolderSource().targets_csv({"path": EXAMPLE}).parent
+    source = StructureFolderSource()
+    example = source.targets_csv(source.validate_params({"path": EXAMPLE})).parent
     shutil.copytree(example, folder)
     (folder / name).write_text(content)
     with (folder / "targets.csv").open("a") as handle:

@@ -162,7 +162,9 @@ def test_user_file_identity_is_its_sha256(tmp_path: Path, fixture_files: dict[st
     copy = tmp_path / "data.csv"
     shutil.copy(fixture_files["tdc.csv"], copy)
     params = {"path": str(copy)}
-    assert source.fingerprint(params) == stable_hash([[copy.name, sha256_file(copy)]])
+    assert source.fingerprint(source.validate_params(params)) == stable_hash(
+        [[copy.name, sha256_file(copy)]]
+    )
     cache = DataCache(tmp_path / "cache")
     first = cache.ensure(source, params)
     second = cache.ensure(source, params)

@@ -49,16 +49,23 @@ def test_depth_split_and_its_errors() -> None:
 
 
 def test_noise_parameters_are_validated() -> None:
-    with pytest.raises(DataError, match="unknown noise"):
-        NoiseParams.from_mapping({"p3": 0.1}, origin="x")
-    with pytest.raises(DataError, match="t2_us"):
-        NoiseParams.from_mapping({"t1_us": 10, "t2_us": 50}, origin="x")
+    source, given = IsingNoiseSource(), {"circuits_per_step": 1}
+    with pytest.raises(DataError, match=r"^quantum.ising_noisy: unknown key 'noise.p3'$"):
+        source.validate_params({**given, "noise": {"p3": 0.1}})
+    with pytest.raises(DataError, match=r"'noise': noise needs t2_us \(50.0\) <= 2 t1_us"):
+        source.validate_params({**given, "noise": {"t1_us": 10, "t2_us": 50}})
+    with pytest.raises(DataError, match=r"'noise.readout': Input should be less than 0.5"):
+        source.validate_params({**given, "noise": {"readout": 0.5}})
+    with pytest.raises(DataError, match=r"'qubits.0': Input should be greater than or equal to 2"):
+        source.validate_params({**given, "qubits": [1]})
+    assert source.validate_params(given).noise == NoiseParams()
     a = NoiseParams().per_qubit(5)
     np.testing.assert_array_equal(a["t1_us"], NoiseParams().per_qubit(5)["t1_us"])
 
 
 def test_ising_generation_is_deterministic_without_the_memo() -> None:
-    params = {"circuits_per_step": 1, "max_steps": 2, "qubits": [3], "shots": 500, "seed": 4}
+    given = {"circuits_per_step": 1, "max_steps": 2, "qubits": [3], "shots": 500, "seed": 4}
+    params = IsingNoiseSource().validate_params(given)
     first, second = IsingNoiseSource()._simulate(params), IsingNoiseSource()._simulate(params)
     np.testing.assert_array_equal(first[1], second[1])
     np.testing.assert_array_equal(first[2], second[2])
@@ -68,7 +75,8 @@ def test_surface_code_source_rejects_bad_params_and_uses_disjoint_seeds(tmp_path
     source = SurfaceCodeSource()
     with pytest.raises(DataError, match="odd integer"):
         source.validate_params({"distance": 4, "p": 0.001, "train_shots": 1, "test_shots": 1})
-    params = {"distance": 3, "p": 0.01, "train_shots": 2000, "test_shots": 2000, "seed": 1}
+    given = {"distance": 3, "p": 0.01, "train_shots": 2000, "test_shots": 2000, "seed": 1}
+    params = source.validate_params(given)
     source.prepare(params, tmp_path)
     dataset = source.load(params, tmp_path)
     train = dataset.inputs.events[dataset.partition == "train"]

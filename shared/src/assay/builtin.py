@@ -8,11 +8,10 @@ whole harness with real, offline data and are part of every quick suite;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -56,7 +55,7 @@ class SklearnBundledParams(SourceParams):
     max_rows: int | None = Field(default=None, ge=2)
 
 
-class SklearnBundledSource(Source):
+class SklearnBundledSource(Source[SklearnBundledParams]):
     """A table that scikit-learn ships (no download): `dataset` names it, `max_rows` trims it."""
 
     name = "core.sklearn"
@@ -67,39 +66,39 @@ class SklearnBundledSource(Source):
 
     params_model = SklearnBundledParams
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: SklearnBundledParams, out_dir: Path) -> None:
         from sklearn import datasets
 
-        loader, _ = _BUNDLED[params["dataset"]]
+        loader, _ = _BUNDLED[params.dataset]
         x, y = getattr(datasets, loader)(return_X_y=True)
-        max_rows = params.get("max_rows")
+        max_rows = params.max_rows
         if max_rows is not None and max_rows < len(x):
             keep = np.sort(np.random.default_rng(0).choice(len(x), int(max_rows), replace=False))
             x, y = x[keep], y[keep]
         write_array(out_dir / "x.npy", np.ascontiguousarray(x, dtype=np.float64))
         write_array(out_dir / "y.npy", np.ascontiguousarray(y))
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: SklearnBundledParams) -> ExportView:
         """scikit-learn's own feature names (diabetes: mean-centred and scaled as shipped)."""
         from sklearn import datasets
 
-        loader, _ = _BUNDLED[params["dataset"]]
+        loader, _ = _BUNDLED[params.dataset]
         names = [str(n) for n in getattr(datasets, loader)().feature_names]
         return ExportView(
             inputs=named_columns(
                 np.asarray(dataset.inputs),
                 [(n.replace(" ", "_"), f"'{n}' as scikit-learn ships it") for n in names],
             ),
-            target_description=_TARGETS[params["dataset"]],
+            target_description=_TARGETS[params.dataset],
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
-        _, provenance = _BUNDLED[params["dataset"]]
+    def load(self, params: SklearnBundledParams, files_dir: Path) -> Dataset:
+        _, provenance = _BUNDLED[params.dataset]
         return Dataset(
             inputs=read_array(files_dir / "x.npy"),
             targets=read_array(files_dir / "y.npy"),
             metadata=DatasetMetadata(
-                name=params["dataset"],
+                name=params.dataset,
                 version=metadata.version("scikit-learn"),
                 provenance=provenance,
                 licence="BSD-3-Clause (scikit-learn distribution)",

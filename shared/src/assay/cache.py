@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assay.data import Dataset, Source, read_json, sha256_file, stable_hash, write_json
+from assay.data import (
+    Dataset,
+    Source,
+    SourceParams,
+    read_json,
+    sha256_file,
+    stable_hash,
+    write_json,
+)
 from assay.errors import CacheError, DataError
 
 log = logging.getLogger(__name__)
@@ -42,24 +50,37 @@ class DataCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or assay_home()) / "data"
 
-    def key(self, source: Source, params: Mapping[str, Any]) -> str:
+    def key(self, source: Source[Any], params: Mapping[str, Any]) -> str:
+        return self._key(source, params, source.validate_params(params))
+
+    def _key(self, source: Source[Any], given: Mapping[str, Any], parsed: SourceParams) -> str:
+        # the values as given, not the parsed ones: a key never changes with a default
         return stable_hash(
             {
                 "source": source.name,
                 "version": source.version,
-                "params": dict(params),
+                "params": dict(given),
                 "generators": source.generator_versions(),
-                "fingerprint": source.fingerprint(params),
+                "fingerprint": source.fingerprint(parsed),
             }
         )[:20]
 
-    def entry_path(self, source: Source, params: Mapping[str, Any]) -> Path:
-        return self.root / source.name.replace("/", "_") / self.key(source, params)
+    def entry_path(self, source: Source[Any], params: Mapping[str, Any]) -> Path:
+        return self._entry_path(source, params, source.validate_params(params))
 
-    def ensure(self, source: Source, params: Mapping[str, Any]) -> CacheEntry:
+    def _entry_path(
+        self, source: Source[Any], given: Mapping[str, Any], parsed: SourceParams
+    ) -> Path:
+        return self.root / source.name.replace("/", "_") / self._key(source, given, parsed)
+
+    def ensure(self, source: Source[Any], params: Mapping[str, Any]) -> CacheEntry:
         """Make sure a verified entry exists for (source, params); build it if needed."""
-        source.validate_params(params)
-        path = self.entry_path(source, params)
+        return self._ensure(source, params, source.validate_params(params))
+
+    def _ensure(
+        self, source: Source[Any], given: Mapping[str, Any], parsed: SourceParams
+    ) -> CacheEntry:
+        path = self._entry_path(source, given, parsed)
         key = path.name
         if path.is_dir():
             problem = verify_entry(path)
@@ -73,28 +94,32 @@ class DataCache:
                 )
             log.warning("cache entry %s failed its checksum (%s); rebuilding", path, problem)
             _remove_tree(path)
-            self._build(source, params, path)
+            self._build(source, given, parsed, path)
             return CacheEntry(path, key, _entry_sha(path), rebuilt=True, created=True)
-        self._build(source, params, path)
+        self._build(source, given, parsed, path)
         return CacheEntry(path, key, _entry_sha(path), rebuilt=False, created=True)
 
-    def load(self, source: Source, params: Mapping[str, Any]) -> tuple[Dataset, CacheEntry]:
-        """The dataset for (source, params), from the cache, with its data sha in the metadata."""
-        entry = self.ensure(source, params)
-        dataset = source.load(params, entry.path)
+    def load(self, source: Source[Any], params: Mapping[str, Any]) -> tuple[Dataset, CacheEntry]:
+        """The dataset for (source, params), from the cache, with its data sha in the metadata.
+        The parameters are parsed once here; the source gets the parsed object."""
+        parsed = source.validate_params(params)
+        entry = self._ensure(source, params, parsed)
+        dataset = source.load(parsed, entry.path)
         metadata = replace(dataset.metadata, sha256=entry.data_sha256)
         return replace(dataset, metadata=metadata), entry
 
-    def _build(self, source: Source, params: Mapping[str, Any], final: Path) -> None:
+    def _build(
+        self, source: Source[Any], given: Mapping[str, Any], parsed: SourceParams, final: Path
+    ) -> None:
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
         try:
-            source.prepare(params, staging)
+            source.prepare(parsed, staging)
             files = sorted(p for p in staging.rglob("*") if p.is_file())
             manifest = {
                 "source": source.name,
                 "source_version": source.version,
-                "params": dict(params),
+                "params": dict(given),
                 "generator_versions": source.generator_versions(),
                 "files": {str(p.relative_to(staging)): sha256_file(p) for p in files},
             }

@@ -29,6 +29,7 @@ from assay.closed_loop import (
 )
 from assay.data import Dataset, DatasetMetadata, stable_hash
 from assay.errors import DataError, SpecError
+from assay.params import parse_params
 from assay.protocols import EvaluationProtocol, Plan, UnitContext, UnitOutput
 from assay.spec import ProtocolSpec, ScenarioSpec
 
@@ -60,7 +61,8 @@ def environment_dataset(spec: ScenarioSpec, plugin_version: str) -> Dataset:
 
 
 def campaign_params(spec: ScenarioSpec, protocol: ProtocolSpec) -> CampaignParams:
-    return CampaignParams.parse(protocol.params, origin=f"scenario {spec.key}")
+    origin = f"scenario {spec.key}: protocol.params"
+    return parse_params(origin, CampaignParams, protocol.params, error=SpecError)
 
 
 def new_environment(spec: ScenarioSpec, dataset: Dataset, catalog: Catalog) -> Environment:

@@ -78,7 +78,6 @@ policy factories in `Plugin.policies`; a user names theirs as
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,10 +85,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from assay.data import Dataset
 from assay.errors import DataError, SpecError, UnknownNameError
+from assay.params import Params, check_factory_params
 from assay.registry import Registry, import_object
 
 FloatArray = npt.NDArray[np.float64]
@@ -266,10 +266,8 @@ PolicyEntry = PolicyFactory | str
 """What a plugin registers: a factory, or `"module:factory"` imported only when used."""
 
 
-class CampaignParams(BaseModel):
+class CampaignParams(Params):
     """A campaign's shape, from `[protocol] params` of a closed-loop scenario."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     n0: int = Field(ge=1, description="random initial design")
     q: int = Field(ge=1, description="batch size per round")
@@ -282,15 +280,6 @@ class CampaignParams(BaseModel):
             raise ValueError(f"n0 = {self.n0} is larger than the budget {self.budget}")
         return self
 
-    @classmethod
-    def parse(cls, params: Mapping[str, Any], *, origin: str) -> CampaignParams:
-        try:
-            return cls.model_validate(dict(params))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"]) or "params"
-            raise SpecError(f"{origin}: protocol.params.{where}: {error['msg']}") from None
-
 
 def build_environment(
     name: str,
@@ -298,17 +287,13 @@ def build_environment(
     registry: Registry[EnvironmentEntry],
     dataset: Dataset | None = None,
 ) -> Environment:
-    """A fresh environment from its registered name, with the scenario's parameters."""
+    """A fresh environment from its registered name, with the scenario's parameters
+    parsed against what its factory declares."""
     entry = registry.get(name)
     factory: EnvironmentFactory = import_object(entry) if isinstance(entry, str) else entry
-    kwargs = dict(params) if dataset is None else {"dataset": dataset, **params}
-    try:
-        inspect.signature(factory).bind(**kwargs)
-    except TypeError as exc:
-        raise SpecError(f"environment '{name}' does not accept {sorted(kwargs)}: {exc}") from None
-    except ValueError:
-        pass
-    environment = factory(**kwargs)
+    origin = f"environment '{name}'"
+    kwargs = check_factory_params(origin, factory, params, error=SpecError, skip=("dataset",))
+    environment = factory(**kwargs) if dataset is None else factory(dataset=dataset, **kwargs)
     if not isinstance(environment, Environment):
         raise UnknownNameError(f"environment '{name}' did not build an assay Environment")
     return environment
@@ -318,24 +303,21 @@ def resolve_policy(
     name: str, params: Mapping[str, Any], registry: Registry[PolicyEntry]
 ) -> PolicyFactory:
     """The factory for a registered policy or `module:Class`, checked against `params`."""
-    from assay.models import _check_param_types
-
-    entry: PolicyEntry = name if ":" in name else registry.get(name)
-    factory: PolicyFactory = import_object(entry) if isinstance(entry, str) else entry
-    try:
-        inspect.signature(factory).bind(**params)
-    except TypeError as exc:
-        raise UnknownNameError(
-            f"policy '{name}' does not accept parameters {dict(params)}: {exc}"
-        ) from None
-    except ValueError:
-        return factory
-    _check_param_types(name, factory, params)  # type: ignore[arg-type]  # any callable
+    factory = _policy_factory(name, registry)
+    check_factory_params(f"policy '{name}'", factory, params, error=UnknownNameError)
     return factory
 
 
+def _policy_factory(name: str, registry: Registry[PolicyEntry]) -> PolicyFactory:
+    entry: PolicyEntry = name if ":" in name else registry.get(name)
+    return import_object(entry) if isinstance(entry, str) else entry
+
+
 def build_policy(name: str, params: Mapping[str, Any], registry: Registry[PolicyEntry]) -> Policy:
-    policy = resolve_policy(name, params, registry)(**params)
+    factory = _policy_factory(name, registry)
+    policy = factory(
+        **check_factory_params(f"policy '{name}'", factory, params, error=UnknownNameError)
+    )
     if not isinstance(policy, Policy):
         raise UnknownNameError(f"'{name}' did not build a policy (it needs suggest())")
     return policy

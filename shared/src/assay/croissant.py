@@ -143,7 +143,7 @@ def export_scenario(catalog: Catalog, scenario: str, size: Size, out: Path) -> E
         datetime.fromtimestamp(manifest_path.stat().st_mtime, tz=UTC).date().isoformat()
     )
     dataset = prepared.dataset
-    view = source.export_view(dataset, params)
+    view = source.export_view(dataset, source.validate_params(params))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
     try:

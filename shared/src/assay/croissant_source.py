@@ -12,9 +12,9 @@ else the scenario's own k-fold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +22,6 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     SourceParams,
-    parse_params,
     read_array,
     read_json,
     write_array,
@@ -39,20 +38,20 @@ DECLARED_FOLDS = "declared_folds"
 class CroissantParams(SourceParams):
     path: str | None = None
     """the Croissant description (--data croissant.json)"""
-    target: str | None = None
-    """the field to predict (--target FIELD)"""
+    target: str
+    """the field to predict: pass --target FIELD"""
     features: list[str] | None = None
     """the feature fields (default: every other field of the target's record set)"""
     labels: bool = False
     """the target is a class label (numbered 0, 1, ... in sorted order), not a number"""
 
 
-class CroissantSource(UserFileSource):
+class CroissantSource(UserFileSource[CroissantParams]):
     """A local Croissant dataset: the description and every file it names."""
 
     name = "core.croissant"
     version = "1"
-    params_model: ClassVar[type[SourceParams] | None] = CroissantParams
+    params_model = CroissantParams
 
     def generator_versions(self) -> dict[str, str]:
         from importlib import metadata
@@ -62,19 +61,13 @@ class CroissantSource(UserFileSource):
         except metadata.PackageNotFoundError:
             return {}
 
-    def description(self, params: Mapping[str, Any]) -> Path:
+    def description(self, params: CroissantParams) -> Path:
         """The path given, or the bundled toy example for `path = "example"`."""
-        folder = "croissant_classes" if params.get("labels") else "croissant"
+        folder = "croissant_classes" if params.labels else "croissant"
         example = bundled_path(self.name, "assay", "examples", folder, "croissant.json")
         return self.given_path(params, example=example)
 
-    def _params(self, params: Mapping[str, Any]) -> CroissantParams:
-        parsed = parse_params(self.name, CroissantParams, params)
-        if not parsed.target:
-            raise DataError(f"{self.name}: no target given; pass --target FIELD")
-        return parsed
-
-    def input_files(self, params: Mapping[str, Any]) -> Sequence[Path]:
+    def input_files(self, params: CroissantParams) -> Sequence[Path]:
         from assay.croissant_read import check_files, read_description
 
         description = self.description(params)
@@ -82,17 +75,11 @@ class CroissantSource(UserFileSource):
             raise DataError(f"{self.name}: {description} not found; check the path given")
         return [description, *check_files(description, read_description(description))]
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        self._params(params)
-        super().validate_params(params)
-
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: CroissantParams, out_dir: Path) -> None:
         from assay.croissant_read import read_table
 
-        parsed = self._params(params)
-        assert parsed.target is not None
         table = read_table(
-            self.description(params), parsed.target, parsed.features, labels=parsed.labels
+            self.description(params), params.target, params.features, labels=params.labels
         )
         if not table.licence:
             raise DataError(
@@ -116,7 +103,7 @@ class CroissantSource(UserFileSource):
             },
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: CroissantParams, files_dir: Path) -> Dataset:
         meta = read_json(files_dir / "meta.json")
         partition = None
         if (files_dir / "partition.json").is_file():

@@ -14,14 +14,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assay.errors import DataError
-from assay.spec import first_error
+from assay.params import Params, parse_params
 
 if TYPE_CHECKING:
     from assay.data_export import ExportView
@@ -123,76 +122,65 @@ class Dataset:
         )
 
 
-class SourceParams(BaseModel):
-    """Base of a source's parameter model: unknown keys are errors, and values are
-    checked as given (TOML's "3" is not 3). A source declares its model as `params_model`
-    and reads parsed values with `parse_params`."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
-    )
+class SourceParams(Params):
+    """Base of a source's parameter model (`assay.params.Params`): unknown keys are errors,
+    values are checked as given. A source names its model as `params_model`; the core parses
+    a scenario's values once and hands the parsed object to `prepare`, `load`,
+    `fingerprint` and `export_view`."""
 
 
-ParamsT = TypeVar("ParamsT", bound=SourceParams)
+SourceParamsT = TypeVar("SourceParamsT", bound=SourceParams)
 
 
-def parse_params(origin: str, model: type[ParamsT], params: Mapping[str, Any]) -> ParamsT:
-    """`params` checked against `model`; a problem is one `DataError` line naming the key."""
-    try:
-        return model.model_validate(dict(params))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        hint = ""
-        if error["type"] == "extra_forbidden":
-            fields = ", ".join(model.model_fields)
-            hint = f" (known: {fields})" if fields else " (it takes no parameters)"
-        elif error["type"] == "missing" and error["loc"]:
-            # the field's docstring says what to give, e.g. "the label column (--target COLUMN)"
-            described = model.model_fields.get(str(error["loc"][0]))
-            hint = f": {described.description}" if described and described.description else ""
-        raise DataError(f"{origin}: {first_error(exc)}{hint}") from None
-
-
-class Source(ABC):
+class Source(ABC, Generic[SourceParamsT]):
     """Produces a dataset reproducibly from parameters.
 
     `prepare` writes files into an empty folder (the core cache makes it atomic
     and records checksums); `load` reads them back. Generated sources are
     `rebuildable`: a cache entry that fails its checksum is generated again.
     A source that copies a user's file is not: a mismatch is refused.
+
+    `Source[XParams]` with `params_model = XParams`: every method gets the parsed
+    `XParams`, defaults filled in; the cache key still hashes the values as given.
     """
 
     name: str
     version: str = "1"
     rebuildable: bool = True
-    params_model: ClassVar[type[SourceParams] | None] = None
-    """The parameters this source takes; `validate_params` checks them against it."""
+    params_model: ClassVar[type[SourceParams]] = SourceParams
+    """The parameters this source takes (the base: none)."""
 
     def generator_versions(self) -> dict[str, str]:
         """Versions of the libraries that produce the data; they are part of the cache key."""
         return {}
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
+    def validate_params(self, params: Mapping[str, Any]) -> SourceParamsT:
+        """The values as given, parsed against `params_model` (one `DataError` line naming
+        the key on a bad one), then `check_inputs`: what every other method gets."""
+        parsed = cast(SourceParamsT, parse_params(self.name, self.params_model, params))
+        self.check_inputs(parsed)
+        return parsed
+
+    def check_inputs(self, params: SourceParamsT) -> None:
+        """Checks that need more than the values (a file that must exist), before anything
+        is written; raise `DataError`. Checks of the values themselves are validators of
+        `params_model`."""
+        del params
+
+    def fingerprint(self, params: SourceParamsT) -> str:
         """Extra cache-key content; a user-file source returns the file's sha256 so edits show."""
         del params
         return ""
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        """Raise `DataError` for bad parameters before anything is written. The default
-        checks them against `params_model`; override to add checks that need more (a file
-        that must exist), calling this first."""
-        if self.params_model is not None:
-            parse_params(self.name, self.params_model, params)
-
     @abstractmethod
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: SourceParamsT, out_dir: Path) -> None:
         """Write the dataset's files into `out_dir` (deterministically, given `params`)."""
 
     @abstractmethod
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: SourceParamsT, files_dir: Path) -> Dataset:
         """Read the files `prepare` wrote into a `Dataset`."""
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: SourceParamsT) -> ExportView:
         """The dataset's inputs as named columns (and files in the field's format) for
         `assay data export`. The default handles numbers and strings; a source whose inputs
         are domain objects (structures, jets) overrides it."""

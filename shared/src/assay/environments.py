@@ -4,13 +4,16 @@ and a pool built from any dataset with targets (the rows with the highest target
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
 from assay.closed_loop import Box, Candidates, Environment, Measurement
 from assay.data import Dataset
 from assay.errors import DataError
+from assay.params import checked
 
 # Hartmann-6 constants (Dixon & Szego 1978; as tabulated by Surjanovic & Bingham's
 # Virtual Library of Simulation Experiments). Its minimum is -3.32237 at HARTMANN6_ARGMAX.
@@ -47,9 +50,8 @@ class Hartmann6(Environment):
 
     optimum = HARTMANN6_MAX
 
-    def __init__(self, noise: float = 0.0) -> None:
-        if noise < 0:
-            raise DataError("core.hartmann6: noise must be >= 0")
+    @checked
+    def __init__(self, noise: Annotated[float, Field(ge=0)] = 0.0) -> None:
         self.noise = noise
         self._rng = np.random.default_rng(0)
 
@@ -68,7 +70,7 @@ class DatasetPool(Environment):
     target the value a measurement reveals (plus optional Gaussian noise, std `noise`
     in units of the targets' standard deviation)."""
 
-    def __init__(self, dataset: Dataset, noise: float = 0.0) -> None:
+    def __init__(self, dataset: Dataset, noise: Annotated[float, Field(ge=0)] = 0.0) -> None:
         if dataset.targets is None:
             raise DataError(f"dataset '{dataset.metadata.name}' has no targets to make a pool of")
         targets = np.asarray(dataset.targets, dtype=float).reshape(-1)

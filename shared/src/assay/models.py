@@ -10,10 +10,7 @@ the run records next to its scores.
 
 from __future__ import annotations
 
-import inspect
 import re
-import types
-import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -22,6 +19,7 @@ import numpy.typing as npt
 
 from assay.data import Dataset
 from assay.errors import UnknownNameError
+from assay.params import check_factory_params
 from assay.predictions import Predictions
 from assay.registry import Registry, import_object
 
@@ -168,76 +166,24 @@ class MajorityModel:
 def resolve_model(
     name: str, params: Mapping[str, Any], registry: Registry[ModelEntry]
 ) -> ModelFactory:
-    """The factory for a registry name or `module:Class`, checked against `params` (no fitting)."""
-    entry: ModelEntry = name if ":" in name else registry.get(name)
-    factory: ModelFactory = import_object(entry) if isinstance(entry, str) else entry
-    try:
-        signature = inspect.signature(factory)
-        signature.bind(**params)
-    except TypeError as exc:
-        raise UnknownNameError(
-            f"model '{name}' does not accept parameters {dict(params)}: {exc}"
-        ) from None
-    except ValueError:  # builtins without a signature: let the call itself complain
-        return factory
-    _check_param_types(name, factory, params)
+    """The factory for a registry name or `module:Class`, its parameters checked against
+    what it declares (`assay.params.factory_params`), so `-p alpha=abc` or a value out of
+    range is one clear error before anything runs, not five failed units."""
+    factory = _model_factory(name, registry)
+    check_factory_params(f"model '{name}'", factory, params, error=UnknownNameError)
     return factory
 
 
-_SCALARS: dict[type, tuple[type, ...]] = {
-    float: (int, float),
-    int: (int,),
-    str: (str,),
-    bool: (bool,),
-}
-
-
-def _check_param_types(name: str, factory: ModelFactory, params: Mapping[str, Any]) -> None:
-    """Refuse a value of the wrong type where the model declares a plain scalar type, so
-    `-p alpha=abc` is one clear error before anything runs, not five failed units."""
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable annotations: nothing declared that we can check
-        return
-    for key, value in params.items():
-        hint = hints.get(key)
-        allowed = _allowed_types(hint)
-        if allowed is None:
-            continue
-        if isinstance(value, bool) and bool not in allowed:  # True is an int to Python
-            allowed_ok = False
-        else:
-            allowed_ok = isinstance(value, allowed) or (value is None and type(None) in allowed)
-        if not allowed_ok:
-            wanted = " or ".join(t.__name__ for t in allowed if t is not type(None))
-            raise UnknownNameError(
-                f"model '{name}': parameter {key}={value!r} must be {wanted}, "
-                f"not {type(value).__name__}"
-            )
-
-
-def _allowed_types(hint: Any) -> tuple[type, ...] | None:
-    """The Python types a scalar annotation (or an optional one) accepts; None otherwise."""
-    if hint in _SCALARS:
-        return _SCALARS[hint]
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and args:
-        allowed: list[type] = []
-        for arg in args:
-            if arg is type(None):
-                allowed.append(type(None))
-            elif arg in _SCALARS:
-                allowed += _SCALARS[arg]
-            else:
-                return None
-        return tuple(allowed)
-    return None
+def _model_factory(name: str, registry: Registry[ModelEntry]) -> ModelFactory:
+    entry: ModelEntry = name if ":" in name else registry.get(name)
+    return import_object(entry) if isinstance(entry, str) else entry
 
 
 def build_model(name: str, params: Mapping[str, Any], registry: Registry[ModelEntry]) -> Model:
-    """A fresh model from a registry name or `module:Class`, with hyperparameters."""
-    model = resolve_model(name, params, registry)(**params)
+    """A fresh model from a registry name or `module:Class`, with its parsed parameters."""
+    factory = _model_factory(name, registry)
+    kwargs = check_factory_params(f"model '{name}'", factory, params, error=UnknownNameError)
+    model = factory(**kwargs)
     if not isinstance(model, Model):
         raise UnknownNameError(f"'{name}' did not build a model (it needs fit() and predict())")
     return model

@@ -51,7 +51,7 @@ class Plugin:
     version: str
     description: str = ""
     scenario_dir: Traversable | None = None
-    sources: Mapping[str, Source | str] = field(default_factory=dict)
+    sources: Mapping[str, Source[Any] | str] = field(default_factory=dict)
     """Name -> source, or `"module:Class"` imported only when that source is used (so
     `assay list` never imports a plugin's generators and readers)."""
     models: Mapping[str, ModelEntry] = field(default_factory=dict)
@@ -125,7 +125,7 @@ class Catalog:
         self.plugins: dict[str, Plugin] = {}
         self.failures: list[PluginFailure] = []
         self.scenarios: dict[str, RegisteredScenario] = {}
-        self.sources: Registry[Source | str] = Registry("source")
+        self.sources: Registry[Source[Any] | str] = Registry("source")
         self.models: Registry[ModelEntry] = Registry("model")
         self.metrics: MetricRegistry = builtin_metrics()
         self.splits: LazyRegistry[Splitter] = LazyRegistry("split", _splitter_named)
@@ -188,7 +188,7 @@ class Catalog:
         known = ", ".join(sorted(self.scenarios)) or "none (no plugin is installed)"
         raise UnknownNameError(f"unknown scenario '{ref}' (known: {known})")
 
-    def source(self, name: str) -> Source:
+    def source(self, name: str) -> Source[Any]:
         """The source registered as `name`, imported now if it was registered lazily."""
         entry = self.sources.get(name)
         if isinstance(entry, Source):

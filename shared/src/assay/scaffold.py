@@ -91,9 +91,7 @@ measured period carries Gaussian timing noise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -103,7 +101,6 @@ from assay.data import (
     DatasetMetadata,
     Source,
     SourceParams,
-    parse_params,
     read_array,
     write_array,
 )
@@ -132,7 +129,7 @@ class PendulumParams(SourceParams):
     seed: int = 0
 
 
-class PendulumSource(Source):
+class PendulumSource(Source[PendulumParams]):
     """Inputs (length m, amplitude rad); target: the measured period in s."""
 
     name = "{name}.pendulum"
@@ -142,8 +139,7 @@ class PendulumSource(Source):
     def generator_versions(self) -> dict[str, str]:
         return {{"scipy": scipy.__version__}}
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        p = parse_params(self.name, PendulumParams, params)
+    def prepare(self, p: PendulumParams, out_dir: Path) -> None:
         rng = np.random.default_rng(p.seed)
         length = rng.uniform(0.1, 2.0, p.n)
         amplitude = rng.uniform(0.05, p.max_amplitude, p.n)
@@ -151,7 +147,7 @@ class PendulumSource(Source):
         write_array(out_dir / "x.npy", np.column_stack([length, amplitude]))
         write_array(out_dir / "y.npy", period)
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: PendulumParams, files_dir: Path) -> Dataset:
         return Dataset(
             inputs=read_array(files_dir / "x.npy"),
             targets=read_array(files_dir / "y.npy"),
@@ -279,8 +275,11 @@ nox -s "tests(package='{name}')"
 ```
 
 What the kit gives you:
-- `assay.data.SourceParams`: a pydantic model of a source's parameters, so a
-  bad value is one line naming the key.
+- `assay.data.SourceParams` (`assay.params.Params`): a pydantic model of a
+  source's parameters, parsed once by the core and handed to `prepare` and
+  `load`, so a bad value is one line naming the key and defaults live in one
+  place. Model factories declare theirs in their signature (ranges as
+  `Annotated[int, Field(ge=1)]`), checked the same way.
 - `"module:attr"` entries (sources, models, metrics, splits, ...), imported
   only when used, so `assay list` imports nothing of the plugin but `plugin.py`.
 - `assay.torch_training.TorchModel` and `torch_factory`: one set of training

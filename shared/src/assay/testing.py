@@ -118,7 +118,7 @@ def _quick_dataset(plugin: Plugin, spec: ScenarioSpec, workdir: Path) -> Dataset
     return _QUICK_DATA[key]
 
 
-def _fresh_process_sha(source: Source, params: Mapping[str, Any], cache_dir: Path) -> str:
+def _fresh_process_sha(source: Source[Any], params: Mapping[str, Any], cache_dir: Path) -> str:
     """Runs in a freshly spawned interpreter: nothing memoised by this process exists there."""
     return DataCache(cache_dir).ensure(source, params).data_sha256
 
@@ -142,7 +142,7 @@ def _check_source_deterministic(plugin: Plugin, spec: ScenarioSpec, workdir: Pat
         f"source '{source.name}' is not deterministic: a build with {params} in a fresh "
         "process and a fresh ASSAY_HOME gives another data sha"
     )
-    dataset = source.load(params, first.path)
+    dataset = source.load(source.validate_params(params), first.path)
     assert len(dataset) > 0, f"source '{source.name}' produced an empty dataset"
 
 
@@ -373,7 +373,7 @@ def check_croissant_export(
         np.testing.assert_allclose(np.asarray(rows["target"], dtype=np.float64), targets)
     source = catalog.source(bench.spec.data_source.name)
     params = bench.spec.data_source.params_for(size)
-    for column in source.export_view(bench_view, params).inputs:
+    for column in source.export_view(bench_view, source.validate_params(params)).inputs:
         _assert_same_column(scenario, column, rows[column.name])
     folds = records(dataset, "folds")
     listed = {

@@ -8,7 +8,6 @@ weights restored, CPU by default and CUDA when present. Needs the
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import inspect
 import logging
@@ -20,11 +19,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from pydantic import Field, create_model
+from pydantic.fields import FieldInfo
 from torch import nn
 
 from assay.data import Dataset
@@ -35,7 +36,9 @@ from assay.models import (
     array_features,
     require_targets,
 )
+from assay.params import Params, signature_params
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from assay.threads import current_budget
 
 log = logging.getLogger(__name__)
@@ -109,15 +112,16 @@ def seed_everything(seed: int) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    max_epochs: int = 200
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 20
+class TrainConfig(Params):
+    """The training knobs every torch model shares, checked once (suites, `-p` and code)."""
+
+    max_epochs: int = Field(default=200, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    patience: int = Field(default=20, ge=1)
     """Epochs without improvement on the validation loss before stopping."""
-    grad_clip: float | None = 10.0
-    threads: int | None = None
+    grad_clip: float | None = Field(default=10.0, gt=0)
+    threads: int | None = Field(default=None, ge=1)
     """torch's CPU threads while training (None: torch's default, all cores). One
     thread suits small batches and runs with several worker processes."""
     lr_schedule: LrSchedule = "constant"
@@ -130,21 +134,16 @@ class TrainConfig:
     activations kept to ~3 significant digits. Validation losses and
     predictions are always float32, so scores keep their full resolution for
     ranking metrics."""
-    batch_size: int = 64
+    batch_size: int = Field(default=64, ge=1)
     device: str | None = None
     """"cpu", "cuda", "cuda:1", ...; None: CUDA when present, else the CPU."""
 
-    def __post_init__(self) -> None:
-        # model params come from TOML and the command line, so they are checked here
-        if self.max_epochs < 1:
-            raise ValueError(f"max_epochs must be at least 1, got {self.max_epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-        for name, choices in (("lr_schedule", LrSchedule), ("precision", Precision)):
-            if getattr(self, name) not in get_args(choices):
-                raise ValueError(
-                    f"{name} must be one of {get_args(choices)}, got {getattr(self, name)!r}"
-                )
+    def replace(self, **changes: Any) -> TrainConfig:
+        """This config with `changes`, checked like any other."""
+        return TrainConfig.model_validate({**self.model_dump(), **changes})
+
+
+DEFAULT_TRAINING = TrainConfig()
 
 
 @dataclass
@@ -206,7 +205,7 @@ def fit_module(
     loss_fn: Callable[..., torch.Tensor],
     *,
     valid_batches: BatchFn | None = None,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig = DEFAULT_TRAINING,
     seed: int = 0,
     device: torch.device | None = None,
 ) -> TrainResult:
@@ -364,7 +363,7 @@ class TorchModel(ReportsKeptEpoch):
 
 MLP_TRAINING = TrainConfig(max_epochs=300, lr=1e-3, weight_decay=1e-4, patience=25, batch_size=64)
 
-_CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_CONFIG_FIELDS = frozenset(TrainConfig.model_fields)
 
 
 def torch_factory(
@@ -372,46 +371,65 @@ def torch_factory(
 ) -> Callable[..., TorchModel]:
     """A model factory taking `build`'s own parameters and every `TrainConfig` knob, flat.
 
-    `build(config=..., **own)` is a `TorchModel` subclass or a function that
-    makes one; `defaults` are this model's training defaults. The factory's
-    signature lists both sets with their types, so a misspelt knob or
-    `-p lr=abc` is refused before anything runs.
+    `build(config=..., **own)` is a `TorchModel` subclass or a function that makes one,
+    its own parameters declared in its signature (ranges as `Annotated`); or
+    `build(config=..., params=...)` where `params` is annotated with a `Params` model
+    (for parameters with cross-field rules), which `build` then gets parsed. `defaults`
+    are this model's training defaults. The factory's `params_model` declares both sets,
+    so a misspelt knob, `-p lr=abc` or `max_epochs=0` is refused before anything runs.
     """
     defaults = defaults or TrainConfig()
-    own = [p for name, p in inspect.signature(build).parameters.items() if name != "config"]
-    clash = sorted({p.name for p in own} & set(_CONFIG_FIELDS))
+    own_model, typed = _own_params(build)
+    clash = sorted(set(own_model.model_fields) & _CONFIG_FIELDS)
     if clash:
         raise TypeError(f"{build.__name__}: {clash} belong to TrainConfig, not the model")
-    target = build.__init__ if inspect.isclass(build) else build
-    hints = typing.get_type_hints(target)
-    config_hints = typing.get_type_hints(TrainConfig)
-    knobs = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=getattr(defaults, name),
-            annotation=config_hints[name],
-        )
-        for name in _CONFIG_FIELDS
-    ]
-    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+    knobs: dict[str, Any] = {
+        name: (_constrained(info), Field(default=getattr(defaults, name)))
+        for name, info in TrainConfig.model_fields.items()
+    }
+    params_model = create_model(f"{build.__name__}Params", __base__=own_model, **knobs)
 
     def factory(**params: Any) -> TorchModel:
         knob_values = {k: params.pop(k) for k in list(params) if k in _CONFIG_FIELDS}
-        return build(config=dataclasses.replace(defaults, **knob_values), **params)
+        config = defaults.replace(**knob_values)
+        if typed:
+            return build(config=config, params=own_model.model_validate(params))
+        return build(config=config, **params)
 
+    factory.params_model = params_model  # type: ignore[attr-defined]
+    factory.__wrapped__ = build  # type: ignore[attr-defined]  # what it builds, for inspection
     factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*own, *knobs], return_annotation=TorchModel
+        [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=info.default,
+                annotation=info.annotation,
+            )
+            for name, info in params_model.model_fields.items()
+        ],
+        return_annotation=TorchModel,
     )
-    factory.__annotations__ = {
-        **{p.name: hints[p.name] for p in own if p.name in hints},
-        **config_hints,
-        "return": TorchModel,
-    }
     factory.__name__ = build.__name__
     factory.__qualname__ = build.__qualname__
     factory.__doc__ = build.__doc__
     return factory
+
+
+def _constrained(info: FieldInfo) -> Any:
+    """A field's type with its constraints (`ge=1`), to declare it again with another default."""
+    return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+
+def _own_params(build: Callable[..., TorchModel]) -> tuple[type[Params], bool]:
+    """`build`'s own parameters (all but `config`), and whether it takes them as one
+    parsed `Params` object (`params: SomeParams`) rather than as keywords."""
+    if "params" in inspect.signature(build).parameters:
+        target = build.__init__ if inspect.isclass(build) else build
+        declared = typing.get_type_hints(target).get("params")
+        if isinstance(declared, type) and issubclass(declared, Params):
+            return declared, True
+    return signature_params(build, skip=("config",)), False
 
 
 class MLPModel(TorchModel):
@@ -443,7 +461,7 @@ class MLPModel(TorchModel):
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         seed_everything(seed)
         x = self.featurizer(train)
-        self.x_mean_, self.x_std_ = x.mean(0), x.std(0) + 1e-8
+        self.x_scaler_ = Standardiser.columns(x, eps=1e-8)
         y = require_targets(train)
         self.classify_ = train.task in CLASSIFICATION_TASKS
         if self.classify_:
@@ -452,8 +470,8 @@ class MLPModel(TorchModel):
             loss_fn: Callable[..., torch.Tensor] = nn.functional.cross_entropy
             n_out = len(self.classes_)
         else:
-            self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() + 1e-8)
-            target = ((y - self.y_mean_) / self.y_std_).astype(np.float32).reshape(-1, 1)
+            self.y_scaler_ = Standardiser.scalar(y, eps=1e-8)
+            target = self.y_scaler_.apply(y).astype(np.float32).reshape(-1, 1)
             loss_fn = nn.functional.mse_loss
             n_out = 1
         self.net_ = self._network(x.shape[1], n_out)
@@ -474,13 +492,13 @@ class MLPModel(TorchModel):
         )
 
     def _scaled(self, dataset: Dataset) -> npt.NDArray[np.float32]:
-        scaled = (self.featurizer(dataset) - self.x_mean_) / self.x_std_
+        scaled = self.x_scaler_.apply(self.featurizer(dataset))
         return np.asarray(scaled, dtype=np.float32)
 
     def _targets(self, y: npt.NDArray[Any]) -> npt.NDArray[Any]:
         if self.classify_:
             return np.searchsorted(self.classes_, y).astype(np.int64)
-        return ((y - self.y_mean_) / self.y_std_).astype(np.float32).reshape(-1, 1)
+        return self.y_scaler_.apply(y).astype(np.float32).reshape(-1, 1)
 
     def predict(self, dataset: Dataset) -> Predictions:
         device = next(self.net_.parameters()).device
@@ -489,7 +507,7 @@ class MLPModel(TorchModel):
         if self.classify_:
             probabilities = torch.softmax(torch.as_tensor(out), dim=1).numpy().astype(np.float64)
             return Predictions(self.classes_[probabilities.argmax(1)], probabilities=probabilities)
-        return Predictions(values=out[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_)
+        return Predictions(values=self.y_scaler_.invert(out[:, 0].astype(np.float64)))
 
 
 mlp = torch_factory(MLPModel, MLP_TRAINING)

@@ -25,7 +25,7 @@ target column that nothing can be learned from or scored on.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -35,7 +35,14 @@ from typing import Any, ClassVar, Literal, get_args
 import numpy as np
 
 from assay.cache import MANIFEST
-from assay.data import DatasetMetadata, Source, SourceParams, sha256_file, stable_hash
+from assay.data import (
+    DatasetMetadata,
+    Source,
+    SourceParams,
+    SourceParamsT,
+    sha256_file,
+    stable_hash,
+)
 from assay.errors import DataError
 
 EXAMPLE = "example"
@@ -223,7 +230,7 @@ def user_file_card(
     return UserFileCard(provenance, (note,))
 
 
-class UserFileSource(Source):
+class UserFileSource(Source[SourceParamsT]):
     """Base of a source whose data are a user's files (or a bundled example)."""
 
     rebuildable = False
@@ -237,15 +244,15 @@ class UserFileSource(Source):
     the user choose with `fingerprint`."""
 
     @abstractmethod
-    def input_files(self, params: Mapping[str, Any]) -> Sequence[Path]:
+    def input_files(self, params: SourceParamsT) -> Sequence[Path]:
         """Every file or folder the data are read from, resolved. Raise `DataError` when
         the parameters name none (e.g. no `path` given)."""
 
     def given_path(
-        self, params: Mapping[str, Any], key: str = "path", example: Path | None = None
+        self, params: SourceParamsT, key: str = "path", example: Path | None = None
     ) -> Path:
         """The path under `key`; `example` when the user wrote "example"."""
-        raw = params.get(key)
+        raw = getattr(params, key, None)
         if not raw:
             raise DataError(
                 f"{self.name}: no file given; pass --data PATH (source parameter '{key}')"
@@ -254,9 +261,8 @@ class UserFileSource(Source):
             return example
         return user_path(raw)
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        raw = params.get("path")
+    def check_inputs(self, params: SourceParamsT) -> None:
+        raw = getattr(params, "path", None)
         if raw and raw != EXAMPLE:
             given = user_path(raw)
             wanted, other = ("folder", "file") if self.reads_folder else ("file", "folder")
@@ -269,17 +275,17 @@ class UserFileSource(Source):
             if not path.exists():
                 raise DataError(f"{self.name}: {path} not found; check the path given")
 
-    def identities(self, params: Mapping[str, Any]) -> list[FileIdentity]:
+    def identities(self, params: SourceParamsT) -> list[FileIdentity]:
         """How the cache knows each input file (see `FingerprintParams`)."""
-        mode = params.get("fingerprint", "auto")
+        mode: FingerprintMode = getattr(params, "fingerprint", "auto")
         return identify(self.input_files(params), mode, self.size_mtime_above)
 
-    def fingerprint(self, params: Mapping[str, Any]) -> str:
+    def fingerprint(self, params: SourceParamsT) -> str:
         return stable_hash([[i.path.name, i.stamp] for i in self.identities(params)])
 
     def user_metadata(
         self,
-        params: Mapping[str, Any],
+        params: SourceParamsT,
         files_dir: Path | None,
         *,
         name: str,

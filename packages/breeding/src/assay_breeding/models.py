@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,9 +27,14 @@ import scipy.linalg.blas
 import scipy.optimize
 from assay.data import Dataset
 from assay.models import require_targets
+from assay.params import Params, checked
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
+from pydantic import Field, model_validator
 
 Array = npt.NDArray[np.float64]
+Heritability = Annotated[float, Field(gt=0, lt=1)]
+"""A fixed h2 (None: estimated by REML)."""
 
 
 def dosages(dataset: Dataset) -> Array:
@@ -62,9 +68,8 @@ def reml_ratio(kernel: Array, y: Array) -> float:
 class KernelBLUP:
     """BLUP with a kernel over individuals; subclasses say how the kernel is built."""
 
-    def __init__(self, *, h2: float | None = None) -> None:
-        if h2 is not None and not 0.0 < h2 < 1.0:
-            raise ValueError(f"h2 must be in (0, 1) or None (REML), got {h2}")
+    @checked
+    def __init__(self, *, h2: Heritability | None = None) -> None:
         self.h2 = h2
 
     def _setup(self, x: Array) -> None:
@@ -115,10 +120,11 @@ class GBLUP(KernelBLUP):
 class RKHS(KernelBLUP):
     """Gaussian kernel on dosages; bandwidth relative to the median squared distance."""
 
-    def __init__(self, *, bandwidth: float = 1.0, h2: float | None = None) -> None:
+    @checked
+    def __init__(
+        self, *, bandwidth: Annotated[float, Field(gt=0)] = 1.0, h2: Heritability | None = None
+    ) -> None:
         super().__init__(h2=h2)
-        if bandwidth <= 0:
-            raise ValueError(f"bandwidth must be positive, got {bandwidth}")
         self.bandwidth = bandwidth
 
     def _setup(self, x: Array) -> None:
@@ -135,15 +141,15 @@ class RKHS(KernelBLUP):
 class RidgeSNPBLUP:
     """Marker effects with equal variance on standardised dosages; ratio by REML (or from h2)."""
 
-    def __init__(self, *, h2: float | None = None) -> None:
+    @checked
+    def __init__(self, *, h2: Heritability | None = None) -> None:
         self.h2 = h2
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid, seed
         x, y = dosages(train), np.asarray(require_targets(train), dtype=np.float64)
-        self.mean_, std = x.mean(axis=0), x.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)
-        z = (x - self.mean_) / self.scale_
+        self.scaler_ = Standardiser.columns(x)
+        z = self.scaler_.apply(x)
         m = z.shape[1]
         kernel = z @ z.T / m
         ratio = reml_ratio(kernel, y) if self.h2 is None else (1 - self.h2) / self.h2
@@ -157,8 +163,25 @@ class RidgeSNPBLUP:
         return {"variance_ratio": round(self.ratio_, 6)}
 
     def predict(self, dataset: Dataset) -> Predictions:
-        z = (dosages(dataset) - self.mean_) / self.scale_
+        z = self.scaler_.apply(dosages(dataset))
         return Predictions(values=self.mu_ + z @ self.effects_)
+
+
+class BayesCParams(Params):
+    chain_length: int = Field(default=300, ge=1)
+    """Gibbs iterations in all."""
+    burn_in: int = Field(default=100, ge=0)
+    """Iterations discarded before the posterior means are taken."""
+    pi: float = Field(default=0.05, gt=0, le=1)
+    """The starting probability that a marker has an effect."""
+
+    @model_validator(mode="after")
+    def _samples_left(self) -> BayesCParams:
+        if self.burn_in >= self.chain_length:
+            raise ValueError(
+                f"burn_in ({self.burn_in}) must be below chain_length ({self.chain_length})"
+            )
+        return self
 
 
 class BayesC:
@@ -170,10 +193,11 @@ class BayesC:
     the prior genetic variance is half the phenotypic. Effects are the
     posterior means after `burn_in` of `chain_length` iterations."""
 
-    def __init__(self, *, chain_length: int = 300, burn_in: int = 100, pi: float = 0.05) -> None:
-        if not 0 <= burn_in < chain_length:
-            raise ValueError(f"need 0 <= burn_in < chain_length, got {burn_in}, {chain_length}")
-        self.chain_length, self.burn_in, self.pi = chain_length, burn_in, pi
+    params_model = BayesCParams
+
+    def __init__(self, **params: Any) -> None:
+        p = BayesCParams.model_validate(params)
+        self.chain_length, self.burn_in, self.pi = p.chain_length, p.burn_in, p.pi
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid

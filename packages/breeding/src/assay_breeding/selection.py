@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +42,9 @@ from assay.campaign import (
 from assay.closed_loop import Candidates, Environment, History, Measurement
 from assay.data import Dataset, DatasetMetadata
 from assay.errors import SpecError
+from assay.params import Params
 from assay.protocols import UnitContext, UnitOutput
+from pydantic import Field, model_validator
 
 from assay_breeding.simulate import (
     Population,
@@ -58,37 +61,49 @@ def _founders(params: PopulationParams) -> Population:
     return founder_population(params)
 
 
+class SelectionParams(Params):
+    """A selection programme's founders and cycle size (`[environment] params`)."""
+
+    n_founders: int = Field(default=100, ge=2)
+    n_chromosomes: int = Field(default=10, ge=1)
+    chromosome_bp: float = Field(default=1e8, gt=0)
+    snps_per_chromosome: int = Field(default=100, ge=1)
+    qtl_per_chromosome: int = Field(default=20, ge=1)
+    h2: float = Field(default=0.3, gt=0, le=1)
+    candidates: int = Field(default=200, ge=1)
+    """Candidates per cycle: whole families of `family_size` full sibs."""
+    family_size: int = Field(default=10, ge=1)
+    founder_seed: int = 0
+
+    @model_validator(mode="after")
+    def _whole_families(self) -> SelectionParams:
+        if self.candidates % self.family_size:
+            raise ValueError(
+                f"candidates ({self.candidates}) must be a multiple of family_size "
+                f"({self.family_size})"
+            )
+        return self
+
+
 class SelectionEnvironment(Environment):
     """A breeding programme answering a selection policy, cycle by cycle."""
 
-    def __init__(
-        self,
-        *,
-        n_founders: int = 100,
-        n_chromosomes: int = 10,
-        chromosome_bp: float = 1e8,
-        snps_per_chromosome: int = 100,
-        qtl_per_chromosome: int = 20,
-        h2: float = 0.3,
-        candidates: int = 200,
-        family_size: int = 10,
-        founder_seed: int = 0,
-        dataset: Dataset | None = None,
-    ) -> None:
+    params_model = SelectionParams
+
+    def __init__(self, *, dataset: Dataset | None = None, **params: Any) -> None:
         del dataset
-        if candidates % family_size:
-            raise ValueError("candidates must be a multiple of family_size")
+        p = SelectionParams.model_validate(params)
         self.params = PopulationParams(
-            n_founders=n_founders,
-            n_chromosomes=n_chromosomes,
-            chromosome_bp=chromosome_bp,
-            snps_per_chromosome=snps_per_chromosome,
-            qtl_per_chromosome=qtl_per_chromosome,
-            h2=h2,
-            seed=founder_seed,
+            n_founders=p.n_founders,
+            n_chromosomes=p.n_chromosomes,
+            chromosome_bp=p.chromosome_bp,
+            snps_per_chromosome=p.snps_per_chromosome,
+            qtl_per_chromosome=p.qtl_per_chromosome,
+            h2=p.h2,
+            seed=p.founder_seed,
         )
-        self.n_candidates, self.family_size = candidates, family_size
-        self.genetic_length = chromosome_bp * self.params.recombination_rate
+        self.n_candidates, self.family_size = p.candidates, p.family_size
+        self.genetic_length = p.chromosome_bp * self.params.recombination_rate
 
     def reset(self, seed: int) -> Candidates:
         self.rng = np.random.default_rng([seed, 7])
@@ -179,8 +194,8 @@ class PhenotypicSelection:
 class GenomicSelection:
     """GBLUP on every candidate phenotyped so far (this cycle's included); the best GEBV."""
 
-    def __init__(self, *, h2: float | None = None) -> None:
-        self.h2 = h2
+    def __init__(self, *, h2: Annotated[float, Field(gt=0, lt=1)] | None = None) -> None:
+        self.h2 = h2  # as GBLUP takes it: fixed, or None for REML
         self.seen: dict[str, npt.NDArray[np.float64]] = {}
 
     def suggest(self, history: History, candidates: Candidates, q: int, *, seed: int) -> Candidates:

@@ -13,9 +13,7 @@ sees any rows and scores predictions against them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from assay.data import (
@@ -29,15 +27,12 @@ from assay.data import (
     write_json,
 )
 from assay.data_export import ExportColumn, ExportView, default_columns
-from assay.errors import DataError
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from assay_breeding.simulate import PopulationParams, breed, phenotypes
 
 SIMULATION_VERSION = "1"
 """Bump when the simulator's code changes its output for the same parameters."""
-
-SIM_PARAMS = frozenset(PopulationParams.__dataclass_fields__) - {"history"}
 
 
 def _library_version(name: str) -> str:
@@ -71,6 +66,15 @@ class SimulatedParams(SourceParams):
     keep_generations: int = Field(_DEFAULT.keep_generations, ge=1)
     seed: int = _DEFAULT.seed
 
+    @model_validator(mode="after")
+    def _kept_generations_exist(self) -> SimulatedParams:
+        if self.keep_generations > self.generations:
+            raise ValueError(
+                f"keep_generations ({self.keep_generations}) must be in "
+                f"1..generations ({self.generations})"
+            )
+        return self
+
 
 def genotype_columns(dataset: Dataset) -> tuple[ExportColumn, ...]:
     markers = dataset.inputs.shape[1]
@@ -81,7 +85,7 @@ def genotype_columns(dataset: Dataset) -> tuple[ExportColumn, ...]:
     )
 
 
-class SimulatedPopulationSource(Source):
+class SimulatedPopulationSource(Source[SimulatedParams]):
     """`breeding.simulated`: msprime founders, then generations of crosses (see `simulate`).
 
     Parameters are the fields of `PopulationParams` (h2, n_founders,
@@ -101,15 +105,7 @@ class SimulatedPopulationSource(Source):
 
     params_model = SimulatedParams
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        p = population_params(params)
-        if p.keep_generations > p.generations:
-            raise DataError(
-                f"{self.name}: keep_generations must be in 1..generations ({p.generations})"
-            )
-
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: SimulatedParams, out_dir: Path) -> None:
         p = population_params(params)
         population = breed(p)
         kept = population.generation > p.generations - p.keep_generations
@@ -135,7 +131,7 @@ class SimulatedPopulationSource(Source):
             },
         )
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: SimulatedParams) -> ExportView:
         del params
         return ExportView(
             inputs=genotype_columns(dataset),
@@ -151,7 +147,7 @@ class SimulatedPopulationSource(Source):
             ),
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: SimulatedParams, files_dir: Path) -> Dataset:
         meta = read_json(files_dir / "meta.json")
         p = population_params(params)
         versions = meta["versions"]
@@ -182,8 +178,7 @@ class SimulatedPopulationSource(Source):
         )
 
 
-def population_params(params: Mapping[str, Any]) -> PopulationParams:
-    try:
-        return PopulationParams(**{k: v for k, v in params.items() if k in SIM_PARAMS})
-    except TypeError as exc:
-        raise DataError(f"breeding.simulated: bad parameters ({exc})") from None
+def population_params(params: SimulatedParams) -> PopulationParams:
+    """The simulation's settings: every field the scenario may set, the rest (`history`)
+    the simulation's own."""
+    return PopulationParams(**params.model_dump())

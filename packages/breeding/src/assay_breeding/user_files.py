@@ -13,7 +13,6 @@ unmatched samples and NaN phenotypes are in `assay_breeding.readers`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from assay.user_files import (
     require_varying_target,
     user_path,
 )
+from pydantic import model_validator
 
 EXAMPLE_VCF = "example.vcf.gz"
 EXAMPLE_PHENOTYPES = "example_phenotypes.csv"
@@ -52,26 +52,27 @@ class UserFilesParams(SourceParams):
     fold_column: str | None = None
     group_column: str | None = None
 
+    @model_validator(mode="after")
+    def _a_vcf_needs_phenotypes(self) -> UserFilesParams:
+        vcf = self.path != EXAMPLE and not self.path.lower().endswith(".bed")
+        if vcf and self.phenotypes is None:
+            raise ValueError("a VCF needs a phenotype CSV: --set phenotypes=PATH")
+        return self
 
-class UserFilesSource(UserFileSource):
+
+class UserFilesSource(UserFileSource[UserFilesParams]):
     name = "breeding.file"
     version = "1"
     params_model = UserFilesParams
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        genotypes, phenotypes = self.resolve(params)
-        if phenotypes is None and genotypes.suffix.lower() != ".bed":
-            raise DataError(f"{self.name}: a VCF needs a phenotype CSV: --set phenotypes=PATH")
-
-    def resolve(self, params: Mapping[str, Any]) -> tuple[Path, Path | None]:
-        if params.get("path", EXAMPLE) == EXAMPLE:
+    def resolve(self, params: UserFilesParams) -> tuple[Path, Path | None]:
+        if params.path == EXAMPLE:
             folder = bundled_path(self.name, "assay_breeding", "examples")
             return folder / EXAMPLE_VCF, folder / EXAMPLE_PHENOTYPES
-        pheno = params.get("phenotypes")
+        pheno = params.phenotypes
         return self.given_path(params), (user_path(pheno) if pheno else None)
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: UserFilesParams) -> list[Path]:
         """The genotypes (a .bed with its .bim and .fam) and the phenotype file."""
         genotypes, phenotypes = self.resolve(params)
         paths = [genotypes]
@@ -79,7 +80,7 @@ class UserFilesSource(UserFileSource):
             paths += [genotypes.with_suffix(".bim"), genotypes.with_suffix(".fam")]
         return paths + ([phenotypes] if phenotypes is not None else [])
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: UserFilesParams, out_dir: Path) -> None:
         # the readers (pandas, scikit-allel) load only when files are read, not at plugin import
         from assay_breeding.readers import impute_mean, read_phenotypes, read_plink, read_vcf
 
@@ -87,7 +88,7 @@ class UserFilesSource(UserFileSource):
         is_bed = genotype_path.suffix.lower() == ".bed"
         genotypes = read_plink(genotype_path) if is_bed else read_vcf(genotype_path)
         notes = list(genotypes.notes)
-        extra_columns = [str(params[k]) for k in ("fold_column", "group_column") if params.get(k)]
+        extra_columns = [c for c in (params.fold_column, params.group_column) if c]
         samples = np.asarray(genotypes.samples, dtype=str)
         if pheno_path is None:
             assert genotypes.fam_phenotype is not None
@@ -104,8 +105,8 @@ class UserFilesSource(UserFileSource):
         else:
             ids, table = read_phenotypes(
                 pheno_path,
-                target=params.get("target"),
-                id_column=params.get("id_column"),
+                target=params.target,
+                id_column=params.id_column,
                 extra_columns=extra_columns,
             )
             position = {sample: i for i, sample in enumerate(ids)}
@@ -118,13 +119,13 @@ class UserFilesSource(UserFileSource):
             rows = np.array([position.get(s, -1) for s in samples])
             trait = np.where(matched, table["__trait__"].to_numpy(dtype=np.float64)[rows], np.nan)
             fold = (
-                table[params["fold_column"]].astype(str).to_numpy()[rows]
-                if params.get("fold_column")
+                table[params.fold_column].astype(str).to_numpy()[rows]
+                if params.fold_column
                 else None
             )
             group = (
-                table[params["group_column"]].astype(str).to_numpy()[rows]
-                if params.get("group_column")
+                table[params.group_column].astype(str).to_numpy()[rows]
+                if params.group_column
                 else None
             )
             if (~matched).any():
@@ -165,7 +166,7 @@ class UserFilesSource(UserFileSource):
             },
         )
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: UserFilesParams) -> ExportView:
         del params
         from assay_breeding.sources import genotype_columns
 
@@ -173,7 +174,7 @@ class UserFilesSource(UserFileSource):
             inputs=genotype_columns(dataset), target_description="the phenotype given"
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: UserFilesParams, files_dir: Path) -> Dataset:
         meta = read_json(files_dir / "meta.json")
         extras: dict[str, Any] = {}
         if (files_dir / "fold.json").is_file():
@@ -181,7 +182,7 @@ class UserFilesSource(UserFileSource):
         groups = None
         if (files_dir / "group.json").is_file():
             groups = np.asarray(read_json(files_dir / "group.json"), dtype=str)
-        example = str(params.get("path", EXAMPLE)) == EXAMPLE
+        example = params.path == EXAMPLE
         policies = "policies: " + "; ".join(meta["notes"]) if meta["notes"] else ""
         if example:
             metadata = DatasetMetadata(

@@ -37,14 +37,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, get_args
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
 from assay.models import require_targets
+from assay.params import Params
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from assay.torch_training import (
     Batch,
     BatchFn,
@@ -54,6 +56,7 @@ from assay.torch_training import (
     seed_everything,
     torch_factory,
 )
+from pydantic import Field, model_validator
 from torch import nn
 
 from assay_hep.features import particle_features
@@ -286,7 +289,7 @@ class JetTorchModel(TorchModel):
 
     def _inputs(self, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         features, mask = particle_features(dataset.inputs, self.max_particles)
-        scaled = (features - self.mean_) / self.std_ * mask[..., None]
+        scaled = self.scaler_.apply(features) * mask[..., None]
         return torch.as_tensor(scaled.astype(np.float32)), torch.as_tensor(mask)
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
@@ -295,11 +298,9 @@ class JetTorchModel(TorchModel):
         self.n_classes_ = max(int(y.max()) + 1, 2)
         features, mask = particle_features(train.inputs, self.max_particles)
         real = features[mask]
-        self.mean_ = real.mean(axis=0)
         # deta and dphi are symmetric about the jet axis: scaled, not shifted, so
         # that a reflection of the jet is a sign flip of its scaled inputs.
-        self.mean_[:_MIRRORED] = 0.0
-        self.std_ = real.std(axis=0) + 1e-6
+        self.scaler_ = Standardiser.columns(real, eps=1e-6, unshifted=range(_MIRRORED))
         tagger = self.build(features.shape[-1], self.n_classes_)
         self.net_ = Reflected(tagger) if self.reflections else tagger
         x, m = self._inputs(train)
@@ -353,7 +354,7 @@ PARTICLENET_TRAINING = TrainConfig(
 
 def _pfn(
     config: TrainConfig,
-    max_particles: int = 128,
+    max_particles: Annotated[int, Field(ge=1)] = 128,
     phi: Sequence[int] = (100, 100, 128),
     f: Sequence[int] = (100, 100),
     reflections: bool = True,
@@ -367,30 +368,36 @@ def _pfn(
     )
 
 
-def _particlenet_lite(
-    config: TrainConfig,
-    max_particles: int = 128,
-    k: int = 7,
-    reflections: bool = True,
-    pooling: Pooling = "mean",
-    norm: Norm = "layer",
-) -> JetTorchModel:
-    """ParticleNet-Lite: EdgeConv on the k nearest neighbours in (deta, dphi)."""
-    if max_particles <= k:
-        raise ValueError(f"particlenet: max_particles ({max_particles}) must exceed k ({k})")
-    for name, value, choices in (("pooling", pooling, Pooling), ("norm", norm, Norm)):
-        if value not in get_args(choices):
+class ParticleNetParams(Params):
+    """ParticleNet-Lite's own parameters (the training knobs are `TrainConfig`'s)."""
+
+    max_particles: int = Field(default=128, ge=1)
+    k: int = Field(default=7, ge=1)
+    """Neighbours per constituent in each EdgeConv block."""
+    reflections: bool = True
+    pooling: Pooling = "mean"
+    norm: Norm = "layer"
+
+    @model_validator(mode="after")
+    def _room_for_neighbours(self) -> ParticleNetParams:
+        if self.max_particles <= self.k:
             raise ValueError(
-                f"particlenet: {name} must be one of {get_args(choices)}, got {value!r}"
+                f"particlenet: max_particles ({self.max_particles}) must exceed k ({self.k})"
             )
+        return self
+
+
+def _particlenet_lite(config: TrainConfig, params: ParticleNetParams) -> JetTorchModel:
+    """ParticleNet-Lite: EdgeConv on the k nearest neighbours in (deta, dphi)."""
+    p = params
     return JetTorchModel(
         lambda n_in, n_out: ParticleNetLite(
-            n_in, n_out, k=k, pooling=pooling, max_particles=max_particles, norm=norm
+            n_in, n_out, k=p.k, pooling=p.pooling, max_particles=p.max_particles, norm=p.norm
         ),
-        max_particles=max_particles,
-        min_length=k + 1,  # every real constituent needs k other slots to pick neighbours from
+        max_particles=p.max_particles,
+        min_length=p.k + 1,  # every real constituent needs k other slots to pick neighbours from
         config=config,
-        reflections=reflections,
+        reflections=p.reflections,
     )
 
 

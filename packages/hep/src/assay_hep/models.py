@@ -7,13 +7,15 @@ negative control is the core's `majority` (class priors for every jet).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 from assay.data import Dataset
 from assay.models import Model, SklearnModel, require_targets
+from assay.params import checked
 from assay.predictions import Predictions
+from pydantic import Field
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
@@ -57,9 +59,12 @@ class MassTau32Cut:
     run records it (tags `assay.info.fitted.window_*`).
     """
 
-    def __init__(self, window_quantile: float | None = None, mass_bins: int = 40) -> None:
-        if window_quantile is not None and not 0 < window_quantile <= 1:
-            raise ValueError(f"hep.cut: window_quantile must be in (0, 1], got {window_quantile}")
+    @checked
+    def __init__(
+        self,
+        window_quantile: Annotated[float, Field(gt=0, le=1)] | None = None,
+        mass_bins: Annotated[int, Field(ge=1)] = 40,
+    ) -> None:
         self.window_quantile = window_quantile
         self.mass_bins = mass_bins
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from assay.data import Dataset, DatasetMetadata, Source, SourceParams, read_json
 from assay.data_export import ExportView
 from assay.errors import DataError
 from assay.user_files import FingerprintParams, UserFileSource
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks
 from assay_hep.features import jet_kinematics, wrap_phi
@@ -34,48 +34,67 @@ GENERATED_LICENCE = (
     "generated data (no licence restriction); Pythia8 and FastJet are GPL-2.0-or-later"
 )
 GENERATOR_VERSION = "2"  # 2: ROOT baskets of 10,000 jets (1 wrote one basket per branch)
-GENERATED_DEFAULTS: dict[str, Any] = {
-    "classes": ["QCD", "Tbqq"],
-    "pt_min": 550.0,
-    "pt_max": 650.0,
-    "eta_max": 2.0,
-    "pthat_min": 500.0,
-    "pthat_max": 700.0,
-    "max_particles": 128,
-    "chunk_jets": 250,
-    "seed": 1,
-    "train": 1000,
-    "valid": 200,
-    "test": 500,
-}
-"""Jets per class and split in `train`, `valid`, `test`."""
 
 
 class PythiaParams(SourceParams):
-    classes: list[str] = GENERATED_DEFAULTS["classes"]
-    pt_min: float = GENERATED_DEFAULTS["pt_min"]
-    pt_max: float = GENERATED_DEFAULTS["pt_max"]
-    eta_max: float = GENERATED_DEFAULTS["eta_max"]
-    pthat_min: float = GENERATED_DEFAULTS["pthat_min"]
-    pthat_max: float = GENERATED_DEFAULTS["pthat_max"]
-    max_particles: int = Field(default=GENERATED_DEFAULTS["max_particles"], ge=1)
-    chunk_jets: int = Field(default=GENERATED_DEFAULTS["chunk_jets"], ge=1)
-    seed: int = GENERATED_DEFAULTS["seed"]
-    train: int = Field(default=GENERATED_DEFAULTS["train"], ge=0)
-    valid: int = Field(default=GENERATED_DEFAULTS["valid"], ge=0)
-    test: int = Field(default=GENERATED_DEFAULTS["test"], ge=0)
+    classes: list[str] = Field(default_factory=lambda: ["QCD", "Tbqq"])
+    """JetClass labels, two or more, once each in the order of `PROCESSES` (QCD first):
+    class indices carry meaning (QCD is the background, per-class metrics are named by
+    position), so one order for every subset."""
+    pt_min: float = 550.0
+    pt_max: float = 650.0
+    eta_max: float = 2.0
+    pthat_min: float = 500.0
+    pthat_max: float = 700.0
+    max_particles: int = Field(default=128, ge=1)
+    chunk_jets: int = Field(default=250, ge=1)
+    seed: int = 1
+    """Base seed (< 6000)."""
+    train: int = Field(default=1000, ge=1)
+    """Jets per class in the training split."""
+    valid: int = Field(default=200, ge=0)
+    test: int = Field(default=500, ge=1)
+
+    @field_validator("classes")
+    @classmethod
+    def _jetclass_order(cls, classes: list[str]) -> list[str]:
+        bad = [c for c in classes if c not in PROCESSES]
+        if bad or len(classes) < 2:
+            raise ValueError(f"needs two or more of {list(PROCESSES)}, got {classes}")
+        in_order = sorted(classes, key=list(PROCESSES).index)
+        if classes != in_order or len(set(classes)) != len(classes):
+            raise ValueError(f"list them once each in the order {list(PROCESSES)}, e.g. {in_order}")
+        return classes
 
 
 class JetFileParams(FingerprintParams):
-    """`train`, `test` (required) and `valid`: a path, a glob, a list of them, or "example";
-    `fingerprint` (see `assay.user_files.FingerprintParams`)."""
+    """Each split: a path, a glob, a list of them, or "example"; `fingerprint` (see
+    `assay.user_files.FingerprintParams`)."""
 
-    train: str | list[str] | None = None
+    train: str | list[str]
+    """the training jets (a path, glob or list of them)"""
+    test: str | list[str]
+    """the test jets (a path, glob or list of them)"""
     valid: str | list[str] | None = None
-    test: str | list[str] | None = None
-    classes: list[str] | None = None
+    """validation jets; without them the protocol carves them from the training jets"""
+    classes: list[str] = Field(default_factory=lambda: ["QCD", "Tbqq"])
+    """label names, the first the background: QCD first when listed"""
     tree: str = "tree"
     max_jets: int | None = Field(default=None, ge=1)
+
+    @field_validator("classes")
+    @classmethod
+    def _qcd_is_the_background(cls, classes: list[str]) -> list[str]:
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ValueError(f"needs two or more distinct labels, got {classes}")
+        # Class 0 is the background the rejections (1/eps_B) count, so QCD cannot be a signal.
+        if "QCD" in classes and classes[0] != "QCD":
+            first = ["QCD", *(c for c in classes if c != "QCD")]
+            raise ValueError(
+                f"list 'QCD' first (class 0 is the background that 1/eps_B counts), "
+                f"e.g. {first}; got {classes}"
+            )
+        return classes
 
 
 def _split_files(files_dir: Path) -> list[tuple[str, Path]]:
@@ -148,77 +167,51 @@ def _merge(parts: Sequence[Columns]) -> Columns:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-class PythiaJetSource(Source):
+class PythiaJetSource(Source[PythiaParams]):
     """Jets generated with Pythia8 (14 TeV, no MPI, no pile-up) and FastJet (anti-kT R=0.8).
 
-    Parameters (defaults in `GENERATED_DEFAULTS`): `classes` (JetClass labels:
-    QCD, Tbqq, Wqq, Zqq, Hbb), jet `pt_min`/`pt_max`/`eta_max`, the hard
-    process `pthat_min`/`pthat_max`, `max_particles`, `chunk_jets`, `seed`
-    (base seed, < 6000), and jets per class in `train`, `valid`, `test`.
+    Parameters (`PythiaParams`): `classes` (JetClass labels: QCD, Tbqq, Wqq, Zqq,
+    Hbb), jet `pt_min`/`pt_max`/`eta_max`, the hard process `pthat_min`/`pthat_max`,
+    `max_particles`, `chunk_jets`, `seed` (base seed, < 6000), and jets per class in
+    `train`, `valid`, `test`.
     """
 
     name = "hep.pythia"
     version = GENERATOR_VERSION
+    params_model = PythiaParams
 
     def generator_versions(self) -> dict[str, str]:
         return {**physics_versions(), "uproot": str(uproot.__version__)}
 
-    def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {**GENERATED_DEFAULTS, **params}
-
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: PythiaParams) -> ExportView:
         from assay_hep.export import jet_view
 
-        return jet_view(dataset, self._params(params)["classes"])
+        return jet_view(dataset, params.classes)
 
-    params_model = PythiaParams
-
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        full = self._params(params)
-        classes = list(full["classes"])
-        bad = [c for c in classes if c not in PROCESSES]
-        if bad or len(classes) < 2:
-            raise DataError(
-                f"hep.pythia: 'classes' needs two or more of {list(PROCESSES)}, got {classes}"
-            )
-        # Class indices carry meaning: QCD is the background (class 0) and the
-        # per-class metrics are named by position, so one order for every subset.
-        in_order = sorted(classes, key=list(PROCESSES).index)
-        if classes != in_order or len(set(classes)) != len(classes):
-            raise DataError(
-                f"hep.pythia: list 'classes' once each in the order {list(PROCESSES)}, "
-                f"e.g. {in_order}; got {classes}"
-            )
-        if int(full["train"]) == 0 or int(full["test"]) == 0:
-            raise DataError("hep.pythia: 'train' and 'test' need at least one jet per class")
-
-    def chunk_specs(self, params: Mapping[str, Any], label: str, split: str) -> list[ChunkSpec]:
-        full = self._params(params)
-        n_chunks = math.ceil(int(full[split]) / int(full["chunk_jets"]))
+    def chunk_specs(self, params: PythiaParams, label: str, split: str) -> list[ChunkSpec]:
+        jets: int = getattr(params, split)
         return [
             ChunkSpec(
                 label=label,
-                seed=chunk_seed(int(full["seed"]), label, split, i),
-                n_jets=int(full["chunk_jets"]),
-                pt_min=float(full["pt_min"]),
-                pt_max=float(full["pt_max"]),
-                eta_max=float(full["eta_max"]),
-                pthat_min=float(full["pthat_min"]),
-                pthat_max=float(full["pthat_max"]),
-                max_particles=int(full["max_particles"]),
+                seed=chunk_seed(params.seed, label, split, i),
+                n_jets=params.chunk_jets,
+                pt_min=params.pt_min,
+                pt_max=params.pt_max,
+                eta_max=params.eta_max,
+                pthat_min=params.pthat_min,
+                pthat_max=params.pthat_max,
+                max_particles=params.max_particles,
             )
-            for i in range(n_chunks)
+            for i in range(math.ceil(jets / params.chunk_jets))
         ]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        full = self._params(params)
-        classes = list(full["classes"])
+    def prepare(self, params: PythiaParams, out_dir: Path) -> None:
+        classes = params.classes
         plan = [
             (split, label, spec)
             for split in SPLITS
             for label in classes
-            for spec in self.chunk_specs(full, label, split)
+            for spec in self.chunk_specs(params, label, split)
         ]
         chunks = ensure_chunks([spec for _, _, spec in plan])
         efficiency: dict[str, dict[str, int]] = {}
@@ -232,45 +225,36 @@ class PythiaJetSource(Source):
                 ]
                 if not mine:
                     continue
-                columns = concat_chunks(mine, int(full[split]))
+                columns = concat_chunks(mine, int(getattr(params, split)))
                 efficiency.setdefault(split, {})[label] = int(columns["n_events"][0])
                 parts.append(root_columns(columns, label, classes))
             if parts:
                 write_jets_root(out_dir / f"{split}.root", _merge(parts))
         write_json(out_dir / "generation.json", {"events_per_class": efficiency})
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
-        full = self._params(params)
+    def load(self, params: PythiaParams, files_dir: Path) -> Dataset:
         info = read_json(files_dir / "generation.json")
         metadata = DatasetMetadata(
-            name=f"pythia-jets-{'-'.join(full['classes'])}",
+            name=f"pythia-jets-{'-'.join(params.classes)}",
             version=GENERATOR_VERSION,
             provenance=(
                 "Generated here: Pythia8 (pythia8mc) pp at 14 TeV, no MPI, no pile-up, no detector "
                 "simulation; FastJet anti-kT R=0.8 on visible final-state particles; "
-                f"{full['pt_min']}<pT<{full['pt_max']} GeV, |eta|<{full['eta_max']}, "
-                f"pTHat {full['pthat_min']}-{full['pthat_max']} GeV; truth-matched signal jets"
+                f"{params.pt_min}<pT<{params.pt_max} GeV, |eta|<{params.eta_max}, "
+                f"pTHat {params.pthat_min}-{params.pthat_max} GeV; truth-matched signal jets"
             ),
             licence=GENERATED_LICENCE,
             notes=(f"events generated per class: {info['events_per_class']}",),
         )
-        return _dataset_from_files(files_dir, full["classes"], metadata)
+        return _dataset_from_files(files_dir, params.classes, metadata)
 
 
 EXAMPLE = "example"
-EXAMPLE_PARAMS: dict[str, Any] = {"train": 500, "valid": 250, "test": 250}
+EXAMPLE_PARAMS = PythiaParams(train=500, valid=250, test=250)
 """`train = "example"` reads top-tagging jets generated here (the first quick chunks)."""
 
 
-def _file_classes(params: Mapping[str, Any]) -> list[str]:
-    classes = params.get("classes", ["QCD", "Tbqq"])
-    # a string (`--set classes=QCD`) would otherwise become the labels Q, C, D
-    if not isinstance(classes, list | tuple):
-        raise DataError(f"hep.files: 'classes' is a list of labels, got {classes!r}")
-    return [str(c) for c in classes]
-
-
-def files_to_read(params: Mapping[str, Any]) -> dict[str, Any]:
+def files_to_read(params: JetFileParams) -> dict[str, str | list[str]]:
     """Split -> what to read: the shipped example everywhere, or only the user's files.
 
     The scenario's defaults say "example" for every split and `--set` replaces
@@ -279,7 +263,9 @@ def files_to_read(params: Mapping[str, Any]) -> dict[str, Any]:
     a split left at "example" is dropped (validation jets then come from the
     training file), and an example train or test beside a user's file is refused.
     """
-    given = {split: params[split] for split in SPLITS if split in params}
+    given: dict[str, str | list[str]] = {
+        split: where for split in SPLITS if (where := getattr(params, split)) is not None
+    }
     examples = [split for split, where in given.items() if where == EXAMPLE]
     if len(examples) == len(given):
         return given
@@ -294,10 +280,10 @@ def files_to_read(params: Mapping[str, Any]) -> dict[str, Any]:
     return {split: where for split, where in given.items() if where != EXAMPLE}
 
 
-class JetFileSource(UserFileSource):
+class JetFileSource(UserFileSource[JetFileParams]):
     """A user's jet files: JetClass/our ROOT files or TopLandscape HDF5, per split.
 
-    Parameters: `train`, `test` (and optional `valid`): a path, a glob or a
+    Parameters (`JetFileParams`): `train`, `test` (and optional `valid`): a path, a glob or a
     list of them, or "example" for all of them (a small top-tagging set
     generated here and read back through the same reader; see
     `files_to_read`); `classes` (label names, default QCD and Tbqq; the first
@@ -317,25 +303,7 @@ class JetFileSource(UserFileSource):
     params_model = JetFileParams
     size_mtime_above = 2**30
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        for split in ("train", "test"):
-            if split not in params:
-                raise DataError(f"hep.files: '{split}' (a path or glob of jet files) is required")
-        classes = _file_classes(params)
-        if len(classes) < 2 or len(set(classes)) != len(classes):
-            raise DataError(
-                f"hep.files: 'classes' needs two or more distinct labels, got {classes}"
-            )
-        # Class 0 is the background the rejections (1/eps_B) count, so QCD cannot be a signal.
-        if "QCD" in classes and classes[0] != "QCD":
-            raise DataError(
-                f"hep.files: list 'QCD' first in 'classes' (class 0 is the background "
-                f"that 1/eps_B counts), e.g. {['QCD', *(c for c in classes if c != 'QCD')]}; "
-                f"got {classes}"
-            )
-
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: JetFileParams) -> list[Path]:
         """Every jet file the splits' paths and globs expand to (none for the example)."""
         return [
             path.resolve()
@@ -344,33 +312,40 @@ class JetFileSource(UserFileSource):
             for path in expand_paths(where)
         ]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        classes = _file_classes(params)
+    def fingerprint(self, params: JetFileParams) -> str:
+        # Size and modification time, not the core's sha256: hashing 100 GB of JetClass
+        # would take longer than the benchmark.
+        stamps = []
+        for path in self.input_files(params):
+            stat = path.stat()
+            stamps.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+        return "|".join(stamps)
+
+    def prepare(self, params: JetFileParams, out_dir: Path) -> None:
         splits = files_to_read(params)
         with tempfile.TemporaryDirectory() as scratch:
             if EXAMPLE in splits.values():  # then every split is the example
                 PythiaJetSource().prepare(EXAMPLE_PARAMS, Path(scratch))
             for split, where in splits.items():
                 source = Path(scratch) / f"{split}.root" if where == EXAMPLE else where
-                self._copy(source, params, classes, out_dir / f"{split}.root")
+                self._copy(source, params, out_dir / f"{split}.root")
 
-    def _copy(self, where: Any, params: Mapping[str, Any], classes: list[str], out: Path) -> None:
-        chunk = read_jet_files(
-            where, tree=str(params.get("tree", "tree")), max_jets=params.get("max_jets")
-        )
-        _class_index(chunk, classes)  # fail before writing when labels do not fit
+    def _copy(self, where: Any, params: JetFileParams, out: Path) -> None:
+        chunk = read_jet_files(where, tree=params.tree, max_jets=params.max_jets)
+        _class_index(chunk, params.classes)  # fail before writing when labels do not fit
         write_jets_root(out, chunk_columns(chunk))
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: JetFileParams) -> ExportView:
         from assay_hep.export import jet_view
 
-        return jet_view(dataset, _file_classes(params))
+        return jet_view(dataset, params.classes)
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
-        classes = _file_classes(params)
+    def load(self, params: JetFileParams, files_dir: Path) -> Dataset:
         splits = files_to_read(params)
         if EXAMPLE in splits.values():  # then every split is the example
-            counts = ", ".join(f"{n} {split}" for split, n in EXAMPLE_PARAMS.items())
+            counts = ", ".join(
+                f"{getattr(EXAMPLE_PARAMS, split)} {split}" for split in ("train", "valid", "test")
+            )
             metadata = DatasetMetadata(
                 name="example-jets",
                 version="1",
@@ -383,7 +358,7 @@ class JetFileSource(UserFileSource):
             metadata = self.user_metadata(
                 params, files_dir, name="user-jets", what="user jet files", details=given
             )
-        return _dataset_from_files(files_dir, classes, metadata)
+        return _dataset_from_files(files_dir, params.classes, metadata)
 
 
 def chunk_columns(chunk: JetChunk) -> Columns:

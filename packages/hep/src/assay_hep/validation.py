@@ -46,7 +46,9 @@ def _scenario_params(scenario_id: str) -> dict[str, Any]:
 
 def sample(scenario_id: str, label: str, n_chunks: int = 1) -> JetSample:
     """The first `n_chunks` training chunks of class `label` in the scenario's settings."""
-    specs = PythiaJetSource().chunk_specs(_scenario_params(scenario_id), label, "train")
+    source = PythiaJetSource()
+    params = source.validate_params(_scenario_params(scenario_id))
+    specs = source.chunk_specs(params, label, "train")
     chunks = ensure_chunks(specs[:n_chunks])
     columns = concat_chunks(chunks, sum(len(c["counts"]) for c in chunks))
     p4 = columns["jet_p4"]

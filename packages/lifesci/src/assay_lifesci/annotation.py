@@ -13,6 +13,7 @@ import numpy.typing as npt
 from assay.data import Dataset
 from assay.models import SklearnModel, array_features, require_targets
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 
 
 def logistic_regression(c: float = 1.0, max_iter: int = 1000) -> SklearnModel:
@@ -88,7 +89,7 @@ class MarkerScoreModel:
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid, seed
         x, y = array_features(train), require_targets(train).astype(str)
-        self.mean_, self.std_ = x.mean(0), x.std(0) + 1e-6
+        self.scaler_ = Standardiser.columns(x, eps=1e-6)
         classes, counts = np.unique(y, return_counts=True)
         # rank_genes_groups needs two cells of a type; a rarer type is never predicted.
         classes = classes[counts >= 2]
@@ -102,7 +103,7 @@ class MarkerScoreModel:
         self.markers_ = [markers[c] for c in classes]
 
     def scores(self, dataset: Dataset) -> npt.NDArray[np.float64]:
-        z = (array_features(dataset) - self.mean_) / self.std_
+        z = self.scaler_.apply(array_features(dataset))
         return np.stack([z[:, genes].mean(1) for genes in self.markers_], axis=1)
 
     def predict(self, dataset: Dataset) -> Predictions:

@@ -131,7 +131,7 @@ def expression_view(dataset: Dataset) -> ExportView:
     )
 
 
-class PbmcSource(Source):
+class PbmcSource(Source[SourceParams]):
     """scanpy's bundled PBMC 68k subsample: 700 cells x 765 genes, 10 `bulk_labels` types.
 
     The log-normalised `raw.X` is the expression matrix; `X` in the file is
@@ -146,18 +146,18 @@ class PbmcSource(Source):
 
     params_model = SourceParams  # no parameters: any key is refused
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: SourceParams, out_dir: Path) -> None:
         adata = read_h5ad_file(bundled_pbmc_path())
         assert adata.raw is not None
         x = dense(adata.raw.X)
         labels = np.asarray(adata.obs["bulk_labels"].astype(str))
         _write_cells(out_dir, x, labels, list(adata.raw.var_names), None, {"values": "log"})
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: SourceParams) -> ExportView:
         del params
         return expression_view(dataset)
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: SourceParams, files_dir: Path) -> Dataset:
         return Dataset(
             inputs=read_array(files_dir / "expression.npy"),
             targets=read_array(files_dir / "labels.npy"),
@@ -226,7 +226,7 @@ def _candidates(obs: Any, exclude: str | None) -> str:
     return ", ".join(found) if found else "none: obs has no such column"
 
 
-class H5adSource(UserFileSource):
+class H5adSource(UserFileSource[H5adParams]):
     """A user's `.h5ad` with a cell-type label column and a batch column in `obs`.
 
     Parameters: `path` (the file; `"example"` is scanpy's bundled PBMC file,
@@ -249,29 +249,29 @@ class H5adSource(UserFileSource):
 
         return {"anndata": version("anndata")}
 
-    def resolve(self, params: Mapping[str, Any]) -> Path:
-        example = bundled_pbmc_path() if params.get("path") == EXAMPLE else None
+    def resolve(self, params: H5adParams) -> Path:
+        example = bundled_pbmc_path() if params.path == EXAMPLE else None
         return self.given_path(params, example=example)
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: H5adParams) -> ExportView:
         del params
         return expression_view(dataset)
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: H5adParams) -> list[Path]:
         return [self.resolve(params)]
 
     @staticmethod
-    def columns(params: Mapping[str, Any]) -> tuple[str | None, str, str]:
+    def columns(params: H5adParams) -> tuple[str | None, str, str]:
         """(label column, batch column, how the batch column was chosen)."""
-        example = params.get("path") == EXAMPLE
-        target = params.get("target") or (EXAMPLE_TARGET if example else None)
-        if params.get("batch"):
-            return target, str(params["batch"]), "given"
+        example = params.path == EXAMPLE
+        target = params.target or (EXAMPLE_TARGET if example else None)
+        if params.batch:
+            return target, params.batch, "given"
         if example:
             return target, EXAMPLE_BATCH, "the example's stand-in for a batch"
         return target, BATCH_NAME, "the obs column named batch; --set batch=COLUMN for another"
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: H5adParams, out_dir: Path) -> None:
         path = self.resolve(params)
         adata = read_h5ad_file(path)
         target, batch, _ = self.columns(params)
@@ -281,7 +281,7 @@ class H5adSource(UserFileSource):
                 f"{path.name}: which obs column holds the cell-type labels? pass --target "
                 f"COLUMN (obs has {', '.join(map(str, obs.columns)) or 'no columns'})"
             )
-        if not params.get("batch") and batch not in obs.columns:
+        if not params.batch and batch not in obs.columns:
             raise DataError(
                 f"{path.name}: which obs column holds the batches? pass --set batch=COLUMN "
                 f"(candidates: {_candidates(obs, exclude=target)})"
@@ -292,7 +292,7 @@ class H5adSource(UserFileSource):
                     f"{path.name}: no obs column '{column}' for the {role}; "
                     f"obs has {', '.join(map(str, obs.columns)) or 'no columns'}"
                 )
-        layer = params.get("layer")
+        layer = params.layer
         if layer is not None:
             if layer not in adata.layers:
                 raise DataError(f"{path.name}: no layer '{layer}' (layers: {list(adata.layers)})")
@@ -302,7 +302,7 @@ class H5adSource(UserFileSource):
         else:
             matrix, genes = adata.X, list(map(str, adata.var_names))
         n_cells, n_genes = matrix.shape
-        top = params.get("top_genes")
+        top = params.top_genes
         if top is None and n_cells * n_genes > MAX_VALUES:
             raise DataError(
                 f"{path.name}: {n_cells} cells x {n_genes} genes is too large to hold densely; "
@@ -351,13 +351,13 @@ class H5adSource(UserFileSource):
             {"values": values},
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: H5adParams, files_dir: Path) -> Dataset:
         path = self.resolve(params)
         info = read_json(files_dir / "info.json")
-        example = str(params.get("path")) == EXAMPLE
+        example = str(params.path) == EXAMPLE
         target, batch, how = self.columns(params)
         # Derived here, not stored: the cached files (hence the data sha) stay as they were.
-        matrix = matrix_name(params.get("layer"), _has_raw(path))
+        matrix = matrix_name(params.layer, _has_raw(path))
         read = f"expression matrix {matrix}, values {info['values']}"
         columns = f"labels: obs '{target}'; batches: obs '{batch}' ({how})"
         notes = [read, columns]

@@ -4,7 +4,6 @@ denoisers, each fitted on the seen counts of molecular cross-validation (see `mc
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +132,7 @@ class CountsParams(SourceParams):
     max_genes: int | None = Field(default=None, ge=1)
 
 
-class CountsSource(UserFileSource):
+class CountsSource(UserFileSource[CountsParams]):
     """Raw UMI counts: celltypist's bundled sample (559 cells x 32,786 genes) or a user's
     count CSV / `.h5ad`. `min_cells` drops genes detected in fewer cells; `max_genes`
     keeps the genes with the most counts. The matrix is stored sparse (CSR)."""
@@ -145,18 +144,18 @@ class CountsSource(UserFileSource):
     def generator_versions(self) -> dict[str, str]:
         return {"reader": "1"}
 
-    def resolve(self, params: Mapping[str, Any]) -> Path:
-        raw = params.get("path", SAMPLE)
+    def resolve(self, params: CountsParams) -> Path:
+        raw = params.path
         return celltypist_sample_path() if raw == SAMPLE else self.given_path(params)
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: CountsParams) -> list[Path]:
         return [self.resolve(params)]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: CountsParams, out_dir: Path) -> None:
         counts, genes = read_count_table(self.resolve(params))
         detected = (counts > 0).sum(axis=0)
-        keep = np.flatnonzero(detected >= int(params.get("min_cells", 1)))
-        max_genes = params.get("max_genes")
+        keep = np.flatnonzero(detected >= params.min_cells)
+        max_genes = params.max_genes
         if max_genes is not None and len(keep) > max_genes:
             totals = counts[:, keep].sum(axis=0)
             keep = np.sort(keep[np.argsort(-totals, kind="stable")[:max_genes]])
@@ -169,7 +168,7 @@ class CountsSource(UserFileSource):
         write_json(out_dir / "genes.json", [genes[i] for i in keep])
         write_json(out_dir / "shape.json", list(matrix.shape))
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: CountsParams, files_dir: Path) -> Dataset:
         shape = tuple(read_json(files_dir / "shape.json"))
         matrix = sparse.csr_matrix(
             (
@@ -179,7 +178,7 @@ class CountsSource(UserFileSource):
             ),
             shape=shape,
         )
-        sample = str(params.get("path", SAMPLE)) == SAMPLE
+        sample = str(params.path) == SAMPLE
         metadata = (
             DatasetMetadata(
                 name="celltypist-sample",

@@ -20,7 +20,6 @@ from assay.data import (
     Dataset,
     DatasetMetadata,
     SourceParams,
-    parse_params,
     read_array,
     read_json,
     write_array,
@@ -31,7 +30,7 @@ from assay.errors import DataError
 from assay.models import require_targets
 from assay.predictions import Predictions
 from assay.user_files import UserFileSource, user_path
-from pydantic import Field
+from pydantic import Field, model_validator
 
 BUNDLED = {
     "MIIJ01000039": ("MIIJ01000039.fna.gz", "MIIJ01000039.single.fna.gz"),
@@ -172,8 +171,14 @@ class GenomeWindowsParams(SourceParams):
     block: int = Field(default=50_000, ge=1000)
     max_windows: int | None = Field(default=None, ge=10)
 
+    @model_validator(mode="after")
+    def _a_fasta_needs_its_genes(self) -> GenomeWindowsParams:
+        if self.genome not in BUNDLED and not self.gff:
+            raise ValueError("a FASTA genome needs --set gff=PATH (GFF3 with CDS)")
+        return self
 
-class GenomeWindowsSource(UserFileSource):
+
+class GenomeWindowsSource(UserFileSource[GenomeWindowsParams]):
     """Windows of a genome labelled coding / intergenic.
 
     `genome`: a bundled genome (`MIIJ01000039`, labels from the Prodigal reference
@@ -192,28 +197,22 @@ class GenomeWindowsSource(UserFileSource):
 
         return {"biopython": version("biopython"), "pyrodigal": version("pyrodigal")}
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        parse_params(self.name, GenomeWindowsParams, params)
-        genome = str(params["genome"])
-        if genome not in BUNDLED:
-            if not user_path(genome).is_file():
-                raise DataError(
-                    f"{self.name}: genome '{genome}' is neither bundled "
-                    f"({', '.join(BUNDLED)}) nor a FASTA file"
-                )
-            if not params.get("gff") or not user_path(params["gff"]).is_file():
-                raise DataError(f"{self.name}: a FASTA genome needs --set gff=PATH (GFF3 with CDS)")
-        super().validate_params(params)
+    def check_inputs(self, params: GenomeWindowsParams) -> None:
+        if params.genome not in BUNDLED and not user_path(params.genome).is_file():
+            raise DataError(
+                f"{self.name}: genome '{params.genome}' is neither bundled "
+                f"({', '.join(BUNDLED)}) nor a FASTA file"
+            )
+        super().check_inputs(params)
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: GenomeWindowsParams) -> list[Path]:
         """The FASTA and the GFF; none for a bundled genome (pyrodigal's version keys it)."""
-        genome = str(params.get("genome", ""))
-        if genome in BUNDLED:
+        if params.genome in BUNDLED:
             return []
-        return [user_path(genome), *([user_path(params["gff"])] if params.get("gff") else [])]
+        return [user_path(params.genome), *([user_path(params.gff)] if params.gff else [])]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        genome = str(params["genome"])
+    def prepare(self, params: GenomeWindowsParams, out_dir: Path) -> None:
+        genome = params.genome
         if genome in BUNDLED:
             fasta, reference = BUNDLED[genome]
             contigs = read_fasta(pyrodigal_data(fasta))
@@ -221,11 +220,11 @@ class GenomeWindowsSource(UserFileSource):
             intervals = {contig: read_reference_calls(pyrodigal_data(reference), contig)}
         else:
             contigs = read_fasta(user_path(genome))
-            intervals = read_gff_cds(user_path(params["gff"]), contigs)
-        window = int(params.get("window", 240))
-        rows = list(windows(contigs, intervals, window, int(params.get("block", 50_000))))
-        if params.get("max_windows"):
-            rows = rows[: int(params["max_windows"])]
+            intervals = read_gff_cds(user_path(str(params.gff)), contigs)
+        window = params.window
+        rows = list(windows(contigs, intervals, window, params.block))
+        if params.max_windows:
+            rows = rows[: params.max_windows]
         if len(rows) < 10:
             raise DataError(
                 f"{self.name}: the genome gives only {len(rows)} windows of {window} bases"
@@ -241,18 +240,18 @@ class GenomeWindowsSource(UserFileSource):
         )
         write_json(out_dir / "contig_names.json", contig_ids)
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: GenomeWindowsParams) -> ExportView:
         return ExportView(
             inputs=default_columns(
                 dataset.inputs,
                 name="sequence",
-                description=f"the window's DNA ({params.get('window', 240)} bases, A/C/G/T/N)",
+                description=f"the window's DNA ({params.window} bases, A/C/G/T/N)",
             ),
             target_description="1 when at least half the window lies in an annotated CDS",
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
-        genome = str(params["genome"])
+    def load(self, params: GenomeWindowsParams, files_dir: Path) -> Dataset:
+        genome = params.genome
         bundled = genome in BUNDLED
         metadata = (
             DatasetMetadata(

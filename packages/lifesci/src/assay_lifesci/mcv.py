@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from assay.data import Dataset, stable_hash
-from assay.errors import DataError
+from assay.errors import DataError, SpecError
 from assay.metrics import Metric
 from assay.models import fitted_choice_tags
+from assay.params import Params, parse_params
 from assay.predictions import Predictions
 from assay.protocols import EvaluationProtocol, Plan, UnitContext, UnitOutput
 from assay.spec import ProtocolSpec, ScenarioSpec
+from pydantic import Field
 
 from assay_lifesci.cells import log_normalise
 
@@ -74,6 +76,13 @@ METRICS = (
 )
 
 
+class MCVParams(Params):
+    """`[protocol] params` of molecular cross-validation."""
+
+    held_out_fraction: float = Field(default=HELD_OUT_FRACTION, gt=0, lt=1)
+    """The share of every cell's counts held out for scoring."""
+
+
 class MolecularCrossValidation(EvaluationProtocol):
     """One unit per binomial split (`repeats` of them, seeds split_seed, split_seed + 1, ...):
     the model fits on the 90 % counts of every cell and returns their denoised matrix;
@@ -87,9 +96,9 @@ class MolecularCrossValidation(EvaluationProtocol):
         del catalog
         if not hasattr(dataset.inputs, "tocsr"):  # a scipy sparse count matrix
             raise DataError(f"scenario {spec.key}: molecular cross-validation needs a count matrix")
-        fraction = float(protocol.params.get("held_out_fraction", HELD_OUT_FRACTION))
-        if not 0 < fraction < 1:
-            raise DataError(f"scenario {spec.key}: held_out_fraction must lie in (0, 1)")
+        origin = f"scenario {spec.key}: protocol.params"
+        params = parse_params(origin, MCVParams, protocol.params, error=SpecError)
+        fraction = params.held_out_fraction
         seeds = [protocol.split_seed + r for r in range(protocol.repeats)]
         sha = stable_hash(
             {

@@ -34,16 +34,18 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
 from assay.models import require_targets
+from assay.params import checked
 from assay.predictions import Predictions
 from assay.threads import current_budget
 from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches, torch_threads
+from pydantic import Field
 from torch import nn
 
 from assay_materials.deep import _split_valid
@@ -88,18 +90,15 @@ class FineTuned(TorchModel):
     potential: ClassVar[Potential]
     name: ClassVar[str]
 
+    @checked
     def __init__(
         self,
-        trainable_blocks: int = 1,
-        valid_fraction: float = 0.1,
+        trainable_blocks: Annotated[int, Field(ge=0)] = 1,
+        valid_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1,
         config: TrainConfig | None = None,
     ) -> None:
         self.potential.require(self.name)
         super().__init__(config)
-        if trainable_blocks < 0:
-            raise ValueError(f"trainable_blocks must be at least 0, got {trainable_blocks}")
-        if not 0.0 <= valid_fraction < 1.0:
-            raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
         self.trainable_blocks = trainable_blocks
         self.valid_fraction = valid_fraction
 

@@ -27,7 +27,7 @@ from assay.data import (
     DatasetMetadata,
     Source,
     SourceParams,
-    parse_params,
+    SourceParamsT,
     read_array,
     read_json,
     write_array,
@@ -67,7 +67,7 @@ def _subsample_rows(n: int, max_rows: int | None) -> np.ndarray[Any, Any]:
     return np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
 
 
-class MaterialsSource(Source):
+class MaterialsSource(Source[SourceParamsT]):
     """Shared storage and loading; subclasses write rows with `store`."""
 
     version = "1"
@@ -96,21 +96,21 @@ class MaterialsSource(Source):
             write_array(out_dir / f"extra-{key}.npy", np.asarray(values))
         write_json(out_dir / "meta.json", {"notes": notes or [], "rows": len(inputs)})
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def describe(self, params: SourceParamsT) -> tuple[str, str, str]:
         raise NotImplementedError
 
-    def target_meaning(self, params: Mapping[str, Any]) -> str:
+    def target_meaning(self, params: SourceParamsT) -> str:
         """What the target is, with its unit (for exported Croissant descriptions)."""
         del params
         return "the target value given with each row"
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: SourceParamsT) -> ExportView:
         from assay_materials.export import materials_view
 
         return materials_view(dataset, self.target_meaning(params))
 
     def dataset_metadata(
-        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+        self, params: SourceParamsT, files_dir: Path, notes: Sequence[str]
     ) -> DatasetMetadata:
         """The data card: `describe`'s name, provenance and licence with the stored notes."""
         name, provenance, licence = self.describe(params)
@@ -122,7 +122,7 @@ class MaterialsSource(Source):
             notes=tuple(notes),
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: SourceParamsT, files_dir: Path) -> Dataset:
         if (files_dir / "structures.json").is_file():
             records = read_json(files_dir / "structures.json")
             inputs = np.empty(len(records), dtype=object)
@@ -179,7 +179,7 @@ class ExptParams(SourceParams):
     """A seeded subsample of this many compounds (quick sizes); None keeps all."""
 
 
-class ExptFormationEnthalpySource(MaterialsSource):
+class ExptFormationEnthalpySource(MaterialsSource[ExptParams]):
     """2,135 experimental formation enthalpies from pymatgen's wheel, in eV/atom.
 
     Parameters: `max_rows` (a seeded subsample, for quick sizes)."""
@@ -187,14 +187,14 @@ class ExptFormationEnthalpySource(MaterialsSource):
     name = "materials.expt_formation_enthalpy"
     params_model = ExptParams
 
-    def target_meaning(self, params: Mapping[str, Any]) -> str:
+    def target_meaning(self, params: ExptParams) -> str:
         del params
         return "experimental formation enthalpy (eV/atom)"
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def describe(self, params: ExptParams) -> tuple[str, str, str]:
         return (
             "expt-formation-enthalpy",
             "experimental standard formation enthalpies (298 K) of 2,135 inorganic compounds "
@@ -204,9 +204,9 @@ class ExptFormationEnthalpySource(MaterialsSource):
             "pymatgen (MIT licence); the compilation's sources as cited by Wang et al. 2021",
         )
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: ExptParams, out_dir: Path) -> None:
         rows = experimental_enthalpies()
-        keep = _subsample_rows(len(rows), parse_params(self.name, ExptParams, params).max_rows)
+        keep = _subsample_rows(len(rows), params.max_rows)
         chosen = [rows[i] for i in keep]
         notes = [f"{len(rows)} compounds, eV per formula unit divided by atoms per formula unit"]
         if len(keep) < len(rows):
@@ -221,26 +221,18 @@ class ExptFormationEnthalpySource(MaterialsSource):
         )
 
 
-EMT_DEFAULTS: dict[str, Any] = {
-    "n_structures": 400,
-    "min_atoms": 4,
-    "max_atoms": 12,
-    "seed": 0,
-    "chunk_size": 12,
-    "target": "formation_energy",
-}
 EmtTarget = Literal["formation_energy", "e_above_hull"]
 
 
 class EmtParams(SourceParams):
     """A default left out of a scenario's params stays out of its cache and run keys."""
 
-    n_structures: int = Field(default=EMT_DEFAULTS["n_structures"], ge=10)
-    min_atoms: int = Field(default=EMT_DEFAULTS["min_atoms"], ge=2, le=32)
-    max_atoms: int = Field(default=EMT_DEFAULTS["max_atoms"], ge=2, le=32)
-    seed: int = Field(default=EMT_DEFAULTS["seed"], ge=0)
-    chunk_size: int = Field(default=EMT_DEFAULTS["chunk_size"], ge=1)
-    target: EmtTarget = EMT_DEFAULTS["target"]
+    n_structures: int = Field(default=400, ge=10)
+    min_atoms: int = Field(default=4, ge=2, le=32)
+    max_atoms: int = Field(default=12, ge=2, le=32)
+    seed: int = Field(default=0, ge=0)
+    chunk_size: int = Field(default=12, ge=1)
+    target: EmtTarget = "formation_energy"
     """`formation_energy` (eV/atom) or `e_above_hull` (eV/atom above the hull of the set)."""
 
     @field_validator("max_atoms")
@@ -252,7 +244,7 @@ class EmtParams(SourceParams):
         return value
 
 
-class EmtAlloysSource(MaterialsSource):
+class EmtAlloysSource(MaterialsSource[EmtParams]):
     """Binary fcc decorations of Cu/Ag/Au/Ni/Pd/Pt relaxed with EMT.
 
     Target (`target`): formation energy (eV/atom, the default) against the pure
@@ -270,35 +262,30 @@ class EmtAlloysSource(MaterialsSource):
     def generator_versions(self) -> dict[str, str]:
         return {"ase": _version("ase"), "pymatgen": _version("pymatgen")}
 
-    def full(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Every parameter with its default filled in (checked)."""
-        return parse_params(self.name, EmtParams, params).model_dump()
-
-    def target_meaning(self, params: Mapping[str, Any]) -> str:
-        if self.full(params)["target"] == "formation_energy":
+    def target_meaning(self, params: EmtParams) -> str:
+        if params.target == "formation_energy":
             return "EMT formation energy against the pure metals relaxed alike (eV/atom)"
         return "EMT energy above the convex hull of this set and the elements (eV/atom)"
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
-        full = self.full(params)
+    def describe(self, params: EmtParams) -> tuple[str, str, str]:
         target = (
             ""
-            if full["target"] == "formation_energy"
+            if params.target == "formation_energy"
             else "; target: energy above the convex hull of this set and the elements"
         )
         return (
             "emt-alloys" if not target else "emt-alloys-e-above-hull",
-            f"{full['n_structures']} binary fcc decorations ({full['min_atoms']}-"
-            f"{full['max_atoms']} atoms) of Cu, Ag, Au, Ni, Pd, Pt drawn with seed "
-            f"{full['seed']}, relaxed here with ASE's EMT (BFGS + FrechetCellFilter, fmax "
+            f"{params.n_structures} binary fcc decorations ({params.min_atoms}-"
+            f"{params.max_atoms} atoms) of Cu, Ag, Au, Ni, Pd, Pt drawn with seed "
+            f"{params.seed}, relaxed here with ASE's EMT (BFGS + FrechetCellFilter, fmax "
             f"0.01 eV/A); EMT is an effective-medium potential, not DFT{target}",
             "generated here (ASE, LGPL-2.1; pymatgen, MIT)",
         )
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: EmtParams, out_dir: Path) -> None:
         from assay_materials import emt
 
-        full = parse_params(self.name, EmtParams, params)
+        full = params
         candidates = emt.draw_candidates(
             full.n_structures,
             seed=full.seed,
@@ -312,7 +299,7 @@ class EmtAlloysSource(MaterialsSource):
 
 
 def store_relaxed(
-    source: MaterialsSource,
+    source: MaterialsSource[Any],
     out_dir: Path,
     records: list[dict[str, Any]],
     notes: list[str],
@@ -355,9 +342,11 @@ EXAMPLES = {
 """`path = "example"` reads a small example bundled with the plugin (EMT alloys made here)."""
 
 
-def _user_path(source: UserFileSource, params: Mapping[str, Any]) -> Path:
+def _user_path(
+    source: UserFileSource[Any], params: MatbenchFileParams | StructureFolderParams
+) -> Path:
     example = None
-    if params.get("path") == EXAMPLE:
+    if params.path == EXAMPLE:
         example = bundled_path(source.name, "assay_materials", "examples", EXAMPLES[source.name])
     return source.given_path(params, example=example)
 
@@ -380,7 +369,7 @@ class MatbenchFileParams(SourceParams):
     several, the one Matbench target name)."""
 
 
-class MatbenchFileSource(UserFileSource, MaterialsSource):
+class MatbenchFileSource(UserFileSource[MatbenchFileParams], MaterialsSource[MatbenchFileParams]):
     """A Matbench task file in any form Matbench, matminer or pandas write one (see
     `assay_materials.matbench_files`): JSON, gzip, bz2 or xz; pandas split, columns, index or
     records orient. The input column is `structure` (pymatgen Structure dicts) or `composition`
@@ -392,24 +381,24 @@ class MatbenchFileSource(UserFileSource, MaterialsSource):
     name = "materials.matbench_file"
     params_model = MatbenchFileParams
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: MatbenchFileParams) -> list[Path]:
         return [_user_path(self, params)]
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen")}
 
     def dataset_metadata(
-        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+        self, params: MatbenchFileParams, files_dir: Path, notes: Sequence[str]
     ) -> DatasetMetadata:
         name = _user_path(self, params).name.split(".")[0]
         return self.user_metadata(
             params, files_dir, name=name, what="user Matbench task file", notes=notes
         )
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: MatbenchFileParams, out_dir: Path) -> None:
         path = _user_path(self, params)
         table = read_task_table(path)
-        target = parse_params(self.name, MatbenchFileParams, params).target
+        target = params.target
         chosen = task_columns(table, target, path)
         ids = table.column(chosen.id) if chosen.id else table.index
         id_texts = None if ids is None else [str(i) for i in ids]
@@ -512,7 +501,9 @@ class StructureFolderParams(SourceParams):
     target_column: str = "target"
 
 
-class StructureFolderSource(UserFileSource, MaterialsSource):
+class StructureFolderSource(
+    UserFileSource[StructureFolderParams], MaterialsSource[StructureFolderParams]
+):
     """A folder of CIF / POSCAR / extxyz files and a CSV of targets.
 
     The CSV (`targets`, default `<folder>/targets.csv`) has a `file` column (the
@@ -524,7 +515,7 @@ class StructureFolderSource(UserFileSource, MaterialsSource):
     params_model = StructureFolderParams
     reads_folder = True
 
-    def validate_params(self, params: Mapping[str, Any]) -> None:
+    def check_inputs(self, params: StructureFolderParams) -> None:
         folder = _user_path(self, params)
         if folder.is_file():
             raise DataError(
@@ -532,32 +523,31 @@ class StructureFolderSource(UserFileSource, MaterialsSource):
                 "files and targets.csv (a Matbench task file runs as materials/matbench-file)"
             )
         if folder.is_dir():
-            check_structure_folder(folder, own_targets=bool(params.get("targets")))
-        super().validate_params(params)
+            check_structure_folder(folder, own_targets=bool(params.targets))
+        super().check_inputs(params)
 
-    def targets_csv(self, params: Mapping[str, Any]) -> Path:
-        if params.get("targets"):
+    def targets_csv(self, params: StructureFolderParams) -> Path:
+        if params.targets:
             return self.given_path(params, "targets")
         return _user_path(self, params) / "targets.csv"
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: StructureFolderParams) -> list[Path]:
         return [_user_path(self, params), self.targets_csv(params)]
 
     def generator_versions(self) -> dict[str, str]:
         return {"pymatgen": _version("pymatgen"), "ase": _version("ase")}
 
     def dataset_metadata(
-        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+        self, params: StructureFolderParams, files_dir: Path, notes: Sequence[str]
     ) -> DatasetMetadata:
         folder = _user_path(self, params)
         what = "user structure folder and targets"
         return self.user_metadata(params, files_dir, name=folder.name, what=what, notes=notes)
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: StructureFolderParams, out_dir: Path) -> None:
         folder = _user_path(self, params)
         table = self.targets_csv(params)
-        parsed = parse_params(self.name, StructureFolderParams, params)
-        file_column, target_column = parsed.file_column, parsed.target_column
+        file_column, target_column = params.file_column, params.target_column
         with table.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,9 @@ import torch
 from assay.data import Dataset
 from assay.errors import DataError
 from assay.models import CLASSIFICATION_TASKS, require_targets
+from assay.params import checked
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from assay.torch_training import (
     Batch,
     BatchFn,
@@ -36,6 +39,7 @@ from assay.torch_training import (
     seed_everything,
     torch_factory,
 )
+from pydantic import Field
 from rdkit import Chem
 from torch import nn
 
@@ -246,26 +250,27 @@ class DMPNNNetwork(nn.Module):
 DMPNN_TRAINING = TrainConfig(max_epochs=100, lr=1e-3, weight_decay=0.0, patience=20, batch_size=50)
 
 
+Aggregation = Literal["mean", "sum", "norm"]
+"""How atom states are pooled into the molecule's: mean, sum, or sum / 100 (chemprop's norm)."""
+
+
 class DMPNNModel(TorchModel):
     """D-MPNN regressor on RDKit molecular graphs (see the module docstring)."""
 
+    @checked
     def __init__(
         self,
-        hidden: int = 300,
-        depth: int = 3,
-        dropout: float = 0.0,
-        ffn_hidden: int = 300,
-        ffn_layers: int = 2,
-        aggregation: str = "mean",
+        hidden: Annotated[int, Field(ge=1)] = 300,
+        depth: Annotated[int, Field(ge=1)] = 3,
+        dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0,
+        ffn_hidden: Annotated[int, Field(ge=1)] = 300,
+        ffn_layers: Annotated[int, Field(ge=1)] = 2,
+        aggregation: Aggregation = "mean",
         descriptors: bool = False,
-        valid_fraction: float = 0.1,
+        valid_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1,
         config: TrainConfig | None = None,
     ) -> None:
         super().__init__(config or DMPNN_TRAINING)
-        if aggregation not in {"mean", "sum", "norm"}:
-            raise ValueError(f"aggregation must be 'mean', 'sum' or 'norm', got {aggregation!r}")
-        if depth < 1:
-            raise ValueError("depth must be >= 1")
         self.hidden, self.depth, self.dropout = hidden, depth, dropout
         self.ffn_hidden, self.ffn_layers, self.aggregation = ffn_hidden, ffn_layers, aggregation
         self.descriptors, self.valid_fraction = descriptors, valid_fraction
@@ -274,7 +279,7 @@ class DMPNNModel(TorchModel):
         if not self.descriptors:
             return np.zeros((len(smiles), 0), dtype=np.float32)
         x = featurize(smiles, "rdkit2d")
-        scaled: npt.NDArray[np.float32] = np.clip((x - self.x_mean_) / self.x_std_, -10, 10).astype(
+        scaled: npt.NDArray[np.float32] = np.clip(self.x_scaler_.apply(x), -10, 10).astype(
             np.float32
         )
         return scaled
@@ -315,13 +320,12 @@ class DMPNNModel(TorchModel):
             held, kept = perm[:n_valid], np.sort(perm[n_valid:])
             valid_smiles, valid_y = [smiles[i] for i in np.sort(held)], y[np.sort(held)]
             smiles, y = [smiles[i] for i in kept], y[kept]
-        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std()) or 1.0
+        self.y_scaler_ = Standardiser.scalar(y)
         if self.descriptors:
             x = featurize(smiles, "rdkit2d")
             # A descriptor constant on the training set keeps unit scale, so a
             # different test value does not blow up by 1e8.
-            std = x.std(0)
-            self.x_mean_, self.x_std_ = x.mean(0), np.where(std > 1e-12, std, 1.0)
+            self.x_scaler_ = Standardiser.columns(x, floor=1e-12)
         self.net_ = DMPNNNetwork(
             hidden=self.hidden,
             depth=self.depth,
@@ -342,7 +346,7 @@ class DMPNNModel(TorchModel):
         )
 
     def _scale(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-        return ((y - self.y_mean_) / self.y_std_).astype(np.float32)
+        return self.y_scaler_.apply(y).astype(np.float32)
 
     def predict(self, dataset: Dataset) -> Predictions:
         smiles = smiles_of(dataset)
@@ -352,7 +356,7 @@ class DMPNNModel(TorchModel):
         outputs = predict_batches(
             self.net_, ((collate(graphs_of(chunk), self._extra(chunk)),) for chunk in chunks)
         )
-        values = outputs[:, 0] * self.y_std_ + self.y_mean_
+        values = self.y_scaler_.invert(outputs[:, 0])
         return Predictions(values=values)
 
 

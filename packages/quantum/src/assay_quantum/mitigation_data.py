@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -201,84 +201,61 @@ def _steps_of(circuit: QuantumCircuit) -> int:
     return int(circuit.name.rsplit("_s", 1)[1])
 
 
-class IsingTermsParams(SourceParams):
-    """Overrides of `IsingParams` (transverse field, coupling, Trotter step)."""
-
-    h: float = IsingParams.h
-    j: float = IsingParams.j
-    dt: float = IsingParams.dt
-
-
 class IsingNoiseParams(SourceParams):
     circuits_per_step: int = Field(ge=1)
     max_steps: int = Field(default=15, ge=1)
-    qubits: list[int] = Field(default_factory=lambda: [4, 5, 6])
+    qubits: list[Annotated[int, Field(ge=2, le=8)]] = Field(
+        default_factory=lambda: [4, 5, 6], min_length=1
+    )
     """Circuit widths, 2 to 8 qubits each."""
     shots: int = Field(default=10_000, ge=1)
     seed: int = 0
-    ising: IsingTermsParams = Field(default_factory=IsingTermsParams)
-    noise: dict[str, Any] = Field(default_factory=dict)
-    """See `NoiseParams`."""
+    ising: IsingParams = Field(default_factory=IsingParams)
+    noise: NoiseParams = Field(default_factory=NoiseParams)
 
 
-class IsingNoiseSource(Source):
+class IsingNoiseSource(Source[IsingNoiseParams]):
     """Trotterised TFIM circuits, ideal <Z_i> by statevector, noisy <Z_i> by Aer shots.
 
-    Parameters: `circuits_per_step` (int), `max_steps` (15), `qubits` (list of
-    widths, default [4, 5, 6]), `shots` (10^4), `seed`, `ising` {h, j, dt} and
-    `noise` (see `NoiseParams`).
+    Parameters (`IsingNoiseParams`): `circuits_per_step` (int), `max_steps` (15),
+    `qubits` (list of widths, default [4, 5, 6]), `shots` (10^4), `seed`, `ising`
+    {h, j, dt} (`IsingParams`) and `noise` (`NoiseParams`).
     """
 
     name = "quantum.ising_noisy"
     version = "2"  # 2: independent shot noise per ZNE scale factor
+    params_model = IsingNoiseParams
 
     def generator_versions(self) -> dict[str, str]:
         return qiskit_versions()
 
-    params_model = IsingNoiseParams
-
-    def validate_params(self, params: Mapping[str, Any]) -> None:
-        super().validate_params(params)
-        widths = params.get("qubits", [4, 5, 6])
-        if not widths or any(not 2 <= int(w) <= 8 for w in widths):
-            raise DataError(f"{self.name}: 'qubits' must list widths between 2 and 8")
-        NoiseParams.from_mapping(params.get("noise", {}), origin=self.name)
-
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        key = stable_hash({"params": dict(params), "versions": qiskit_versions()})
+    def prepare(self, params: IsingNoiseParams, out_dir: Path) -> None:
+        key = stable_hash({"params": params.model_dump(), "versions": qiskit_versions()})
         if key not in _SIMULATED:
             _SIMULATED[key] = self._simulate(params)
         circuits, ideal, noisy = _SIMULATED[key]
-        noise = NoiseParams.from_mapping(params.get("noise", {}), origin=self.name)
         steps_list = [_steps_of(c) for c in circuits]
-        rows = circuit_rows(circuits, noisy, steps_list, noise)
+        rows = circuit_rows(circuits, noisy, steps_list, params.noise)
         write_circuits(out_dir / "circuits.qpy", circuits)
         write_rows(out_dir, rows, ideal)
 
     def _simulate(
-        self, params: Mapping[str, Any]
+        self, params: IsingNoiseParams
     ) -> tuple[list[QuantumCircuit], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        rng = np.random.default_rng(int(params.get("seed", 0)))
-        ising = IsingParams(**params.get("ising", {}))
-        noise = NoiseParams.from_mapping(params.get("noise", {}), origin=self.name)
-        widths = [int(w) for w in params.get("qubits", [4, 5, 6])]
+        rng = np.random.default_rng(params.seed)
         steps_list = [
-            s
-            for s in range(1, int(params.get("max_steps", 15)) + 1)
-            for _ in range(int(params["circuits_per_step"]))
+            s for s in range(1, params.max_steps + 1) for _ in range(params.circuits_per_step)
         ]
         circuits, ideal = [], []
         for steps in steps_list:
-            width = int(rng.choice(widths))
-            circuit = ising_circuit(width, steps, random_initial_angles(rng, width), ising)
+            width = int(rng.choice(params.qubits))
+            circuit = ising_circuit(width, steps, random_initial_angles(rng, width), params.ising)
             circuits.append(circuit)
             ideal.append(ideal_z(circuit))
-        noisy = simulate_scales(
-            circuits, noise, shots=int(params.get("shots", 10_000)), seed=int(params.get("seed", 0))
-        )
+        noisy = simulate_scales(circuits, params.noise, shots=params.shots, seed=params.seed)
         return circuits, np.concatenate(ideal), noisy
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: IsingNoiseParams, files_dir: Path) -> Dataset:
         versions = qiskit_versions()
         return load_rows(
             files_dir,

@@ -8,13 +8,10 @@ never uniform, and the per-qubit values are model features (Liao et al. 2024).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
-from assay.errors import DataError
+from assay.params import Params
+from pydantic import Field, model_validator
 from qiskit_aer.noise import (  # type: ignore[import-untyped]
     NoiseModel,
     ReadoutError,
@@ -23,47 +20,28 @@ from qiskit_aer.noise import (  # type: ignore[import-untyped]
 )
 
 BASIS_GATES = ("rz", "sx", "x", "cx")
-NOISE_KEYS = (
-    "p1",
-    "p2",
-    "t1_us",
-    "t2_us",
-    "gate_time_1q_ns",
-    "gate_time_2q_ns",
-    "readout",
-    "jitter",
-    "seed",
-)
 
 
-@dataclass(frozen=True)
-class NoiseParams:
-    """Nominal noise numbers plus the seeded per-qubit jitter."""
+class NoiseParams(Params):
+    """Nominal noise numbers plus the seeded per-qubit jitter (the scenario's `noise` table)."""
 
-    p1: float = 1e-3
-    p2: float = 1e-2
-    t1_us: float = 100.0
-    t2_us: float = 80.0
-    gate_time_1q_ns: float = 50.0
-    gate_time_2q_ns: float = 300.0
-    readout: float = 0.02
-    jitter: float = 0.2
+    p1: float = Field(default=1e-3, ge=0, lt=1)
+    """Depolarising probability of a one-qubit gate."""
+    p2: float = Field(default=1e-2, ge=0, lt=1)
+    """Depolarising probability of a two-qubit gate."""
+    t1_us: float = Field(default=100.0, gt=0)
+    t2_us: float = Field(default=80.0, gt=0)
+    gate_time_1q_ns: float = Field(default=50.0, ge=0)
+    gate_time_2q_ns: float = Field(default=300.0, ge=0)
+    readout: float = Field(default=0.02, ge=0, lt=0.5)
+    jitter: float = Field(default=0.2, ge=0)
     seed: int = 7
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, origin: str) -> NoiseParams:
-        unknown = set(values) - set(NOISE_KEYS)
-        if unknown:
-            raise DataError(f"{origin}: unknown noise parameters {sorted(unknown)}")
-        try:
-            params = cls(**{k: type(getattr(cls, k))(v) for k, v in values.items()})
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{origin}: bad noise parameter ({exc})") from None
-        if not (0 <= params.p1 < 1 and 0 <= params.p2 < 1 and 0 <= params.readout < 0.5):
-            raise DataError(f"{origin}: noise p1, p2 must lie in [0, 1) and readout in [0, 0.5)")
-        if params.t2_us > 2 * params.t1_us or params.t1_us <= 0:
-            raise DataError(f"{origin}: noise needs 0 < t1_us and t2_us <= 2 t1_us")
-        return params
+    @model_validator(mode="after")
+    def _physical_t2(self) -> NoiseParams:
+        if self.t2_us > 2 * self.t1_us:
+            raise ValueError(f"noise needs t2_us ({self.t2_us}) <= 2 t1_us ({self.t1_us})")
+        return self
 
     def per_qubit(self, n_qubits: int) -> dict[str, npt.NDArray[np.float64]]:
         """Per-qubit T1, T2 and readout error; the same seed gives the same device."""

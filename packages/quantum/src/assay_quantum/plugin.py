@@ -38,7 +38,7 @@ plugin = Plugin(
         "quantum.svc": "assay_quantum.qml_models:svc",
         "quantum.mlp": "assay_quantum.qml_models:mlp",
         "quantum.kernel_svm": "assay_quantum.qml_models:QuantumKernelSVM",
-        "quantum.reuploading": "assay_quantum.qml_models:ReuploadingClassifier",
+        "quantum.reuploading": "assay_quantum.qml_models:reuploading",
     },
     metrics={
         "logical_error_rate": _METRICS,
@@ -52,7 +52,7 @@ plugin = Plugin(
         "quantum.circuit_gnn": {"max_epochs": 2, "hidden": 16, "layers": 2},
         "quantum.neural_decoder": {"max_epochs": 1, "channels": 4, "hidden": 8},
         "quantum.kernel_svm": {"bandwidths": [0.5], "c_values": [1.0]},
-        "quantum.reuploading": {"layers_grid": [1], "epochs": 5},
+        "quantum.reuploading": {"layers_grid": [1], "max_epochs": 5},
         "random_forest": {"n_estimators": 10},
         "torch_mlp": {"max_epochs": 3},
     },

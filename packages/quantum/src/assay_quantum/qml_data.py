@@ -17,7 +17,6 @@ learning models", arXiv:2403.07059. Labels are 0/1 here (the paper uses +-1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,7 +95,7 @@ class QMLDataParams(SourceParams):
     """Keyword arguments of the generator."""
 
 
-class QMLDataSource(Source):
+class QMLDataSource(Source[QMLDataParams]):
     """Parameters: `generator` (one of GENERATORS), `n_samples`, `n_features`, `seed`, `options`."""
 
     name = "quantum.qml_data"
@@ -107,16 +106,14 @@ class QMLDataSource(Source):
 
     params_model = QMLDataParams
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
-        rng = np.random.default_rng(int(params.get("seed", 0)))
-        generate = GENERATORS[str(params["generator"])]
-        x, y = generate(
-            int(params["n_samples"]), int(params["n_features"]), rng, **params.get("options", {})
-        )
+    def prepare(self, params: QMLDataParams, out_dir: Path) -> None:
+        rng = np.random.default_rng(params.seed)
+        generate = GENERATORS[params.generator]
+        x, y = generate(params.n_samples, params.n_features, rng, **params.options)
         write_array(out_dir / "x.npy", np.ascontiguousarray(x, dtype=np.float64))
         write_array(out_dir / "y.npy", np.ascontiguousarray(y, dtype=np.int64))
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: QMLDataParams, files_dir: Path) -> Dataset:
         x, y = read_array(files_dir / "x.npy"), read_array(files_dir / "y.npy")
         if x.ndim != 2 or y.shape != (len(x),):
             raise DataError(f"{files_dir}: x.npy must be 2-D and y.npy one label per row")
@@ -124,7 +121,7 @@ class QMLDataSource(Source):
             inputs=x,
             targets=y,
             metadata=DatasetMetadata(
-                name=f"qml-{params['generator']}-d{params['n_features']}",
+                name=f"qml-{params.generator}-d{params.n_features}",
                 version=self.version,
                 provenance="generators of Bowles, Ahmed & Schuld (2024), arXiv:2403.07059, "
                 "re-implemented from the paper's description",

@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from assay.data import Dataset
-from assay.models import Model, SklearnModel, array_features, require_targets
+from assay.models import FittedChoice, Model, SklearnModel, array_features, require_targets
 from assay.predictions import Predictions
-from assay.torch_training import seed_everything, torch_threads
+from assay.preprocessing import Standardiser
+from assay.torch_training import (
+    TorchModel,
+    TrainConfig,
+    seed_everything,
+    tensor_batches,
+    torch_factory,
+)
+from pydantic import Field
 from qiskit import QuantumCircuit  # type: ignore[import-untyped]
 from qiskit.quantum_info import Statevector  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning
@@ -34,8 +42,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from torch import nn
 
 CV_FOLDS = 5
+Readout = Literal["all", "first"]
+"""What the class score reads: every qubit's <Z_i>, or <Z_0> alone."""
 
 
 def svc() -> Model:
@@ -208,90 +219,98 @@ def reuploading_z(x: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor) 
     return probs @ (1 - 2 * bits).to(torch.float64)
 
 
-class ReuploadingClassifier:
-    """Gradient-trained (Adam, full batch) data re-uploading circuit; layers by 5-fold CV.
+class ReuploadingNet(nn.Module):
+    """The re-uploading circuit's angles and the linear head on its Pauli expectations."""
+
+    def __init__(self, n_qubits: int, layers: int, readout: Readout) -> None:
+        super().__init__()
+        self.readout = readout
+        shape = (layers, n_qubits, 2)
+        self.weights = nn.Parameter(torch.randn(*shape, dtype=torch.float64) * 0.5 + 1.0)
+        self.biases = nn.Parameter(torch.rand(*shape, dtype=torch.float64) * 2 * np.pi)
+        n_out = n_qubits if readout == "all" else 1
+        head = torch.cat([torch.full((n_out,), 3.0 / n_out), torch.zeros(1)])
+        self.head = nn.Parameter(head.to(torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = reuploading_z(x, self.weights, self.biases)
+        if self.readout == "first":
+            z = z[:, :1]
+        return z @ self.head[:-1] + self.head[-1]
+
+
+REUPLOADING_TRAINING = TrainConfig(
+    max_epochs=100,
+    lr=0.05,
+    patience=100,
+    grad_clip=None,
+    threads=1,  # 4-8 qubit statevectors: more threads only spin
+    batch_size=1024,  # the whole training set of every QML scenario: full-batch Adam
+    device="cpu",  # the statevector simulation builds its tensors on the CPU
+)
+
+
+class ReuploadingClassifier(TorchModel):
+    """Data re-uploading circuit trained by the core loop; layers by 5-fold CV.
 
     The class score is a trained linear function of measured Pauli expectations:
     of every qubit's <Z_i> (`readout="all"`, the default) or of <Z_0> alone
     (`readout="first"`; with one layer <Z_0> then sees only x_0, since the CZ
-    ring commutes with Z_0).
+    ring commutes with Z_0). Training knobs (`max_epochs`, `lr`, `batch_size`, ...)
+    are `TrainConfig`'s, as for every torch model.
     """
 
     def __init__(
         self,
-        layers_grid: Sequence[int] = (1, 3),
-        epochs: int = 100,
-        lr: float = 0.05,
-        readout: str = "all",
+        layers_grid: Annotated[Sequence[Annotated[int, Field(ge=1)]], Field(min_length=1)] = (
+            1,
+            3,
+        ),
+        readout: Readout = "all",
+        config: TrainConfig | None = None,
     ) -> None:
-        if readout not in ("all", "first"):
-            raise ValueError(f"readout must be 'all' or 'first', got {readout!r}")
-        self.layers_grid, self.epochs, self.lr = tuple(layers_grid), epochs, lr
-        self.readout = readout
-
-    def _logits(
-        self, x: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor, head: torch.Tensor
-    ) -> torch.Tensor:
-        z = reuploading_z(x, weights, biases)
-        if self.readout == "first":
-            z = z[:, :1]
-        return z @ head[:-1] + head[-1]
+        super().__init__(config or REUPLOADING_TRAINING)
+        self.layers_grid, self.readout = tuple(layers_grid), readout
 
     def _train(
         self, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], layers: int, seed: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> ReuploadingNet:
         seed_everything(seed)
-        n = x.shape[1]
-        weights = torch.nn.Parameter(torch.randn(layers, n, 2, dtype=torch.float64) * 0.5 + 1.0)
-        biases = torch.nn.Parameter(torch.rand(layers, n, 2, dtype=torch.float64) * 2 * np.pi)
-        n_out = n if self.readout == "all" else 1
-        head = torch.nn.Parameter(
-            torch.cat([torch.full((n_out,), 3.0 / n_out), torch.zeros(1)]).to(torch.float64)
-        )
-        optimizer = torch.optim.Adam([weights, biases, head], lr=self.lr)
-        xt, yt = torch.as_tensor(x), torch.as_tensor(y, dtype=torch.float64)
-        for _ in range(self.epochs):
-            optimizer.zero_grad()
-            logits = self._logits(xt, weights, biases, head)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-        return weights.detach(), biases.detach(), head.detach()
+        net = ReuploadingNet(x.shape[1], layers, self.readout)
+        batches = tensor_batches(x, y.astype(np.float64), batch_size=self.config.batch_size)
+        self.train_module(net, batches, nn.functional.binary_cross_entropy_with_logits, seed=seed)
+        return net
 
-    def _scores(
-        self, x: npt.NDArray[np.float64], params: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-    ) -> npt.NDArray[np.float64]:
-        weights, biases, head = params
+    def _scores(self, x: npt.NDArray[np.float64], net: ReuploadingNet) -> npt.NDArray[np.float64]:
         with torch.no_grad():
-            logits = self._logits(torch.as_tensor(x), weights, biases, head)
-        return np.asarray(logits.numpy(), dtype=np.float64)
+            return np.asarray(net(torch.as_tensor(x)).numpy(), dtype=np.float64)
 
     def fit(self, train: Dataset, *, valid: Dataset | None = None, seed: int = 0) -> None:
         del valid
-        with torch_threads(1):  # 4-8 qubit statevectors: more threads only spin
-            self._fit(train, seed)
-
-    def _fit(self, train: Dataset, seed: int) -> None:
-        self.scaler_ = StandardScaler().fit(array_features(train))
-        x, y = (
-            self.scaler_.transform(array_features(train)),
-            require_targets(train).astype(np.int64),
-        )
+        self.scaler_ = Standardiser.columns(array_features(train))
+        x, y = self.scaler_.apply(array_features(train)), require_targets(train).astype(np.int64)
         folds = list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(x, y))
         best = (-1.0, self.layers_grid[0])
         for layers in self.layers_grid:
             accuracy = []
             for k, (fit_rows, test_rows) in enumerate(folds):
-                params = self._train(x[fit_rows], y[fit_rows], layers, seed + k)
-                accuracy.append(np.mean((self._scores(x[test_rows], params) > 0) == y[test_rows]))
+                net = self._train(x[fit_rows], y[fit_rows], layers, seed + k)
+                accuracy.append(np.mean((self._scores(x[test_rows], net) > 0) == y[test_rows]))
             if np.mean(accuracy) > best[0]:
                 best = (float(np.mean(accuracy)), layers)
         self.layers_ = best[1]
-        self.params_ = self._train(x, y, self.layers_, seed)
+        self.net_ = self._train(x, y, self.layers_, seed)
+
+    def fitted_choices(self) -> dict[str, FittedChoice]:
+        return {"layers": self.layers_, **super().fitted_choices()}
 
     def predict(self, dataset: Dataset) -> Predictions:
-        scores = self._scores(self.scaler_.transform(array_features(dataset)), self.params_)
+        scores = self._scores(self.scaler_.apply(array_features(dataset)), self.net_)
         p = 1 / (1 + np.exp(-scores))
         return Predictions(
             values=(scores > 0).astype(np.int64), probabilities=np.stack([1 - p, p], 1)
         )
+
+
+reuploading = torch_factory(ReuploadingClassifier, REUPLOADING_TRAINING)
+"""The re-uploading classifier with every training knob (registered as `quantum.reuploading`)."""

@@ -9,7 +9,6 @@ samplers with disjoint seeds. Each row is one shot: the detection events
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +116,7 @@ class SurfaceCodeParams(SourceParams):
         return distance
 
 
-class SurfaceCodeSource(Source):
+class SurfaceCodeSource(Source[SurfaceCodeParams]):
     """Parameters: `distance`, `p`, `rounds` (default = distance), `train_shots`, `test_shots`, `seed`."""
 
     name = "quantum.surface_code"
@@ -128,7 +127,7 @@ class SurfaceCodeSource(Source):
 
     params_model = SurfaceCodeParams
 
-    def export_view(self, dataset: Dataset, params: Mapping[str, Any]) -> ExportView:
+    def export_view(self, dataset: Dataset, params: SurfaceCodeParams) -> ExportView:
         del params
         syndromes: Syndromes = dataset.inputs
         layout = syndromes.layout
@@ -159,16 +158,15 @@ class SurfaceCodeSource(Source):
             target_description="1 when the logical observable flipped during the shot",
         )
 
-    def _circuit(self, params: Mapping[str, Any]) -> tuple[stim.Circuit, int, int]:
-        distance = int(params["distance"])
-        rounds = int(params.get("rounds", distance))
-        return memory_circuit(distance, rounds, float(params["p"])), distance, rounds
+    def _circuit(self, params: SurfaceCodeParams) -> tuple[stim.Circuit, int, int]:
+        rounds = params.distance if params.rounds is None else params.rounds
+        return memory_circuit(params.distance, rounds, params.p), params.distance, rounds
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: SurfaceCodeParams, out_dir: Path) -> None:
         circuit, _, _ = self._circuit(params)
-        seed = int(params.get("seed", 0))
-        train = sample_shots(circuit, int(params["train_shots"]), seed + TRAIN_SEED_OFFSET)
-        test = sample_shots(circuit, int(params["test_shots"]), seed + TEST_SEED_OFFSET)
+        seed = params.seed
+        train = sample_shots(circuit, params.train_shots, seed + TRAIN_SEED_OFFSET)
+        test = sample_shots(circuit, params.test_shots, seed + TEST_SEED_OFFSET)
         events = np.concatenate([train[0], test[0]])
         write_array(out_dir / "events.npy", np.packbits(events, axis=1))
         write_array(out_dir / "flips.npy", np.concatenate([train[1], test[1]]).astype(np.uint8))
@@ -182,7 +180,7 @@ class SurfaceCodeSource(Source):
             },
         )
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: SurfaceCodeParams, files_dir: Path) -> Dataset:
         meta = read_json(files_dir / "meta.json")
         try:
             circuit = stim.Circuit((files_dir / "circuit.stim").read_text(encoding="utf-8"))
@@ -204,7 +202,7 @@ class SurfaceCodeSource(Source):
             targets=flips,
             partition=partition,
             metadata=DatasetMetadata(
-                name=f"surface-code-d{distance}-r{rounds}-p{params['p']}",
+                name=f"surface-code-d{distance}-r{rounds}-p{params.p}",
                 version=self.version,
                 provenance=f"stim {stim.__version__} rotated_memory_z, uniform circuit noise",
                 licence=GENERATED_LICENCE,

@@ -16,9 +16,7 @@ features read zero and `steps` is the circuit depth.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -113,7 +111,7 @@ class UserCircuitParams(SourceParams):
     """A folder of .qasm / .qpy circuits and their values.npz."""
 
 
-class UserCircuitSource(UserFileSource):
+class UserCircuitSource(UserFileSource[UserCircuitParams]):
     """Circuits plus measured and ideal <Z_i> from a folder you point to (`path`)."""
 
     name = "quantum.user_circuits"
@@ -124,17 +122,17 @@ class UserCircuitSource(UserFileSource):
     def generator_versions(self) -> dict[str, str]:
         return qiskit_versions()
 
-    def _folder(self, params: Mapping[str, Any]) -> Path:
+    def _folder(self, params: UserCircuitParams) -> Path:
         folder = self.given_path(params)
         if not folder.is_dir():
             raise DataError(f"{folder}: folder not found")
         return folder
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: UserCircuitParams) -> list[Path]:
         folder = self._folder(params)
         return [*circuit_files(folder), folder / "values.npz"]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: UserCircuitParams, out_dir: Path) -> None:
         folder = self._folder(params)
         circuits = read_user_circuits(folder)
         n_qubits = circuits[0].num_qubits
@@ -148,7 +146,7 @@ class UserCircuitSource(UserFileSource):
         write_circuits(out_dir / "circuits.qpy", circuits)
         write_rows(out_dir, rows, values["ideal"].reshape(-1))
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: UserCircuitParams, files_dir: Path) -> Dataset:
         folder = self._folder(params)
         return load_rows(
             files_dir,

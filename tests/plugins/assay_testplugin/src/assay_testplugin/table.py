@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from assay.data import (
@@ -27,17 +25,17 @@ class TableParams(SourceParams):
     target: str = "y"
 
 
-class TableFileSource(UserFileSource):
+class TableFileSource(UserFileSource[TableParams]):
     name = "testplugin.table"
     params_model = TableParams
 
-    def input_files(self, params: Mapping[str, Any]) -> list[Path]:
+    def input_files(self, params: TableParams) -> list[Path]:
         example = bundled_path(self.name, "assay_testplugin", "examples", "table.csv")
         return [self.given_path(params, example=example)]
 
-    def prepare(self, params: Mapping[str, Any], out_dir: Path) -> None:
+    def prepare(self, params: TableParams, out_dir: Path) -> None:
         (path,) = self.input_files(params)
-        target = str(params.get("target", "y"))
+        target = params.target
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         columns = list(rows[0]) if rows else []
@@ -48,7 +46,7 @@ class TableFileSource(UserFileSource):
         write_array(out_dir / "y.npy", np.array([float(r[target]) for r in rows]))
         write_json(out_dir / "name.json", path.name)
 
-    def load(self, params: Mapping[str, Any], files_dir: Path) -> Dataset:
+    def load(self, params: TableParams, files_dir: Path) -> Dataset:
         name = str(read_json(files_dir / "name.json"))
         meta = DatasetMetadata(name=name, version="1", provenance="a test CSV", licence="test")
         return Dataset(
