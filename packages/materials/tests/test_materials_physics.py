@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import numpy as np
 import pytest
 from assay_materials import emt
@@ -88,3 +91,29 @@ def test_hull_of_a_known_set() -> None:
     # Cu3Au at x_Au 0.25: the hull is the Cu - CuAu line, -0.05 there.
     assert above[1] == pytest.approx(0.03, abs=1e-9)
     assert above[2] == pytest.approx(0.06, abs=1e-9)
+
+
+def test_emt_data_bytes_survive_another_cpus_rounding_noise(tmp_path: Path) -> None:
+    """Two machines relax the same cells about 1e-13 apart (energies, coordinates, cells); the
+    stored files, hence the data sha, must be the same bytes on both."""
+    from assay.data import sha256_file
+    from assay_materials.sources import EmtAlloysSource, store_relaxed
+
+    candidates = emt.draw_candidates(4, seed=0, min_atoms=4, max_atoms=6)
+    records = [emt.relax_candidate(c) for c in candidates]
+    noisy = copy.deepcopy(records)
+    for k, record in enumerate(noisy):
+        sign = 1 if k % 2 else -1
+        record["energy"] += sign * 3e-13
+        record["lattice"] = (np.asarray(record["lattice"]) + sign * 2e-12).tolist()
+        frac = np.asarray(record["frac_coords"]) + sign * 1e-13
+        record["frac_coords"] = (frac % 1.0).tolist()  # an atom at 0 wraps to 0.9999999999999
+    assert any(x > 0.999 for r in noisy for x in np.ravel(r["frac_coords"]))
+    written = {}
+    for name, rows in (("here", records), ("there", noisy)):
+        out = tmp_path / name
+        out.mkdir()
+        store_relaxed(EmtAlloysSource(), out, rows, ["note"])
+        written[name] = {p.name: sha256_file(p) for p in sorted(out.iterdir())}
+    assert {"structures.json", "targets.npy", "extra-e_above_hull.npy"} <= set(written["here"])
+    assert written["here"] == written["there"]

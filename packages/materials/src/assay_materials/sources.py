@@ -257,6 +257,8 @@ class EmtAlloysSource(MaterialsSource[EmtParams]):
     """
 
     name = "materials.emt_alloys"
+    version = "2"
+    """2: stored values rounded (`portable`), so the data sha no longer depends on the CPU."""
     params_model = EmtParams
 
     def generator_versions(self) -> dict[str, str]:
@@ -298,6 +300,28 @@ class EmtAlloysSource(MaterialsSource[EmtParams]):
         store_relaxed(self, out_dir, kept, notes, target=full.target)
 
 
+# What EMT data stores is rounded so that its bytes, hence its data sha, are the same on every
+# CPU: relaxations whose start differs by 1e-14 A (as another CPU's BLAS kernels and rounding
+# make it differ) end about 1e-14 eV/atom, 1e-13 in fractional coordinates and 1e-12 A in the
+# cell apart. The steps below are a million times that noise, so a rounding boundary falls
+# inside it for one of the ~15,000 stored values of 400 cells with a chance below 1 %; and
+# they are over 100 times finer than what the relaxation determines (fmax 0.01 eV/A leaves
+# positions about 1e-3 A and energies about 1e-5 eV/atom open; the best models err by
+# meV/atom).
+ENERGY_DECIMALS = 7
+"""eV/atom: formation energies and energies above the hull, to 0.1 ueV/atom."""
+LENGTH_DECIMALS = 6
+"""Angstrom: the relaxed cell's vectors."""
+FRACTION_DECIMALS = 6
+"""Fractional coordinates (1e-5 A in these cells of 3-10 A)."""
+
+
+def portable(values: Any, decimals: int) -> np.ndarray[Any, Any]:
+    """`values` rounded to `decimals` places; -0.0 becomes 0.0, so a sign lost in the noise
+    leaves no trace in the bytes."""
+    return np.round(np.asarray(values, dtype=np.float64), decimals) + 0.0
+
+
 def store_relaxed(
     source: MaterialsSource[Any],
     out_dir: Path,
@@ -313,10 +337,19 @@ def store_relaxed(
 
     from assay_materials import emt
 
-    structures = [Structure(Lattice(r["lattice"]), r["symbols"], r["frac_coords"]) for r in records]
-    formation = np.array([emt.formation_energy(r["energy"], r["symbols"]) for r in records])
+    structures = [
+        Structure(
+            Lattice(portable(r["lattice"], LENGTH_DECIMALS)),
+            r["symbols"],
+            portable(r["frac_coords"], FRACTION_DECIMALS) % 1.0,  # 1.0 and 0.0 are one site
+        )
+        for r in records
+    ]
+    formation = portable(
+        [emt.formation_energy(r["energy"], r["symbols"]) for r in records], ENERGY_DECIMALS
+    )
     formulas = [{s: r["symbols"].count(s) for s in set(r["symbols"])} for r in records]
-    above = emt.hull_distances(formulas, formation)
+    above = portable(emt.hull_distances(formulas, formation), ENERGY_DECIMALS)
     extras = {
         "e_above_hull": above,
         "stable": (above <= STABLE_TOLERANCE).astype(np.int64),
