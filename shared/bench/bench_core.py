@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 from assay.builtin import SklearnBundledSource
-from assay.cache import DataCache
-from assay.executors import make_executor
+from assay.data.cache import DataCache
+from assay.engine.executors import make_executor
+from assay.engine.runner import GridEntry, plan_grid, run_grid
+from assay.engine.tracking import Tracker
 from assay.plugin import discover
-from assay.runner import GridEntry, plan_grid, run_grid
 from assay.spec import ModelEntry
-from assay.tracking import Tracker
 
 
 def overhead(catalog, workdir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +106,7 @@ def serial_vs_dask(catalog) -> None:  # type: ignore[no-untyped-def]
 
 
 def thread_budget(catalog) -> None:  # type: ignore[no-untyped-def]
-    import assay.executors
+    import assay.engine.executors
     from assay.threads import available_cores
 
     model = ModelEntry(name="gradient_boosting", params={"max_iter": 100})
@@ -118,12 +118,12 @@ def thread_budget(catalog) -> None:  # type: ignore[no-untyped-def]
 
     serial = timed(make_executor("serial", catalog=catalog))
     budgeted = timed(make_executor("processes", workers=2))
-    original = assay.executors.budget_for
-    assay.executors.budget_for = lambda workers: None  # type: ignore[assignment]
+    original = assay.engine.executors.budget_for
+    assay.engine.executors.budget_for = lambda workers: None  # type: ignore[assignment]
     try:
         unbudgeted = timed(make_executor("processes", workers=2))
     finally:
-        assay.executors.budget_for = original
+        assay.engine.executors.budget_for = original
     print(
         f"thread budget on {available_cores()} cores, {len(tasks)} OpenMP units: serial "
         f"{serial:.2f} s; 2 workers with the budget {budgeted:.2f} s, without {unbudgeted:.2f} s"

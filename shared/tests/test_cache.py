@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 from assay.builtin import SklearnBundledSource
-from assay.cache import DataCache, verify_entry
-from assay.data import Dataset, DatasetMetadata, Source, read_array, write_array
+from assay.data.cache import DataCache, verify_entry
+from assay.data.dataset import Dataset, DatasetMetadata, Source, read_array, write_array
 from assay.errors import CacheError, DataError
 
 

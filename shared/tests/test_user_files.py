@@ -8,16 +8,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import (
+from assay.data.cache import DataCache
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     SourceParams,
     read_array,
     write_array,
 )
+from assay.data.user_files import UserFileSource, require_varying_target
 from assay.errors import CacheError, DataError
-from assay.user_files import UserFileSource, require_varying_target
 
 
 class TableParams(SourceParams):

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import uproot
-from assay.torch_training import (
+from assay.evaluation.torch_training import (
     BatchFn,
     TrainConfig,
     cpu_has_native_bfloat16,
@@ -222,7 +222,7 @@ def training() -> None:
 def precision() -> None:
     native = {True: "yes", False: "no", None: "unknown"}[cpu_has_native_bfloat16()]
     # The header says whether bfloat16 is emulated; the per-fit notice would repeat it.
-    logging.getLogger("assay.torch_training").setLevel(logging.ERROR)
+    logging.getLogger("assay.evaluation.torch_training").setLevel(logging.ERROR)
     print(
         "== precision (one epoch of fit_module, two threads; torch CPU capability "
         f"{torch.backends.cpu.get_cpu_capability()}, bfloat16 units: {native}) =="

@@ -7,7 +7,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
-from assay.testing import check_croissant_export
+from assay.conformance.checks import check_croissant_export
 from assay_hep.jetfile import read_jet_files
 
 pytest.importorskip("mlcroissant")

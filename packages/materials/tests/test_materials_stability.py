@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
+from assay.data.cache import DataCache
 from assay.errors import DataError
+from assay.evaluation.predictions import Predictions
 from assay.plugin import process_catalog
-from assay.predictions import Predictions
 from assay_materials.sources import (
     EmtAlloysSource,
     ExptFormationEnthalpySource,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from assay.cache import DataCache
-from assay.splits import make_split
+from assay.data.cache import DataCache
+from assay.data.splits import make_split
 from assay_medicine import dmpnn
 from assay_medicine.dmpnn import DMPNNModel
 from assay_medicine.featurizers import BLOCKS, FeatureCache, featurize

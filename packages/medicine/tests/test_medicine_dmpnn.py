@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from assay.cache import DataCache
-from assay.data import Dataset, DatasetMetadata
-from assay.splits import make_split
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, DatasetMetadata
+from assay.data.splits import make_split
 from assay_medicine.dmpnn import ATOM_DIM, BOND_DIM, DMPNNModel, collate, dmpnn, mol_graph
 from assay_medicine.sources import FreeSolvSource
 

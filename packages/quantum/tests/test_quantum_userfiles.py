@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
+from assay.data.cache import DataCache
 from assay.errors import DataError
 from assay_quantum.mitigation_models import Unmitigated, ZeroNoiseExtrapolation
 from assay_quantum.user_circuits import UserCircuitSource

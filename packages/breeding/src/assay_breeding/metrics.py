@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.metrics import Metric
-from assay.predictions import Predictions
+from assay.evaluation.metrics import Metric
+from assay.evaluation.predictions import Predictions
 
 
 def accuracy(y: npt.NDArray[Any], p: Predictions) -> float:

@@ -24,9 +24,9 @@ import numpy.typing as npt
 import scipy.linalg
 import scipy.linalg.blas
 import scipy.optimize
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.predictions import Predictions
+from assay.data.dataset import Dataset
+from assay.evaluation.models import require_targets
+from assay.evaluation.predictions import Predictions
 
 Array = npt.NDArray[np.float64]
 

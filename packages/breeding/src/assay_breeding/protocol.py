@@ -25,17 +25,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
+from assay.data.dataset import Dataset
+from assay.data.splits import Fold, Split, Splitter, rows_sha
 from assay.errors import DataError, SplitError
-from assay.models import fitted_choice_tags
-from assay.protocols import (
+from assay.evaluation.models import fitted_choice_tags
+from assay.evaluation.protocols import (
     SupervisedProtocol,
     UnitContext,
     UnitOutput,
     fit_and_valid_rows,
     prediction_columns,
 )
-from assay.splits import Fold, Split, Splitter, rows_sha
 
 from assay_breeding.metrics import PHENOTYPE_SCORED
 

@@ -31,17 +31,17 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from assay.campaign import (
+from assay.data.dataset import Dataset, DatasetMetadata
+from assay.errors import SpecError
+from assay.evaluation.protocols import UnitContext, UnitOutput
+from assay.loop.campaign import (
     DESIGN_SEEDS,
     CampaignPlan,
     ClosedLoopProtocol,
     campaign_scores,
     run_campaign,
 )
-from assay.closed_loop import Candidates, Environment, History, Measurement
-from assay.data import Dataset, DatasetMetadata
-from assay.errors import SpecError
-from assay.protocols import UnitContext, UnitOutput
+from assay.loop.closed_loop import Candidates, Environment, History, Measurement
 
 from assay_breeding.simulate import (
     Population,

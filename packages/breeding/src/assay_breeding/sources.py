@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -28,7 +28,7 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportColumn, ExportView, default_columns
+from assay.data.export import ExportColumn, ExportView, default_columns
 from assay.errors import DataError
 from pydantic import Field
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     SourceParams,
@@ -28,16 +28,16 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportView
-from assay.errors import DataError, SplitError
-from assay.splits import Fold, Splitter, kfold
-from assay.user_files import (
+from assay.data.export import ExportView
+from assay.data.splits import Fold, Splitter, kfold
+from assay.data.user_files import (
     EXAMPLE,
     UserFileSource,
     bundled_path,
     require_varying_target,
     user_path,
 )
+from assay.errors import DataError, SplitError
 
 EXAMPLE_VCF = "example.vcf.gz"
 EXAMPLE_PHENOTYPES = "example_phenotypes.csv"

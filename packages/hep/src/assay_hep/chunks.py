@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.cache import assay_home
-from assay.data import stable_hash
-from assay.progress import progress_bar
+from assay.data.cache import assay_home
+from assay.data.dataset import stable_hash
+from assay.engine.progress import progress_bar
 
 from assay_hep.generator import PROCESSES, ChunkSpec, generate_chunk, physics_versions
 

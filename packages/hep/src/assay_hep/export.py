@@ -14,8 +14,8 @@ from typing import Any
 
 import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
-from assay.data import Dataset
-from assay.data_export import ExportColumn, ExportFile, ExportView, Ragged
+from assay.data.dataset import Dataset
+from assay.data.export import ExportColumn, ExportFile, ExportView, Ragged
 
 from assay_hep.jetfile import write_jets_root
 

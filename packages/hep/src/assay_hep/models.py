@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.models import Model, SklearnModel, require_targets
-from assay.predictions import Predictions
+from assay.data.dataset import Dataset
+from assay.evaluation.models import Model, SklearnModel, require_targets
+from assay.evaluation.predictions import Predictions
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 

@@ -19,10 +19,10 @@ import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
-from assay.data import Dataset, DatasetMetadata, Source, SourceParams, read_json, write_json
-from assay.data_export import ExportView
+from assay.data.dataset import Dataset, DatasetMetadata, Source, SourceParams, read_json, write_json
+from assay.data.export import ExportView
+from assay.data.user_files import UserFileSource
 from assay.errors import DataError
-from assay.user_files import UserFileSource
 from pydantic import Field
 
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks

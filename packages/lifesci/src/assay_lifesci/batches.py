@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from assay.data import Dataset
+from assay.data.dataset import Dataset
+from assay.data.splits import Fold, Splitter
 from assay.errors import SplitError
-from assay.splits import Fold, Splitter
 
 
 def held_out_batches(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -25,9 +25,9 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportView, default_columns
+from assay.data.export import ExportView, default_columns
+from assay.data.user_files import EXAMPLE, UserFileSource, require_varying_target
 from assay.errors import DataError, reason
-from assay.user_files import EXAMPLE, UserFileSource, require_varying_target
 from pydantic import Field
 
 PBMC_FILE = "10x_pbmc68k_reduced.h5ad"

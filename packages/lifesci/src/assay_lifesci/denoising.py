@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     SourceParams,
@@ -18,9 +18,9 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data.user_files import UserFileSource
 from assay.errors import DataError
-from assay.predictions import Predictions
-from assay.user_files import UserFileSource
+from assay.evaluation.predictions import Predictions
 from pydantic import Field
 from scipy import sparse
 

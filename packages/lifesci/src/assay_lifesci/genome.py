@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -27,10 +27,10 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportView, default_columns
+from assay.data.export import ExportView, default_columns
 from assay.errors import DataError
-from assay.models import require_targets
-from assay.predictions import Predictions
+from assay.evaluation.models import require_targets
+from assay.evaluation.predictions import Predictions
 from pydantic import Field
 
 BUNDLED = {

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset, stable_hash
+from assay.data.dataset import Dataset, stable_hash
 from assay.errors import DataError
-from assay.metrics import Metric
-from assay.models import fitted_choice_tags
-from assay.predictions import Predictions
-from assay.protocols import EvaluationProtocol, Plan, UnitContext, UnitOutput
+from assay.evaluation.metrics import Metric
+from assay.evaluation.models import fitted_choice_tags
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.protocols import EvaluationProtocol, Plan, UnitContext, UnitOutput
 from assay.spec import ProtocolSpec, ScenarioSpec
 
 from assay_lifesci.cells import log_normalise

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.torch_training import (
+from assay.data.dataset import Dataset
+from assay.evaluation.models import require_targets
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.torch_training import (
     MLPModel,
     TorchModel,
     TrainConfig,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
+from assay.data.dataset import Dataset
 from assay.errors import DataError
 
 if TYPE_CHECKING:

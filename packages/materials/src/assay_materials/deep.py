@@ -24,11 +24,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.requirements import requires
-from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches, torch_factory
+from assay.data.dataset import Dataset
+from assay.evaluation.models import require_targets
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.requirements import requires
+from assay.evaluation.torch_training import (
+    Batch,
+    TorchModel,
+    TrainConfig,
+    predict_batches,
+    torch_factory,
+)
 from torch import nn
 
 from assay_materials.composition import MAX_Z, compositions_of, element_table

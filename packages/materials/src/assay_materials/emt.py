@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.cache import assay_home
-from assay.data import stable_hash
-from assay.progress import progress_bar
+from assay.data.cache import assay_home
+from assay.data.dataset import stable_hash
+from assay.engine.progress import progress_bar
 from assay.threads import available_cores
 
 ELEMENTS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt")

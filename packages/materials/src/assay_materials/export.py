@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from assay.data import Dataset
-from assay.data_export import ExportColumn, ExportFile, ExportView
+from assay.data.dataset import Dataset
+from assay.data.export import ExportColumn, ExportFile, ExportView
 
 
 def materials_view(dataset: Dataset, target_meaning: str) -> ExportView:

@@ -39,11 +39,17 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.predictions import Predictions
+from assay.data.dataset import Dataset
+from assay.evaluation.models import require_targets
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.torch_training import (
+    Batch,
+    TorchModel,
+    TrainConfig,
+    predict_batches,
+    torch_threads,
+)
 from assay.threads import current_budget
-from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches, torch_threads
 from torch import nn
 
 from assay_materials.deep import _split_valid

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.models import SklearnModel
+from assay.data.dataset import Dataset
+from assay.evaluation.models import SklearnModel
 from assay.threads import current_budget
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge

@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from assay.errors import NotInstalledError
-from assay.requirements import requires
-from assay.torch_training import torch_factory
+from assay.evaluation.requirements import requires
+from assay.evaluation.torch_training import torch_factory
 from torch import nn
 
 from assay_materials.finetune import FINETUNE_TRAINING, FineTuned

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -33,9 +33,9 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportView
+from assay.data.export import ExportView
+from assay.data.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
 from assay.errors import DataError, reason
-from assay.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.metrics import Metric
-from assay.predictions import Predictions
+from assay.evaluation.metrics import Metric
+from assay.evaluation.predictions import Predictions
 
 STABLE_TOLERANCE = 1e-3
 """eV/atom: within this of the hull counts as on it (the relaxation's own precision is finer)."""

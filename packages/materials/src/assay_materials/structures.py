@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from assay.data import Dataset
+from assay.data.dataset import Dataset
 from assay.errors import DataError, reason
-from assay.requirements import Requirement
+from assay.evaluation.requirements import Requirement
 
 if TYPE_CHECKING:
     from pymatgen.core.structure import Structure

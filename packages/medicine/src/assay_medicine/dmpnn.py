@@ -9,7 +9,7 @@ network predicts the target. Optionally RDKit 2D descriptors, standardised
 on the training set, are appended to the molecule vector (chemprop's
 `--features_generator rdkit_2d`).
 
-Training uses the core loop (`assay.torch_training.TorchModel`): seeded,
+Training uses the core loop (`assay.evaluation.torch_training.TorchModel`): seeded,
 early stopping on a validation set with the best weights restored, CPU by
 default and CUDA when present. Without a validation set from the protocol
 the model holds out `valid_fraction` of its training molecules itself.
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
+from assay.data.dataset import Dataset
 from assay.errors import DataError
-from assay.models import CLASSIFICATION_TASKS, require_targets
-from assay.predictions import Predictions
-from assay.torch_training import (
+from assay.evaluation.models import CLASSIFICATION_TASKS, require_targets
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.torch_training import (
     Batch,
     BatchFn,
     TorchModel,

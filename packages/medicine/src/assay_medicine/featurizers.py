@@ -19,7 +19,7 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
+from assay.data.dataset import Dataset
 from assay.errors import UnknownNameError
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdMolDescriptors

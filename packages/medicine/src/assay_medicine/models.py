@@ -11,16 +11,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
+from assay.data.dataset import Dataset
 from assay.errors import DataError
-from assay.models import (
+from assay.evaluation.models import (
     CLASSIFICATION_TASKS,
     Model,
     SklearnModel,
     TaskDispatchModel,
     require_targets,
 )
-from assay.predictions import Predictions
+from assay.evaluation.predictions import Predictions
 from rdkit.Chem import rdMolDescriptors
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 import rdkit
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -34,15 +34,15 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportColumn, ExportView
-from assay.errors import DataError
-from assay.user_files import (
+from assay.data.export import ExportColumn, ExportView
+from assay.data.user_files import (
     EXAMPLE,
     UserFileSource,
     bundled_path,
     content_digest,
     require_varying_target,
 )
+from assay.errors import DataError
 from pydantic import Field
 from rdkit import Chem, RDConfig
 from rdkit.rdBase import BlockLogs

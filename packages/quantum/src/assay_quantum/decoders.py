@@ -20,11 +20,11 @@ import numpy as np
 import numpy.typing as npt
 import pymatching  # type: ignore[import-untyped]
 import torch
-from assay.data import Dataset
+from assay.data.dataset import Dataset
 from assay.errors import DataError
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.torch_training import (
+from assay.evaluation.models import require_targets
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.torch_training import (
     Batch,
     TorchModel,
     TrainConfig,

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.metrics import Metric, MetricFamily, MetricFn
-from assay.predictions import Predictions
+from assay.evaluation.metrics import Metric, MetricFamily, MetricFn
+from assay.evaluation.predictions import Predictions
 
 CONFIDENCE = 0.95
 

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import qiskit  # type: ignore[import-untyped]
 import qiskit_aer  # type: ignore[import-untyped]
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -29,8 +29,8 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.engine.progress import track
 from assay.errors import DataError
-from assay.progress import track
 from pydantic import Field
 from qiskit import QuantumCircuit, qpy
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import stim  # type: ignore[import-untyped]
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -27,7 +27,7 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportColumn, ExportFile, ExportView
+from assay.data.export import ExportColumn, ExportFile, ExportView
 from assay.errors import DataError
 from pydantic import Field, field_validator
 

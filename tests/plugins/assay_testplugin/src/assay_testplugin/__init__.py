@@ -7,10 +7,10 @@ import time
 from importlib import metadata
 from importlib.resources import files
 
-from assay.data import Dataset
-from assay.models import MeanModel
+from assay.data.dataset import Dataset
+from assay.evaluation.models import MeanModel
+from assay.evaluation.predictions import Predictions
 from assay.plugin import Plugin
-from assay.predictions import Predictions
 from assay.threads import current_budget
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from assay.data import (
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     SourceParams,
@@ -17,8 +17,8 @@ from assay.data import (
     write_array,
     write_json,
 )
+from assay.data.user_files import UserFileSource, bundled_path
 from assay.errors import DataError
-from assay.user_files import UserFileSource, bundled_path
 
 
 class TableParams(SourceParams):
