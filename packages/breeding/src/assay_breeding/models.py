@@ -24,9 +24,7 @@ import numpy.typing as npt
 import scipy.linalg
 import scipy.linalg.blas
 import scipy.optimize
-from assay.data.dataset import Dataset
-from assay.evaluation.models import require_targets
-from assay.evaluation.predictions import Predictions
+from assay.kit import Dataset, Predictions, require_targets
 
 Array = npt.NDArray[np.float64]
 

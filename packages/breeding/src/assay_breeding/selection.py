@@ -31,17 +31,22 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import Dataset, DatasetMetadata
-from assay.errors import SpecError
-from assay.evaluation.protocols import UnitContext, UnitOutput
-from assay.loop.campaign import (
+from assay.kit import (
     DESIGN_SEEDS,
     CampaignPlan,
+    Candidates,
     ClosedLoopProtocol,
+    Dataset,
+    DatasetMetadata,
+    Environment,
+    History,
+    Measurement,
+    SpecError,
+    UnitContext,
+    UnitOutput,
     campaign_scores,
     run_campaign,
 )
-from assay.loop.closed_loop import Candidates, Environment, History, Measurement
 
 from assay_breeding.simulate import (
     Population,

@@ -18,18 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from assay.data.dataset import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportColumn,
+    ExportView,
     Source,
     SourceParams,
+    default_columns,
     read_array,
     read_json,
     write_array,
     write_json,
 )
-from assay.data.export import ExportColumn, ExportView, default_columns
-from assay.errors import DataError
 from pydantic import Field
 
 from assay_breeding.simulate import PopulationParams, breed, phenotypes

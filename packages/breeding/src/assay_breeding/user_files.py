@@ -18,26 +18,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from assay.data.dataset import (
+from assay.kit import (
+    EXAMPLE,
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportView,
+    Fold,
     SourceParams,
+    SplitError,
+    Splitter,
+    UserFileSource,
+    bundled_path,
+    kfold,
     read_array,
     read_json,
+    require_varying_target,
     sha256_file,
+    user_path,
     write_array,
     write_json,
 )
-from assay.data.export import ExportView
-from assay.data.splits import Fold, Splitter, kfold
-from assay.data.user_files import (
-    EXAMPLE,
-    UserFileSource,
-    bundled_path,
-    require_varying_target,
-    user_path,
-)
-from assay.errors import DataError, SplitError
 
 EXAMPLE_VCF = "example.vcf.gz"
 EXAMPLE_PHENOTYPES = "example_phenotypes.csv"

@@ -42,15 +42,15 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data.dataset import Dataset
-from assay.evaluation.models import require_targets
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.torch_training import (
+from assay.kit import (
     Batch,
     BatchFn,
+    Dataset,
+    Predictions,
     TorchModel,
     TrainConfig,
     predict_batches,
+    require_targets,
     seed_everything,
     torch_factory,
 )

@@ -14,8 +14,7 @@ from typing import Any
 
 import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
-from assay.data.dataset import Dataset
-from assay.data.export import ExportColumn, ExportFile, ExportView, Ragged
+from assay.kit import Dataset, ExportColumn, ExportFile, ExportView, Ragged
 
 from assay_hep.jetfile import write_jets_root
 

@@ -29,7 +29,7 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
-from assay.errors import DataError, reason
+from assay.kit import DataError, reason
 from uproot.behaviors.RNTuple import RNTuple  # type: ignore[import-untyped]
 
 from assay_hep.features import jet_columns_from_particles, missing_substructure

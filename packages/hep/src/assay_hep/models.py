@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import Dataset
-from assay.evaluation.models import Model, SklearnModel, require_targets
-from assay.evaluation.predictions import Predictions
+from assay.kit import Dataset, Model, Predictions, SklearnModel, require_targets
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 

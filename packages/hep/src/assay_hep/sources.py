@@ -19,10 +19,17 @@ import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
-from assay.data.dataset import Dataset, DatasetMetadata, Source, SourceParams, read_json, write_json
-from assay.data.export import ExportView
-from assay.data.user_files import UserFileSource
-from assay.errors import DataError
+from assay.kit import (
+    DataError,
+    Dataset,
+    DatasetMetadata,
+    ExportView,
+    Source,
+    SourceParams,
+    UserFileSource,
+    read_json,
+    write_json,
+)
 from pydantic import Field
 
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks

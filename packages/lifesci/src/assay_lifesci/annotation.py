@@ -10,9 +10,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import Dataset
-from assay.evaluation.models import SklearnModel, array_features, require_targets
-from assay.evaluation.predictions import Predictions
+from assay.kit import Dataset, Predictions, SklearnModel, array_features, require_targets
 
 
 def logistic_regression(c: float = 1.0, max_iter: int = 1000) -> SklearnModel:

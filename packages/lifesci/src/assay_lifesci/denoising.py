@@ -9,18 +9,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
+    Predictions,
     SourceParams,
+    UserFileSource,
     read_array,
     read_json,
     write_array,
     write_json,
 )
-from assay.data.user_files import UserFileSource
-from assay.errors import DataError
-from assay.evaluation.predictions import Predictions
 from pydantic import Field
 from scipy import sparse
 

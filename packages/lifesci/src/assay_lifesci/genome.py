@@ -16,21 +16,22 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportView,
+    Predictions,
     Source,
     SourceParams,
+    default_columns,
     read_array,
     read_json,
+    require_targets,
     sha256_file,
     write_array,
     write_json,
 )
-from assay.data.export import ExportView, default_columns
-from assay.errors import DataError
-from assay.evaluation.models import require_targets
-from assay.evaluation.predictions import Predictions
 from pydantic import Field
 
 BUNDLED = {

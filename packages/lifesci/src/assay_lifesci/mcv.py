@@ -16,18 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import Dataset, stable_hash
-from assay.errors import DataError
-from assay.evaluation.metrics import Metric
-from assay.evaluation.models import fitted_choice_tags
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.protocols import EvaluationProtocol, Plan, UnitContext, UnitOutput
-from assay.spec import ProtocolSpec, ScenarioSpec
+from assay.kit import (
+    DataError,
+    Dataset,
+    EvaluationProtocol,
+    Metric,
+    Plan,
+    Predictions,
+    ProtocolSpec,
+    ScenarioSpec,
+    UnitContext,
+    UnitOutput,
+    fitted_choice_tags,
+    stable_hash,
+)
 
 from assay_lifesci.cells import log_normalise
 
 if TYPE_CHECKING:
-    from assay.plugin import Catalog
+    from assay.kit import Catalog
     from scipy import sparse
 
 HELD_OUT_FRACTION = 0.1

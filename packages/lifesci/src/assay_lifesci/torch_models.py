@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data.dataset import Dataset
-from assay.evaluation.models import require_targets
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.torch_training import (
+from assay.kit import (
+    Dataset,
     MLPModel,
+    Predictions,
     TorchModel,
     TrainConfig,
     predict_batches,
+    require_targets,
     seed_everything,
     tensor_batches,
     torch_factory,

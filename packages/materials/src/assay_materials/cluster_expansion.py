@@ -45,11 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import Dataset
-from assay.errors import DataError, SpecError
-from assay.evaluation.models import require_targets
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.requirements import requires
+from assay.kit import DataError, Dataset, Predictions, SpecError, require_targets, requires
 
 from assay_materials.structures import STRUCTURES, detached, require_structures
 

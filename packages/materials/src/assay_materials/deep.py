@@ -24,15 +24,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data.dataset import Dataset
-from assay.evaluation.models import require_targets
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.requirements import requires
-from assay.evaluation.torch_training import (
+from assay.kit import (
     Batch,
+    Dataset,
+    Predictions,
     TorchModel,
     TrainConfig,
     predict_batches,
+    require_targets,
+    requires,
     torch_factory,
 )
 from torch import nn

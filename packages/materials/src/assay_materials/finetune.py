@@ -39,17 +39,17 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data.dataset import Dataset
-from assay.evaluation.models import require_targets
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.torch_training import (
+from assay.kit import (
     Batch,
+    Dataset,
+    Predictions,
     TorchModel,
     TrainConfig,
+    current_budget,
     predict_batches,
+    require_targets,
     torch_threads,
 )
-from assay.threads import current_budget
 from torch import nn
 
 from assay_materials.deep import _split_valid

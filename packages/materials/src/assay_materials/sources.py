@@ -22,20 +22,24 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from assay.data.dataset import (
+from assay.kit import (
+    EXAMPLE,
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportView,
     Source,
     SourceParams,
+    UserFileSource,
+    bundled_path,
+    content_digest,
     parse_params,
     read_array,
     read_json,
+    reason,
     write_array,
     write_json,
 )
-from assay.data.export import ExportView
-from assay.data.user_files import EXAMPLE, UserFileSource, bundled_path, content_digest
-from assay.errors import DataError, reason
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition

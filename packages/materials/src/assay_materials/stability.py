@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.evaluation.metrics import Metric
-from assay.evaluation.predictions import Predictions
+from assay.kit import Metric, Predictions
 
 STABLE_TOLERANCE = 1e-3
 """eV/atom: within this of the hull counts as on it (the relaxation's own precision is finer)."""

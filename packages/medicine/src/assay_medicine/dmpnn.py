@@ -23,16 +23,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data.dataset import Dataset
-from assay.errors import DataError
-from assay.evaluation.models import CLASSIFICATION_TASKS, require_targets
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.torch_training import (
+from assay.kit import (
+    CLASSIFICATION_TASKS,
     Batch,
     BatchFn,
+    DataError,
+    Dataset,
+    Predictions,
     TorchModel,
     TrainConfig,
     predict_batches,
+    require_targets,
     seed_everything,
     torch_factory,
 )

@@ -11,16 +11,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import Dataset
-from assay.errors import DataError
-from assay.evaluation.models import (
+from assay.kit import (
     CLASSIFICATION_TASKS,
+    DataError,
+    Dataset,
     Model,
+    Predictions,
     SklearnModel,
     TaskDispatchModel,
     require_targets,
 )
-from assay.evaluation.predictions import Predictions
 from rdkit.Chem import rdMolDescriptors
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,

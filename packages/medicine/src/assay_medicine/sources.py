@@ -24,25 +24,24 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 import rdkit
-from assay.data.dataset import (
+from assay.kit import (
+    EXAMPLE,
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportColumn,
+    ExportView,
     Source,
     SourceParams,
-    read_array,
-    read_json,
-    write_array,
-    write_json,
-)
-from assay.data.export import ExportColumn, ExportView
-from assay.data.user_files import (
-    EXAMPLE,
     UserFileSource,
     bundled_path,
     content_digest,
+    read_array,
+    read_json,
     require_varying_target,
+    write_array,
+    write_json,
 )
-from assay.errors import DataError
 from pydantic import Field
 from rdkit import Chem, RDConfig
 from rdkit.rdBase import BlockLogs

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.evaluation.metrics import Metric, MetricFamily, MetricFn
-from assay.evaluation.predictions import Predictions
+from assay.kit import Metric, MetricFamily, MetricFn, Predictions
 
 CONFIDENCE = 0.95
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.errors import DataError
+from assay.kit import DataError
 from qiskit_aer.noise import (  # type: ignore[import-untyped]
     NoiseModel,
     ReadoutError,

@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
     Source,
@@ -31,7 +32,6 @@ from assay.data.dataset import (
     read_array,
     write_array,
 )
-from assay.errors import DataError
 from pydantic import Field
 
 from assay_quantum.mitigation_data import GENERATED_LICENCE

@@ -22,10 +22,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data.dataset import Dataset
-from assay.evaluation.models import Model, SklearnModel, array_features, require_targets
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.torch_training import seed_everything, torch_threads
+from assay.kit import (
+    Dataset,
+    Model,
+    Predictions,
+    SklearnModel,
+    array_features,
+    require_targets,
+    seed_everything,
+    torch_threads,
+)
 from qiskit import QuantumCircuit  # type: ignore[import-untyped]
 from qiskit.quantum_info import Statevector  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning

@@ -17,9 +17,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import stim  # type: ignore[import-untyped]
-from assay.data.dataset import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportColumn,
+    ExportFile,
+    ExportView,
     Source,
     SourceParams,
     read_array,
@@ -27,8 +31,6 @@ from assay.data.dataset import (
     write_array,
     write_json,
 )
-from assay.data.export import ExportColumn, ExportFile, ExportView
-from assay.errors import DataError
 from pydantic import Field, field_validator
 
 from assay_quantum.mitigation_data import GENERATED_LICENCE

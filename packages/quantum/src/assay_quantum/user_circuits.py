@@ -22,9 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data.dataset import Dataset, DatasetMetadata, SourceParams
-from assay.data.user_files import UserFileSource
-from assay.errors import DataError
+from assay.kit import DataError, Dataset, DatasetMetadata, SourceParams, UserFileSource
 from qiskit import QuantumCircuit, qasm2, qasm3  # type: ignore[import-untyped]
 
 from assay_quantum.mitigation_data import (

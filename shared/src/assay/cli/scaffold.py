@@ -60,7 +60,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from assay.plugin import Plugin
+from assay.kit import Plugin
 
 from assay_{name} import __version__
 
@@ -98,7 +98,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import scipy
-from assay.data.dataset import (
+from assay.kit import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -173,9 +173,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from assay.data.dataset import Dataset
-from assay.evaluation.predictions import Predictions
-from assay.evaluation.torch_training import MLPModel, TrainConfig, torch_factory
+from assay.kit import Dataset, MLPModel, Predictions, TrainConfig, torch_factory
 
 from assay_{name}.sources import GRAVITY
 
@@ -246,7 +244,7 @@ _TEST_PHYSICS = '''\
 
 import numpy as np
 import pytest
-from assay.errors import DataError
+from assay.kit import DataError
 from assay_{name}.sources import GRAVITY, PendulumSource, exact_period
 
 
@@ -278,14 +276,14 @@ assay run {name}/pendulum -m {name}.small_angle -m {name}.mlp --size quick
 nox -s "tests(package='{name}')"
 ```
 
-What the kit gives you:
-- `assay.data.dataset.SourceParams`: a pydantic model of a source's parameters, so a
+What the kit (`assay.kit`, the one module a plugin imports from the core) gives you:
+- `SourceParams`: a pydantic model of a source's parameters, so a
   bad value is one line naming the key.
 - `"module:attr"` entries (sources, models, metrics, splits, ...), imported
   only when used, so `assay list` imports nothing of the plugin but `plugin.py`.
-- `assay.evaluation.torch_training.TorchModel` and `torch_factory`: one set of training
+- `TorchModel` and `torch_factory`: one set of training
   knobs for every torch model.
-- `assay.evaluation.metrics.MetricFamily`: a metric with a parameter in its name.
+- `MetricFamily`: a metric with a parameter in its name.
 - The conformance kit: determinism, leakage and contract checks of every
   scenario, source and model. Assay's pytest plugin adds them to this
   package's tests (`pytest tests`; `pytest pyproject.toml` runs them alone).

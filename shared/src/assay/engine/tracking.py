@@ -39,8 +39,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from assay.engine import ownership, remote
 from assay.data.dataset import DatasetMetadata
+from assay.engine import ownership, remote
 from assay.engine.store import open_store
 from assay.engine.units import UnitResult, UnitTask, distribution_version, hardware_tags
 from assay.evaluation.stats import describe

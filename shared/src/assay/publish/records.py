@@ -36,8 +36,8 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
-from assay.engine import ownership
 from assay.data.dataset import sha256_file
+from assay.engine import ownership
 from assay.engine.store import read_artifact
 from assay.engine.tracking import DATASET_ARTIFACT, TAG, dataset_input, log_dataset_input
 from assay.errors import DataError

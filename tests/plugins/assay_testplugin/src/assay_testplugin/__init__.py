@@ -7,11 +7,7 @@ import time
 from importlib import metadata
 from importlib.resources import files
 
-from assay.data.dataset import Dataset
-from assay.evaluation.models import MeanModel
-from assay.evaluation.predictions import Predictions
-from assay.plugin import Plugin
-from assay.threads import current_budget
+from assay.kit import Dataset, MeanModel, Plugin, Predictions, current_budget
 
 
 class CrashingModel:

@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from assay.data.dataset import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
     SourceParams,
+    UserFileSource,
+    bundled_path,
     read_array,
     read_json,
     write_array,
     write_json,
 )
-from assay.data.user_files import UserFileSource, bundled_path
-from assay.errors import DataError
 
 
 class TableParams(SourceParams):
