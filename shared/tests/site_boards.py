@@ -4,7 +4,7 @@ one, references far from our numbers and a log-scale metric."""
 from __future__ import annotations
 
 from assay.evaluation.stats import BOOTSTRAP_METHOD, MetricSummary
-from assay.publish.leaderboard import Board, Entry
+from assay.publish.board import Board, Entry
 
 
 def _summary(mean: float, half: float) -> MetricSummary:

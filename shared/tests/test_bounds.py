@@ -18,8 +18,10 @@ from assay.evaluation.metrics import Bound, Metric, bound_info, combined_bound
 from assay.evaluation.predictions import Predictions
 from assay.evaluation.stats import fmt_mean_std
 from assay.plugin import Catalog, discover
-from assay.publish.leaderboard import BOUND_NOTE, board_markdown, build_board
+from assay.publish.board import BOUND_NOTE
+from assay.publish.leaderboard import build_board
 from assay.publish.records import import_records, write_records
+from assay.publish.rendering import board_markdown
 from assay.publish.site import board_page, index_page
 from assay.spec import ModelEntry
 

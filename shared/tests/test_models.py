@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from assay.evaluation import torch_training
 from assay.builtin import plugin as core_plugin
 from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import PredictionError, UnknownNameError
+from assay.evaluation import torch_training
 from assay.evaluation.metrics import builtin_metrics
 from assay.evaluation.models import build_model, fitted_choice_tags, params_from_cli
 from assay.evaluation.predictions import Predictions

@@ -5,13 +5,8 @@ from __future__ import annotations
 import html.parser
 from pathlib import Path
 
-from assay.publish.leaderboard import (
-    _axis_range,
-    _log_scale,
-    board_plot,
-    plotted_metrics,
-    write_boards,
-)
+from assay.publish.plots import _axis_range, _log_scale, board_plot, plotted_metrics
+from assay.publish.rendering import write_boards
 from assay.publish.site import register_section, write_site
 from site_boards import loop_board, tagging_board
 

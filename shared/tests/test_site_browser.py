@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from assay.publish.leaderboard import write_boards
+from assay.publish.rendering import write_boards
 from assay.publish.site import write_site
 from site_boards import loop_board, tagging_board
 

@@ -16,13 +16,9 @@ from assay.evaluation.models import MeanModel
 from assay.evaluation.requirements import Requirement, requires
 from assay.evaluation.stats import describe
 from assay.plugin import Catalog, Plugin
-from assay.publish.leaderboard import (
-    QUICK_NOTE,
-    board_markdown,
-    build_board,
-    build_boards,
-    write_boards,
-)
+from assay.publish.board import QUICK_NOTE
+from assay.publish.leaderboard import build_board, build_boards
+from assay.publish.rendering import board_markdown, write_boards
 from assay.spec import ModelEntry
 
 TABLE = "testplugin/table-file@1"

@@ -652,7 +652,8 @@ def leaderboard_build(
 def _report_boards(published: Any, out: Path, *, print_table: bool) -> None:
     """What a board build wrote, then each board as a table with `--print`."""
     from assay.evaluation.stats import interval_text
-    from assay.publish.leaderboard import QUICK_NOTE, mean_std, rank_text
+    from assay.publish.board import QUICK_NOTE
+    from assay.publish.rendering import mean_std, rank_text
 
     boards, written = published.boards, published.written
     if published.imported:

@@ -18,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from assay.data.dataset import Dataset
 from assay.errors import DataError
+
+if TYPE_CHECKING:  # the Source's export hook imports this module: no cycle at run time
+    from assay.data.dataset import Dataset
 
 WIDE_COLUMNS = 64
 """Features beyond which a numeric matrix is one list column rather than a column each."""

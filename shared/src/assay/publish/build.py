@@ -17,8 +17,10 @@ from mlflow.tracking import MlflowClient
 from assay.engine.runner import entries_from_suite
 from assay.errors import AssayError
 from assay.plugin import Catalog
-from assay.publish.leaderboard import Board, build_boards, write_boards
+from assay.publish.board import Board
+from assay.publish.leaderboard import build_boards
 from assay.publish.records import import_records, write_records
+from assay.publish.rendering import write_boards
 from assay.spec import ModelEntry, Size, SuiteSpec
 
 

@@ -25,14 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from assay.evaluation.stats import interval_text
+from assay.publish.board import BOUND_NOTE, Board, Entry, has_bounds
 from assay.publish.croissant import exportable
-from assay.publish.leaderboard import (
-    BOUND_NOTE,
-    Board,
-    Entry,
-    _atomic_write,
+from assay.publish.rendering import (
+    atomic_write,
     best_text,
-    has_bounds,
     mean_std,
     mean_text,
     stale_boards,
@@ -385,9 +382,9 @@ def write_site(boards: list[Board], out_dir: Path) -> list[Path]:
     for board in boards:
         path = (out_dir / board.slug).with_suffix(".html")
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, board_page(board, out_dir))
+        atomic_write(path, board_page(board, out_dir))
         written.append(path)
-    _atomic_write(out_dir / "index.html", index_page(boards, out_dir))
+    atomic_write(out_dir / "index.html", index_page(boards, out_dir))
     written.append(out_dir / "index.html")
     return written
 
