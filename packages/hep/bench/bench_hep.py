@@ -47,7 +47,7 @@ from assay.evaluation.torch_training import (
 from assay_hep.chunks import concat_chunks
 from assay_hep.deep import PFN, ParticleNetLite, Reflected, length_bucketed_batches
 from assay_hep.generator import ChunkSpec, StageClock, generate_chunk, make_pythia
-from assay_hep.jetfile import DEFAULT_STEP, read_jet_files, write_jets_root
+from assay_hep.readers import DEFAULT_STEP, read_jet_files, write_jets_root
 from assay_hep.sources import root_columns
 
 CI = os.environ.get("CI", "").lower() == "true"

@@ -22,7 +22,7 @@ from assay.data.cache import DataCache
 from assay.errors import DataError
 from assay_hep import chunks
 from assay_hep.features import substructure_table
-from assay_hep.jetfile import read_jet_files
+from assay_hep.readers import read_jet_files
 from assay_hep.sources import JetFileSource, chunk_columns
 from hep_fixtures import random_jets
 

@@ -13,8 +13,8 @@ from assay.errors import DataError
 from assay.plugin import Catalog
 from assay.spec import ModelEntry
 from assay_lifesci.denoising import read_count_table
-from assay_lifesci.mcv import binomial_split
 from assay_lifesci.plugin import plugin
+from assay_lifesci.protocol import binomial_split
 from scipy import sparse
 
 

@@ -13,8 +13,8 @@ from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import DataError, SplitError
 from assay.plugin import Catalog
 from assay.spec import ModelEntry
-from assay_lifesci.batches import held_out_batches
 from assay_lifesci.plugin import plugin
+from assay_lifesci.splits import held_out_batches
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from assay.data.cache import DataCache
 from assay.errors import DataError
 from assay_quantum.mitigation_models import Unmitigated, ZeroNoiseExtrapolation
-from assay_quantum.user_circuits import UserCircuitSource
+from assay_quantum.user_files import UserCircuitSource
 from quantum_fixtures import (
     N_CIRCUITS,
     N_QUBITS,

@@ -16,7 +16,7 @@ import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
 from assay.kit import Dataset, ExportColumn, ExportFile, ExportView, Ragged
 
-from assay_hep.jetfile import write_jets_root
+from assay_hep.readers import write_jets_root
 
 _MEANINGS = {
     "part_px": "particle momentum x (GeV)",

@@ -35,7 +35,7 @@ from pydantic import Field
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks
 from assay_hep.features import jet_kinematics, wrap_phi
 from assay_hep.generator import PROCESSES, ChunkSpec, physics_versions
-from assay_hep.jetfile import JetChunk, expand_paths, read_jet_files, write_jets_root
+from assay_hep.readers import JetChunk, expand_paths, read_jet_files, write_jets_root
 
 GENERATOR_VERSION = "2"  # 2: ROOT baskets of 10,000 jets (1 wrote one basket per branch)
 GENERATED_DEFAULTS: dict[str, Any] = {

@@ -8,7 +8,7 @@ from assay.kit import Plugin
 
 from assay_materials import __version__
 
-_METRICS = "assay_materials.stability:STABILITY_METRICS"
+_METRICS = "assay_materials.metrics:STABILITY_METRICS"
 
 plugin = Plugin(
     name="materials",

@@ -43,8 +43,8 @@ from assay.kit import (
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
-from assay_materials.matbench_files import read_task_table, task_columns
-from assay_materials.stability import STABLE_TOLERANCE
+from assay_materials.metrics import STABLE_TOLERANCE
+from assay_materials.readers import read_task_table, task_columns
 from assay_materials.structures import (
     check_structure,
     read_structure_file,
@@ -380,7 +380,7 @@ class MatbenchFileParams(SourceParams):
 
 class MatbenchFileSource(UserFileSource, MaterialsSource):
     """A Matbench task file in any form Matbench, matminer or pandas write one (see
-    `assay_materials.matbench_files`): JSON, gzip, bz2 or xz; pandas split, columns, index or
+    `assay_materials.readers`): JSON, gzip, bz2 or xz; pandas split, columns, index or
     records orient. The input column is `structure` (pymatgen Structure dicts) or `composition`
     (formula strings), else the first column; the `mbid` column, or the index, gives the row
     ids kept beside the predictions. Run it with Matbench's folds (rows in file order).

@@ -1,6 +1,6 @@
 """Medicine models: controls (physics column, ESOL), fingerprint models, Tanimoto kNN.
 
-The D-MPNN lives in `assay_medicine.dmpnn` (it imports torch, so only when used).
+The D-MPNN lives in `assay_medicine.deep` (it imports torch, so only when used).
 Default features for the tree and linear models are ECFP4 bits + RDKit 2D
 descriptors.
 """

@@ -30,7 +30,7 @@ plugin = Plugin(
         "medicine.random_forest": "assay_medicine.models:random_forest",
         "medicine.gradient_boosting": "assay_medicine.models:gradient_boosting",
         "medicine.knn_tanimoto": "assay_medicine.models:TanimotoKNN",
-        "medicine.dmpnn": "assay_medicine.dmpnn:dmpnn",
+        "medicine.dmpnn": "assay_medicine.deep:dmpnn",
     },
     key_libraries=("rdkit", "datamol"),
     check_params={
