@@ -49,8 +49,8 @@ plugin = Plugin(
         "lifesci.window_cnn": "assay_lifesci.deep:window_cnn",
     },
     metrics={
-        "mcv_mse": "assay_lifesci.protocol:METRICS",
-        "mcv_poisson": "assay_lifesci.protocol:METRICS",
+        "mcv_mse": "assay_lifesci.metrics:METRICS",
+        "mcv_poisson": "assay_lifesci.metrics:METRICS",
     },
     protocols={"lifesci.mcv": "assay_lifesci.protocol:MolecularCrossValidation"},
     splits={"lifesci.held_out_batch": "assay_lifesci.splits:HELD_OUT_BATCH"},

@@ -1,26 +1,21 @@
-"""Molecular cross-validation (Batson, Royer & Webber, 2019): the protocol and its metrics.
+"""Molecular cross-validation (Batson, Royer & Webber, 2019): the protocol; its
+metrics are in `metrics`.
 
 Each unit splits every UMI of the count matrix binomially: 90 % into the
 counts a model sees, 10 % held out. A denoiser that recovers the true
 expression predicts the held-out counts better than the noisy 90 % do.
-Scores follow Open Problems' denoising task: mean squared error after each
-matrix is normalised to 10,000 per cell and log1p-transformed, and the
-Poisson negative log-likelihood of the held-out counts with the denoised
-matrix rescaled to their total. Light to import: the plugin registers these.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 from assay.kit import (
     DataError,
     Dataset,
     EvaluationProtocol,
-    Metric,
     Plan,
     Predictions,
     ProtocolSpec,
@@ -30,8 +25,6 @@ from assay.kit import (
     fitted_choice_tags,
     stable_hash,
 )
-
-from assay_lifesci.cells import log_normalise
 
 if TYPE_CHECKING:
     from assay.kit import Catalog
@@ -52,33 +45,6 @@ def binomial_split(
     seen.eliminate_zeros()
     held.eliminate_zeros()
     return seen, held
-
-
-def _mse_log(y: npt.NDArray[Any], p: Predictions) -> float:
-    truth = log_normalise(np.asarray(y, dtype=np.float64))
-    denoised = log_normalise(np.clip(np.asarray(p.values, dtype=np.float64), 0, None))
-    return float(np.mean((truth - denoised) ** 2))
-
-
-def _poisson(y: npt.NDArray[Any], p: Predictions) -> float:
-    rate = np.clip(np.asarray(p.values, dtype=np.float64), 0, None)
-    return float(np.mean(rate - np.asarray(y, dtype=np.float64) * np.log(rate + 1e-6)))
-
-
-METRICS = (
-    Metric(
-        "mcv_mse",
-        "minimize",
-        _mse_log,
-        "MSE between held-out and denoised counts, each normalised to 1e4 per cell and log1p",
-    ),
-    Metric(
-        "mcv_poisson",
-        "minimize",
-        _poisson,
-        "Poisson NLL of held-out counts, denoised matrix rescaled to their total",
-    ),
-)
 
 
 class MolecularCrossValidation(EvaluationProtocol):
