@@ -74,7 +74,7 @@ plugin = Plugin(
     sources={{"{name}.pendulum": "assay_{name}.sources:PendulumSource"}},
     models={{
         "{name}.small_angle": "assay_{name}.models:SmallAngle",
-        "{name}.mlp": "assay_{name}.models:pendulum_mlp",
+        "{name}.mlp": "assay_{name}.deep:pendulum_mlp",
     }},
     check_params={{"{name}.mlp": {{"max_epochs": 3}}}},
     key_libraries=("scipy",),
@@ -166,14 +166,12 @@ class PendulumSource(Source):
 '''
 
 _MODELS = '''\
-"""Models: the small-angle formula (physics baseline) and an MLP on the core's torch base."""
+"""Models that need no torch: the small-angle formula, the physics baseline."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from assay.kit import Dataset, MLPModel, Predictions, TrainConfig, torch_factory
+from assay.kit import Dataset, Predictions
 
 from assay_{name}.sources import GRAVITY
 
@@ -187,6 +185,16 @@ class SmallAngle:
     def predict(self, dataset: Dataset) -> Predictions:
         length = np.asarray(dataset.inputs, dtype=float)[:, 0]
         return Predictions(values=2 * np.pi * np.sqrt(length / GRAVITY))
+'''
+
+_DEEP = '''\
+"""Torch models: an MLP on the core's torch base (torch is imported only when it runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assay.kit import MLPModel, TrainConfig, torch_factory
 
 
 def _mlp(config: TrainConfig, hidden: Any = (64, 64)) -> MLPModel:
@@ -290,6 +298,27 @@ What the kit (`assay.kit`, the one module a plugin imports from the core) gives 
 """
 
 
+ROLE_FILES = {
+    "plugin": "the manifest: every contribution named as `module:attr`, nothing heavy imported",
+    "sources": "sources that generate their data or load data a package ships",
+    "user_files": "sources of a user's files (`UserFileSource`: a corrupt copy is refused)",
+    "readers": "readers (and writers) of the field's own file formats",
+    "models": "models that need no torch",
+    "deep": "torch models, on the kit's `TorchModel`",
+    "metrics": "metrics and metric families",
+    "splits": "splitters",
+    "protocol": "an evaluation protocol of the plugin's own, where `supervised` does not fit",
+    "export": "how a dataset's domain objects are written out by `assay data export`",
+}
+"""The module each role of a plugin lives in: the skeleton writes the first ones, and the
+plugins in this repository keep to the same names. A plugin spanning several sub-fields
+may add a module per sub-field beside them."""
+
+_README += "\nWhere things go (`src/assay_{name}/`), as in every Assay plugin:\n" + "".join(
+    f"- `{module}.py`: {role}\n" for module, role in ROLE_FILES.items()
+)
+
+
 def _files(name: str) -> dict[str, str]:
     package = f"src/assay_{name}"
     return {
@@ -300,6 +329,7 @@ def _files(name: str) -> dict[str, str]:
         f"{package}/plugin.py": _PLUGIN,
         f"{package}/sources.py": _SOURCES,
         f"{package}/models.py": _MODELS,
+        f"{package}/deep.py": _DEEP,
         f"{package}/scenarios/pendulum.toml": _SCENARIO,
         f"tests/test_{name}_physics.py": _TEST_PHYSICS,
     }
