@@ -100,7 +100,7 @@ def test_a_lazy_entry_must_be_what_its_name_says(lazy_parts: str) -> None:
     catalog = Catalog.from_plugins([plugin])
     with pytest.raises(UnknownNameError, match=r"'lazy\.two' holds no Metric of that name"):
         catalog.metrics.get("lazy.two")
-    with pytest.raises(UnknownNameError, match=r"must be an assay\.splits\.Splitter"):
+    with pytest.raises(UnknownNameError, match=r"must be an assay\.data\.splits\.Splitter"):
         catalog.splits.get("lazy.split")
     with pytest.raises(UnknownNameError, match="does not name the evaluation protocol"):
         catalog.protocols.get("lazy.other")
