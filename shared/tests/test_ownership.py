@@ -10,14 +10,14 @@ from pathlib import Path
 
 import psutil
 import pytest
-from assay import ownership
+from assay.engine import ownership
+from assay.engine.runner import GridEntry, plan_grid
+from assay.engine.store import open_store
+from assay.engine.tracking import Tracker
+from assay.engine.units import UnitTask, execute_unit
 from assay.errors import AssayError
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
-from assay.store import open_store
-from assay.tracking import Tracker
-from assay.units import UnitTask, execute_unit
 
 
 def one_unit(catalog: Catalog) -> UnitTask:
@@ -78,7 +78,7 @@ def test_parents_created_twice_fold_into_the_oldest(installed_catalog: Catalog) 
     child = tracker.record_unit(spec, folded.info.run_id, execute_unit(task, installed_catalog))
     tracker.finish_parent(spec, folded.info.run_id, task.parent_key)
     assert tracker.client.get_run(child).data.tags["mlflow.parentRunId"] == oldest
-    assert tracker.client.get_run(oldest).data.tags["assay.units"] == "1"
+    assert tracker.client.get_run(oldest).data.tags["assay.engine.units"] == "1"
     assert tracker.resume_state(spec).parents == {task.parent_key: oldest}
 
 

@@ -42,11 +42,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.requirements import requires
-from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches, torch_factory
+from assay.kit import (
+    Batch,
+    Dataset,
+    Predictions,
+    TorchModel,
+    TrainConfig,
+    predict_batches,
+    require_targets,
+    requires,
+    torch_factory,
+)
 from torch import nn
 
 from assay_materials.composition import (

@@ -22,25 +22,28 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from assay.data import (
+from assay.kit import (
+    EXAMPLE,
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportView,
     Source,
     SourceParams,
     SourceParamsT,
+    UserFileSource,
+    bundled_path,
     read_array,
     read_json,
+    reason,
     write_array,
     write_json,
 )
-from assay.data_export import ExportView
-from assay.errors import DataError, reason
-from assay.user_files import EXAMPLE, UserFileSource, bundled_path
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
-from assay_materials.matbench_files import read_task_table, task_columns
-from assay_materials.stability import STABLE_TOLERANCE
+from assay_materials.metrics import STABLE_TOLERANCE
+from assay_materials.readers import read_task_table, task_columns
 from assay_materials.structures import (
     check_structure,
     read_structure_file,
@@ -404,7 +407,7 @@ class MatbenchFileParams(SourceParams):
 
 class MatbenchFileSource(UserFileSource[MatbenchFileParams], MaterialsSource[MatbenchFileParams]):
     """A Matbench task file in any form Matbench, matminer or pandas write one (see
-    `assay_materials.matbench_files`): JSON, gzip, bz2 or xz; pandas split, columns, index or
+    `assay_materials.readers`): JSON, gzip, bz2 or xz; pandas split, columns, index or
     records orient. The input column is `structure` (pymatgen Structure dicts) or `composition`
     (formula strings), else the first column; the `mbid` column, or the index, gives the row
     ids kept beside the predictions. Run it with Matbench's folds (rows in file order).

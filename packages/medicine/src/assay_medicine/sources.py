@@ -24,24 +24,23 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 import pandas as pd
 import rdkit
-from assay.data import (
-    Dataset,
-    DatasetMetadata,
-    Source,
-    SourceParams,
-    read_array,
-    read_json,
-    write_array,
-    write_json,
-)
-from assay.data_export import ExportColumn, ExportView
-from assay.errors import DataError
-from assay.user_files import (
+from assay.kit import (
     EXAMPLE,
     USER_LICENCE,
+    DataError,
+    Dataset,
+    DatasetMetadata,
+    ExportColumn,
+    ExportView,
+    Source,
+    SourceParams,
     UserFileSource,
     bundled_path,
+    read_array,
+    read_json,
     require_varying_target,
+    write_array,
+    write_json,
 )
 from pydantic import Field
 from rdkit import Chem, RDConfig
