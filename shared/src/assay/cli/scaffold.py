@@ -281,7 +281,7 @@ nox -s "tests(package='{name}')"
 ```
 
 What the kit (`assay.kit`, the one module a plugin imports from the core) gives you:
-- `assay.data.SourceParams` (`assay.params.Params`): a pydantic model of a
+- `SourceParams` (a `Params`): a pydantic model of a
   source's parameters, parsed once by the core and handed to `prepare` and
   `load`, so a bad value is one line naming the key and defaults live in one
   place. Model factories declare theirs in their signature (ranges as
