@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.data.dataset import dataset as data
+from assay.data import dataset as data
 from assay.engine.executors import make_executor
 from assay.engine.runner import GridEntry, plan_grid, run_grid
 from assay.engine.tracking import Tracker
