@@ -120,7 +120,10 @@ def test_user_mistakes_are_one_line(tmp_path: Path, env: dict[str, str]) -> None
         (["suite", "run", str(tmp_path / "missing.toml")], "file not found"),
         (["run", "core/diabetes", "-m", "ridg"], "unknown model 'ridg'"),
         (["check-plugin", "broken"], "plugin 'broken' failed to load"),
-        (["run", "core/diabetes", "-m", "ridge", "-p", "alpha=abc"], "alpha='abc' must be"),
+        (
+            ["run", "core/diabetes", "-m", "ridge", "-p", "alpha=abc"],
+            "'alpha': Input should be a valid number",
+        ),
         (["run", "core/diabetes", "-m", "ridge", "--seeds", "0,x"], "--seeds must be"),
         (["run", "core/diabetes", "-m", "ridge", "-p", "lasso:alpha=2"], "not one of the models"),
         (["suite", "run", str(typo)], "did you mean 'core/breast-cancer@1'"),
