@@ -230,6 +230,11 @@ EXCEPTIONS: dict[str, str] = {
     '\'classes=["QCD","Tbqq","Wqq","Zqq","Hbb"]\' --set max_jets=200000': (
         "reads JetClass's 100 M jets from /data; packages/hep/tests run jet files"
     ),
+    "assay run hep/jet-files -m hep.bdt --set train=train.root --set test=test.root "
+    "--set fingerprint=size-mtime": (
+        "the reader's own jet files; packages/hep/tests/test_hep_user_files.py runs the "
+        "fingerprint option on files it writes"
+    ),
     "assay run materials/emt-alloys --model materials.crystal_graph --size standard": LONG,
     "assay run materials/emt-alloys --size standard -m materials.chgnet_finetuned": LONG,
     "assay run materials/emt-alloys -m materials.chgnet_finetuned -p trainable_blocks=2 "

@@ -159,7 +159,7 @@ def _two_files(tmp_path: Path) -> dict[str, str]:
 
 def test_small_jet_files_are_known_by_their_content(tmp_path: Path, fresh_home: Path) -> None:
     params, source = _two_files(tmp_path), JetFileSource()
-    assert all(i.sha256 is not None for i in source.identities(params))
+    assert all(i.sha256 is not None for i in source.identities(source.validate_params(params)))
     cache = DataCache(fresh_home / "data")
     dataset, entry = cache.load(source, params)
     assert f"{tmp_path / 'train.root'} (sha256 " in dataset.metadata.provenance
@@ -178,7 +178,7 @@ def test_large_or_opted_in_jet_files_are_known_by_size_and_mtime(
         params["fingerprint"] = "size-mtime"
     else:
         source.size_mtime_above = 1000  # 100 GB in miniature: more than the threshold
-    assert all(i.sha256 is None for i in source.identities(params))
+    assert all(i.sha256 is None for i in source.identities(source.validate_params(params)))
     cache = DataCache(fresh_home / "data")
     dataset, entry = cache.load(source, params)
     assert "sha256" not in dataset.metadata.provenance
@@ -188,4 +188,4 @@ def test_large_or_opted_in_jet_files_are_known_by_size_and_mtime(
     _touch(tmp_path / "train.root", 1_700_000_100)  # same bytes, but a new stamp: a new key
     assert cache.entry_path(source, params) != entry.path
     hashed = {**params, "fingerprint": "sha256"}  # hashing can be asked for at any size
-    assert all(i.sha256 is not None for i in source.identities(hashed))
+    assert all(i.sha256 is not None for i in source.identities(source.validate_params(hashed)))

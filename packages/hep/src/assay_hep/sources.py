@@ -320,15 +320,6 @@ class JetFileSource(UserFileSource[JetFileParams]):
             for path in expand_paths(where)
         ]
 
-    def fingerprint(self, params: JetFileParams) -> str:
-        # Size and modification time, not the core's sha256: hashing 100 GB of JetClass
-        # would take longer than the benchmark.
-        stamps = []
-        for path in self.input_files(params):
-            stat = path.stat()
-            stamps.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
-        return "|".join(stamps)
-
     def prepare(self, params: JetFileParams, out_dir: Path) -> None:
         splits = files_to_read(params)
         with tempfile.TemporaryDirectory() as scratch:
