@@ -19,6 +19,7 @@ from assay.data.cache import assay_home
 from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
+    DescribedSource,
     Source,
     SourceParams,
     SourceParamsT,
@@ -135,6 +136,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "DatasetMetadata",
+    "DescribedSource",
     "Environment",
     "EvaluationProtocol",
     "ExportColumn",

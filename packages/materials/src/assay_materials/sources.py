@@ -27,8 +27,8 @@ from assay.kit import (
     DataError,
     Dataset,
     DatasetMetadata,
+    DescribedSource,
     ExportView,
-    Source,
     SourceParams,
     SourceParamsT,
     UserFileSource,
@@ -70,7 +70,7 @@ def _subsample_rows(n: int, max_rows: int | None) -> np.ndarray[Any, Any]:
     return np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
 
 
-class MaterialsSource(Source[SourceParamsT]):
+class MaterialsSource(DescribedSource[SourceParamsT]):
     """Shared storage and loading; subclasses write rows with `store`."""
 
     version = "1"
@@ -99,9 +99,6 @@ class MaterialsSource(Source[SourceParamsT]):
             write_array(out_dir / f"extra-{key}.npy", np.asarray(values))
         write_json(out_dir / "meta.json", {"notes": notes or [], "rows": len(inputs)})
 
-    def describe(self, params: SourceParamsT) -> tuple[str, str, str]:
-        raise NotImplementedError
-
     def target_meaning(self, params: SourceParamsT) -> str:
         """What the target is, with its unit (for exported Croissant descriptions)."""
         del params
@@ -111,19 +108,6 @@ class MaterialsSource(Source[SourceParamsT]):
         from assay_materials.export import materials_view
 
         return materials_view(dataset, self.target_meaning(params))
-
-    def dataset_metadata(
-        self, params: SourceParamsT, files_dir: Path, notes: Sequence[str]
-    ) -> DatasetMetadata:
-        """The data card: `describe`'s name, provenance and licence with the stored notes."""
-        name, provenance, licence = self.describe(params)
-        return DatasetMetadata(
-            name=name,
-            version=self.version,
-            provenance=provenance,
-            licence=licence,
-            notes=tuple(notes),
-        )
 
     def load(self, params: SourceParamsT, files_dir: Path) -> Dataset:
         if (files_dir / "structures.json").is_file():

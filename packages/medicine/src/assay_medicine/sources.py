@@ -30,9 +30,9 @@ from assay.kit import (
     DataError,
     Dataset,
     DatasetMetadata,
+    DescribedSource,
     ExportColumn,
     ExportView,
-    Source,
     SourceParams,
     UserFileSource,
     bundled_path,
@@ -88,7 +88,7 @@ def _version(module: Any) -> str:
 MoleculeParamsT = TypeVar("MoleculeParamsT", bound=MoleculeParams)
 
 
-class MoleculeSource(Source[MoleculeParamsT]):
+class MoleculeSource(DescribedSource[MoleculeParamsT]):
     """Shared curation, storage and loading; subclasses only read rows."""
 
     version = "1"
@@ -144,19 +144,6 @@ class MoleculeSource(Source[MoleculeParamsT]):
         for key, values in table.extras.items():
             write_array(out_dir / f"extra-{key}.npy", values)
         write_json(out_dir / "meta.json", {"notes": table.notes, "rows": len(table)})
-
-    def dataset_metadata(
-        self, params: MoleculeParamsT, files_dir: Path, notes: Sequence[str]
-    ) -> DatasetMetadata:
-        """The data card: `describe`'s name, provenance and licence with the curation notes."""
-        name, provenance, licence = self.describe(params)
-        return DatasetMetadata(
-            name=name,
-            version=self.version,
-            provenance=provenance,
-            licence=licence,
-            notes=tuple(notes),
-        )
 
     def load(self, params: MoleculeParamsT, files_dir: Path) -> Dataset:
         smiles = read_json(files_dir / "smiles.json")

@@ -190,6 +190,30 @@ class Source(ABC, Generic[SourceParamsT]):
         return default_view(dataset)
 
 
+class DescribedSource(Source[SourceParamsT]):
+    """A source whose data card is its `describe` (name, provenance, licence) with the
+    notes that `prepare` stored (curation counts, skipped rows)."""
+
+    def describe(self, params: SourceParamsT) -> tuple[str, str, str]:
+        """(dataset name, provenance, licence); a source that builds its card another way
+        (a user's file) overrides `dataset_metadata` instead."""
+        raise NotImplementedError(f"{type(self).__name__} does not describe its data")
+
+    def dataset_metadata(
+        self, params: SourceParamsT, files_dir: Path, notes: Sequence[str]
+    ) -> DatasetMetadata:
+        """The data card `load` attaches to the dataset."""
+        del files_dir
+        name, provenance, licence = self.describe(params)
+        return DatasetMetadata(
+            name=name,
+            version=self.version,
+            provenance=provenance,
+            licence=licence,
+            notes=tuple(notes),
+        )
+
+
 # Deterministic writers: the same data must give the same bytes, hence the same sha256.
 
 
