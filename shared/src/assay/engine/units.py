@@ -20,14 +20,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
 import psutil
 
-from assay.data.cache import DataCache
+from assay.data.cache import DataCache, assay_home
 from assay.data.dataset import Dataset, DatasetMetadata, stable_hash
 from assay.errors import AssayError, DataError, one_line
+from assay.evaluation.checkpoints import discard_checkpoints, unit_checkpoints
 from assay.evaluation.metrics import bound_info
 from assay.evaluation.models import build_model
 from assay.evaluation.protocols import Plan, UnitContext
@@ -304,6 +306,12 @@ def _import_ahead(catalog: Catalog, task: UnitTask) -> None:
         import_optimisers()
 
 
+def checkpoint_folder(task: UnitTask) -> Path:
+    """Where a unit's fits keep their state between epochs (`assay.evaluation.checkpoints`):
+    named by the run key, so only the same computation goes on from it."""
+    return assay_home() / "checkpoints" / task.run_key
+
+
 def execute_unit(
     task: UnitTask,
     catalog: Catalog | None = None,
@@ -345,18 +353,25 @@ def execute_unit(
                 model_name=task.model.display_name,
                 metrics=[catalog.metrics.get(m.name) for m in spec.metrics],
             )
-            with PeakMemory() as memory, limited_threads(threads):
+            with (
+                PeakMemory() as memory,
+                limited_threads(threads),
+                unit_checkpoints(checkpoint_folder(task)),
+            ):
                 output = evaluation.run(context)
-    except TimeLimitExceeded as exc:
+    except TimeLimitExceeded as exc:  # its checkpoints stay: a longer limit goes on from them
         return failed_result(task, str(exc), wall=time.perf_counter() - started)
     except AssayError as exc:
+        discard_checkpoints(checkpoint_folder(task))
         detail = "".join(traceback.format_exception(exc))
         return failed_result(task, str(exc), detail, time.perf_counter() - started)
     except Exception as exc:
+        discard_checkpoints(checkpoint_folder(task))
         detail = "".join(traceback.format_exception(exc))
         return failed_result(
             task, f"{type(exc).__name__}: {exc}", detail, time.perf_counter() - started
         )
+    discard_checkpoints(checkpoint_folder(task))
     return UnitResult(
         task,
         "ok",

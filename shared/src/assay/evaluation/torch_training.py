@@ -8,12 +8,14 @@ weights restored, CPU by default and CUDA when present. Needs the
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 import logging
 import math
 import os
 import random
+import time
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +31,8 @@ from pydantic.fields import FieldInfo
 from torch import nn
 
 from assay.data.dataset import Dataset
+from assay.evaluation import checkpoints
+from assay.evaluation.checkpoints import next_fit_checkpoint
 from assay.evaluation.models import (
     CLASSIFICATION_TASKS,
     Featurizer,
@@ -154,17 +158,22 @@ class TrainResult:
     valid_losses: list[float] = field(default_factory=list)
     learning_rates: list[float] = field(default_factory=list)
     """The rate each epoch trained with."""
+    resumed_at_epoch: int | None = None
+    """The epoch (counted from 1) a stopped fit went on from, read from its checkpoint."""
 
     def choices(self) -> dict[str, FittedChoice]:
         """For a model's `fitted_choices()`: which epoch's weights were kept (counted
         from 1), of how many trained, and the loss that chose it: the validation
         loss, or without validation batches the epoch's mean training loss."""
-        return {
+        choices: dict[str, FittedChoice] = {
             "kept_epoch": self.best_epoch + 1,
             "epochs_trained": len(self.train_losses),
             "kept_loss": self.best_valid_loss,
             "kept_on": "validation" if self.valid_losses else "training",
         }
+        if self.resumed_at_epoch is not None:
+            choices["resumed_at_epoch"] = self.resumed_at_epoch
+        return choices
 
 
 class ReportsKeptEpoch:
@@ -252,7 +261,14 @@ def _train(
     rng = np.random.default_rng(seed)
     result = TrainResult(best_epoch=-1, best_valid_loss=math.inf)
     best_state: dict[str, torch.Tensor] | None = None
-    for epoch in range(config.max_epochs):
+    checkpoint = _Checkpoint.for_fit(module, config, seed)
+    first_epoch = 0
+    if checkpoint is not None and (saved := checkpoint.load()) is not None:
+        first_epoch, result, best_state = saved.restore(module, optimizer, scheduler, rng)
+        if saved.finished:
+            module.eval()
+            return result
+    for epoch in range(first_epoch, config.max_epochs):
         module.train()
         total, count = 0.0, 0
         for batch in train_batches(rng):
@@ -284,10 +300,128 @@ def _train(
             best_state = copy.deepcopy(module.state_dict())
         elif epoch - result.best_epoch >= config.patience:
             break
+        if checkpoint is not None and checkpoint.due():
+            checkpoint.save(epoch + 1, module, optimizer, scheduler, rng, result, best_state)
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
+    if checkpoint is not None and checkpoint.written:  # a second attempt skips this fit
+        checkpoint.save(None, module, optimizer, scheduler, rng, result, None)
     return result
+
+
+@dataclass
+class _SavedFit:
+    """A fit's state as `_Checkpoint.save` wrote it."""
+
+    state: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.state["next_epoch"] is None
+
+    def restore(
+        self,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        rng: np.random.Generator,
+    ) -> tuple[int, TrainResult, dict[str, torch.Tensor] | None]:
+        """Put every piece of state back; (the next epoch, the losses so far, the best
+        weights so far)."""
+        state = self.state
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        if torch.cuda.is_available() and state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        random.setstate(state["python_rng"])
+        name, key, *rest = state["numpy_rng"]
+        np.random.set_state((name, np.asarray(key, dtype=np.uint32), *rest))
+        result = TrainResult(**state["result"])
+        next_epoch = state["next_epoch"]
+        if next_epoch is not None:
+            result.resumed_at_epoch = next_epoch + 1
+            log.warning("resuming a stopped fit at epoch %d from %s", next_epoch + 1, state["path"])
+        return next_epoch or 0, result, state["best"]
+
+
+class _Checkpoint:
+    """One fit's checkpoint file inside a unit (`assay.evaluation.checkpoints`)."""
+
+    def __init__(self, path: Path, signature: dict[str, Any]) -> None:
+        self.path, self.signature = path, signature
+        self.last_save = time.monotonic()
+        self.written = False
+
+    @classmethod
+    def for_fit(cls, module: nn.Module, config: TrainConfig, seed: int) -> _Checkpoint | None:
+        path = next_fit_checkpoint()
+        if path is None:
+            return None
+        signature = {
+            "weights": [[name, list(t.shape)] for name, t in module.state_dict().items()],
+            "config": config.model_dump(mode="json"),
+            "seed": seed,
+            "torch": str(torch.__version__),
+        }
+        return cls(path, signature)
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last_save >= checkpoints.CHECKPOINT_EVERY_S
+
+    def load(self) -> _SavedFit | None:
+        """The saved state when it is this fit's (same weights' shapes, knobs, seed and
+        torch); None when there is none or another fit's."""
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a file cut off mid-write by a kill is only a lost save
+            log.warning(
+                "ignoring unreadable checkpoint %s (%s)", self.path, str(exc).splitlines()[0]
+            )
+            return None
+        if not isinstance(state, dict) or state.get("signature") != self.signature:
+            log.warning("ignoring checkpoint %s: written by another fit", self.path)
+            return None
+        state["path"] = str(self.path)
+        return _SavedFit(state)
+
+    def save(
+        self,
+        next_epoch: int | None,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        rng: np.random.Generator,
+        result: TrainResult,
+        best: dict[str, torch.Tensor] | None,
+    ) -> None:
+        """Write the whole state (`next_epoch` None: the fit is finished), atomically."""
+        name, key, *rest = np.random.get_state()
+        state = {
+            "signature": self.signature,
+            "next_epoch": next_epoch,
+            "module": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python_rng": random.getstate(),
+            "numpy_rng": [name, [int(k) for k in key], *rest],
+            "result": dataclasses.asdict(result),
+            "best": best,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        torch.save(state, partial)
+        os.replace(partial, self.path)
+        self.last_save, self.written = time.monotonic(), True
 
 
 def predict_batches(module: nn.Module, batches: Iterable[Batch]) -> npt.NDArray[np.float64]:
