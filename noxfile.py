@@ -311,7 +311,7 @@ def standard(session: nox.Session) -> None:
         "README.md",
         *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/README.md")),
     ]
-    session.run("python", "-m", "assay.results_text", *readmes)
+    session.run("python", "-m", "assay.publish.results_text", *readmes)
     session.run(
         "pytest",
         "-m",

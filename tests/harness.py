@@ -17,7 +17,7 @@ SUITES = Path(__file__).parent / "suites"
 
 def assay_command() -> list[str]:
     exe = shutil.which("assay", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "assay.cli"]
+    return [exe] if exe else [sys.executable, "-m", "assay.cli.main"]
 
 
 def run_assay(

@@ -10,12 +10,12 @@ import sys
 from importlib import metadata
 
 import pytest
-from assay.pytest_conformance import HEAVY_MODULES
+from assay.conformance.pytest_plugin import HEAVY_MODULES
 
 SCRIPT = """
 import json, sys
 from typer.testing import CliRunner
-from assay.cli import app
+from assay.cli.main import app
 
 runner = CliRunner()
 outputs = [runner.invoke(app, args) for args in ({commands})]

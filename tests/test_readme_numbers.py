@@ -1,5 +1,5 @@
 """Every result number and tie in the READMEs comes from a committed board, bench output
-or the reference numbers (`assay.results_check`), and the check fails on a hand edit."""
+or the reference numbers (`assay.publish.results_check`), and the check fails on a hand edit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from assay.results_check import check_readme, check_repository, load_sources
+from assay.publish.results_check import check_readme, check_repository, load_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 

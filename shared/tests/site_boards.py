@@ -3,8 +3,8 @@ one, references far from our numbers and a log-scale metric."""
 
 from __future__ import annotations
 
-from assay.leaderboard import Board, Entry
-from assay.stats import BOOTSTRAP_METHOD, MetricSummary
+from assay.evaluation.stats import BOOTSTRAP_METHOD, MetricSummary
+from assay.publish.board import Board, Entry
 
 
 def _summary(mean: float, half: float) -> MetricSummary:

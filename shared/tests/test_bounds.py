@@ -11,17 +11,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.executors import make_executor
-from assay.leaderboard import BOUND_NOTE, board_markdown, build_board
-from assay.metrics import Bound, Metric, bound_info, combined_bound
+from assay.engine.executors import make_executor
+from assay.engine.runner import GridEntry, plan_grid, run_grid
+from assay.engine.tracking import Tracker
+from assay.evaluation.metrics import Bound, Metric, bound_info, combined_bound
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.stats import fmt_mean_std
 from assay.plugin import Catalog, discover
-from assay.predictions import Predictions
-from assay.records import import_records, write_records
-from assay.runner import GridEntry, plan_grid, run_grid
-from assay.site import board_page, index_page
+from assay.publish.board import BOUND_NOTE
+from assay.publish.leaderboard import build_board
+from assay.publish.records import import_records, write_records
+from assay.publish.rendering import board_markdown
+from assay.publish.site import board_page, index_page
 from assay.spec import ModelEntry
-from assay.stats import fmt_mean_std
-from assay.tracking import Tracker
 
 FLOOR = 50.0
 SCENARIO = "testplugin/tiny-holdout"

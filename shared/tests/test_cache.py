@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import SklearnBundledSource
-from assay.cache import DataCache, verify_entry
-from assay.data import (
+from assay.data.cache import DataCache, verify_entry
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,

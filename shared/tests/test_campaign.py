@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from assay.errors import AssayError
-from assay.lab import EXPERIMENT, Lab
+from assay.loop.lab import EXPERIMENT, Lab
 from assay.plugin import Catalog
 from assay.spec import ModelEntry
 from mlflow.tracking import MlflowClient
@@ -101,7 +101,7 @@ def test_a_users_candidates_drive_the_campaign(core_catalog: Catalog, tmp_path: 
 
 def _assay(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "assay.cli", "campaign", *args],
+        [sys.executable, "-m", "assay.cli.main", "campaign", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -113,7 +113,7 @@ def _assay(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def _killed(args: list[str], cwd: Path, after_s: float) -> None:
     """Start an `assay campaign` command and SIGKILL it after `after_s` seconds."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "assay.cli", "campaign", *args],
+        [sys.executable, "-m", "assay.cli.main", "campaign", *args],
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

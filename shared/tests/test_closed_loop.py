@@ -7,9 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay import data
-from assay.campaign import propose, run_campaign, top_ids
-from assay.closed_loop import (
+from assay.data import dataset as data
+from assay.engine.executors import make_executor
+from assay.engine.runner import GridEntry, plan_grid, run_grid
+from assay.engine.tracking import Tracker
+from assay.engine.units import execute_unit
+from assay.errors import AssayError, DataError, SpecError
+from assay.loop.campaign import propose, run_campaign, top_ids
+from assay.loop.closed_loop import (
     Box,
     CampaignParams,
     Candidates,
@@ -18,17 +23,18 @@ from assay.closed_loop import (
     Measurement,
     build_policy,
 )
-from assay.environments import HARTMANN6_ARGMAX, HARTMANN6_MAX, DatasetPool, Hartmann6, hartmann6
-from assay.errors import AssayError, DataError, SpecError
-from assay.executors import make_executor
-from assay.leaderboard import build_board
+from assay.loop.environments import (
+    HARTMANN6_ARGMAX,
+    HARTMANN6_MAX,
+    DatasetPool,
+    Hartmann6,
+    hartmann6,
+)
+from assay.loop.policies import RandomPolicy
 from assay.params import parse_params
 from assay.plugin import Catalog
-from assay.policies import RandomPolicy
-from assay.runner import GridEntry, plan_grid, run_grid
+from assay.publish.leaderboard import build_board
 from assay.spec import ModelEntry, parse_scenario
-from assay.tracking import Tracker
-from assay.units import execute_unit
 from sklearn.datasets import load_diabetes
 
 LOOP = {

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.croissant import export_scenario
-from assay.croissant_read import read_table, validation_warnings
-from assay.data import sha256_file
+from assay.conformance.checks import check_croissant_export
+from assay.data.croissant_read import read_table, validation_warnings
+from assay.data.dataset import sha256_file
+from assay.engine.units import prepare
 from assay.errors import AssayError, DataError
+from assay.evaluation.protocols import fit_and_valid_rows
 from assay.plugin import Catalog
-from assay.protocols import fit_and_valid_rows
-from assay.testing import check_croissant_export
-from assay.units import prepare
+from assay.publish.croissant import export_scenario
 
 pytest.importorskip("mlcroissant")
 

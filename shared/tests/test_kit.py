@@ -10,24 +10,24 @@ from typing import Literal
 
 import numpy as np
 import pytest
-from assay.data import DataError, SourceParams, parse_params
+from assay.data.dataset import DataError, SourceParams, parse_params
 from assay.errors import UnknownNameError
-from assay.metrics import Metric, MetricFamily, MetricRegistry
-from assay.models import build_model, resolve_model
+from assay.evaluation.metrics import Metric, MetricFamily, MetricRegistry
+from assay.evaluation.models import build_model, resolve_model
+from assay.evaluation.predictions import Predictions
 from assay.plugin import Catalog, Plugin
-from assay.predictions import Predictions
 from assay.registry import Registry
 from pydantic import Field
 
 
 def test_a_lazy_entry_imports_its_module_only_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "assay.torch_training", raising=False)
+    monkeypatch.delitem(sys.modules, "assay.evaluation.torch_training", raising=False)
     catalog = Catalog.from_plugins(
-        [Plugin(name="lazy", version="1", models={"m": "assay.torch_training:mlp"})]
+        [Plugin(name="lazy", version="1", models={"m": "assay.evaluation.torch_training:mlp"})]
     )
-    assert "assay.torch_training" not in sys.modules
+    assert "assay.evaluation.torch_training" not in sys.modules
     model = build_model("m", {"max_epochs": 1, "hidden": [4]}, catalog.models)
-    assert "assay.torch_training" in sys.modules
+    assert "assay.evaluation.torch_training" in sys.modules
     assert model.config.max_epochs == 1  # type: ignore[attr-defined]
 
 
@@ -39,9 +39,9 @@ def test_a_lazy_entry_that_does_not_import_is_one_line() -> None:
 
 
 LAZY_PARTS = """
-from assay.metrics import Metric, MetricFamily
-from assay.protocols import SupervisedProtocol
-from assay.splits import SPLITTERS
+from assay.evaluation.metrics import Metric, MetricFamily
+from assay.evaluation.protocols import SupervisedProtocol
+from assay.data.splits import SPLITTERS
 
 METRICS = (
     Metric("lazy.one", "maximize", lambda y, p: 1.0),
@@ -100,7 +100,7 @@ def test_a_lazy_entry_must_be_what_its_name_says(lazy_parts: str) -> None:
     catalog = Catalog.from_plugins([plugin])
     with pytest.raises(UnknownNameError, match=r"'lazy\.two' holds no Metric of that name"):
         catalog.metrics.get("lazy.two")
-    with pytest.raises(UnknownNameError, match=r"must be an assay\.splits\.Splitter"):
+    with pytest.raises(UnknownNameError, match=r"must be an assay\.data\.splits\.Splitter"):
         catalog.splits.get("lazy.split")
     with pytest.raises(UnknownNameError, match="does not name the evaluation protocol"):
         catalog.protocols.get("lazy.other")
@@ -114,7 +114,7 @@ def test_an_object_registered_under_another_name_is_refused() -> None:
 
 
 def test_torch_factory_takes_the_network_params_and_every_training_knob() -> None:
-    from assay.torch_training import MLP_TRAINING, TrainConfig, mlp
+    from assay.evaluation.torch_training import MLP_TRAINING, TrainConfig, mlp
 
     names = set(inspect.signature(mlp).parameters)
     assert {"hidden", "dropout"} <= names
@@ -136,7 +136,7 @@ def test_torch_factory_takes_the_network_params_and_every_training_knob() -> Non
 
 def test_torch_factory_refuses_bad_knobs_before_anything_runs() -> None:
     registry: Registry[object] = Registry("model")
-    registry.register("mlp", "assay.torch_training:mlp")
+    registry.register("mlp", "assay.evaluation.torch_training:mlp")
     with pytest.raises(
         UnknownNameError, match=r"^model 'mlp': 'lr': Input should be a valid number"
     ):
@@ -145,14 +145,14 @@ def test_torch_factory_refuses_bad_knobs_before_anything_runs() -> None:
         resolve_model("mlp", {"epochs": 3}, registry)  # type: ignore[arg-type]
     with pytest.raises(UnknownNameError, match="'max_epochs': Input should be greater than or"):
         resolve_model("mlp", {"max_epochs": 0}, registry)  # type: ignore[arg-type]
-    from assay.torch_training import mlp
+    from assay.evaluation.torch_training import mlp
 
     with pytest.raises(ValueError, match=r"lr_schedule\n.*Input should be 'constant' or 'cosine'"):
         mlp(lr_schedule="linear")
 
 
 def test_torch_factory_refuses_a_model_param_named_like_a_knob() -> None:
-    from assay.torch_training import TorchModel, TrainConfig, torch_factory
+    from assay.evaluation.torch_training import TorchModel, TrainConfig, torch_factory
 
     class Clashing(TorchModel):
         def __init__(self, lr: float = 0.1, config: TrainConfig | None = None) -> None:
@@ -214,8 +214,8 @@ def test_a_scenario_may_name_a_family_member() -> None:
 
 
 def test_predictions_keep_each_rows_identifier() -> None:
-    from assay.data import Dataset, DatasetMetadata
-    from assay.protocols import prediction_columns
+    from assay.data.dataset import Dataset, DatasetMetadata
+    from assay.evaluation.protocols import prediction_columns
 
     meta = DatasetMetadata(name="m", version="1", provenance="test", licence="test")
     smiles = Dataset(inputs=np.array(["CCO", "C", "CN"], dtype=object), targets=None, metadata=meta)

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from assay.executors import make_executor
+from assay.engine.executors import make_executor
+from assay.engine.runner import GridEntry, plan_grid, run_grid
+from assay.engine.tracking import DIGEST_CHARS, Tracker
 from assay.plugin import discover
-from assay.runner import GridEntry, plan_grid, run_grid
 from assay.spec import ModelEntry
-from assay.tracking import DIGEST_CHARS, Tracker
 from test_site_browser import REPO, screenshot_dir
 
 pytestmark = pytest.mark.browser

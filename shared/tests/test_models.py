@@ -7,15 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from assay import torch_training
 from assay.builtin import plugin as core_plugin
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import PredictionError, UnknownNameError
-from assay.metrics import builtin_metrics
-from assay.models import build_model, fitted_choice_tags, params_from_cli
-from assay.plugin import Catalog
-from assay.predictions import Predictions
-from assay.torch_training import (
+from assay.evaluation import torch_training
+from assay.evaluation.metrics import builtin_metrics
+from assay.evaluation.models import build_model, fitted_choice_tags, params_from_cli
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.torch_training import (
     TrainConfig,
     cpu_has_native_bfloat16,
     default_device,
@@ -25,6 +24,7 @@ from assay.torch_training import (
     tensor_batches,
     torch_threads,
 )
+from assay.plugin import Catalog
 
 META = DatasetMetadata("d", "1", provenance="test", licence="CC0")
 
@@ -229,7 +229,7 @@ def test_bfloat16_on_a_cpu_without_bfloat16_units_says_it_is_emulated(
 ) -> None:
     monkeypatch.setattr(torch_training, "cpu_has_native_bfloat16", lambda: native)
     x = torch.randn(8, 4)
-    with caplog.at_level(logging.WARNING, logger="assay.torch_training"):
+    with caplog.at_level(logging.WARNING, logger="assay.evaluation.torch_training"):
         fit_module(
             torch.nn.Linear(4, 1),
             tensor_batches(x, x[:, :1], batch_size=4),
@@ -274,7 +274,7 @@ def test_correlation_of_a_constant_prediction_is_nan_without_warning() -> None:
 
 
 def test_seed_reaches_random_state_nested_in_a_pipeline() -> None:
-    from assay.models import SklearnModel
+    from assay.evaluation.models import SklearnModel
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

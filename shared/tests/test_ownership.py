@@ -10,14 +10,14 @@ from pathlib import Path
 
 import psutil
 import pytest
-from assay import ownership
+from assay.engine import ownership
+from assay.engine.runner import GridEntry, plan_grid
+from assay.engine.store import open_store
+from assay.engine.tracking import Tracker
+from assay.engine.units import UnitTask, execute_unit
 from assay.errors import AssayError
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
-from assay.store import open_store
-from assay.tracking import Tracker
-from assay.units import UnitTask, execute_unit
 
 
 def one_unit(catalog: Catalog) -> UnitTask:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
-from assay.data import Dataset
-from assay.metrics import Metric
-from assay.models import MeanModel
+from assay.data.dataset import Dataset
+from assay.evaluation.metrics import Metric
+from assay.evaluation.models import MeanModel
+from assay.evaluation.predictions import Predictions
 from assay.plugin import Catalog, Plugin
-from assay.predictions import Predictions
 
 
 def test_broken_plugin_is_reported_not_fatal(installed_catalog: Catalog) -> None:
@@ -84,7 +84,7 @@ class Unseeded(MeanModel):
     ],
 )
 def test_the_kit_catches_contract_breaches(tmp_path: Path, model: str, message: str) -> None:
-    from assay.testing import _check_model
+    from assay.conformance.checks import _check_model
 
     plugin = Plugin(
         name="kitcheck",
@@ -103,7 +103,7 @@ def test_a_plugin_split_must_declare_whether_it_keeps_groups() -> None:
     catalog = Catalog.from_plugins(
         [core_plugin, Plugin(name="oldsplit", version="0", splits={"x": cut})]  # type: ignore[dict-item]
     )
-    assert "must be an assay.splits.Splitter" in catalog.failures[0].error
+    assert "must be an assay.data.splits.Splitter" in catalog.failures[0].error
 
 
 def test_a_plugin_warm_up_runs_once_per_process_before_the_clock(tmp_path: Path) -> None:

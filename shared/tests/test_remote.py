@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from assay import remote
-from assay.clusters import load_cluster_config, start_cluster
+from assay.engine import remote
+from assay.engine.clusters import load_cluster_config, start_cluster
+from assay.engine.executors import _mismatch, _refuse_mismatched
+from assay.engine.tracking import dataset_input, log_dataset_input
 from assay.errors import AssayError, SpecError
-from assay.executors import _mismatch, _refuse_mismatched
-from assay.tracking import dataset_input, log_dataset_input
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     BAD_REQUEST,

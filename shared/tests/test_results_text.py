@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from assay.results_check import Sources, check_readme, load_sources, tie_problems
-from assay.results_text import (
+from assay.evaluation.stats import DETERMINISTIC, interval_text, seed_summary, seeds_differ
+from assay.publish.results_check import Sources, check_readme, load_sources, tie_problems
+from assay.publish.results_text import (
     board_notes,
     refresh_includes,
     relinked,
     scenario_results,
     write_results,
 )
-from assay.stats import DETERMINISTIC, interval_text, seed_summary, seeds_differ
 
 
 def _summary(

@@ -4,11 +4,11 @@ import json
 
 import mlflow
 import pytest
-from assay.executors import KILL_GRACE_S, make_executor
+from assay.engine.executors import KILL_GRACE_S, make_executor
+from assay.engine.runner import GridEntry, plan_grid, run_grid
+from assay.engine.tracking import Tracker, experiment_tags
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid, run_grid
 from assay.spec import ModelEntry
-from assay.tracking import Tracker, experiment_tags
 
 
 def grid(catalog: Catalog, *models: str, seeds: list[int] | None = None) -> list:  # type: ignore[type-arg]
@@ -197,7 +197,7 @@ def test_an_experiment_made_by_an_import_gets_its_description(installed_catalog:
 def test_units_run_in_a_batch_job_carry_its_id(
     installed_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assay.units import hardware_tags
+    from assay.engine.units import hardware_tags
 
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     hardware_tags.cache_clear()
@@ -250,7 +250,7 @@ def test_a_reused_units_artifacts_go_through_the_trackers_retrying_client(
 ) -> None:
     """A shared server that drops a connection while a unit is copied: the copy is retried
     within the bound like every other tracking call, not raised as a bare MLflow error."""
-    from assay import remote
+    from assay.engine import remote
 
     monkeypatch.setattr(remote.time, "sleep", lambda _: None)
     tracker = Tracker()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import html.parser
 from pathlib import Path
 
-from assay.leaderboard import _axis_range, _log_scale, board_plot, plotted_metrics, write_boards
-from assay.site import register_section, write_site
+from assay.publish.plots import _axis_range, _log_scale, board_plot, plotted_metrics
+from assay.publish.rendering import write_boards
+from assay.publish.site import register_section, write_site
 from site_boards import loop_board, tagging_board
 
 
@@ -81,7 +82,7 @@ def test_a_registered_section_is_placed_on_every_page(tmp_path: Path) -> None:
         write_site([tagging_board()], tmp_path)
         assert "<h2>Extra section</h2>" in (tmp_path / "hep" / "tagging.html").read_text()
     finally:
-        from assay import site
+        from assay.publish import site
 
         site._SECTIONS.remove(curves)
 

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from assay.leaderboard import write_boards
-from assay.site import write_site
+from assay.publish.rendering import write_boards
+from assay.publish.site import write_site
 from site_boards import loop_board, tagging_board
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
+from assay.data.splits import Fold, carve_validation, check_no_leakage, make_split
 from assay.errors import SplitError
-from assay.splits import Fold, carve_validation, check_no_leakage, make_split
 
 META = DatasetMetadata("d", "1", provenance="test", licence="CC0")
 
@@ -110,7 +110,7 @@ def test_carve_validation_keeps_groups_whole() -> None:
 
 
 def test_validation_keeps_groups_whole_when_the_split_does() -> None:
-    from assay.protocols import _groups_kept_whole
+    from assay.evaluation.protocols import _groups_kept_whole
 
     data = dataset()
     groups = np.asarray(data.groups)
@@ -131,8 +131,8 @@ def test_validation_keeps_groups_whole_when_the_split_does() -> None:
 
 
 def test_a_plugins_group_split_is_checked_for_group_leakage() -> None:
+    from assay.data.splits import SPLITTERS, Splitter
     from assay.registry import Registry
-    from assay.splits import SPLITTERS, Splitter
 
     def halves(data: Dataset, *, folds: int, repeats: int, seed: int) -> list[Fold]:
         n = len(data)
@@ -149,7 +149,7 @@ def test_a_plugins_group_split_is_checked_for_group_leakage() -> None:
 
 
 def test_a_folds_own_validation_rows_are_checked_and_hashed() -> None:
-    from assay.splits import hash_folds
+    from assay.data.splits import hash_folds
 
     train, test = np.arange(0, 6), np.arange(8, 10)
     with_valid = Fold(0, 0, train, test, valid=np.array([6, 7]))

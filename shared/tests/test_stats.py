@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from assay.metrics import BUILTIN_METRICS
-from assay.predictions import Predictions
-from assay.stats import (
+from assay.evaluation.metrics import BUILTIN_METRICS
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.stats import (
     CV_METHOD,
     Ranked,
     Resamples,
@@ -115,7 +115,7 @@ def test_ranks_share_ties_and_skip() -> None:
 
 
 def test_an_interval_is_clipped_to_the_values_the_metric_can_take() -> None:
-    from assay.stats import MetricSummary, clipped
+    from assay.evaluation.stats import MetricSummary, clipped
 
     wide = MetricSummary(0.88, 0.1, (0.64, 1.12), 3, "t")
     assert clipped(wide, (-1.0, 1.0)).ci95 == (0.64, 1.0)

@@ -8,16 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
+from assay.engine.executors import make_executor
+from assay.engine.runner import GridEntry, GridReport, plan_grid, run_grid
+from assay.engine.tracking import Tracker
 from assay.errors import AssayError, DataError
-from assay.executors import make_executor
-from assay.leaderboard import QUICK_NOTE, board_markdown, build_board, build_boards, write_boards
-from assay.models import MeanModel
+from assay.evaluation.models import MeanModel
+from assay.evaluation.requirements import Requirement, requires
+from assay.evaluation.stats import describe
 from assay.plugin import Catalog, Plugin
-from assay.requirements import Requirement, requires
-from assay.runner import GridEntry, GridReport, plan_grid, run_grid
+from assay.publish.board import QUICK_NOTE
+from assay.publish.leaderboard import build_board, build_boards
+from assay.publish.rendering import board_markdown, write_boards
 from assay.spec import ModelEntry
-from assay.stats import describe
-from assay.tracking import Tracker
 
 TABLE = "testplugin/table-file@1"
 

@@ -9,16 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import (
+from assay.data.cache import DataCache
+from assay.data.dataset import (
     Dataset,
     SourceParams,
     read_array,
     sha256_file,
     write_array,
 )
-from assay.errors import CacheError, DataError
-from assay.user_files import (
+from assay.data.user_files import (
     USER_LICENCE,
     FingerprintParams,
     UserFileSource,
@@ -26,6 +25,7 @@ from assay.user_files import (
     require_varying_target,
     user_file_card,
 )
+from assay.errors import CacheError, DataError
 
 
 class TableParams(SourceParams):

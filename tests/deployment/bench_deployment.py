@@ -30,8 +30,8 @@ SPIN_SEEDS = list(range(16))
 
 
 def grid(model: str, params: dict[str, float], seeds: list[int]) -> tuple[Any, list[Any]]:
+    from assay.engine.runner import GridEntry, plan_grid
     from assay.plugin import process_catalog
-    from assay.runner import GridEntry, plan_grid
     from assay.spec import ModelEntry
 
     catalog = process_catalog()
@@ -47,8 +47,8 @@ def grid(model: str, params: dict[str, float], seeds: list[int]) -> tuple[Any, l
 
 def timed_grid(catalog: Any, tasks: list[Any], executor: Any, uri: str) -> tuple[float, float]:
     """Wall seconds of the whole grid, and the units' own seconds (fit + predict)."""
-    from assay.runner import run_grid
-    from assay.tracking import Tracker
+    from assay.engine.runner import run_grid
+    from assay.engine.tracking import Tracker
 
     tracker = Tracker(uri)
     start = time.perf_counter()
@@ -61,7 +61,7 @@ def timed_grid(catalog: Any, tasks: list[Any], executor: Any, uri: str) -> tuple
 
 
 def main() -> None:
-    from assay.executors import DaskExecutor, SerialExecutor
+    from assay.engine.executors import DaskExecutor, SerialExecutor
 
     root = Path(tempfile.mkdtemp(prefix="assay-bench-deployment-"))
     services = Deployment(root)

@@ -35,7 +35,7 @@ OUTPUTS: list[str] = []
 
 
 def assay(*args: str) -> list[str]:
-    return [*script("assay", "assay.cli"), *args]
+    return [*script("assay", "assay.cli.main"), *args]
 
 
 def write_suite(folder: Path, label: str, *, delay: float, seeds: int, ridge: bool = False) -> Path:

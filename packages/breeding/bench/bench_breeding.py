@@ -21,7 +21,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay_breeding.models import GBLUP
 from assay_breeding.simulate import PopulationParams, breed, simulate_founders
 

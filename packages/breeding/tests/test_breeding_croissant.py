@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.croissant import export_scenario
-from assay.croissant_read import open_dataset, records
+from assay.conformance.checks import check_croissant_export
+from assay.data.croissant_read import open_dataset, records
+from assay.engine.units import prepare
 from assay.plugin import process_catalog
-from assay.testing import check_croissant_export
-from assay.units import prepare
+from assay.publish.croissant import export_scenario
 
 pytest.importorskip("mlcroissant")
 

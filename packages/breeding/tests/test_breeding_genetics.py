@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay_breeding.metrics import accuracy
 from assay_breeding.models import GBLUP
 from assay_breeding.simulate import (
@@ -153,7 +153,7 @@ def test_families_are_full_sibs_with_recorded_parents(population: Population) ->
 
 
 def test_a_constant_prediction_has_accuracy_zero_and_bias_one() -> None:
-    from assay.predictions import Predictions
+    from assay.evaluation.predictions import Predictions
     from assay_breeding.metrics import slope_bias
 
     truth = np.random.default_rng(0).normal(size=50)

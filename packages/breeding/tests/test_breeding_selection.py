@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from assay.campaign import run_campaign
-from assay.closed_loop import CampaignParams
-from assay.policies import RandomPolicy
+from assay.loop.campaign import run_campaign
+from assay.loop.closed_loop import CampaignParams
+from assay.loop.policies import RandomPolicy
 from assay_breeding.selection import GenomicSelection, PhenotypicSelection, SelectionEnvironment
 
 SMALL = {

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
-from assay.cache import DataCache
-from assay.data import Dataset, sha256_file
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, sha256_file
+from assay.engine.executors import SerialExecutor
+from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import DataError
-from assay.executors import SerialExecutor
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
 from assay_breeding.plugin import plugin
 from assay_breeding.tskit_example import write_example
@@ -61,7 +61,7 @@ def test_cli_runs_the_readme_command(tmp_path: Path, example: tuple[Path, Path])
         "ASSAY_HOME": str(tmp_path / "home"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
     }
-    command = [sys.executable, "-m", "assay.cli", "run", "breeding/user-files"]
+    command = [sys.executable, "-m", "assay.cli.main", "run", "breeding/user-files"]
     command += ["--data", str(vcf), "--set", f"phenotypes={csv}", "--target", "yield"]
     command += ["-m", "mean", "-m", "breeding.gblup"]
     done = subprocess.run(

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import uproot
-from assay.torch_training import (
+from assay.evaluation.torch_training import (
     BatchFn,
     TrainConfig,
     cpu_has_native_bfloat16,
@@ -47,7 +47,7 @@ from assay.torch_training import (
 from assay_hep.chunks import concat_chunks
 from assay_hep.deep import PFN, ParticleNetLite, Reflected, length_bucketed_batches
 from assay_hep.generator import ChunkSpec, StageClock, generate_chunk, make_pythia
-from assay_hep.jetfile import DEFAULT_STEP, read_jet_files, write_jets_root
+from assay_hep.readers import DEFAULT_STEP, read_jet_files, write_jets_root
 from assay_hep.sources import root_columns
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -222,7 +222,7 @@ def training() -> None:
 def precision() -> None:
     native = {True: "yes", False: "no", None: "unknown"}[cpu_has_native_bfloat16()]
     # The header says whether bfloat16 is emulated; the per-fit notice would repeat it.
-    logging.getLogger("assay.torch_training").setLevel(logging.ERROR)
+    logging.getLogger("assay.evaluation.torch_training").setLevel(logging.ERROR)
     print(
         "== precision (one epoch of fit_module, two threads; torch CPU capability "
         f"{torch.backends.cpu.get_cpu_capability()}, bfloat16 units: {native}) =="

@@ -7,8 +7,8 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
-from assay.testing import check_croissant_export
-from assay_hep.jetfile import read_jet_files
+from assay.conformance.checks import check_croissant_export
+from assay_hep.readers import read_jet_files
 
 pytest.importorskip("mlcroissant")
 

@@ -6,7 +6,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay_hep.deep import (
     PFN,
     ParticleNetLite,

@@ -11,10 +11,10 @@ import awkward as ak
 import fastjet  # type: ignore[import-untyped]
 import numpy as np
 import pytest
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import DataError, SplitError
-from assay.metrics import Bound, Metric, bound_info
-from assay.predictions import Predictions
+from assay.evaluation.metrics import Bound, Metric, bound_info
+from assay.evaluation.predictions import Predictions
 from assay_hep import chunks, models
 from assay_hep.chunks import CHUNK_FORMAT, SPLITS, chunk_path, chunk_seed
 from assay_hep.features import particle_features, substructure_features

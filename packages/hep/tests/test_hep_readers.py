@@ -8,9 +8,9 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from assay.cache import DataCache
+from assay.data.cache import DataCache
 from assay.errors import DataError
-from assay_hep.jetfile import iter_jet_files, read_jet_files, write_jets_root
+from assay_hep.readers import iter_jet_files, read_jet_files, write_jets_root
 from assay_hep.sources import JetFileSource, chunk_columns
 from hep_fixtures import random_jets, write_toplandscape
 

@@ -18,11 +18,11 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from assay.cache import DataCache
+from assay.data.cache import DataCache
 from assay.errors import DataError
 from assay_hep import chunks
 from assay_hep.features import substructure_table
-from assay_hep.jetfile import read_jet_files
+from assay_hep.readers import read_jet_files
 from assay_hep.sources import JetFileSource, chunk_columns
 from hep_fixtures import random_jets
 
@@ -127,7 +127,7 @@ def test_models_run_on_train_and_test_files_without_taus(tmp_path: Path) -> None
         "ASSAY_HOME": str(tmp_path / "assay-home"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
     }
-    command = [sys.executable, "-m", "assay.cli", "run", "hep/jet-files", "--json"]
+    command = [sys.executable, "-m", "assay.cli.main", "run", "hep/jet-files", "--json"]
     command += ["-m", "majority", "-m", "hep.bdt", "-m", "hep.cut"]
     command += ["--set", f"train='{tmp_path / 'train.root'}'"]
     command += ["--set", f"test='{tmp_path / 'test.root'}'"]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from assay_lifesci import annotation
 from assay_lifesci.cells import log_normalise
+from assay_lifesci.deep import one_hot
 from assay_lifesci.denoising import celltypist_sample_path, read_count_table
 from assay_lifesci.genome import (
     NCTC11397,
@@ -35,8 +36,7 @@ from assay_lifesci.genome import (
     read_fasta,
     windows,
 )
-from assay_lifesci.mcv import binomial_split
-from assay_lifesci.torch_models import one_hot
+from assay_lifesci.protocol import binomial_split
 from scipy import sparse
 
 

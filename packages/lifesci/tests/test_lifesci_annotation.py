@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import Dataset
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset
 from assay_lifesci.annotation import MarkerScoreModel, marker_genes
 from assay_lifesci.cells import PbmcSource, read_genes
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
+from assay.engine.executors import SerialExecutor
+from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import DataError
-from assay.executors import SerialExecutor
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
 from assay_lifesci.cells import log_normalise
 from assay_lifesci.denoising import read_count_table
-from assay_lifesci.mcv import binomial_split
 from assay_lifesci.plugin import plugin
+from assay_lifesci.protocol import binomial_split
 from scipy import sparse
 
 

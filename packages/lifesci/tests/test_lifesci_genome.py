@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
-from assay.cache import DataCache
+from assay.data.cache import DataCache
+from assay.engine.executors import SerialExecutor
+from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import CacheError, DataError
-from assay.executors import SerialExecutor
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
 from assay_lifesci.genome import (
     NCTC11397,

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
-from assay.data import Dataset, DatasetMetadata, sha256_file
+from assay.data.dataset import Dataset, DatasetMetadata, sha256_file
+from assay.engine.executors import SerialExecutor
+from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import DataError, SplitError
-from assay.executors import SerialExecutor
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
-from assay_lifesci.batches import held_out_batches
 from assay_lifesci.plugin import plugin
+from assay_lifesci.splits import held_out_batches
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_h5ad_written_by_scanpy_runs_end_to_end(catalog: Catalog, tmp_path: Path
 
 
 def test_batches_are_kept_whole_on_both_sides() -> None:
-    from assay.data import DatasetMetadata
+    from assay.data.dataset import DatasetMetadata
 
     batches = np.array(["a", "b", "a", "c", "b", "c"])
     dataset = Dataset(

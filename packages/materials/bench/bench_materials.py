@@ -70,7 +70,7 @@ def relaxations(n_cells: int, rounds: int) -> tuple[float, float, float]:
 
 
 def featurisation(n_structures: int) -> tuple[float, float, float]:
-    from assay.data import Dataset, DatasetMetadata
+    from assay.data.dataset import Dataset, DatasetMetadata
     from assay_materials import emt
     from assay_materials.cluster_expansion import dataset_counts
     from assay_materials.composition import statistics_features
@@ -108,8 +108,8 @@ def finetuning_epochs(epochs: dict[int, int]) -> dict[int, tuple[float, float]]:
     import json
     from importlib.resources import files
 
-    from assay.data import Dataset, DatasetMetadata
-    from assay.models import build_model
+    from assay.data.dataset import Dataset, DatasetMetadata
+    from assay.evaluation.models import build_model
     from assay.plugin import process_catalog
     from pymatgen.core.structure import Structure
 

@@ -111,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
 
+    from assay.engine.runner import GridEntry, plan_grid
+    from assay.engine.units import execute_unit
     from assay.plugin import process_catalog
-    from assay.runner import GridEntry, plan_grid
     from assay.spec import ModelEntry
-    from assay.units import execute_unit
 
     catalog = process_catalog()
     params = parse_params(args.param)

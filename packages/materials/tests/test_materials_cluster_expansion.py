@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import Dataset, DatasetMetadata
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import DataError, SpecError
-from assay.models import MeanModel, build_model
+from assay.evaluation.models import MeanModel, build_model
 from assay.plugin import process_catalog
 from assay_materials.cluster_expansion import (
     SHELL_COORDINATION,

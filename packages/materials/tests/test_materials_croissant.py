@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.testing import check_croissant_export
+from assay.conformance.checks import check_croissant_export
 
 pytest.importorskip("mlcroissant")
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import DataError, UnknownNameError
-from assay.models import build_model
+from assay.evaluation.models import build_model
 from assay.plugin import process_catalog
 
 META = DatasetMetadata(name="emt-example", version="1", provenance="test", licence="test")

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pytest
 from assay.builtin import plugin as core_plugin
-from assay.cache import DataCache
-from assay.data import Dataset
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset
+from assay.engine.executors import SerialExecutor
+from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import DataError
-from assay.executors import SerialExecutor
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
 from assay_materials.plugin import plugin
 from assay_materials.sources import EXAMPLE, MatbenchFileSource

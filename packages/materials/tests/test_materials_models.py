@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import UnknownNameError
-from assay.models import build_model
+from assay.evaluation.models import build_model
 from assay.plugin import process_catalog
 from assay_materials.composition import (
     composition_statistics,

@@ -96,7 +96,7 @@ def test_hull_of_a_known_set() -> None:
 def test_emt_data_bytes_survive_another_cpus_rounding_noise(tmp_path: Path) -> None:
     """Two machines relax the same cells about 1e-13 apart (energies, coordinates, cells); the
     stored files, hence the data sha, must be the same bytes on both."""
-    from assay.data import sha256_file
+    from assay.data.dataset import sha256_file
     from assay_materials.sources import EmtAlloysSource, store_relaxed
 
     candidates = emt.draw_candidates(4, seed=0, min_atoms=4, max_atoms=6)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import DataError, SplitError
 from assay_materials.alloy_loop import AlloyPool
 from assay_materials.sources import EmtAlloysSource
@@ -87,8 +87,8 @@ def test_foundation_priors_measure_what_their_potential_calls_most_stable_first(
     import importlib
     import importlib.util
 
-    from assay.closed_loop import build_policy
     from assay.errors import NotInstalledError
+    from assay.loop.closed_loop import build_policy
     from assay.plugin import process_catalog
 
     policies = process_catalog().policies

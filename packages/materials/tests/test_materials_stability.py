@@ -9,23 +9,23 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
+from assay.data.cache import DataCache
 from assay.errors import DataError
+from assay.evaluation.predictions import Predictions
 from assay.plugin import process_catalog
-from assay.predictions import Predictions
-from assay_materials.sources import (
-    EmtAlloysSource,
-    ExptFormationEnthalpySource,
-    MatbenchFileSource,
-    StructureFolderSource,
-)
-from assay_materials.stability import (
+from assay_materials.metrics import (
     STABLE_TOLERANCE,
     confusion,
     discovery_acceleration,
     f1,
     precision,
     recall,
+)
+from assay_materials.sources import (
+    EmtAlloysSource,
+    ExptFormationEnthalpySource,
+    MatbenchFileSource,
+    StructureFolderSource,
 )
 
 QUICK = {"n_structures": 80, "min_atoms": 4, "max_atoms": 8, "seed": 0}

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import Dataset, Source, sha256_file
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, Source, sha256_file
 from assay.errors import DataError
 from assay.plugin import process_catalog
 from assay_materials.sources import EXAMPLE, MatbenchFileSource, StructureFolderSource

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from assay.cache import DataCache
-from assay.splits import make_split
-from assay_medicine import dmpnn
-from assay_medicine.dmpnn import DMPNNModel
+from assay.data.cache import DataCache
+from assay.data.splits import make_split
+from assay_medicine import deep as dmpnn
+from assay_medicine.deep import DMPNNModel
 from assay_medicine.featurizers import BLOCKS, FeatureCache, featurize
 from assay_medicine.sources import FreeSolvSource, SolubilitySource
 

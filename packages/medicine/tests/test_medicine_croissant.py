@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from assay.testing import check_croissant_export
+from assay.conformance.checks import check_croissant_export
 
 pytest.importorskip("mlcroissant")
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from assay.cache import DataCache
-from assay.data import Dataset, DatasetMetadata
-from assay.splits import make_split
-from assay_medicine.dmpnn import ATOM_DIM, BOND_DIM, DMPNNModel, collate, dmpnn, mol_graph
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, DatasetMetadata
+from assay.data.splits import make_split
+from assay_medicine.deep import ATOM_DIM, BOND_DIM, DMPNNModel, collate, dmpnn, mol_graph
 from assay_medicine.sources import FreeSolvSource
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)N", "C", "[Cl-]", "CCN(CC)CC", "c1ccncc1", "OCC(O)CO"] * 3

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import Dataset, DatasetMetadata
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import DataError, UnknownNameError
-from assay.models import build_model
+from assay.evaluation.models import build_model
 from assay_medicine import featurizers
 from assay_medicine.featurizers import FeatureCache, MoleculeFeaturizer, featurize
 from assay_medicine.models import (

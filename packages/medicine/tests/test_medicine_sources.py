@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import Dataset, sha256_file, stable_hash
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, sha256_file, stable_hash
 from assay.errors import CacheError, DataError
 from assay_medicine.chem import murcko_scaffold, standard_smiles
 from assay_medicine.sources import (

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
-from assay.data import Dataset
-from assay.splits import carve_validation, make_split
+from assay.data.cache import DataCache
+from assay.data.dataset import Dataset
+from assay.data.splits import carve_validation, make_split
 from assay_medicine.sources import ChemblPic50Source, FreeSolvSource
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from assay.builtin import plugin as core_plugin
+from assay.engine.executors import SerialExecutor
+from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import DataError
-from assay.executors import SerialExecutor
 from assay.plugin import Catalog
-from assay.runner import GridEntry, plan_grid
 from assay.spec import ModelEntry
 from assay_medicine.plugin import plugin
 from assay_medicine.sources import EXAMPLE_FILE
@@ -61,7 +61,7 @@ def test_cli_runs_a_tdc_csv_and_names_a_bad_row(
     }
 
     def assay_run(data: Path, *models: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "assay.cli", "run", "medicine/csv", "--target", "Y"]
+        command = [sys.executable, "-m", "assay.cli.main", "run", "medicine/csv", "--target", "Y"]
         command += ["--data", str(data), *(arg for m in models for arg in ("-m", m))]
         return subprocess.run(
             command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
@@ -83,7 +83,7 @@ def test_default_models_are_the_fast_ones_and_the_dmpnn_is_opt_in(tmp_path: Path
     D-MPNN, whose cost the card states."""
     env = {**os.environ, "ASSAY_HOME": str(tmp_path / "home"), "COLUMNS": "400"}
     shown = subprocess.run(
-        [sys.executable, "-m", "assay.cli", "show", "medicine/csv"],
+        [sys.executable, "-m", "assay.cli.main", "show", "medicine/csv"],
         env=env,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import stim  # type: ignore[import-untyped]
-from assay.testing import check_croissant_export
+from assay.conformance.checks import check_croissant_export
 
 pytest.importorskip("mlcroissant")
 

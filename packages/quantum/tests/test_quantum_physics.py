@@ -11,7 +11,7 @@ from assay_quantum.ising import (
     random_initial_angles,
     sampled_z,
 )
-from assay_quantum.logical_errors import per_round, wilson_interval
+from assay_quantum.metrics import per_round, wilson_interval
 from assay_quantum.mitigation_data import ZNE_SCALES, simulate_scales
 from assay_quantum.noise import NoiseParams
 from assay_quantum.qml_models import reuploading_circuit, reuploading_z

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.data import Dataset, DatasetMetadata
+from assay.data.dataset import Dataset, DatasetMetadata
 from assay.errors import DataError, SplitError
 from assay_quantum.decoders import unique_syndromes
 from assay_quantum.mitigation_data import IsingNoiseSource

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assay.cache import DataCache
+from assay.data.cache import DataCache
 from assay.errors import DataError
 from assay_quantum.mitigation_models import Unmitigated, ZeroNoiseExtrapolation
-from assay_quantum.user_circuits import UserCircuitSource
+from assay_quantum.user_files import UserCircuitSource
 from quantum_fixtures import (
     N_CIRCUITS,
     N_QUBITS,

@@ -24,17 +24,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.data import Dataset, DatasetMetadata, IndexArray, stable_hash
+from assay.data.dataset import Dataset, DatasetMetadata, IndexArray, stable_hash
+from assay.data.splits import Split, rows_sha
+from assay.engine.runner import GridReport, run_grid, unit_tasks
+from assay.engine.tracking import Tracker
+from assay.engine.units import Claim, UnitResult, UnitTask, hardware_tags, prepare
 from assay.errors import AssayError, PredictionError
-from assay.metrics import Metric, bound_info
+from assay.evaluation.metrics import Metric, bound_info
+from assay.evaluation.predictions import Predictions
+from assay.evaluation.protocols import fit_and_valid_rows, prediction_columns, score
 from assay.plugin import Catalog, process_catalog
-from assay.predictions import Predictions
-from assay.protocols import fit_and_valid_rows, prediction_columns, score
-from assay.runner import GridReport, run_grid, unit_tasks
 from assay.spec import ModelEntry, ScenarioSpec, Size
-from assay.splits import Split, rows_sha
-from assay.tracking import Tracker
-from assay.units import Claim, UnitResult, UnitTask, hardware_tags, prepare
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def predictions_by_fold(bench: Benchmark, table: Any, *, origin: str) -> dict[st
     optional `prob_<k>` and `uncertainty`) against the benchmark's folds: every fold,
     exactly its test rows, each once. Returns per fold the predictions in test-row order.
     Any mismatch is one line naming the file."""
-    from assay.protocols import predictions_from_columns
+    from assay.evaluation.protocols import predictions_from_columns
 
     columns = set(table.columns)
     missing = {"fold", "row"} - columns

@@ -17,8 +17,8 @@ import numpy as np
 from pydantic import Field
 
 from assay import __version__
-from assay.croissant_source import CroissantSource, declared_or_kfold
-from assay.data import (
+from assay.data.croissant_source import CroissantSource, declared_or_kfold
+from assay.data.dataset import (
     Dataset,
     DatasetMetadata,
     Source,
@@ -26,12 +26,12 @@ from assay.data import (
     read_array,
     write_array,
 )
-from assay.data_export import ExportView, named_columns
-from assay.environments import ENVIRONMENTS
-from assay.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
+from assay.data.export import ExportView, named_columns
+from assay.data.splits import Splitter
+from assay.evaluation.models import MajorityModel, MeanModel, Model, SklearnModel, TaskDispatchModel
+from assay.loop.environments import ENVIRONMENTS
+from assay.loop.policies import POLICIES
 from assay.plugin import Plugin
-from assay.policies import POLICIES
-from assay.splits import Splitter
 
 _TARGETS = {
     "diabetes": "a quantitative measure of disease progression one year after baseline",
@@ -175,7 +175,7 @@ plugin = Plugin(
         "random_forest": random_forest,
         "gradient_boosting": gradient_boosting,
         "knn": knn,
-        "torch_mlp": "assay.torch_training:mlp",  # needs the `assay[torch]` extra
+        "torch_mlp": "assay.evaluation.torch_training:mlp",  # needs the `assay[torch]` extra
     },
     environments=ENVIRONMENTS,
     policies=POLICIES,

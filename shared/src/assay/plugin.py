@@ -22,23 +22,23 @@ from importlib import metadata
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
 
-from assay.data import Source
+from assay.data.dataset import Source
+from assay.data.splits import SPLITTERS, Splitter
 from assay.errors import AssayError, SpecError, UnknownNameError
-from assay.metrics import (
+from assay.evaluation.metrics import (
     Metric,
     MetricFamily,
     MetricRegistry,
     builtin_metrics,
     is_family_pattern,
 )
-from assay.models import ModelEntry
+from assay.evaluation.models import ModelEntry
 from assay.registry import LazyRegistry, Registry, import_object
 from assay.spec import ScenarioSpec, parse_scenario
-from assay.splits import SPLITTERS, Splitter
 
 if TYPE_CHECKING:
-    from assay.closed_loop import EnvironmentEntry, PolicyEntry
-    from assay.protocols import EvaluationProtocol
+    from assay.evaluation.protocols import EvaluationProtocol
+    from assay.loop.closed_loop import EnvironmentEntry, PolicyEntry
 
 ENTRY_POINT_GROUP = "assay.plugins"
 
@@ -66,7 +66,7 @@ class Plugin:
     made with no arguments)."""
     environments: Mapping[str, EnvironmentEntry] = field(default_factory=dict)
     """Closed-loop environments (name -> factory), named by a scenario's `[environment]`;
-    see `assay.closed_loop`."""
+    see `assay.loop.closed_loop`."""
     policies: Mapping[str, PolicyEntry] = field(default_factory=dict)
     """Closed-loop policies (name -> factory); they take the models' slot in a
     closed-loop scenario's `models` and a suite's entries."""
@@ -113,8 +113,8 @@ class RegisteredScenario:
 
 
 BUILTIN_PROTOCOLS = {
-    "supervised": "assay.protocols:SupervisedProtocol",
-    "closed_loop": "assay.campaign:ClosedLoopProtocol",
+    "supervised": "assay.evaluation.protocols:SupervisedProtocol",
+    "closed_loop": "assay.loop.campaign:ClosedLoopProtocol",
 }
 
 
@@ -205,13 +205,13 @@ class Catalog:
 
 def _splitter_named(name: str, imported: Any) -> Splitter:
     if not isinstance(imported, Splitter):
-        raise UnknownNameError(f"split '{name}' must be an assay.splits.Splitter")
+        raise UnknownNameError(f"split '{name}' must be an assay.data.splits.Splitter")
     return imported
 
 
 def _protocol_named(name: str, imported: Any) -> EvaluationProtocol:
     """An instance, or a class made with no arguments."""
-    from assay.protocols import EvaluationProtocol
+    from assay.evaluation.protocols import EvaluationProtocol
 
     if isinstance(imported, type) and issubclass(imported, EvaluationProtocol):
         imported = imported()
@@ -267,7 +267,7 @@ def _stage(plugin: Plugin, catalog: Catalog) -> list[ScenarioSpec]:
     for name, splitter in plugin.splits.items():
         if not isinstance(splitter, Splitter | str):
             raise ValueError(
-                f"split '{name}' must be an assay.splits.Splitter that declares keeps_groups, "
+                f"split '{name}' must be an assay.data.splits.Splitter that declares keeps_groups, "
                 f"not {type(splitter).__name__}"
             )
     specs = plugin.scenario_specs()

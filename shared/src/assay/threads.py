@@ -34,7 +34,7 @@ def current_budget() -> int | None:
 @contextlib.contextmanager
 def limited_threads(threads: int | None) -> Iterator[None]:
     """Hold BLAS/OpenMP pools (threadpoolctl) and torch to `threads` for a block; None
-    leaves them alone. torch models built on `assay.torch_training` read the budget too,
+    leaves them alone. torch models built on `assay.evaluation.torch_training` read the budget too,
     so a torch imported inside the block is held as well."""
     global _BUDGET
     if threads is None:

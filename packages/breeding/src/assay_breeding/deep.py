@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from assay.data import Dataset
-from assay.splits import carve_validation
-from assay.torch_training import MLPModel, TrainConfig, torch_factory
+from assay.kit import Dataset, MLPModel, TrainConfig, carve_validation, torch_factory
 
 from assay_breeding.models import dosages
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.metrics import Metric
-from assay.predictions import Predictions
+from assay.kit import Metric, Predictions
 
 
 def accuracy(y: npt.NDArray[Any], p: Predictions) -> float:

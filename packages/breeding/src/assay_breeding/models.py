@@ -25,11 +25,7 @@ import numpy.typing as npt
 import scipy.linalg
 import scipy.linalg.blas
 import scipy.optimize
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.params import Params, checked
-from assay.predictions import Predictions
-from assay.preprocessing import Standardiser
+from assay.kit import Dataset, Params, Predictions, Standardiser, checked, require_targets
 from pydantic import Field, model_validator
 
 Array = npt.NDArray[np.float64]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from assay.plugin import Plugin
+from assay.kit import Plugin
 
 from assay_breeding import __version__
 

@@ -25,17 +25,21 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.errors import DataError, SplitError
-from assay.models import fitted_choice_tags
-from assay.protocols import (
+from assay.kit import (
+    DataError,
+    Dataset,
+    Fold,
+    Split,
+    SplitError,
+    Splitter,
     SupervisedProtocol,
     UnitContext,
     UnitOutput,
     fit_and_valid_rows,
+    fitted_choice_tags,
     prediction_columns,
+    rows_sha,
 )
-from assay.splits import Fold, Split, Splitter, rows_sha
 
 from assay_breeding.metrics import PHENOTYPE_SCORED
 

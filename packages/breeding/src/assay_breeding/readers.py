@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from assay.errors import DataError
-from assay.user_files import require_varying_target
+from assay.kit import DataError, require_varying_target
 
 PLINK_MAGIC = b"\x6c\x1b\x01"
 """A SNP-major PLINK 1 .bed starts with these three bytes."""

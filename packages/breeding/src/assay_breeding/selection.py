@@ -32,18 +32,23 @@ from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.campaign import (
+from assay.kit import (
     DESIGN_SEEDS,
     CampaignPlan,
+    Candidates,
     ClosedLoopProtocol,
+    Dataset,
+    DatasetMetadata,
+    Environment,
+    History,
+    Measurement,
+    Params,
+    SpecError,
+    UnitContext,
+    UnitOutput,
     campaign_scores,
     run_campaign,
 )
-from assay.closed_loop import Candidates, Environment, History, Measurement
-from assay.data import Dataset, DatasetMetadata
-from assay.errors import SpecError
-from assay.params import Params
-from assay.protocols import UnitContext, UnitOutput
 from pydantic import Field, model_validator
 
 from assay_breeding.simulate import (

@@ -16,17 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from assay.data import (
+from assay.kit import (
     Dataset,
     DatasetMetadata,
+    ExportColumn,
+    ExportView,
     Source,
     SourceParams,
+    default_columns,
     read_array,
     read_json,
     write_array,
     write_json,
 )
-from assay.data_export import ExportColumn, ExportView, default_columns
 from pydantic import Field, model_validator
 
 from assay_breeding.simulate import PopulationParams, breed, phenotypes

@@ -17,25 +17,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from assay.data import (
+from assay.kit import (
+    EXAMPLE,
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportView,
+    Fold,
     SourceParams,
-    read_array,
-    read_json,
-    sha256_file,
-    write_array,
-    write_json,
-)
-from assay.data_export import ExportView
-from assay.errors import DataError, SplitError
-from assay.splits import Fold, Splitter, kfold
-from assay.user_files import (
-    EXAMPLE,
+    SplitError,
+    Splitter,
     UserFileSource,
     bundled_path,
+    kfold,
+    read_array,
+    read_json,
     require_varying_target,
+    sha256_file,
     user_path,
+    write_array,
+    write_json,
 )
 from pydantic import model_validator
 

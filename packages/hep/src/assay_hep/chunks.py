@@ -23,9 +23,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.cache import assay_home
-from assay.data import stable_hash
-from assay.progress import progress_bar
+from assay.kit import assay_home, progress_bar, stable_hash
 
 from assay_hep.generator import PROCESSES, ChunkSpec, generate_chunk, physics_versions
 

@@ -42,17 +42,17 @@ from typing import Annotated, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.params import Params
-from assay.predictions import Predictions
-from assay.preprocessing import Standardiser
-from assay.torch_training import (
+from assay.kit import (
     Batch,
     BatchFn,
+    Dataset,
+    Params,
+    Predictions,
+    Standardiser,
     TorchModel,
     TrainConfig,
     predict_batches,
+    require_targets,
     seed_everything,
     torch_factory,
 )

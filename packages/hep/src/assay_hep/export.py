@@ -14,10 +14,9 @@ from typing import Any
 
 import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
-from assay.data import Dataset
-from assay.data_export import ExportColumn, ExportFile, ExportView, Ragged
+from assay.kit import Dataset, ExportColumn, ExportFile, ExportView, Ragged
 
-from assay_hep.jetfile import write_jets_root
+from assay_hep.readers import write_jets_root
 
 _MEANINGS = {
     "part_px": "particle momentum x (GeV)",

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.metrics import Bound, Metric, MetricFamily, positive_scores
-from assay.predictions import Predictions
+from assay.kit import Bound, Metric, MetricFamily, Predictions, positive_scores
 
 JETCLASS_ORDER = ("QCD", "Tbqq", "Wqq", "Zqq", "Hbb")
 """Class indices of the jet-classes scenario; QCD is class 0."""

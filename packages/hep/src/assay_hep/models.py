@@ -11,10 +11,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.models import Model, SklearnModel, require_targets
-from assay.params import checked
-from assay.predictions import Predictions
+from assay.kit import Dataset, Model, Predictions, SklearnModel, checked, require_targets
 from pydantic import Field
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score

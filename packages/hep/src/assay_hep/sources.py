@@ -19,16 +19,24 @@ import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import uproot  # type: ignore[import-untyped]
-from assay.data import Dataset, DatasetMetadata, Source, SourceParams, read_json, write_json
-from assay.data_export import ExportView
-from assay.errors import DataError
-from assay.user_files import FingerprintParams, UserFileSource
+from assay.kit import (
+    DataError,
+    Dataset,
+    DatasetMetadata,
+    ExportView,
+    FingerprintParams,
+    Source,
+    SourceParams,
+    UserFileSource,
+    read_json,
+    write_json,
+)
 from pydantic import Field, field_validator
 
 from assay_hep.chunks import SPLITS, Columns, chunk_seed, concat_chunks, ensure_chunks
 from assay_hep.features import jet_kinematics, wrap_phi
 from assay_hep.generator import PROCESSES, ChunkSpec, physics_versions
-from assay_hep.jetfile import JetChunk, expand_paths, read_jet_files, write_jets_root
+from assay_hep.readers import JetChunk, expand_paths, read_jet_files, write_jets_root
 
 GENERATED_LICENCE = (
     "generated data (no licence restriction); Pythia8 and FastJet are GPL-2.0-or-later"
@@ -69,7 +77,7 @@ class PythiaParams(SourceParams):
 
 class JetFileParams(FingerprintParams):
     """Each split: a path, a glob, a list of them, or "example"; `fingerprint` (see
-    `assay.user_files.FingerprintParams`)."""
+    `assay.data.user_files.FingerprintParams`)."""
 
     train: str | list[str]
     """the training jets (a path, glob or list of them)"""

@@ -9,9 +9,7 @@ are used as given; without them the core carves the protocol's
 from __future__ import annotations
 
 import numpy as np
-from assay.data import Dataset
-from assay.errors import SplitError
-from assay.splits import Fold, Splitter
+from assay.kit import Dataset, Fold, SplitError, Splitter
 
 
 def generator_seeds(dataset: Dataset, *, folds: int, repeats: int, seed: int) -> list[Fold]:

@@ -10,10 +10,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.models import SklearnModel, array_features, require_targets
-from assay.predictions import Predictions
-from assay.preprocessing import Standardiser
+from assay.kit import (
+    Dataset,
+    Predictions,
+    SklearnModel,
+    Standardiser,
+    array_features,
+    require_targets,
+)
 
 
 def logistic_regression(c: float = 1.0, max_iter: int = 1000) -> SklearnModel:

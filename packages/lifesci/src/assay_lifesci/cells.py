@@ -15,19 +15,23 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.kit import (
+    EXAMPLE,
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportView,
     Source,
     SourceParams,
+    UserFileSource,
+    default_columns,
     read_array,
     read_json,
+    reason,
+    require_varying_target,
     write_array,
     write_json,
 )
-from assay.data_export import ExportView, default_columns
-from assay.errors import DataError, reason
-from assay.user_files import EXAMPLE, UserFileSource, require_varying_target
 from pydantic import Field
 
 PBMC_FILE = "10x_pbmc68k_reduced.h5ad"

@@ -9,18 +9,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
+    Predictions,
     SourceParams,
+    UserFileSource,
     read_array,
     read_json,
+    reason,
     write_array,
     write_json,
 )
-from assay.errors import DataError, reason
-from assay.predictions import Predictions
-from assay.user_files import UserFileSource
 from pydantic import Field
 from scipy import sparse
 

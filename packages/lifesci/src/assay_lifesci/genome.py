@@ -16,20 +16,22 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportView,
+    Predictions,
     SourceParams,
+    UserFileSource,
+    default_columns,
     read_array,
     read_json,
+    require_targets,
+    user_path,
     write_array,
     write_json,
 )
-from assay.data_export import ExportView, default_columns
-from assay.errors import DataError
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.user_files import UserFileSource, user_path
 from pydantic import Field, model_validator
 
 BUNDLED = {

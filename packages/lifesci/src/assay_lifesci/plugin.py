@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from assay.plugin import Plugin
+from assay.kit import Plugin
 
 from assay_lifesci import __version__
 
@@ -39,21 +39,21 @@ plugin = Plugin(
         "lifesci.logistic": "assay_lifesci.annotation:logistic_regression",
         "lifesci.knn_pca": "assay_lifesci.annotation:KnnPcaModel",
         "lifesci.marker_score": "assay_lifesci.annotation:MarkerScoreModel",
-        "lifesci.mlp": "assay_lifesci.torch_models:mlp",
+        "lifesci.mlp": "assay_lifesci.deep:mlp",
         "lifesci.no_denoising": "assay_lifesci.denoising:NoDenoising",
         "lifesci.pca_denoise": "assay_lifesci.denoising:PcaDenoiser",
         "lifesci.diffusion": "assay_lifesci.denoising:DiffusionDenoiser",
-        "lifesci.count_autoencoder": "assay_lifesci.torch_models:count_autoencoder",
+        "lifesci.count_autoencoder": "assay_lifesci.deep:count_autoencoder",
         "lifesci.pyrodigal": "assay_lifesci.genome:PyrodigalModel",
         "lifesci.kmer_logistic": "assay_lifesci.genome:KmerLogistic",
-        "lifesci.window_cnn": "assay_lifesci.torch_models:window_cnn",
+        "lifesci.window_cnn": "assay_lifesci.deep:window_cnn",
     },
     metrics={
-        "mcv_mse": "assay_lifesci.mcv:METRICS",
-        "mcv_poisson": "assay_lifesci.mcv:METRICS",
+        "mcv_mse": "assay_lifesci.metrics:METRICS",
+        "mcv_poisson": "assay_lifesci.metrics:METRICS",
     },
-    protocols={"lifesci.mcv": "assay_lifesci.mcv:MolecularCrossValidation"},
-    splits={"lifesci.held_out_batch": "assay_lifesci.batches:HELD_OUT_BATCH"},
+    protocols={"lifesci.mcv": "assay_lifesci.protocol:MolecularCrossValidation"},
+    splits={"lifesci.held_out_batch": "assay_lifesci.splits:HELD_OUT_BATCH"},
     warm_up=warm_up,
     key_libraries=("scanpy", "anndata", "pyrodigal", "biopython"),
     check_params={

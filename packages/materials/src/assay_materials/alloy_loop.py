@@ -20,9 +20,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from assay.closed_loop import Candidates, Environment, History, Measurement
-from assay.data import Dataset
-from assay.errors import DataError, NotInstalledError
+from assay.kit import (
+    Candidates,
+    DataError,
+    Dataset,
+    Environment,
+    History,
+    Measurement,
+    NotInstalledError,
+)
 
 if TYPE_CHECKING:
     from assay_materials.foundation import Potential
@@ -81,7 +87,7 @@ class FoundationPrior:
     def _prior(self, candidates: Candidates) -> np.ndarray[Any, Any]:
         """The zero-shot values, negated (kept on disk per structure by
         `Potential.zero_shot_formation`, so the seeds of a campaign ask the potential once)."""
-        from assay.data import DatasetMetadata
+        from assay.kit import DatasetMetadata
 
         if candidates.inputs is None:
             raise DataError(f"policy '{self.name}' needs candidates with structures")

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.requirements import requires
-from assay.torch_training import torch_factory
+from assay.kit import requires, torch_factory
 from torch import nn
 
 from assay_materials.finetune import FINETUNE_TRAINING, FineTuned

@@ -45,11 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.errors import DataError, SpecError
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.requirements import requires
+from assay.kit import DataError, Dataset, Predictions, SpecError, require_targets, requires
 
 from assay_materials.structures import STRUCTURES, detached, require_structures
 

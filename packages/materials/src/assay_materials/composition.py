@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.errors import DataError
+from assay.kit import DataError, Dataset
 
 if TYPE_CHECKING:
     from pymatgen.core.composition import Composition

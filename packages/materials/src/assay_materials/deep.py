@@ -42,11 +42,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.requirements import requires
-from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches, torch_factory
+from assay.kit import (
+    Batch,
+    Dataset,
+    Predictions,
+    Standardiser,
+    TorchModel,
+    TrainConfig,
+    predict_batches,
+    require_targets,
+    requires,
+    torch_factory,
+)
 from torch import nn
 
 from assay_materials.composition import (
@@ -76,7 +83,7 @@ def batch_rows(n: int, largest: int) -> int:
 
 def _element_features() -> torch.Tensor:
     table = element_table()
-    scaled = (table - table.mean(axis=0)) / (table.std(axis=0) + 1e-9)
+    scaled = Standardiser.columns(table, eps=1e-9).apply(table)
     return torch.as_tensor(np.vstack([np.zeros((1, table.shape[1])), scaled]), dtype=torch.float32)
 
 
@@ -112,16 +119,16 @@ class ScaledTargetModel(TorchModel):
             keep, held = _split_valid(len(rows), self.valid_fraction, seed)
             fit_rows, fit_y = [rows[i] for i in keep], y[keep]
             valid_rows, valid_y = [rows[i] for i in held], y[held]
-        self.mean_, self.scale_ = float(fit_y.mean()), float(fit_y.std() or 1.0)
+        self.target_scaler_ = Standardiser.scalar(fit_y)
         self.n_fit_ = len(fit_rows)
         self.batch_rows_ = batch_rows(self.n_fit_, self.config.batch_size)
         torch.manual_seed(seed)
         self.net_ = self.network()
-        scaled = ((fit_y - self.mean_) / self.scale_).astype(np.float32)
+        scaled = self.target_scaler_.apply(fit_y).astype(np.float32)
         valid_fn = (
             self.batches(
                 valid_rows,
-                ((valid_y - self.mean_) / self.scale_).astype(np.float32),
+                self.target_scaler_.apply(valid_y).astype(np.float32),
                 shuffle=False,
             )
             if valid_rows
@@ -140,7 +147,7 @@ class ScaledTargetModel(TorchModel):
         dummy = np.zeros(len(rows), dtype=np.float32)
         batches = (batch[:-1] for batch in self.batches(rows, dummy, shuffle=False)(None))
         out = self.point(predict_batches(self.net_, batches))
-        return Predictions(values=out * self.scale_ + self.mean_)
+        return Predictions(values=self.target_scaler_.invert(out))
 
     def _order(self, n: int, shuffle: bool, rng: np.random.Generator | None) -> list[Any]:
         """Index chunks of one epoch; a shuffled epoch drops a last batch of one row (batch

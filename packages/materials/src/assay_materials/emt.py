@@ -30,10 +30,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.cache import assay_home
-from assay.data import stable_hash
-from assay.progress import progress_bar
-from assay.threads import available_cores
+from assay.kit import assay_home, available_cores, progress_bar, stable_hash
 
 ELEMENTS = ("Cu", "Ag", "Au", "Ni", "Pd", "Pt")
 EXPERIMENTAL_LATTICE = {

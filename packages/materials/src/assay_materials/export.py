@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from assay.data import Dataset
-from assay.data_export import ExportColumn, ExportFile, ExportView
+from assay.kit import Dataset, ExportColumn, ExportFile, ExportView
 
 
 def materials_view(dataset: Dataset, target_meaning: str) -> ExportView:

@@ -39,12 +39,18 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import require_targets
-from assay.params import checked
-from assay.predictions import Predictions
-from assay.threads import current_budget
-from assay.torch_training import Batch, TorchModel, TrainConfig, predict_batches, torch_threads
+from assay.kit import (
+    Batch,
+    Dataset,
+    Predictions,
+    TorchModel,
+    TrainConfig,
+    checked,
+    current_budget,
+    predict_batches,
+    require_targets,
+    torch_threads,
+)
 from pydantic import Field
 from torch import nn
 

@@ -38,12 +38,17 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.cache import assay_home
-from assay.data import Dataset, stable_hash
-from assay.errors import AssayError, DataError, UnknownNameError
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.requirements import requires
+from assay.kit import (
+    AssayError,
+    DataError,
+    Dataset,
+    Predictions,
+    UnknownNameError,
+    assay_home,
+    require_targets,
+    requires,
+    stable_hash,
+)
 from sklearn.linear_model import Ridge
 
 from assay_materials.composition import fraction_features

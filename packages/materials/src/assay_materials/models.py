@@ -8,9 +8,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.models import SklearnModel
-from assay.threads import current_budget
+from assay.kit import Dataset, SklearnModel, current_budget
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from assay.plugin import Plugin
+from assay.kit import Plugin
 
 from assay_materials import __version__
 
-_METRICS = "assay_materials.stability:STABILITY_METRICS"
+_METRICS = "assay_materials.metrics:STABILITY_METRICS"
 
 plugin = Plugin(
     name="materials",

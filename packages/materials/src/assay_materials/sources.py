@@ -22,25 +22,28 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from assay.data import (
+from assay.kit import (
+    EXAMPLE,
+    DataError,
     Dataset,
     DatasetMetadata,
-    Source,
+    DescribedSource,
+    ExportView,
     SourceParams,
     SourceParamsT,
+    UserFileSource,
+    bundled_path,
     read_array,
     read_json,
+    reason,
     write_array,
     write_json,
 )
-from assay.data_export import ExportView
-from assay.errors import DataError, reason
-from assay.user_files import EXAMPLE, UserFileSource, bundled_path
 from pydantic import Field, ValidationInfo, field_validator
 
 from assay_materials.composition import chemical_system, parse_composition
-from assay_materials.matbench_files import read_task_table, task_columns
-from assay_materials.stability import STABLE_TOLERANCE
+from assay_materials.metrics import STABLE_TOLERANCE
+from assay_materials.readers import read_task_table, task_columns
 from assay_materials.structures import (
     check_structure,
     read_structure_file,
@@ -67,7 +70,7 @@ def _subsample_rows(n: int, max_rows: int | None) -> np.ndarray[Any, Any]:
     return np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
 
 
-class MaterialsSource(Source[SourceParamsT]):
+class MaterialsSource(DescribedSource[SourceParamsT]):
     """Shared storage and loading; subclasses write rows with `store`."""
 
     version = "1"
@@ -96,9 +99,6 @@ class MaterialsSource(Source[SourceParamsT]):
             write_array(out_dir / f"extra-{key}.npy", np.asarray(values))
         write_json(out_dir / "meta.json", {"notes": notes or [], "rows": len(inputs)})
 
-    def describe(self, params: SourceParamsT) -> tuple[str, str, str]:
-        raise NotImplementedError
-
     def target_meaning(self, params: SourceParamsT) -> str:
         """What the target is, with its unit (for exported Croissant descriptions)."""
         del params
@@ -108,19 +108,6 @@ class MaterialsSource(Source[SourceParamsT]):
         from assay_materials.export import materials_view
 
         return materials_view(dataset, self.target_meaning(params))
-
-    def dataset_metadata(
-        self, params: SourceParamsT, files_dir: Path, notes: Sequence[str]
-    ) -> DatasetMetadata:
-        """The data card: `describe`'s name, provenance and licence with the stored notes."""
-        name, provenance, licence = self.describe(params)
-        return DatasetMetadata(
-            name=name,
-            version=self.version,
-            provenance=provenance,
-            licence=licence,
-            notes=tuple(notes),
-        )
 
     def load(self, params: SourceParamsT, files_dir: Path) -> Dataset:
         if (files_dir / "structures.json").is_file():
@@ -404,7 +391,7 @@ class MatbenchFileParams(SourceParams):
 
 class MatbenchFileSource(UserFileSource[MatbenchFileParams], MaterialsSource[MatbenchFileParams]):
     """A Matbench task file in any form Matbench, matminer or pandas write one (see
-    `assay_materials.matbench_files`): JSON, gzip, bz2 or xz; pandas split, columns, index or
+    `assay_materials.readers`): JSON, gzip, bz2 or xz; pandas split, columns, index or
     records orient. The input column is `structure` (pymatgen Structure dicts) or `composition`
     (formula strings), else the first column; the `mbid` column, or the index, gives the row
     ids kept beside the predictions. Run it with Matbench's folds (rows in file order).

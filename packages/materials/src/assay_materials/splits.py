@@ -10,9 +10,7 @@ binary) system per fold.
 from __future__ import annotations
 
 import numpy as np
-from assay.data import Dataset
-from assay.errors import SplitError
-from assay.splits import Fold, Splitter
+from assay.kit import Dataset, Fold, SplitError, Splitter
 
 MATBENCH_SEED = 18012019
 MATBENCH_FOLDS = 5

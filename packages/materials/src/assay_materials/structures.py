@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from assay.data import Dataset
-from assay.errors import DataError, reason
-from assay.requirements import Requirement
+from assay.kit import DataError, Dataset, Requirement, reason
 
 if TYPE_CHECKING:
     from pymatgen.core.structure import Structure

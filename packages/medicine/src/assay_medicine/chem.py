@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from assay.errors import DataError
+from assay.kit import DataError
 from rdkit import Chem
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.Scaffolds import MurckoScaffold

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import rdkit
-from assay.cache import assay_home
+from assay.kit import assay_home
 
 SQL_CHUNK = 500  # rows per SELECT; SQLite limits the number of bound parameters
 

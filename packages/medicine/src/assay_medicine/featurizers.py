@@ -19,8 +19,7 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.errors import UnknownNameError
+from assay.kit import Dataset, UnknownNameError
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.rdBase import BlockLogs

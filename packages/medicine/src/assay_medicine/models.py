@@ -1,6 +1,6 @@
 """Medicine models: controls (physics column, ESOL), fingerprint models, Tanimoto kNN.
 
-The D-MPNN lives in `assay_medicine.dmpnn` (it imports torch, so only when used).
+The D-MPNN lives in `assay_medicine.deep` (it imports torch, so only when used).
 Default features for the tree and linear models are ECFP4 bits + RDKit 2D
 descriptors.
 """
@@ -11,17 +11,17 @@ from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.errors import DataError
-from assay.models import (
+from assay.kit import (
     CLASSIFICATION_TASKS,
+    DataError,
+    Dataset,
     Model,
+    Predictions,
     SklearnModel,
     TaskDispatchModel,
+    checked,
     require_targets,
 )
-from assay.params import checked
-from assay.predictions import Predictions
 from pydantic import Field
 from rdkit.Chem import rdMolDescriptors
 from sklearn.ensemble import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from assay.plugin import Plugin
+from assay.kit import Plugin
 
 from assay_medicine import __version__
 
@@ -30,7 +30,7 @@ plugin = Plugin(
         "medicine.random_forest": "assay_medicine.models:random_forest",
         "medicine.gradient_boosting": "assay_medicine.models:gradient_boosting",
         "medicine.knn_tanimoto": "assay_medicine.models:TanimotoKNN",
-        "medicine.dmpnn": "assay_medicine.dmpnn:dmpnn",
+        "medicine.dmpnn": "assay_medicine.deep:dmpnn",
     },
     key_libraries=("rdkit", "datamol"),
     check_params={

@@ -24,24 +24,23 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 import pandas as pd
 import rdkit
-from assay.data import (
-    Dataset,
-    DatasetMetadata,
-    Source,
-    SourceParams,
-    read_array,
-    read_json,
-    write_array,
-    write_json,
-)
-from assay.data_export import ExportColumn, ExportView
-from assay.errors import DataError
-from assay.user_files import (
+from assay.kit import (
     EXAMPLE,
     USER_LICENCE,
+    DataError,
+    Dataset,
+    DatasetMetadata,
+    DescribedSource,
+    ExportColumn,
+    ExportView,
+    SourceParams,
     UserFileSource,
     bundled_path,
+    read_array,
+    read_json,
     require_varying_target,
+    write_array,
+    write_json,
 )
 from pydantic import Field
 from rdkit import Chem, RDConfig
@@ -89,7 +88,7 @@ def _version(module: Any) -> str:
 MoleculeParamsT = TypeVar("MoleculeParamsT", bound=MoleculeParams)
 
 
-class MoleculeSource(Source[MoleculeParamsT]):
+class MoleculeSource(DescribedSource[MoleculeParamsT]):
     """Shared curation, storage and loading; subclasses only read rows."""
 
     version = "1"
@@ -145,19 +144,6 @@ class MoleculeSource(Source[MoleculeParamsT]):
         for key, values in table.extras.items():
             write_array(out_dir / f"extra-{key}.npy", values)
         write_json(out_dir / "meta.json", {"notes": table.notes, "rows": len(table)})
-
-    def dataset_metadata(
-        self, params: MoleculeParamsT, files_dir: Path, notes: Sequence[str]
-    ) -> DatasetMetadata:
-        """The data card: `describe`'s name, provenance and licence with the curation notes."""
-        name, provenance, licence = self.describe(params)
-        return DatasetMetadata(
-            name=name,
-            version=self.version,
-            provenance=provenance,
-            licence=licence,
-            notes=tuple(notes),
-        )
 
     def load(self, params: MoleculeParamsT, files_dir: Path) -> Dataset:
         smiles = read_json(files_dir / "smiles.json")

@@ -20,15 +20,15 @@ import numpy as np
 import numpy.typing as npt
 import pymatching  # type: ignore[import-untyped]
 import torch
-from assay.data import Dataset
-from assay.errors import DataError
-from assay.models import require_targets
-from assay.predictions import Predictions
-from assay.torch_training import (
+from assay.kit import (
     Batch,
+    DataError,
+    Dataset,
+    Predictions,
     TorchModel,
     TrainConfig,
     predict_batches,
+    require_targets,
     seed_everything,
     torch_factory,
 )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from assay.params import Params
+from assay.kit import Params
 from qiskit import QuantumCircuit, transpile  # type: ignore[import-untyped]
 from qiskit.quantum_info import Statevector  # type: ignore[import-untyped]
 from qiskit_aer import AerSimulator  # type: ignore[import-untyped]

@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import qiskit  # type: ignore[import-untyped]
 import qiskit_aer  # type: ignore[import-untyped]
-from assay.data import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
     Source,
@@ -26,11 +27,10 @@ from assay.data import (
     read_array,
     read_json,
     stable_hash,
+    track,
     write_array,
     write_json,
 )
-from assay.errors import DataError
-from assay.progress import track
 from pydantic import Field
 from qiskit import QuantumCircuit, qpy
 

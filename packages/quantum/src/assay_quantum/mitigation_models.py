@@ -12,10 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import Dataset
-from assay.errors import DataError
-from assay.models import Model, SklearnModel
-from assay.predictions import Predictions
+from assay.kit import DataError, Dataset, Model, Predictions, SklearnModel
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from assay.params import Params
+from assay.kit import Params
 from pydantic import Field, model_validator
 from qiskit_aer.noise import (  # type: ignore[import-untyped]
     NoiseModel,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from assay.plugin import Plugin
+from assay.kit import Plugin
 
 from assay_quantum import __version__
 
-_METRICS = "assay_quantum.logical_errors:DECODING_METRICS"
+_METRICS = "assay_quantum.metrics:DECODING_METRICS"
 _PER_ROUND = "logical_error_rate_per_round_r{rounds}"
 
 plugin = Plugin(
@@ -23,7 +23,7 @@ plugin = Plugin(
     scenario_dir=files("assay_quantum") / "scenarios",
     sources={
         "quantum.ising_noisy": "assay_quantum.mitigation_data:IsingNoiseSource",
-        "quantum.user_circuits": "assay_quantum.user_circuits:UserCircuitSource",
+        "quantum.user_circuits": "assay_quantum.user_files:UserCircuitSource",
         "quantum.surface_code": "assay_quantum.surface_code:SurfaceCodeSource",
         "quantum.qml_data": "assay_quantum.qml_data:QMLDataSource",
     },

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from assay.data import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
     Source,
@@ -30,7 +31,6 @@ from assay.data import (
     read_array,
     write_array,
 )
-from assay.errors import DataError
 from pydantic import Field
 
 from assay_quantum.mitigation_data import GENERATED_LICENCE

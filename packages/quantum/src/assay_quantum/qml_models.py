@@ -22,13 +22,17 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
-from assay.data import Dataset
-from assay.models import FittedChoice, Model, SklearnModel, array_features, require_targets
-from assay.predictions import Predictions
-from assay.preprocessing import Standardiser
-from assay.torch_training import (
+from assay.kit import (
+    Dataset,
+    FittedChoice,
+    Model,
+    Predictions,
+    SklearnModel,
+    Standardiser,
     TorchModel,
     TrainConfig,
+    array_features,
+    require_targets,
     seed_everything,
     tensor_batches,
     torch_factory,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from assay.data import Dataset
-from assay.errors import SplitError
-from assay.splits import Fold, Splitter
+from assay.kit import Dataset, Fold, SplitError, Splitter
 
 
 def by_steps(

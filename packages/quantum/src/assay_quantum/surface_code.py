@@ -16,9 +16,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import stim  # type: ignore[import-untyped]
-from assay.data import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
+    ExportColumn,
+    ExportFile,
+    ExportView,
     Source,
     SourceParams,
     read_array,
@@ -26,8 +30,6 @@ from assay.data import (
     write_array,
     write_json,
 )
-from assay.data_export import ExportColumn, ExportFile, ExportView
-from assay.errors import DataError
 from pydantic import Field, field_validator
 
 from assay_quantum.mitigation_data import GENERATED_LICENCE

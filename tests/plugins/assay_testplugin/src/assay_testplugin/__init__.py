@@ -7,11 +7,7 @@ import time
 from importlib import metadata
 from importlib.resources import files
 
-from assay.data import Dataset
-from assay.models import MeanModel
-from assay.plugin import Plugin
-from assay.predictions import Predictions
-from assay.threads import current_budget
+from assay.kit import Dataset, MeanModel, Plugin, Predictions, current_budget
 
 
 class CrashingModel:

@@ -6,17 +6,18 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from assay.data import (
+from assay.kit import (
+    DataError,
     Dataset,
     DatasetMetadata,
     SourceParams,
+    UserFileSource,
+    bundled_path,
     read_array,
     read_json,
     write_array,
     write_json,
 )
-from assay.errors import DataError
-from assay.user_files import UserFileSource, bundled_path
 
 
 class TableParams(SourceParams):

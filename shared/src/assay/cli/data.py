@@ -1,0 +1,35 @@
+"""`assay data export`: a scenario's data in open formats with a Croissant description.
+
+Registered under `assay data` beside its default action (prepare and verify the cache).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(data_app: typer.Typer) -> None:
+    data_app.command("export")(export)
+
+
+def export(
+    scenario: Annotated[str, typer.Argument(help="the scenario, e.g. medicine/freesolv")],
+    out: Annotated[Path, typer.Option(help="the folder to write (new or empty)")],
+    size: Annotated[str, typer.Option(help="quick or standard")] = "quick",
+) -> None:
+    """Write the prepared dataset (Parquet, CSV and the field's own formats), its folds,
+    and croissant.json (MLCommons Croissant 1.0) describing all of it with sha256 hashes."""
+    from assay.cli.helpers import console, load_catalog, parse_size
+    from assay.publish.croissant import export_scenario
+
+    with console.status(f"exporting {scenario} ({size})"):
+        summary = export_scenario(load_catalog(), scenario, parse_size(size), out)
+    console.print(
+        f"{scenario}: {summary.rows} rows, {summary.folds} folds -> {summary.description} "
+        f"({', '.join(summary.files)})",
+        highlight=False,
+        soft_wrap=True,
+    )
