@@ -36,6 +36,7 @@ from assay.kit import (
     read_array,
     read_json,
     reason,
+    require_varying_target,
     write_array,
     write_json,
 )
@@ -437,6 +438,7 @@ class MatbenchFileSource(UserFileSource[MatbenchFileParams], MaterialsSource[Mat
             targets.append(_finite_target(value, where=where))
         if len(rows) < 10:
             raise DataError(f"{path}: {len(rows)} rows; a benchmark needs at least 10")
+        require_varying_target(targets, file=path, column=f"target column {chosen.target!r}")
         groups = [chemical_system(parse_composition(x)) for x in rows]
         kind = "compositions" if isinstance(rows[0], str) else "structures"
         id_origin = f"column {chosen.id!r}" if chosen.id else "the index"
@@ -585,6 +587,7 @@ class StructureFolderSource(
             structures.append(read_structure_file(path))
         if len(structures) < 10:
             raise DataError(f"{table}: {len(structures)} rows; a benchmark needs at least 10")
+        require_varying_target(targets, file=table, column=f"column {target_column!r}")
         self.store(
             out_dir,
             inputs=structures,
