@@ -135,6 +135,21 @@ def a_matbench_bz2(cwd: Path) -> None:
     )
 
 
+def molecules_csv(name: str) -> Callable[[Path], None]:
+    """40 small molecules (alkanes, alcohols, amines, chlorides, alkylbenzenes) and a target
+    `Y` that grows with the chain and differs by group, as a user's CSV."""
+
+    def write(cwd: Path) -> None:
+        groups = {"": 0.0, "O": -1.0, "N": -0.8, "Cl": 0.6, "c1ccccc1": 1.9}
+        rows = ["smiles,Y"]
+        for head, shift in groups.items():
+            for n in range(1, 9):
+                rows.append(f"{'C' * n}{head},{0.5 * n + shift + 0.01 * (n % 3):.3f}")
+        (cwd / name).write_text("\n".join(rows) + "\n")
+
+    return write
+
+
 def a_diabetes_export(cwd: Path) -> None:
     """The README's export, run before the command that reads it back."""
     env = _ENV[cwd]
@@ -170,6 +185,8 @@ RUN: dict[str, Callable[[Path], None]] = {
     "assay data export core/diabetes --out diabetes": nothing,
     "assay data export medicine/freesolv-scaffold --size quick --out freesolv": nothing,
     "assay run core/croissant -m ridge": nothing,
+    "assay run medicine/csv --data my_molecules.csv --target Y": molecules_csv("my_molecules.csv"),
+    "assay run medicine/csv --data my.csv --target Y": molecules_csv("my.csv"),
     "assay run core/croissant --data diabetes/croissant.json --target target -m ridge -m mean": (
         a_diabetes_export
     ),
@@ -240,12 +257,6 @@ EXCEPTIONS: dict[str, str] = {
     "assay run materials/emt-alloys -m materials.chgnet_finetuned -p trainable_blocks=2 "
     "-p max_epochs=10": LONG,
     "assay run medicine/freesolv --model medicine.dmpnn": LONG,
-    "assay run medicine/csv --data my_molecules.csv --target Y": (
-        "medicine/csv's default models include the D-MPNN (minutes per fold)"
-    ),
-    "assay run medicine/csv --data my.csv --target Y": (
-        "medicine/csv's default models include the D-MPNN (minutes per fold)"
-    ),
     "assay run medicine/freesolv --model my_models:MyModel": "the reader's own my_models.py",
     "assay run quantum/error-mitigation --model random_forest --size standard": LONG,
     "assay run quantum/surface-code-decoding --model quantum.mwpm --model "
