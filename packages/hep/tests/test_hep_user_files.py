@@ -31,7 +31,7 @@ from assay_hep.deep import particlenet_lite, pfn
 from assay_hep.features import substructure_table
 from assay_hep.plugin import plugin
 from assay_hep.readers import read_jet_files
-from assay_hep.sources import JetFileSource, chunk_columns
+from assay_hep.user_files import JetFileSource, chunk_columns
 from hep_fixtures import random_jets
 
 LACKING = ("jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3", "jet_tau4", "jet_nparticles")

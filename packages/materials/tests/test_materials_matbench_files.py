@@ -28,7 +28,7 @@ from assay.errors import DataError
 from assay.plugin import Catalog
 from assay.spec import ModelEntry
 from assay_materials.plugin import plugin
-from assay_materials.sources import EXAMPLE, MatbenchFileSource
+from assay_materials.user_files import EXAMPLE, MatbenchFileSource
 from pymatgen.core.lattice import Lattice
 from pymatgen.core.structure import Structure
 

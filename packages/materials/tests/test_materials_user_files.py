@@ -13,8 +13,8 @@ from assay.data.cache import DataCache
 from assay.data.dataset import Dataset, Source, sha256_file
 from assay.errors import DataError
 from assay.plugin import process_catalog
-from assay_materials.sources import EXAMPLE, MatbenchFileSource, StructureFolderSource
 from assay_materials.splits import matbench_folds
+from assay_materials.user_files import EXAMPLE, MatbenchFileSource, StructureFolderSource
 from pymatgen.core.structure import Structure
 
 GOOD_POSCAR = """Cu3Au
