@@ -4,12 +4,13 @@ are. Read from the manifests: each `plugin.py` imports light."""
 
 from __future__ import annotations
 
+import importlib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from assay.cli import scaffold
-from assay.kit import Plugin
+from assay.kit import Plugin, UserFileSource
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = sorted(p.parent.name for p in ROOT.glob("packages/*/pyproject.toml"))
@@ -70,4 +71,19 @@ def test_a_role_named_module_holds_only_its_role(domain: str) -> None:
             module = entry.partition(":")[0].removeprefix(f"assay_{domain}.")
             if module in KINDS_A_ROLE_HOLDS and kind not in KINDS_A_ROLE_HOLDS[module]:
                 misplaced.append(f"{kind} {name}: {entry}")
+    assert misplaced == []
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_a_users_files_are_not_read_in_the_sources_module(domain: str) -> None:
+    """`sources` generates data or loads what a package ships; a source of a user's files
+    (a `UserFileSource`) lives in `user_files` (or a sub-field's module)."""
+    misplaced = []
+    for name, entry in manifest(domain).sources.items():
+        module, _, attribute = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+        if module != f"assay_{domain}.sources":
+            continue
+        source = getattr(importlib.import_module(module), attribute)
+        if issubclass(source, UserFileSource):
+            misplaced.append(f"{name}: {entry}")
     assert misplaced == []

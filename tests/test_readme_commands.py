@@ -1,11 +1,12 @@
 """Every `assay ...` command in the READMEs' code blocks runs as written.
 
 The commands are read from the fenced code blocks of README.md and packages/*/README.md.
-Each one is either run (slow: `pytest -m slow tests/test_readme_commands.py`), in a
-folder where a fixture has made the small files it names (`my_structures/`,
-`geno.vcf.gz`, ...), or listed below as an exception with the reason. The default run
-only checks that every command is one or the other, so a new README command must be
-classified before it is merged.
+Each one is either run, in a folder where a fixture has made the small files it names
+(`my_structures/`, `geno.vcf.gz`, ...), or listed below as an exception with the reason.
+The default run checks that every command is one or the other, so a new README command
+must be classified before it is merged, and runs the cheap commands (`CHEAP`: a few
+seconds each); the others train models for tens of seconds to minutes each on 2 cores,
+so they are the slow tier (`pytest -m slow tests/test_readme_commands.py`).
 """
 
 from __future__ import annotations
@@ -135,6 +136,21 @@ def a_matbench_bz2(cwd: Path) -> None:
     )
 
 
+def molecules_csv(name: str) -> Callable[[Path], None]:
+    """40 small molecules (alkanes, alcohols, amines, chlorides, alkylbenzenes) and a target
+    `Y` that grows with the chain and differs by group, as a user's CSV."""
+
+    def write(cwd: Path) -> None:
+        groups = {"": 0.0, "O": -1.0, "N": -0.8, "Cl": 0.6, "c1ccccc1": 1.9}
+        rows = ["smiles,Y"]
+        for head, shift in groups.items():
+            for n in range(1, 9):
+                rows.append(f"{'C' * n}{head},{0.5 * n + shift + 0.01 * (n % 3):.3f}")
+        (cwd / name).write_text("\n".join(rows) + "\n")
+
+    return write
+
+
 def a_diabetes_export(cwd: Path) -> None:
     """The README's export, run before the command that reads it back."""
     env = _ENV[cwd]
@@ -170,10 +186,24 @@ RUN: dict[str, Callable[[Path], None]] = {
     "assay data export core/diabetes --out diabetes": nothing,
     "assay data export medicine/freesolv-scaffold --size quick --out freesolv": nothing,
     "assay run core/croissant -m ridge": nothing,
+    "assay run medicine/csv --data my_molecules.csv --target Y": molecules_csv("my_molecules.csv"),
+    "assay run medicine/csv --data my.csv --target Y": molecules_csv("my.csv"),
     "assay run core/croissant --data diabetes/croissant.json --target target -m ridge -m mean": (
         a_diabetes_export
     ),
 }
+
+CHEAP = frozenset(
+    {
+        "assay show core/diabetes",
+        "assay list",
+        "assay plugin new mydomain",
+        "assay data core/diabetes --size standard",
+        "assay data export core/diabetes --out diabetes",
+        "assay data export medicine/freesolv-scaffold --size quick --out freesolv",
+    }
+)
+"""The commands of RUN that train nothing: they run in the default tier (and so in CI)."""
 
 EXCEPTIONS: dict[str, str] = {
     "assay data export core/diabetes --out DIR": SYNOPSIS,
@@ -240,12 +270,6 @@ EXCEPTIONS: dict[str, str] = {
     "assay run materials/emt-alloys -m materials.chgnet_finetuned -p trainable_blocks=2 "
     "-p max_epochs=10": LONG,
     "assay run medicine/freesolv --model medicine.dmpnn": LONG,
-    "assay run medicine/csv --data my_molecules.csv --target Y": (
-        "medicine/csv's default models include the D-MPNN (minutes per fold)"
-    ),
-    "assay run medicine/csv --data my.csv --target Y": (
-        "medicine/csv's default models include the D-MPNN (minutes per fold)"
-    ),
     "assay run medicine/freesolv --model my_models:MyModel": "the reader's own my_models.py",
     "assay run quantum/error-mitigation --model random_forest --size standard": LONG,
     "assay run quantum/surface-code-decoding --model quantum.mwpm --model "
@@ -263,18 +287,30 @@ def test_every_readme_command_is_run_or_excepted_with_a_reason() -> None:
     stale = [c for c in [*RUN, *EXCEPTIONS] if c not in commands]
     assert stale == [], "no longer in any README"
     assert all(reason.strip() for reason in EXCEPTIONS.values())
+    assert CHEAP.issubset(RUN)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("command", sorted(RUN), ids=lambda c: c[6:70])
-def test_the_readme_command_runs_as_written(
-    command: str, tmp_path: Path, env: dict[str, str]
-) -> None:
+def _run_as_written(command: str, tmp_path: Path, env: dict[str, str]) -> None:
     _ENV[tmp_path] = env
     RUN[command](tmp_path)
     words = shlex.split(command)
     result = run_assay(words[1:], env, tmp_path, timeout=900)
     assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("command", sorted(CHEAP), ids=lambda c: c[6:70])
+def test_a_cheap_readme_command_runs_as_written(
+    command: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    _run_as_written(command, tmp_path, env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", sorted(set(RUN) - CHEAP), ids=lambda c: c[6:70])
+def test_the_readme_command_runs_as_written(
+    command: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    _run_as_written(command, tmp_path, env)
 
 
 def test_the_fixtures_make_what_the_commands_name(tmp_path: Path) -> None:

@@ -1,18 +1,20 @@
 """The user-file path on the command line: `--data` and `--set` on `assay data`, a folder
 where a file is read, a resumed and a repeated run printing every unit of the entry,
-`assay show --runs`, and the boards of two data files of one scenario."""
+`assay show --runs`, and the boards of two data of one scenario (one file, two targets;
+two different files)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 from harness import run_assay
 
 
-def write_table(path: Path) -> Path:
-    rng = np.random.default_rng(2)
+def write_table(path: Path, seed: int = 2) -> Path:
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(30, 2))
     y, z = x @ [1.0, -1.0] + rng.normal(scale=0.2, size=30), 2 * x[:, 1]
     rows = ["a,b,y,z"] + [
@@ -64,3 +66,30 @@ def test_user_files_from_data_to_boards(tmp_path: Path, env: dict[str, str]) -> 
     index = (out / "README.md").read_text()
     assert index.count("testplugin/table-file (plots.csv, sha256 ") == 2
     assert "smoke test" not in (out / "testplugin" / "table-file.md").read_text()
+
+
+def test_two_different_files_each_get_a_board_named_by_file_and_sha(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    shas = {}
+    for name, seed in (("field-a.csv", 3), ("field-b.csv", 4)):
+        write_table(tmp_path / name, seed)
+        ran = run_assay(
+            ["run", "testplugin/table-file", "--data", name, "-m", "ridge"], env, tmp_path
+        )
+        assert ran.returncode == 0, ran.stderr
+        shown = run_assay(["show", "testplugin/table-file", "--runs"], env, tmp_path)
+        assert f"data {name}" in shown.stdout, shown.stdout
+    out = tmp_path / "boards"
+    built = run_assay(["leaderboard", "build", "--size", "quick", "--out", str(out)], env, tmp_path)
+    assert built.returncode == 0, built.stderr
+    index = (out / "README.md").read_text()
+    for name in ("field-a.csv", "field-b.csv"):
+        found = re.search(rf"testplugin/table-file \({re.escape(name)}, sha256 (\w{{8}})\)", index)
+        assert found, index
+        shas[name] = found.group(1)
+    assert shas["field-a.csv"] != shas["field-b.csv"]
+    newest = (out / "testplugin" / "table-file.md").read_text()
+    assert "Data: `field-b.csv` (sha256 " in newest
+    earlier = out / "testplugin" / f"table-file--field-a_csv-{shas['field-a.csv']}.md"
+    assert "Data: `field-a.csv` (sha256 " in earlier.read_text()

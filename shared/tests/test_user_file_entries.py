@@ -24,8 +24,8 @@ from assay.spec import ModelEntry
 TABLE = "testplugin/table-file@1"
 
 
-def table_csv(path: Path) -> Path:
-    rng = np.random.default_rng(0)
+def table_csv(path: Path, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(30, 2))
     y, z = x @ [1.0, -1.0] + rng.normal(scale=0.2, size=30), 2 * x[:, 0]
     rows = [
@@ -136,6 +136,37 @@ def test_a_user_file_scenario_keeps_a_board_per_data_file(
     for board in boards:
         assert (out / f"{board.slug}.md").is_file()
         assert f"[testplugin/table-file (a.csv, sha256 {board.data_sha[:8]})]" in index
+
+
+def test_two_different_files_of_one_scenario_keep_a_board_each(
+    installed_catalog: Catalog, tmp_path: Path
+) -> None:
+    tracker = Tracker()
+    spec = installed_catalog.scenario(TABLE).spec
+    first = str(table_csv(tmp_path / "plots-2025.csv", seed=1))
+    second = str(table_csv(tmp_path / "plots-2026.csv", seed=2))
+    run(installed_catalog, tracker, ["mean", "ridge"], path=first)
+    run(installed_catalog, tracker, ["mean", "ridge"], path=second)
+    boards = build_boards(tracker.client, spec, "quick")
+    assert [b.data_file for b in boards] == ["plots-2026.csv", "plots-2025.csv"]  # newest first
+    newest, earlier = boards
+    assert newest.data_sha != earlier.data_sha
+    assert newest.slug == "testplugin/table-file"
+    assert earlier.slug == f"testplugin/table-file--plots-2025_csv-{earlier.data_sha[:8]}"
+    for board in boards:
+        assert {e.model for e in board.entries} == {"mean", "ridge"}
+        assert all(e.units == 3 for e in board.entries)
+        text = board_markdown(board)
+        assert f"Data: `{board.data_file}` (sha256 `{board.data_sha[:16]}`)" in text
+    ridge = [next(e for e in b.entries if e.model == "ridge") for b in boards]
+    assert ridge[0].metrics != ridge[1].metrics  # each board holds its own file's runs
+    out = tmp_path / "boards"
+    write_boards(boards, out)
+    index = (out / "README.md").read_text()
+    for board in boards:
+        assert (out / f"{board.slug}.md").is_file()
+        label = f"{board.data_file}, sha256 {board.data_sha[:8]}"
+        assert f"[testplugin/table-file ({label})]" in index
 
 
 def test_a_folder_where_a_file_is_read_and_a_file_where_a_folder_is_read_are_one_line(

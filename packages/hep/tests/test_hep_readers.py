@@ -11,7 +11,7 @@ import uproot
 from assay.data.cache import DataCache
 from assay.errors import DataError
 from assay_hep.readers import iter_jet_files, read_jet_files, write_jets_root
-from assay_hep.sources import JetFileSource, chunk_columns
+from assay_hep.user_files import JetFileSource, chunk_columns
 from hep_fixtures import random_jets, write_toplandscape
 
 

@@ -18,12 +18,20 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from assay.builtin import plugin as core_plugin
 from assay.data.cache import DataCache
+from assay.data.dataset import Dataset, DatasetMetadata
+from assay.engine.runner import GridEntry, plan_grid
 from assay.errors import DataError
+from assay.evaluation.requirements import check_requirements
+from assay.plugin import Catalog
+from assay.spec import ModelEntry
 from assay_hep import chunks
+from assay_hep.deep import particlenet_lite, pfn
 from assay_hep.features import substructure_table
+from assay_hep.plugin import plugin
 from assay_hep.readers import read_jet_files
-from assay_hep.sources import JetFileSource, chunk_columns
+from assay_hep.user_files import JetFileSource, chunk_columns
 from hep_fixtures import random_jets
 
 LACKING = ("jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3", "jet_tau4", "jet_nparticles")
@@ -189,3 +197,60 @@ def test_large_or_opted_in_jet_files_are_known_by_size_and_mtime(
     assert cache.entry_path(source, params) != entry.path
     hashed = {**params, "fingerprint": "sha256"}  # hashing can be asked for at any size
     assert all(i.sha256 is not None for i in source.identities(source.validate_params(hashed)))
+
+
+CONSTITUENT_MODELS = ["hep.pfn", "hep.particlenet"]
+
+
+@pytest.mark.parametrize("model", CONSTITUENT_MODELS)
+def test_a_constituent_model_is_refused_while_planning_on_data_without_jets(model: str) -> None:
+    """PFN and ParticleNet read the constituents: on another field's data they are refused
+    before anything runs, in one line naming the model and what the data hold."""
+    catalog = Catalog.from_plugins([core_plugin, plugin])
+    entry = GridEntry("core/diabetes", [ModelEntry(name="mean"), ModelEntry(name=model)])
+    with pytest.raises(DataError) as raised:
+        plan_grid(catalog, [entry], "quick")
+    assert str(raised.value) == (
+        f"model {model} needs constituents, which the data of core/diabetes lack (its inputs "
+        "are a ndarray, not jets); give jets with their constituents' four-momenta (part_px, "
+        "part_py, part_pz, part_energy)"
+    )
+
+
+@pytest.mark.parametrize("factory", [pfn, particlenet_lite], ids=CONSTITUENT_MODELS)
+def test_jets_without_constituents_do_not_serve_a_constituent_model(factory: Any) -> None:
+    jets = ak.zip({"jet_pt": np.ones(3), "jet_eta": np.zeros(3), "part_px": [[1.0]] * 3})
+    card = DatasetMetadata(name="jets", version="1", provenance="made here", licence="none")
+    dataset = Dataset(inputs=jets, targets=np.array([0, 1, 0]), metadata=card)
+    with pytest.raises(DataError, match=r"\(the jets have no part_py, part_pz, part_energy\)"):
+        check_requirements("m", factory, dataset, scenario="s")
+    full = ak.zip({f"part_{f}": [[1.0]] * 3 for f in ("px", "py", "pz", "energy")})
+    check_requirements(
+        "m", factory, Dataset(inputs=full, targets=None, metadata=card), scenario="s"
+    )
+
+
+def test_a_jet_file_without_constituents_is_refused_while_planning(
+    tmp_path: Path, fresh_home: Path
+) -> None:
+    """The reader needs the constituents of every jet (they make the substructure and the
+    inputs of PFN and ParticleNet): a file without them is one line while the grid is planned,
+    before any unit runs, and nothing is cached."""
+    columns = random_jets(40, seed=3)
+    for name in ("part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi"):
+        columns.pop(name, None)
+    columns.pop("counts")
+    with uproot.recreate(tmp_path / "jets.root") as handle:
+        handle.mktree("tree", {k: v.dtype for k, v in columns.items()}).extend(columns)
+    catalog = Catalog.from_plugins([core_plugin, plugin])
+    given = {"train": str(tmp_path / "jets.root"), "test": str(tmp_path / "jets.root")}
+    models = [ModelEntry(name=m) for m in ["majority", *CONSTITUENT_MODELS]]
+    with pytest.raises(DataError) as raised:
+        plan_grid(catalog, [GridEntry("hep/jet-files", models, source_params=given)], "quick")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"{tmp_path / 'jets.root'}: TTree 'tree' has no branches 'part_px', 'part_py', "
+        "'part_pz', 'part_energy'; "
+    ), message
+    assert not list(fresh_home.rglob("manifest.json"))

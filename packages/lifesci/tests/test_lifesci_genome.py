@@ -150,3 +150,20 @@ def test_a_users_genome_is_a_user_file_read_again_when_edited_and_never_rebuilt(
     assert "failed its checksum (labels.npy checksum mismatch)" in str(info.value)
     assert "\n" not in str(info.value)
     assert (entry.path / "labels.npy").read_bytes() == b"tampered"
+
+
+@pytest.mark.parametrize(
+    "model", ["lifesci.kmer_logistic", "lifesci.pyrodigal", "lifesci.window_cnn"]
+)
+def test_a_sequence_model_is_refused_while_planning_on_data_without_sequences(model: str) -> None:
+    """The k-mer, Prodigal and CNN models read DNA windows: on a table of numbers they are
+    refused before anything runs, in one line naming the model and what the data hold."""
+    catalog = Catalog.from_plugins([core_plugin, plugin])
+    entry = GridEntry("core/diabetes", [ModelEntry(name="mean"), ModelEntry(name=model)])
+    with pytest.raises(DataError) as raised:
+        plan_grid(catalog, [entry], "quick")
+    assert str(raised.value) == (
+        f"model {model} needs sequences, which the data of core/diabetes lack (its inputs are "
+        "an array of float64, not DNA sequences); these models read DNA windows, as "
+        "lifesci/coding-regions makes from a FASTA"
+    )

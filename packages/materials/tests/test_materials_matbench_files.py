@@ -28,7 +28,7 @@ from assay.errors import DataError
 from assay.plugin import Catalog
 from assay.spec import ModelEntry
 from assay_materials.plugin import plugin
-from assay_materials.sources import EXAMPLE, MatbenchFileSource
+from assay_materials.user_files import EXAMPLE, MatbenchFileSource
 from pymatgen.core.lattice import Lattice
 from pymatgen.core.structure import Structure
 
@@ -184,6 +184,29 @@ def test_matbench_ids_are_kept_beside_the_predictions(
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     predicted = {str(i) for r in results for i in r.predictions["id"]}
     assert predicted == set(MBIDS)
+
+
+def test_a_structure_model_on_a_composition_file_is_refused_while_planning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """crystal_graph reads atomic positions: on formulas it is refused before any unit runs,
+    in one line that names the model, what the data hold and what to use instead."""
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    catalog = Catalog.from_plugins([core_plugin, plugin])
+    path = _write(tmp_path, layouts(_columns(FORMULAS))["columns with an mbid column"], "bz2")
+    models = [ModelEntry(name="mean"), ModelEntry(name="materials.crystal_graph")]
+    entry = GridEntry("materials/matbench-file", models, source_params={"path": str(path)})
+    with pytest.raises(DataError) as raised:
+        plan_grid(catalog, [entry], "quick")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "model materials.crystal_graph needs structures, which the data of "
+        "materials/matbench-file lack (row 0 is a str, not a structure); "
+    ), message
+    assert "materials.random_forest" in message
+    entry = GridEntry("materials/matbench-file", models[:1], source_params={"path": str(path)})
+    assert plan_grid(catalog, [entry], "quick")  # the same data serve a composition model
 
 
 GOOD = layouts(_columns(FORMULAS))

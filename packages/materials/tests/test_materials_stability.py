@@ -21,12 +21,8 @@ from assay_materials.metrics import (
     precision,
     recall,
 )
-from assay_materials.sources import (
-    EmtAlloysSource,
-    ExptFormationEnthalpySource,
-    MatbenchFileSource,
-    StructureFolderSource,
-)
+from assay_materials.sources import EmtAlloysSource, ExptFormationEnthalpySource
+from assay_materials.user_files import MatbenchFileSource, StructureFolderSource
 
 QUICK = {"n_structures": 80, "min_atoms": 4, "max_atoms": 8, "seed": 0}
 

@@ -13,8 +13,8 @@ from assay.data.cache import DataCache
 from assay.data.dataset import Dataset, Source, sha256_file
 from assay.errors import DataError
 from assay.plugin import process_catalog
-from assay_materials.sources import EXAMPLE, MatbenchFileSource, StructureFolderSource
 from assay_materials.splits import matbench_folds
+from assay_materials.user_files import EXAMPLE, MatbenchFileSource, StructureFolderSource
 from pymatgen.core.structure import Structure
 
 GOOD_POSCAR = """Cu3Au
@@ -235,3 +235,37 @@ def test_a_file_given_as_the_structure_folder_is_one_line(tmp_path: Path) -> Non
     folder = _my_structures(tmp_path)
     with pytest.raises(DataError, match=r"s0\.vasp is a file; pass the folder"):
         _load(StructureFolderSource(), {"path": str(folder / "s0.vasp")}, tmp_path / "cache")
+
+
+def _constant_task_file(tmp_path: Path) -> tuple[Path, str]:
+    formulas = ["NaCl", "MgO", "Al2O3", "Fe2O3", "ZnO", "CuO", "TiO2", "SiO2", "CaO", "KBr"]
+    table = {"columns": ["composition", "gap"], "data": [[f, 1.5] for f in formulas]}
+    return _matbench_with(tmp_path, table), "task.json: target column 'gap' is 1.5 in all 10 rows"
+
+
+def _constant_structure_folder(tmp_path: Path) -> tuple[Path, str]:
+    folder = _my_structures(tmp_path)
+    lines = ["file,target", *(f"s{i}.vasp,0.0" for i in range(10))]
+    (folder / "targets.csv").write_text("\n".join(lines) + "\n")
+    return folder, "targets.csv: column 'target' is 0 in all 10 rows"
+
+
+CONSTANT_TARGETS = {
+    "matbench file": (MatbenchFileSource, _constant_task_file),
+    "structure folder": (StructureFolderSource, _constant_structure_folder),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONSTANT_TARGETS))
+def test_a_constant_target_is_refused_in_one_line(case: str, tmp_path: Path) -> None:
+    """One value in every row: a model would "succeed" on it with a meaningless score."""
+    source_type, write = CONSTANT_TARGETS[case]
+    path, expected = write(tmp_path)
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError) as raised:
+        _load(source_type(), {"path": str(path)}, cache)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert expected in message, message
+    assert message.endswith("nothing to learn")
+    assert _entries(cache) == []

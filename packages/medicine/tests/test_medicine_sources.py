@@ -11,13 +11,8 @@ from assay.data.cache import DataCache
 from assay.data.dataset import Dataset, sha256_file, stable_hash
 from assay.errors import CacheError, DataError
 from assay_medicine.chem import murcko_scaffold, standard_smiles
-from assay_medicine.sources import (
-    ChemblPic50Source,
-    FreeSolvSource,
-    MoleculeFileSource,
-    SolubilitySource,
-    read_csv_rows,
-)
+from assay_medicine.sources import ChemblPic50Source, FreeSolvSource, SolubilitySource
+from assay_medicine.user_files import MoleculeFileSource, read_csv_rows
 
 
 def load_file(tmp_path: Path, path: Path, **params: object) -> Dataset:

@@ -71,7 +71,7 @@ def test_tdc_scaffold_holdout(chembl: Dataset) -> None:
 
 def test_scaffold_groups_do_not_depend_on_row_order(freesolv: Dataset, tmp_path: Path) -> None:
     """A user's file in another row order gets the same scaffold for every molecule."""
-    from assay_medicine.sources import MoleculeFileSource
+    from assay_medicine.user_files import MoleculeFileSource
 
     order = np.random.default_rng(0).permutation(len(freesolv))
     path = tmp_path / "shuffled.csv"

@@ -17,7 +17,7 @@ from assay.errors import DataError
 from assay.plugin import Catalog
 from assay.spec import ModelEntry
 from assay_medicine.plugin import plugin
-from assay_medicine.sources import EXAMPLE_FILE
+from assay_medicine.user_files import EXAMPLE_FILE
 
 
 @pytest.fixture

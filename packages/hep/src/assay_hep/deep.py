@@ -53,13 +53,14 @@ from assay.kit import (
     TrainConfig,
     predict_batches,
     require_targets,
+    requires,
     seed_everything,
     torch_factory,
 )
 from pydantic import Field, model_validator
 from torch import nn
 
-from assay_hep.features import particle_features
+from assay_hep.features import CONSTITUENTS, particle_features
 
 _FAR = 1e9
 """Padding coordinates: far enough that a pad is never a real constituent's neighbour."""
@@ -401,5 +402,5 @@ def _particlenet_lite(config: TrainConfig, params: ParticleNetParams) -> JetTorc
     )
 
 
-pfn = torch_factory(_pfn, PFN_TRAINING)
-particlenet_lite = torch_factory(_particlenet_lite, PARTICLENET_TRAINING)
+pfn = requires(CONSTITUENTS)(torch_factory(_pfn, PFN_TRAINING))
+particlenet_lite = requires(CONSTITUENTS)(torch_factory(_particlenet_lite, PARTICLENET_TRAINING))

@@ -16,6 +16,7 @@ from typing import Any
 import awkward as ak  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
+from assay.kit import Dataset, Requirement
 
 from assay_hep.substructure import substructure_table
 
@@ -43,6 +44,24 @@ SUBSTRUCTURE_FEATURES = (
     "pt",
 )
 _EPS = 1e-8
+CONSTITUENT_FIELDS = ("part_px", "part_py", "part_pz", "part_energy")
+"""Each jet's constituents: per-particle four-momenta, the inputs of `particle_features`."""
+
+
+def _lacking_constituents(dataset: Dataset) -> str | None:
+    fields = getattr(dataset.inputs, "fields", None)
+    if fields is None:
+        return f"its inputs are a {type(dataset.inputs).__name__}, not jets"
+    absent = [f for f in CONSTITUENT_FIELDS if f not in fields]
+    return f"the jets have no {', '.join(absent)}" if absent else None
+
+
+CONSTITUENTS = Requirement(
+    "constituents",
+    _lacking_constituents,
+    hint="give jets with their constituents' four-momenta (part_px, part_py, part_pz, part_energy)",
+)
+"""The need of every model that reads the jets' constituents (`@requires(CONSTITUENTS)`)."""
 
 
 def wrap_phi(dphi: Any) -> Any:
@@ -140,7 +159,7 @@ def particle_features(
     jets: ak.Array, max_particles: int
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """(n, max_particles, 7) features and an (n, max_particles) mask, hardest first."""
-    px, py, pz, e = (jets[f"part_{f}"] for f in ("px", "py", "pz", "energy"))
+    px, py, pz, e = (jets[f] for f in CONSTITUENT_FIELDS)
     pt = np.hypot(px, py)
     order = ak.argsort(pt, axis=1, ascending=False)
     px, py, pz, e, pt = px[order], py[order], pz[order], e[order], pt[order]

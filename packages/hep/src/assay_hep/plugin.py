@@ -22,7 +22,7 @@ plugin = Plugin(
     scenario_dir=files("assay_hep") / "scenarios",
     sources={
         "hep.pythia": "assay_hep.sources:PythiaJetSource",
-        "hep.files": "assay_hep.sources:JetFileSource",
+        "hep.files": "assay_hep.user_files:JetFileSource",
     },
     models={
         "hep.cut": "assay_hep.models:MassTau32Cut",

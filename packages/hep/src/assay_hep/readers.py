@@ -32,10 +32,14 @@ import uproot  # type: ignore[import-untyped]
 from assay.kit import DataError, reason
 from uproot.behaviors.RNTuple import RNTuple  # type: ignore[import-untyped]
 
-from assay_hep.features import jet_columns_from_particles, missing_substructure
+from assay_hep.features import (
+    CONSTITUENT_FIELDS,
+    jet_columns_from_particles,
+    missing_substructure,
+)
 
 TREE = "tree"
-PARTICLE_BRANCHES = ("part_px", "part_py", "part_pz", "part_energy")
+PARTICLE_BRANCHES = CONSTITUENT_FIELDS
 ANGULAR_BRANCHES = ("part_deta", "part_dphi")
 JET_BRANCHES = ("jet_pt", "jet_eta", "jet_phi", "jet_energy")
 SUBSTRUCTURE_BRANCHES = (

@@ -16,6 +16,7 @@ from assay.kit import (
     TrainConfig,
     predict_batches,
     require_targets,
+    requires,
     seed_everything,
     tensor_batches,
     torch_factory,
@@ -24,7 +25,7 @@ from torch import nn
 
 from assay_lifesci.cells import log_normalise
 from assay_lifesci.denoising import dense_counts
-from assay_lifesci.genome import encode
+from assay_lifesci.genome import SEQUENCES, encode
 
 
 def _annotation_mlp(
@@ -160,6 +161,6 @@ class WindowCnn(TorchModel):
         )
 
 
-window_cnn = torch_factory(
-    WindowCnn, TrainConfig(max_epochs=30, lr=1e-3, patience=5, batch_size=128)
+window_cnn = requires(SEQUENCES)(
+    torch_factory(WindowCnn, TrainConfig(max_epochs=30, lr=1e-3, patience=5, batch_size=128))
 )

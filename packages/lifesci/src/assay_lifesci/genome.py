@@ -22,12 +22,14 @@ from assay.kit import (
     DatasetMetadata,
     ExportView,
     Predictions,
+    Requirement,
     SourceParams,
     UserFileSource,
     default_columns,
     read_array,
     read_json,
     require_targets,
+    requires,
     user_path,
     write_array,
     write_json,
@@ -319,6 +321,24 @@ def kmer_counts(sequences: npt.NDArray[Any], k: int) -> npt.NDArray[np.float64]:
     return np.asarray(counts / np.maximum(counts.sum(1, keepdims=True), 1.0))
 
 
+def _lacking_sequences(dataset: Dataset) -> str | None:
+    inputs = dataset.inputs
+    if not isinstance(inputs, np.ndarray):
+        return f"its inputs are a {type(inputs).__name__}, not DNA sequences"
+    if inputs.dtype.kind != "U":
+        return f"its inputs are an array of {inputs.dtype}, not DNA sequences"
+    return None
+
+
+SEQUENCES = Requirement(
+    "sequences",
+    _lacking_sequences,
+    hint="these models read DNA windows, as lifesci/coding-regions makes from a FASTA",
+)
+"""The need of every model that reads DNA sequences (`@requires(SEQUENCES)`)."""
+
+
+@requires(SEQUENCES)
 class KmerLogistic:
     """Logistic regression on k-mer frequencies (k=4 by default: 256 features; k=6
     reaches codon pairs)."""
@@ -362,6 +382,7 @@ def _segments(dataset: Dataset) -> list[tuple[npt.NDArray[np.int64], str]]:
     return [(np.asarray(run), "".join(sequences[run])) for run in runs]
 
 
+@requires(SEQUENCES)
 class PyrodigalModel:
     """Prodigal (through pyrodigal), the field's gene finder: trained on the training
     windows' sequence (joined per contiguous run), then run on each contiguous run of

@@ -20,8 +20,8 @@ plugin = Plugin(
     sources={
         "materials.expt_formation_enthalpy": "assay_materials.sources:ExptFormationEnthalpySource",
         "materials.emt_alloys": "assay_materials.sources:EmtAlloysSource",
-        "materials.matbench_file": "assay_materials.sources:MatbenchFileSource",
-        "materials.structure_folder": "assay_materials.sources:StructureFolderSource",
+        "materials.matbench_file": "assay_materials.user_files:MatbenchFileSource",
+        "materials.structure_folder": "assay_materials.user_files:StructureFolderSource",
     },
     models={
         "materials.linear": "assay_materials.models:linear_composition",

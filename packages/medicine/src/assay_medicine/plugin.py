@@ -21,7 +21,7 @@ plugin = Plugin(
         "medicine.freesolv": "assay_medicine.sources:FreeSolvSource",
         "medicine.solubility": "assay_medicine.sources:SolubilitySource",
         "medicine.chembl2321810": "assay_medicine.sources:ChemblPic50Source",
-        "medicine.file": "assay_medicine.sources:MoleculeFileSource",
+        "medicine.file": "assay_medicine.user_files:MoleculeFileSource",
     },
     models={
         "medicine.physics": "assay_medicine.models:PhysicsColumnModel",
