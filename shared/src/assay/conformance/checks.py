@@ -395,6 +395,25 @@ def check_croissant_export(
     return bench
 
 
+def exportable_suite_scenarios(suite: Path, plugin: str) -> dict[str, str]:
+    """`plugin`'s scenarios in `suite` that `assay data export` serves (folds of rows, not
+    a closed loop or another protocol), in suite order: scenario id -> the suite's
+    `id@version`. A plugin's tests compare the ids with an explicit list, so a new
+    standard scenario cannot go untested and a left-out one is left out on purpose."""
+    from assay.publish.croissant import exportable
+    from assay.spec import load_suite
+
+    catalog = process_catalog()
+    found: dict[str, str] = {}
+    for entry in load_suite(suite).entries:
+        if entry.scenario.split("/")[0] != plugin:  # other plugins may not be installed
+            continue
+        spec = catalog.scenario(entry.scenario).spec
+        if exportable(entry.scenario, catalog):
+            found[spec.id] = f"{spec.id}@{spec.version}"
+    return found
+
+
 def _assert_same_column(scenario: str, column: Any, loaded: list[Any]) -> None:
     from assay.data.export import Ragged
 
