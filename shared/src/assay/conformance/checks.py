@@ -344,12 +344,14 @@ def check_croissant_export(
 ) -> Any:
     """Export `scenario` with `assay data export`'s writer, validate it with mlcroissant
     (no errors, no warnings), and check that its records give the same rows, inputs,
-    targets and folds as `assay.load`. Returns the benchmark for further checks.
-    Needs the `assay[croissant]` extra."""
+    targets and folds as `assay.load` (for a protocol of the supervised family that
+    `assay.load` does not serve, such as breeding's, the same data and folds `assay run`
+    uses). Returns the benchmark for further checks. Needs the `assay[croissant]` extra."""
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    from assay.api import load
+    from assay.api import benchmark_of
     from assay.data.croissant_read import open_dataset, records
+    from assay.engine.units import prepare
     from assay.publish.croissant import export_scenario
 
     catalog = process_catalog()
@@ -357,7 +359,7 @@ def check_croissant_export(
     dataset = open_dataset(summary.description)
     warnings = dataset.metadata.ctx.issues.warnings
     assert not warnings, f"{scenario}: mlcroissant warns: {sorted(warnings)}"
-    bench = load(scenario, size=size, catalog=catalog)
+    bench = benchmark_of(prepare(catalog, scenario, size), catalog, size)
     n = len(bench.dataset)
     rows_file = summary.description.parent / "rows.parquet"
     assert pq.ParquetFile(rows_file).metadata.num_rows == n, f"{scenario}: rows missing"
