@@ -148,6 +148,23 @@ def test_bad_input_is_one_line(
     assert not list((tmp_path / "assay-home").rglob(".tmp-*"))
 
 
+def test_a_constant_target_is_refused_in_one_line(core_catalog: Catalog, tmp_path: Path) -> None:
+    copy = _copy(tmp_path)
+    for table in sorted((copy / "data").glob("*.csv")):
+        lines = table.read_text().splitlines()
+        # every row's solubility (the last column) set to 1.5: nothing to learn or score
+        rows = [line.rsplit(",", 1)[0] + ",1.5" for line in lines[1:]]
+        table.write_text("\n".join([lines[0], *rows]) + "\n")
+    params = {"path": str(copy / "croissant.json"), "target": "solubility"}
+    with pytest.raises(
+        DataError, match=r"target field 'solubility' is 1\.5 in all 16 rows"
+    ) as caught:
+        prepare(core_catalog, "core/croissant", "quick", source_params=params)
+    assert "\n" not in str(caught.value)
+    assert "pick another --target" in str(caught.value)
+    assert not list((tmp_path / "assay-home").rglob(".tmp-*"))
+
+
 def test_class_labels_run_as_core_croissant_classification(
     core_catalog: Catalog, tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ from assay.data.dataset import Dataset, DatasetMetadata, IndexArray, stable_hash
 from assay.data.splits import Split, rows_sha
 from assay.engine.runner import GridReport, run_grid, unit_tasks
 from assay.engine.tracking import Tracker
-from assay.engine.units import Claim, UnitResult, UnitTask, hardware_tags, prepare
+from assay.engine.units import Claim, Prepared, UnitResult, UnitTask, hardware_tags, prepare
 from assay.errors import AssayError, PredictionError
 from assay.evaluation.metrics import Metric, bound_info
 from assay.evaluation.predictions import Predictions
@@ -121,12 +121,19 @@ def load(
         raise AssayError(f"size must be 'quick' or 'standard', not '{size}'")
     catalog = catalog or process_catalog()
     prepared = prepare(catalog, scenario, size, source_params=source_params)
-    spec = prepared.registered.spec
     if prepared.protocol.name != "supervised":
         raise AssayError(
-            f"{spec.key} uses the '{prepared.protocol.name}' protocol; assay.load serves "
-            "supervised scenarios (folds of train and test rows)"
+            f"{prepared.registered.spec.key} uses the '{prepared.protocol.name}' protocol; "
+            "assay.load serves supervised scenarios (folds of train and test rows)"
         )
+    return benchmark_of(prepared, catalog, size)
+
+
+def benchmark_of(prepared: Prepared, catalog: Catalog, size: Size) -> Benchmark:
+    """The data and folds of a prepared scenario whose protocol cuts folds of rows (the
+    supervised family, as `assay data export` writes them); `load` adds that the
+    protocol is the plain supervised one, whose scoring `Benchmark.evaluate` repeats."""
+    spec = prepared.registered.spec
     split: Split = prepared.plan.payload
     seed = prepared.seeds[0]
     dataset = prepared.dataset

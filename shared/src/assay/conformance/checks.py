@@ -344,12 +344,14 @@ def check_croissant_export(
 ) -> Any:
     """Export `scenario` with `assay data export`'s writer, validate it with mlcroissant
     (no errors, no warnings), and check that its records give the same rows, inputs,
-    targets and folds as `assay.load`. Returns the benchmark for further checks.
-    Needs the `assay[croissant]` extra."""
+    targets and folds as `assay.load` (for a protocol of the supervised family that
+    `assay.load` does not serve, such as breeding's, the same data and folds `assay run`
+    uses). Returns the benchmark for further checks. Needs the `assay[croissant]` extra."""
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    from assay.api import load
+    from assay.api import benchmark_of
     from assay.data.croissant_read import open_dataset, records
+    from assay.engine.units import prepare
     from assay.publish.croissant import export_scenario
 
     catalog = process_catalog()
@@ -357,7 +359,7 @@ def check_croissant_export(
     dataset = open_dataset(summary.description)
     warnings = dataset.metadata.ctx.issues.warnings
     assert not warnings, f"{scenario}: mlcroissant warns: {sorted(warnings)}"
-    bench = load(scenario, size=size, catalog=catalog)
+    bench = benchmark_of(prepare(catalog, scenario, size), catalog, size)
     n = len(bench.dataset)
     rows_file = summary.description.parent / "rows.parquet"
     assert pq.ParquetFile(rows_file).metadata.num_rows == n, f"{scenario}: rows missing"
@@ -393,6 +395,25 @@ def check_croissant_export(
                 f"{scenario}: fold {fold.name} {role} rows differ from assay.load's"
             )
     return bench
+
+
+def exportable_suite_scenarios(suite: Path, plugin: str) -> dict[str, str]:
+    """`plugin`'s scenarios in `suite` that `assay data export` serves (folds of rows, not
+    a closed loop or another protocol), in suite order: scenario id -> the suite's
+    `id@version`. A plugin's tests compare the ids with an explicit list, so a new
+    standard scenario cannot go untested and a left-out one is left out on purpose."""
+    from assay.publish.croissant import exportable
+    from assay.spec import load_suite
+
+    catalog = process_catalog()
+    found: dict[str, str] = {}
+    for entry in load_suite(suite).entries:
+        if entry.scenario.split("/")[0] != plugin:  # other plugins may not be installed
+            continue
+        spec = catalog.scenario(entry.scenario).spec
+        if exportable(entry.scenario, catalog):
+            found[spec.id] = f"{spec.id}@{spec.version}"
+    return found
 
 
 def _assert_same_column(scenario: str, column: Any, loaded: list[Any]) -> None:

@@ -28,7 +28,7 @@ from assay.data.dataset import (
     write_json,
 )
 from assay.data.splits import SPLITTERS, Fold
-from assay.data.user_files import UserFileSource, bundled_path
+from assay.data.user_files import UserFileSource, bundled_path, require_varying_target
 from assay.errors import DataError, SplitError
 
 DECLARED_FOLDS = "declared_folds"
@@ -78,12 +78,17 @@ class CroissantSource(UserFileSource[CroissantParams]):
     def prepare(self, params: CroissantParams, out_dir: Path) -> None:
         from assay.data.croissant_read import read_table
 
-        table = read_table(
-            self.description(params), params.target, params.features, labels=params.labels
+        description = self.description(params)
+        table = read_table(description, params.target, params.features, labels=params.labels)
+        require_varying_target(
+            table.targets,
+            file=description,
+            column=f"target field '{params.target}'",
+            hint="pick another --target",
         )
         if not table.licence:
             raise DataError(
-                f"{self.description(params).name}: declares no license; Assay records the "
+                f"{description.name}: declares no license; Assay records the "
                 "licence of every dataset it runs on"
             )
         write_array(out_dir / "x.npy", np.ascontiguousarray(table.features))
