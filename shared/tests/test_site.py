@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html.parser
+import json
 from pathlib import Path
 
 from assay.publish.plots import _axis_range, _log_scale, board_plot, plotted_metrics
@@ -123,10 +124,13 @@ def test_a_page_links_its_croissant_description_or_names_the_export(tmp_path: Pa
 
     described = replace(tagging_board(), scenario="core/diabetes", size="quick")
     undescribed = replace(tagging_board(), scenario="core/breast-cancer", size="quick")
+    other_data = replace(tagging_board(), scenario="core/croissant", size="quick")
     loop = replace(loop_board(), scenario="core/hartmann6-loop")
-    boards = [described, undescribed, loop]
+    boards = [described, undescribed, other_data, loop]
     write_boards(boards, tmp_path)
-    (tmp_path / "core" / "diabetes.croissant.json").write_text("{}")
+    for name, sha in (("diabetes", described.data_sha), ("croissant", "b" * 64)):
+        made = {"measurementTechnique": f"Prepared by ...; data sha256 {sha}."}
+        (tmp_path / "core" / f"{name}.croissant.json").write_text(json.dumps(made))
     write_site(boards, tmp_path)
     page = (tmp_path / "core" / "diabetes.html").read_text()
     assert (
@@ -134,10 +138,11 @@ def test_a_page_links_its_croissant_description_or_names_the_export(tmp_path: Pa
         "describes these data" in page
     )
     assert "<code>assay data export core/diabetes --size quick --out DIR</code>" in page
-    other = (tmp_path / "core" / "breast-cancer.html").read_text()
-    assert "croissant.json</a>" not in other
-    assert (
-        "<dt>Croissant</dt><dd><code>assay data export core/breast-cancer --size quick "
-        "--out DIR</code> writes these data" in other
-    )
+    for name in ("breast-cancer", "croissant"):  # none, or one of other data: the command
+        other = (tmp_path / "core" / f"{name}.html").read_text()
+        assert "croissant.json</a>" not in other
+        assert (
+            f"<dt>Croissant</dt><dd><code>assay data export core/{name} --size quick "
+            "--out DIR</code> writes these data" in other
+        )
     assert "<dt>Croissant</dt>" not in (tmp_path / "core" / "hartmann6-loop.html").read_text()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ ROWS_FILE = "rows.parquet"
 FOLDS_FILE = "folds.parquet"
 DESCRIPTION_FILE = "croissant.json"
 DESCRIPTION_SUFFIX = ".croissant.json"  # a description kept alone: <domain>/<name>.croissant.json
+DATA_SHA_LABEL = "data sha256"  # names the data sha in the description's measurementTechnique
 ROLES = {
     "train": ("cr:TrainingSplit", "rows a model fits on"),
     "valid": ("cr:ValidationSplit", "rows for early stopping and tuning (from the training side)"),
@@ -181,6 +183,17 @@ def description_path(out: Path, scenario_id: str) -> Path:
     """Where `export_description` puts `scenario_id`'s description under `out`: the
     boards' layout, so `out/<domain>/<name>.croissant.json` sits beside `<name>.html`."""
     return out / f"{scenario_id}{DESCRIPTION_SUFFIX}"
+
+
+def described_data_sha(path: Path) -> str | None:
+    """The data sha256 that a description written here names; None when it names none or
+    cannot be read (so a page links a description only of the data its board ran on)."""
+    try:
+        made = json.loads(path.read_text(encoding="utf-8")).get("measurementTechnique", "")
+    except (OSError, ValueError, AttributeError):
+        return None
+    found = re.search(rf"{DATA_SHA_LABEL} ([0-9a-f]{{64}})", str(made))
+    return found.group(1) if found else None
 
 
 def export_description(catalog: Catalog, scenario: str, size: Size, out: Path) -> Path:
@@ -401,7 +414,7 @@ def _description(
             if generated
             else ""
         )
-        + f"; data sha256 {meta.sha256}."
+        + f"; {DATA_SHA_LABEL} {meta.sha256}."
     )
     protocol = spec.protocol.for_size(size)
     notes = " ".join([*meta.notes, *view.notes])

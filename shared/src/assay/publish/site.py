@@ -26,7 +26,7 @@ from typing import Any
 
 from assay.evaluation.stats import interval_text
 from assay.publish.board import BOUND_NOTE, Board, Entry, has_bounds
-from assay.publish.croissant import description_path, exportable
+from assay.publish.croissant import described_data_sha, description_path, exportable
 from assay.publish.rendering import (
     atomic_write,
     best_text,
@@ -165,12 +165,13 @@ def _references(board: Board) -> str:
 
 def _croissant(board: Board, out_dir: Path) -> str:
     """The board's Croissant description, linked when `assay data export --description-only`
-    wrote it beside the page; else the command that writes it with the data."""
+    wrote it beside the page for the data the board ran on; else the command that writes
+    it with the data."""
     command = (
         f"<code>assay data export {_e(board.scenario)} --size {_e(board.size)} --out DIR</code>"
     )
     description = description_path(out_dir, board.slug)
-    if description.is_file():
+    if description.is_file() and described_data_sha(description) == board.data_sha:
         return (
             f'<a href="{_e(description.name)}">{_e(description.name)}</a> describes these data '
             "and their folds (MLCommons Croissant 1.0, each file with its sha256); "
