@@ -298,6 +298,16 @@ def quick(session: nox.Session) -> None:
     )
 
 
+# The suite's exportable scenarios, those matching `--only PATTERN` when it is given.
+LIST_EXPORTABLE = (
+    "import sys; from fnmatch import fnmatchcase; from pathlib import Path; "
+    "from assay.conformance.checks import exportable_suite_scenarios as found; "
+    "only = [a for i, a in enumerate(sys.argv) if sys.argv[i - 1] == '--only']; "
+    "print(*(s for s in found(Path(sys.argv[1])) "
+    "if not only or any(fnmatchcase(s, p) for p in only)))"
+)
+
+
 @nox.session
 def standard(session: nox.Session) -> None:
     """The official leaderboard: the standard suite, then `leaderboards/` and the run
@@ -306,6 +316,22 @@ def standard(session: nox.Session) -> None:
     one domain's entries. Then the READMEs' results text, and the `slow` tier (minutes of
     CPU per test, about 5 min on 2 cores: too long for CI, where the other tiers run)."""
     _suite_then_leaderboard(session, "scenarios/standard.toml", "leaderboards", records=True)
+    # Each exportable scenario's Croissant description beside its board (its page links it);
+    # the data files it lists are not kept (`assay data export` without the flag writes them).
+    suite = ["scenarios/standard.toml", *session.posargs]
+    listed = session.run("python", "-c", LIST_EXPORTABLE, *suite, silent=True)
+    for scenario in str(listed).split():
+        session.run(
+            "assay",
+            "data",
+            "export",
+            scenario,
+            "--size",
+            "standard",
+            "--description-only",
+            "--out",
+            "leaderboards",
+        )
     # The READMEs' results text is the generated leaderboards/**/RESULTS.md, copied in.
     readmes = [
         "README.md",

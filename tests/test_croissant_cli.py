@@ -110,3 +110,21 @@ def test_a_croissant_file_assay_did_not_write_runs_end_to_end(
         assert result["failures"] == 0
         assert set(result["metrics"]) >= {"rmse", "mae", "r2"}
     assert results["ridge"]["metrics"]["rmse"]["mean"] > 0
+
+
+def test_description_only_keeps_the_description_beside_other_files(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    boards = tmp_path / "boards"
+    (boards / "core").mkdir(parents=True)
+    (boards / "core" / "diabetes.md").write_text("a board")
+    command = ["data", "export", "core/diabetes", "--description-only", "--out", str(boards)]
+    result = run_assay(command, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (boards / "core").iterdir()) == [
+        "diabetes.croissant.json",
+        "diabetes.md",
+    ]
+    assert sorted(p.name for p in boards.iterdir()) == ["core"]  # no data files left
+    description = json.loads((boards / "core" / "diabetes.croissant.json").read_text())
+    assert [f["name"] for f in description["distribution"]] == ["rows.parquet", "folds.parquet"]

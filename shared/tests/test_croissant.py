@@ -15,7 +15,7 @@ from assay.engine.units import prepare
 from assay.errors import AssayError, DataError
 from assay.evaluation.protocols import fit_and_valid_rows
 from assay.plugin import Catalog
-from assay.publish.croissant import export_scenario
+from assay.publish.croissant import export_description, export_scenario
 
 pytest.importorskip("mlcroissant")
 
@@ -52,6 +52,30 @@ def test_export_refuses_a_closed_loop_and_a_used_folder(
     with pytest.raises(AssayError, match="not an empty folder"):
         export_scenario(core_catalog, "core/diabetes", "quick", used)
     assert [p.name for p in used.iterdir()] == ["notes.txt"]
+
+
+def test_a_description_alone_lists_the_files_a_full_export_writes(
+    core_catalog: Catalog, tmp_path: Path
+) -> None:
+    boards = tmp_path / "leaderboards"
+    (boards / "core").mkdir(parents=True)
+    (boards / "core" / "diabetes.md").write_text("a board")  # a folder in use is fine
+    path = export_description(core_catalog, "core/diabetes", "quick", boards)
+    assert path == boards / "core" / "diabetes.croissant.json"
+    assert sorted(p.name for p in (boards / "core").iterdir()) == [
+        "diabetes.croissant.json",
+        "diabetes.md",
+    ]
+    assert not validation_warnings(path)
+    alone = json.loads(path.read_text())
+    assert "not kept beside this description" in alone["description"]
+    assert "assay data export core/diabetes --size quick --out DIR" in alone["description"]
+    export_scenario(core_catalog, "core/diabetes", "quick", tmp_path / "full")
+    full = json.loads((tmp_path / "full" / "croissant.json").read_text())
+    assert alone["distribution"] == full["distribution"]
+    for item in alone["distribution"]:
+        assert item["sha256"] == sha256_file(tmp_path / "full" / item["contentUrl"])
+    assert alone["recordSet"] == full["recordSet"]
 
 
 def test_an_export_runs_as_core_croissant_on_its_own_folds(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html.parser
+import json
 from pathlib import Path
 
 from assay.publish.plots import _axis_range, _log_scale, board_plot, plotted_metrics
@@ -118,16 +119,30 @@ def test_the_plot_keeps_every_label_inside_the_image(tmp_path: Path) -> None:
         assert edge[..., :3].min() > 0.9, "something is drawn against the image's edge"
 
 
-def test_a_page_names_the_croissant_export_of_its_data(tmp_path: Path) -> None:
+def test_a_page_links_its_croissant_description_or_names_the_export(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    supervised = replace(tagging_board(), scenario="core/diabetes", size="quick")
+    described = replace(tagging_board(), scenario="core/diabetes", size="quick")
+    undescribed = replace(tagging_board(), scenario="core/breast-cancer", size="quick")
+    other_data = replace(tagging_board(), scenario="core/croissant", size="quick")
     loop = replace(loop_board(), scenario="core/hartmann6-loop")
-    write_boards([supervised, loop], tmp_path)
-    write_site([supervised, loop], tmp_path)
+    boards = [described, undescribed, other_data, loop]
+    write_boards(boards, tmp_path)
+    for name, sha in (("diabetes", described.data_sha), ("croissant", "b" * 64)):
+        made = {"measurementTechnique": f"Prepared by ...; data sha256 {sha}."}
+        (tmp_path / "core" / f"{name}.croissant.json").write_text(json.dumps(made))
+    write_site(boards, tmp_path)
     page = (tmp_path / "core" / "diabetes.html").read_text()
     assert (
-        "<dt>Croissant</dt><dd><code>assay data export core/diabetes --size quick --out DIR"
-        "</code>" in page
+        '<dt>Croissant</dt><dd><a href="diabetes.croissant.json">diabetes.croissant.json</a> '
+        "describes these data" in page
     )
+    assert "<code>assay data export core/diabetes --size quick --out DIR</code>" in page
+    for name in ("breast-cancer", "croissant"):  # none, or one of other data: the command
+        other = (tmp_path / "core" / f"{name}.html").read_text()
+        assert "croissant.json</a>" not in other
+        assert (
+            f"<dt>Croissant</dt><dd><code>assay data export core/{name} --size quick "
+            "--out DIR</code> writes these data" in other
+        )
     assert "<dt>Croissant</dt>" not in (tmp_path / "core" / "hartmann6-loop.html").read_text()

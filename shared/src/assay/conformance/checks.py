@@ -397,18 +397,22 @@ def check_croissant_export(
     return bench
 
 
-def exportable_suite_scenarios(suite: Path, plugin: str) -> dict[str, str]:
-    """`plugin`'s scenarios in `suite` that `assay data export` serves (folds of rows, not
-    a closed loop or another protocol), in suite order: scenario id -> the suite's
-    `id@version`. A plugin's tests compare the ids with an explicit list, so a new
-    standard scenario cannot go untested and a left-out one is left out on purpose."""
+def exportable_suite_scenarios(suite: Path, plugin: str | None = None) -> dict[str, str]:
+    """`plugin`'s scenarios in `suite` (every installed plugin's when None) that `assay data
+    export` serves (folds of rows, not a closed loop or another protocol), in suite order:
+    scenario id -> the suite's `id@version`. A plugin's tests compare the ids with an
+    explicit list, so a new standard scenario cannot go untested and a left-out one is left
+    out on purpose; `nox -s standard` writes a description for each."""
     from assay.publish.croissant import exportable
     from assay.spec import load_suite
 
     catalog = process_catalog()
     found: dict[str, str] = {}
     for entry in load_suite(suite).entries:
-        if entry.scenario.split("/")[0] != plugin:  # other plugins may not be installed
+        domain = entry.scenario.split("/")[0]
+        if plugin is not None and domain != plugin:  # other plugins may not be installed
+            continue
+        if plugin is None and domain not in catalog.plugins:
             continue
         spec = catalog.scenario(entry.scenario).spec
         if exportable(entry.scenario, catalog):

@@ -16,12 +16,17 @@ The export folder holds
 
 Nothing of a failed export is left behind: files are written to a staging
 folder that is renamed into place at the end.
+
+`export_description` keeps the description alone (`assay data export --description-only`):
+the site links it beside each board without holding the data. It still lists every file
+with its sha256, so the files a full export writes are the ones it verifies.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -45,6 +50,8 @@ CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 ROWS_FILE = "rows.parquet"
 FOLDS_FILE = "folds.parquet"
 DESCRIPTION_FILE = "croissant.json"
+DESCRIPTION_SUFFIX = ".croissant.json"  # a description kept alone: <domain>/<name>.croissant.json
+DATA_SHA_LABEL = "data sha256"  # names the data sha in the description's measurementTechnique
 ROLES = {
     "train": ("cr:TrainingSplit", "rows a model fits on"),
     "valid": ("cr:ValidationSplit", "rows for early stopping and tuning (from the training side)"),
@@ -170,6 +177,45 @@ def export_scenario(catalog: Catalog, scenario: str, size: Size, out: Path) -> E
         folds=len(split.folds),
         files=tuple(sorted(p.name for p in out.iterdir())),
     )
+
+
+def description_path(out: Path, scenario_id: str) -> Path:
+    """Where `export_description` puts `scenario_id`'s description under `out`: the
+    boards' layout, so `out/<domain>/<name>.croissant.json` sits beside `<name>.html`."""
+    return out / f"{scenario_id}{DESCRIPTION_SUFFIX}"
+
+
+def described_data_sha(path: Path) -> str | None:
+    """The data sha256 that a description written here names; None when it names none or
+    cannot be read (so a page links a description only of the data its board ran on)."""
+    try:
+        made = json.loads(path.read_text(encoding="utf-8")).get("measurementTechnique", "")
+    except (OSError, ValueError, AttributeError):
+        return None
+    found = re.search(rf"{DATA_SHA_LABEL} ([0-9a-f]{{64}})", str(made))
+    return found.group(1) if found else None
+
+
+def export_description(catalog: Catalog, scenario: str, size: Size, out: Path) -> Path:
+    """Write only `scenario`'s Croissant description at `size`, as
+    `description_path(out, id)` (`out` may hold other files). The data are exported to a
+    temporary folder and dropped; the description's text says so and names the command
+    that writes the files it lists."""
+    spec = catalog.scenario(scenario).spec
+    target = description_path(out.expanduser().resolve(), spec.id)
+    with tempfile.TemporaryDirectory(prefix="assay-export-") as tmp:
+        summary = export_scenario(catalog, scenario, size, Path(tmp) / "data")
+        description = json.loads(summary.description.read_text(encoding="utf-8"))
+    description["description"] += (
+        " The data files are not kept beside this description: "
+        f"`assay data export {spec.id} --size {size} --out DIR` writes them "
+        "with the sha256 listed here."
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp")
+    staging.write_text(json.dumps(description, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    staging.replace(target)
+    return target
 
 
 # ----------------------------------------------------------------------------- tables
@@ -368,7 +414,7 @@ def _description(
             if generated
             else ""
         )
-        + f"; data sha256 {meta.sha256}."
+        + f"; {DATA_SHA_LABEL} {meta.sha256}."
     )
     protocol = spec.protocol.for_size(size)
     notes = " ".join([*meta.notes, *view.notes])

@@ -26,7 +26,7 @@ from typing import Any
 
 from assay.evaluation.stats import interval_text
 from assay.publish.board import BOUND_NOTE, Board, Entry, has_bounds
-from assay.publish.croissant import exportable
+from assay.publish.croissant import described_data_sha, description_path, exportable
 from assay.publish.rendering import (
     atomic_write,
     best_text,
@@ -163,7 +163,27 @@ def _references(board: Board) -> str:
     )
 
 
-def _data_card(board: Board) -> str:
+def _croissant(board: Board, out_dir: Path) -> str:
+    """The board's Croissant description, linked when `assay data export --description-only`
+    wrote it beside the page for the data the board ran on; else the command that writes
+    it with the data."""
+    command = (
+        f"<code>assay data export {_e(board.scenario)} --size {_e(board.size)} --out DIR</code>"
+    )
+    description = description_path(out_dir, board.slug)
+    if description.is_file() and described_data_sha(description) == board.data_sha:
+        return (
+            f'<a href="{_e(description.name)}">{_e(description.name)}</a> describes these data '
+            "and their folds (MLCommons Croissant 1.0, each file with its sha256); "
+            f"{command} writes the files it lists"
+        )
+    return (
+        f"{command} writes these data in open formats with their folds and "
+        "<code>croissant.json</code> (MLCommons Croissant 1.0)"
+    )
+
+
+def _data_card(board: Board, out_dir: Path) -> str:
     card = board.dataset
     items: list[tuple[str, str]] = []
     if card:
@@ -188,14 +208,7 @@ def _data_card(board: Board) -> str:
             )
         )
     if exportable(board.scenario):  # folds of rows (not a closed loop)
-        items.append(
-            (
-                "Croissant",
-                f"<code>assay data export {_e(board.scenario)} --size {_e(board.size)} "
-                "--out DIR</code> writes these data in open formats with their folds and "
-                "<code>croissant.json</code> (MLCommons Croissant 1.0)",
-            )
-        )
+        items.append(("Croissant", _croissant(board, out_dir)))
     items += [
         ("data sha256", f"<code>{_e(board.data_sha)}</code>"),
         ("split sha256", "<br>".join(f"<code>{_e(s)}</code>" for s in board.split_shas)),
@@ -311,7 +324,7 @@ def board_page(board: Board, out_dir: Path) -> str:
         f'<h2>Plot</h2>\n<figure><img src="{_e(name)}.png" alt="{_e(board.scenario)} '
         'entries with 95 % intervals and published references"></figure>\n'
         f"{extra}"
-        f"<h2>Data card</h2>\n{_data_card(board)}\n"
+        f"<h2>Data card</h2>\n{_data_card(board, out_dir)}\n"
         f"<h2>Published references</h2>\n{_references(board)}\n"
     )
     return _page(f"{board.title} - Assay", 1, body)
