@@ -78,7 +78,7 @@ def test_parents_created_twice_fold_into_the_oldest(installed_catalog: Catalog) 
     child = tracker.record_unit(spec, folded.info.run_id, execute_unit(task, installed_catalog))
     tracker.finish_parent(spec, folded.info.run_id, task.parent_key)
     assert tracker.client.get_run(child).data.tags["mlflow.parentRunId"] == oldest
-    assert tracker.client.get_run(oldest).data.tags["assay.engine.units"] == "1"
+    assert tracker.client.get_run(oldest).data.tags["assay.units"] == "1"
     assert tracker.resume_state(spec).parents == {task.parent_key: oldest}
 
 
