@@ -233,6 +233,9 @@ class Deployment:
             "MLFLOW_AUTH_CONFIG_PATH": str(self.root / "basic_auth.ini"),
             "MLFLOW_AUTH_ADMIN_PASSWORD": self.password,
             "MLFLOW_FLASK_SERVER_SECRET_KEY": self.secret_key,
+            # No job runner: its seven Huey consumers (GenAI scorers, online scoring, trace
+            # archival, none of which Assay uses) poll all the time beside the workers.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }
         self._start(
             "mlflow",

@@ -36,11 +36,11 @@ import mlflow
 import pandas as pd
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from assay.data.dataset import DatasetMetadata
 from assay.engine import ownership, remote
+from assay.engine.client import TrackingClient, log_batches
 from assay.engine.store import open_store
 from assay.engine.units import UnitResult, UnitTask, distribution_version, hardware_tags
 from assay.evaluation.stats import describe
@@ -188,23 +188,21 @@ class ResumeState:
     """Run id -> the stored run of each recorded unit (its metrics, for summaries)."""
 
 
-def _batched(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class Tracker:
     """Writes runs from the driver. Nothing here is called from a worker."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.tracking_uri: str = tracking_uri or mlflow.get_tracking_uri()
         open_store(self.tracking_uri)
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.client = TrackingClient(tracking_uri=self.tracking_uri)
         if remote.is_server(self.tracking_uri):  # a shared server may restart mid-suite
             remote.configure_for_server()
             retrying = remote.RetryingClient(self.client, self.tracking_uri, remote.retry_bound_s())
-            self.client = cast(MlflowClient, retrying)  # the same methods, retried
+            self.client = cast(TrackingClient, retrying)  # the same methods, retried
         self._experiments: dict[str, str] = {}
+        self._artifact_uris: dict[str, str] = {}
+        """Run id -> artifact URI of the unit runs this driver created and has not yet
+        recorded: their artifacts are written there without asking the store first."""
         self.owner = ownership.Owner.current()
         self.lease_s = ownership.lease_s()
 
@@ -297,6 +295,7 @@ class Tracker:
     def abandon(self, run_id: str, reason: str) -> None:
         """Mark a run that will never be completed: status KILLED, the reason in a tag.
         Boards and resume read FINISHED and FAILED runs only."""
+        self._artifact_uris.pop(run_id, None)
         try:
             self.client.set_tag(run_id, ownership.ABANDONED, reason[:4000])
         except MlflowException as exc:
@@ -369,6 +368,7 @@ class Tracker:
         mine = self.client.create_run(
             experiment_id, run_name=f"{task.unit}-s{task.seed}", tags=tags
         ).info
+        self._artifact_uris[mine.run_id] = mine.artifact_uri
         now = time.time()
         for run in self._search(experiment_id, _unit_filter(task)):
             info = run.info
@@ -386,7 +386,7 @@ class Tracker:
                     continue
                 if (info.start_time, info.run_id) > (mine.start_time, mine.run_id):
                     continue  # a younger claim: its driver gives way when it sees this one
-            self.client.delete_run(mine.run_id)
+            self.discard(mine.run_id)
             return None
         return str(mine.run_id)
 
@@ -399,6 +399,7 @@ class Tracker:
         return ownership.Heartbeat(beat, self.lease_s / 4)
 
     def discard(self, run_id: str) -> None:
+        self._artifact_uris.pop(run_id, None)
         self.client.delete_run(run_id)
 
     def parent_run(
@@ -443,8 +444,7 @@ class Tracker:
         params = [
             Param(f"model.{k}", _param_value(v)) for k, v in sorted(task.model.params.items())
         ]
-        for batch in _batched(params, 100):
-            self.client.log_batch(run.info.run_id, params=batch)
+        log_batches(self.client, run.info.run_id, params=params)
         run_id: str = run.info.run_id
         if dataset is not None:
             card = dataclasses.asdict(dataset)
@@ -480,13 +480,15 @@ class Tracker:
         tags |= _folds_tags(task)
         if result.error:
             tags[f"{TAG}error"] = result.error[:4000]
+        logged_tags: list[RunTag] = []
         if run_id is None:
-            run_id = self.client.create_run(
+            info = self.client.create_run(
                 experiment_id, run_name=f"{task.unit}-s{task.seed}", tags=tags
-            ).info.run_id
-        else:
-            for batch in _batched([RunTag(k, v) for k, v in tags.items()], 100):
-                self.client.log_batch(run_id, tags=batch)
+            ).info
+            run_id, artifact_uri = info.run_id, info.artifact_uri
+        else:  # the claim: its tags go with the metrics
+            logged_tags = [RunTag(k, v) for k, v in tags.items()]
+            artifact_uri = self._artifact_uris.pop(run_id, "")
         values = {
             **result.metrics,
             "fit_seconds": result.fit_seconds,
@@ -502,16 +504,14 @@ class Tracker:
             if _finite(value)
         ]
         params = [Param("seed", str(task.seed)), Param("unit", task.unit)]
-        self.client.log_batch(run_id, metrics=metrics[:900], params=params)
-        for batch in _batched(metrics[900:], 900):  # MLflow takes 1,000 metrics per batch
-            self.client.log_batch(run_id, metrics=batch)
+        log_batches(self.client, run_id, metrics=metrics, params=params, tags=logged_tags)
         self._log_dataset(run_id, task)
         if result.predictions:
             buffer = io.StringIO()
             pd.DataFrame(result.predictions).to_csv(buffer, index=False)
-            self.client.log_text(run_id, buffer.getvalue(), "predictions.csv")
+            self._log_text(run_id, artifact_uri, buffer.getvalue(), "predictions.csv")
         if result.error_detail:
-            self.client.log_text(run_id, result.error_detail, "error.txt")
+            self._log_text(run_id, artifact_uri, result.error_detail, "error.txt")
         self.client.set_terminated(run_id, status="FINISHED" if result.ok else "FAILED")
         self._settle_unit(experiment_id, task)
         return run_id
@@ -532,7 +532,7 @@ class Tracker:
         run_id: str = run.info.run_id
         metrics = [Metric(k, v, 0, 0) for k, v in source.data.metrics.items()]
         params = [Param(k, v) for k, v in source.data.params.items()]
-        self.client.log_batch(run_id, metrics=metrics, params=params)
+        log_batches(self.client, run_id, metrics=metrics, params=params)
         self._log_dataset(run_id, task)
         if self.client.list_artifacts(source_id):
             # Through this tracker's client, so a shared server's outage is retried within
@@ -543,6 +543,14 @@ class Tracker:
         self.client.set_terminated(run_id, status="FINISHED")
         self._settle_unit(self.experiment_id(spec), task)
         return run_id
+
+    def _log_text(self, run_id: str, artifact_uri: str, text: str, artifact_file: str) -> None:
+        """An artifact of a unit run, straight to its location when known (a run this
+        driver created), else where the store says (one more request)."""
+        if artifact_uri:
+            self.client.log_text_at(artifact_uri, text, artifact_file)
+        else:
+            self.client.log_text(run_id, text, artifact_file)
 
     def _log_dataset(self, run_id: str, task: UnitTask) -> None:
         """The unit's data as the run's dataset input, its fold as the context."""
