@@ -236,6 +236,7 @@ class Deployment:
             # No job runner: its seven Huey consumers (GenAI scorers, online scoring, trace
             # archival, none of which Assay uses) poll all the time beside the workers.
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",  # offline: MLflow 3 posts usage events
         }
         self._start(
             "mlflow",

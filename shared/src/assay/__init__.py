@@ -5,7 +5,13 @@ protocols, the runner, MLflow tracking and leaderboards. Domain plugins add
 sources, models and scenario files through the `assay.plugins` entry point.
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# Offline at run time: MLflow 3 fetches a telemetry config and posts usage events over the
+# network unless told not to. Set before any module here imports mlflow; a user who wants
+# MLflow's telemetry sets MLFLOW_DISABLE_TELEMETRY=false themselves.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 try:
     __version__ = version("assay")
