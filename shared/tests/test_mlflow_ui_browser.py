@@ -121,7 +121,11 @@ def test_the_runs_page_shows_a_runs_dataset_and_the_description(browser: Any, st
         "Array.from(document.querySelectorAll('[role=columnheader]')).map(h => h.innerText)"
     )
     assert any("Dataset" in header for header in headers), headers
-    assert page.get_by_text(store.title).first.is_visible()  # the experiment's description
+    # The experiment's description: the UI fetches the experiment apart from its runs, so
+    # it may appear after the table (wait_for raises if it never becomes visible).
+    description = page.get_by_text(store.title).first
+    description.wait_for(state="visible", timeout=60_000)
+    assert description.is_visible()
     page.screenshot(path=str(screenshot_dir() / "mlflow-runs-dataset.png"))
     page.close()
 
