@@ -327,6 +327,7 @@ def execute_unit(
     if on_start is not None:  # a parent process times the unit from here, as the unit does
         on_start()
     started = time.perf_counter()
+    checkpoints = checkpoint_folder(task)
     try:
         with time_limit(task.time_limit_s):
             catalog = catalog or process_catalog()
@@ -356,22 +357,22 @@ def execute_unit(
             with (
                 PeakMemory() as memory,
                 limited_threads(threads),
-                unit_checkpoints(checkpoint_folder(task)),
+                unit_checkpoints(checkpoints),
             ):
                 output = evaluation.run(context)
     except TimeLimitExceeded as exc:  # its checkpoints stay: a longer limit goes on from them
         return failed_result(task, str(exc), wall=time.perf_counter() - started)
     except AssayError as exc:
-        discard_checkpoints(checkpoint_folder(task))
+        discard_checkpoints(checkpoints)
         detail = "".join(traceback.format_exception(exc))
         return failed_result(task, str(exc), detail, time.perf_counter() - started)
     except Exception as exc:
-        discard_checkpoints(checkpoint_folder(task))
+        discard_checkpoints(checkpoints)
         detail = "".join(traceback.format_exception(exc))
         return failed_result(
             task, f"{type(exc).__name__}: {exc}", detail, time.perf_counter() - started
         )
-    discard_checkpoints(checkpoint_folder(task))
+    discard_checkpoints(checkpoints)
     return UnitResult(
         task,
         "ok",
