@@ -48,7 +48,9 @@ def test_a_claim_gives_way_to_an_older_live_claim_and_to_a_record(
     assert list(unit_runs(first, installed_catalog)) == [claim]  # withdrawn claims held nothing
 
 
-def test_two_records_of_one_unit_keep_the_oldest(installed_catalog: Catalog) -> None:
+def test_two_records_of_one_unit_keep_the_oldest_when_the_entry_is_summed_up(
+    installed_catalog: Catalog,
+) -> None:
     tracker = Tracker()
     spec = installed_catalog.scenario("testplugin/tiny").spec
     task = one_unit(installed_catalog)
@@ -56,6 +58,8 @@ def test_two_records_of_one_unit_keep_the_oldest(installed_catalog: Catalog) -> 
     result = execute_unit(task, installed_catalog)
     kept = tracker.record_unit(spec, parent, result)
     duplicate = tracker.record_unit(spec, parent, result)
+    # Each driver sums up the entry after its own records: the later one sees both.
+    tracker.finish_parent(spec, parent, task.parent_key)
     runs = unit_runs(tracker, installed_catalog)
     assert runs[kept].info.status == "FINISHED"  # type: ignore[attr-defined]
     assert runs[duplicate].info.status == "KILLED"  # type: ignore[attr-defined]

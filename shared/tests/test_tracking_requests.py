@@ -80,6 +80,11 @@ def test_a_units_record_is_one_batch_and_its_artifacts_need_no_lookup(
     # no `log_text`, which looks the run up before it writes.
     assert {run_id: counting.batches[run_id] for run_id in units} == dict.fromkeys(units, 1)
     assert counting.calls["log_text"] == 0
+    # One search per unit, its claim's. The others are the grid's, whatever its size:
+    # what is recorded and the parents (resume), the parent's fold after its creation,
+    # and the parent and its units when the entry is summed up (duplicates settled there).
+    assert counting.calls["search_runs"] - len(tasks) == 5, counting.calls
+    assert counting.calls["log_inputs"] == len(tasks) + 1  # each unit's data, the parent's
     assert not tracker._artifact_uris  # nothing kept once the units are recorded
     for run_id, result in units.items():
         run = tracker.client.get_run(run_id)

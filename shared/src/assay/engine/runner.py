@@ -5,7 +5,8 @@ dispatched, so workers hit a verified cache. Units already in MLflow are
 skipped, so a suite killed at any point resumes without duplicates or losses.
 A unit another entry already computed (same run key; only the label differs)
 is copied under this entry's parent, not run again.
-Results are written to MLflow by the driver as they arrive. A unit is claimed
+Results are written to MLflow by the driver as they arrive (through a server, on a
+thread of their own beside the next units: `assay.engine.recorder`). A unit is claimed
 in MLflow just before it is dispatched, so drivers sharing a store split the
 work between them, and a unit another live driver holds is left to it.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,6 +25,7 @@ from assay.data.cache import DataCache
 from assay.data.dataset import stable_hash
 from assay.data.user_files import UserFileSource
 from assay.engine.executors import Executor
+from assay.engine.recorder import Recorder
 from assay.engine.tracking import Tracker, stored_result
 from assay.engine.units import Prepared, UnitResult, UnitTask, prepare
 from assay.errors import AssayError, UnknownNameError
@@ -292,31 +295,40 @@ def run_grid(
         heartbeat.add(run_id)
         return True
 
+    def record(computed: UnitResult) -> None:
+        """Every copy of a computed unit, the first on its claim; an entry whose units are
+        all in is summed up on its parent."""
+        claim_key = (computed.task.parent_key, computed.task.run_key)
+        claim_id = claims[claim_key]
+        source_id = ""
+        for copy, task in enumerate(same_key[computed.task.run_key]):
+            result = replace(computed, task=task)
+            spec = specs[task.scenario].spec
+            result.run_id = tracker.record_unit(
+                spec,
+                parents[task.parent_key],
+                result,
+                reused_from=source_id,
+                run_id=None if copy else claim_id,
+            )
+            if not copy:  # the claim is now a record
+                del claims[claim_key]
+                heartbeat.discard(claim_id)
+            source_id = source_id or result.run_id
+            report.shared += int(copy > 0)
+            report.results.append(result)
+            if on_result:
+                on_result(result)
+            remaining[task.parent_key] -= 1
+            if remaining[task.parent_key] == 0:
+                tracker.finish_parent(spec, parents[task.parent_key], task.parent_key)
+                closed.add(task.parent_key)
+
     with tracker.heartbeat() as heartbeat:
         try:
-            for computed in executor.run(distinct, claim=claim):
-                source_id = ""
-                claim_id = claims.pop((computed.task.parent_key, computed.task.run_key))
-                heartbeat.discard(claim_id)
-                for copy, task in enumerate(same_key[computed.task.run_key]):
-                    result = replace(computed, task=task)
-                    spec = specs[task.scenario].spec
-                    result.run_id = tracker.record_unit(
-                        spec,
-                        parents[task.parent_key],
-                        result,
-                        reused_from=source_id,
-                        run_id=None if copy else claim_id,
-                    )
-                    source_id = source_id or result.run_id
-                    report.shared += int(copy > 0)
-                    report.results.append(result)
-                    if on_result:
-                        on_result(result)
-                    remaining[task.parent_key] -= 1
-                    if remaining[task.parent_key] == 0:
-                        tracker.finish_parent(spec, parents[task.parent_key], task.parent_key)
-                        closed.add(task.parent_key)
+            with Recorder(background=tracker.remote) as recorder:
+                for computed in executor.run(distinct, claim=claim):
+                    recorder.submit(functools.partial(record, computed))
         finally:  # interrupted: say so now rather than leave the claims to the lease
             for run_id in claims.values():
                 with contextlib.suppress(Exception):

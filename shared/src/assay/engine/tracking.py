@@ -195,7 +195,10 @@ class Tracker:
         self.tracking_uri: str = tracking_uri or mlflow.get_tracking_uri()
         open_store(self.tracking_uri)
         self.client = TrackingClient(tracking_uri=self.tracking_uri)
-        if remote.is_server(self.tracking_uri):  # a shared server may restart mid-suite
+        self.remote = remote.is_server(self.tracking_uri)
+        """Each write is a request to a server (`assay.engine.recorder` writes beside the
+        next units' work)."""
+        if self.remote:  # a shared server may restart mid-suite
             remote.configure_for_server()
             retrying = remote.RetryingClient(self.client, self.tracking_uri, remote.retry_bound_s())
             self.client = cast(TrackingClient, retrying)  # the same methods, retried
@@ -322,17 +325,6 @@ class Tracker:
             self.abandon(run.info.run_id, f"duplicate of run {ordered[0].info.run_id}")
         return ordered[0]
 
-    def _settle_unit(self, experiment_id: str, task: UnitTask) -> None:
-        """Keep one terminal run per unit (parent key, run key) when drivers raced on it.
-        Of two drivers finishing the same unit, the later one sees both runs."""
-        runs = [
-            run
-            for run in self._search(experiment_id, _unit_filter(task))
-            if run.info.status in ("FINISHED", "FAILED")
-        ]
-        if len(runs) > 1:
-            self._keep_oldest(runs)
-
     def _fold_parents(self, runs: list[Any]) -> str:
         """The oldest of the parents of one entry; the others are folded into it: their
         children point at it and they are marked abandoned. Folded ones are looked at
@@ -388,6 +380,7 @@ class Tracker:
                     continue  # a younger claim: its driver gives way when it sees this one
             self.discard(mine.run_id)
             return None
+        self._log_dataset(mine.run_id, task)
         return str(mine.run_id)
 
     def heartbeat(self) -> ownership.Heartbeat:
@@ -505,7 +498,8 @@ class Tracker:
         ]
         params = [Param("seed", str(task.seed)), Param("unit", task.unit)]
         log_batches(self.client, run_id, metrics=metrics, params=params, tags=logged_tags)
-        self._log_dataset(run_id, task)
+        if not logged_tags:  # a claim has its dataset from `claim_unit`
+            self._log_dataset(run_id, task)
         if result.predictions:
             buffer = io.StringIO()
             pd.DataFrame(result.predictions).to_csv(buffer, index=False)
@@ -513,7 +507,6 @@ class Tracker:
         if result.error_detail:
             self._log_text(run_id, artifact_uri, result.error_detail, "error.txt")
         self.client.set_terminated(run_id, status="FINISHED" if result.ok else "FAILED")
-        self._settle_unit(experiment_id, task)
         return run_id
 
     def reuse_unit(self, spec: ScenarioSpec, parent_id: str, task: UnitTask, source_id: str) -> str:
@@ -541,7 +534,6 @@ class Tracker:
                 local = self.client.download_artifacts(source_id, "", scratch)
                 self.client.log_artifacts(run_id, local)
         self.client.set_terminated(run_id, status="FINISHED")
-        self._settle_unit(self.experiment_id(spec), task)
         return run_id
 
     def _log_text(self, run_id: str, artifact_uri: str, text: str, artifact_file: str) -> None:
@@ -561,11 +553,19 @@ class Tracker:
     def finish_parent(self, spec: ScenarioSpec, parent_id: str, parent_key: str) -> None:
         """Summarise every recorded child (this session's and earlier ones) on the parent."""
         parent_id = self._one_parent(self.experiment_id(spec), parent_key)
+        records: dict[str, list[Any]] = {}
+        for run in self._unit_runs(self.experiment_id(spec)):
+            if run.data.tags.get(f"{TAG}parent_key") == parent_key and run.info.status in (
+                "FINISHED",
+                "FAILED",
+            ):  # not claims, nor abandoned runs
+                records.setdefault(run.data.tags.get(f"{TAG}run_key", run.info.run_id), []).append(
+                    run
+                )
+        # Two drivers that both recorded a unit (one took the other's claim for gone) keep
+        # one: each driver's summary comes after its own records, so the later sees both.
         children = [
-            run
-            for run in self._unit_runs(self.experiment_id(spec))
-            if run.data.tags.get(f"{TAG}parent_key") == parent_key
-            and run.info.status in ("FINISHED", "FAILED")  # not claims, nor abandoned runs
+            self._keep_oldest(runs) if len(runs) > 1 else runs[0] for runs in records.values()
         ]
         ok = [run for run in children if run.info.status == "FINISHED"]
         summary: dict[str, float] = {}
