@@ -6,8 +6,8 @@
    of the counts. Both normalisations start from the same count matrix (as the
    reader returns it) and leave it as it is, so scanpy's time includes the float32
    AnnData it works on in place; its in-place time alone is printed too. Best of
-   three calls each. Then the counts reader beside pandas' and anndata's own CSV readers on one
-   synthetic count CSV of celltypist's shape, written here.
+   three calls each. Then the counts reader beside pandas' and anndata's own CSV
+   readers on one synthetic count CSV of celltypist's shape, written here.
 2. Windowing throughput (bases/s) on pyrodigal's bundled NCTC11397 genome
    (2.46 Mb): cutting and labelling 240-bp windows, k-mer (k=4) and one-hot
    featurisation, beside pyrodigal's own gene finding (train + find).
