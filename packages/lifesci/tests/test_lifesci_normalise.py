@@ -82,3 +82,20 @@ def test_zero_entries_stay_positive_zero_as_on_the_numpy_path() -> None:
     numpy_path = log_normalise(np.asfortranarray(counts), -0.5)
     assert fast.tobytes() == np.ascontiguousarray(numpy_path).tobytes()
     assert not np.signbit(fast[counts == 0]).any()
+
+
+def test_the_plugins_warm_up_loads_the_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled (or loaded from numba's cache) before a unit's clock starts, like
+    scanpy's kernels; then both precisions are ready."""
+    from assay_lifesci import annotation
+    from assay_lifesci.plugin import plugin
+
+    calls: list[str] = []
+    monkeypatch.setattr(annotation, "warm_up", lambda: calls.append("scanpy"))
+    monkeypatch.setattr(normalise, "warm_up", lambda: calls.append("normalise"))
+    assert plugin.warm_up is not None
+    plugin.warm_up()
+    assert calls == ["scanpy", "normalise"]
+    monkeypatch.undo()
+    normalise.warm_up()
+    assert len(normalise._row_stats.signatures) == len(normalise._look_up.signatures) == 2
