@@ -21,14 +21,12 @@ def formula(counts: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
 
 
 def raw_counts(dtype: type) -> npt.NDArray[Any]:
-    """Sparse, heavy-tailed counts with an empty cell, a one-count cell and a cell
-    holding the largest count that gets a table."""
+    """Sparse, heavy-tailed counts with an empty cell and a one-count cell."""
     rng = np.random.default_rng(1)
     counts = rng.poisson(0.1, (23, 517)) * rng.geometric(0.05, (23, 517))
     counts[4] = 0
     counts[9] = 0
     counts[9, 100] = 1
-    counts[17, 3] = MAX_COUNT
     return np.ascontiguousarray(counts, dtype=dtype)
 
 
@@ -48,6 +46,27 @@ def test_counts_take_the_kernels_and_give_the_formulas_bytes(
     assert fast.flags.c_contiguous
     assert fast.tobytes() == formula(counts).tobytes()
     assert log_normalise(counts).tobytes() == fast.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_largest_count_with_a_table_still_takes_the_kernels(dtype: type) -> None:
+    counts = raw_counts(dtype)
+    counts[17, 3] = MAX_COUNT
+    fast = log_normalise_counts(counts, 1e4)
+    assert fast is not None
+    assert fast.tobytes() == formula(counts).tobytes()
+
+
+def test_tables_larger_than_their_block_go_the_numpy_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cell's table holds every count up to its largest: with few genes and large
+    counts it would outgrow the matrix, so numpy's path is taken."""
+    monkeypatch.setattr(normalise, "BLOCK_ENTRIES", 517)
+    counts = raw_counts(np.float64)
+    counts[17, 3] = 600
+    assert log_normalise_counts(counts, 1e4) is None
+    assert log_normalise(counts).tobytes() == formula(counts).tobytes()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

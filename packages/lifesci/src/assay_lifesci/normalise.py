@@ -10,7 +10,8 @@ operations on the same inputs, without a pass over the zeros for each step.
 A row total summed in another order than numpy's is still the same number when every
 entry is a non-negative integer and the total stays below 2**mantissa bits (every
 partial sum is then exact). A matrix with anything else (fractions, negatives, -0.0,
-NaN, a count beyond `MAX_COUNT`) returns None: the caller's numpy path handles it.
+NaN, a count beyond `MAX_COUNT`, tables that would outgrow their block) returns None:
+the caller's numpy path handles it.
 
 Imported only when a matrix is normalised, as numba takes a moment to import; the
 kernels are compiled once per machine (`cache=True`) and loaded by `warm_up`.
@@ -83,15 +84,20 @@ def log_normalise_counts(
             or not np.all(block_totals < exact_below)
         ):
             return None
-        peak = peaks[start:stop].view(dtype)
+        widths = peaks[start:stop].view(dtype).astype(np.intp) + 1
+        n_entries = int(widths.sum())
+        if n_entries > max(BLOCK_ENTRIES, (stop - start) * n_columns):
+            return None  # tables larger than the block: no gain, and memory
         # The formula's factor: target_sum / total in the input's precision.
         total = block_totals.astype(dtype)
         factor = target_sum / np.where(total > 0, total, 1.0)
-        widths = peak.astype(np.intp) + 1
         starts = np.cumsum(widths) - widths
         offsets[start:stop] = starts
-        count = np.arange(starts[-1] + widths[-1]) - np.repeat(starts, widths)
-        tables = np.log1p(count.astype(dtype) * np.repeat(factor, widths)).astype(np.float32)
+        count = np.arange(n_entries)
+        count -= np.repeat(starts, widths)  # each cell's counts, 0 to its largest
+        scaled = count.astype(dtype)
+        scaled *= np.repeat(factor, widths)
+        tables = np.log1p(scaled, out=scaled).astype(np.float32)
         tables[starts] = 0.0  # a zero entry stays +0.0 whatever the factor
         _look_up(counts, start, stop, tables, offsets, out)
     return out
