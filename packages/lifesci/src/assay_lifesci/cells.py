@@ -79,7 +79,16 @@ def log_normalise(counts: npt.NDArray[Any], target_sum: float = TARGET_SUM) -> n
 
     Bit for bit `log1p(counts * (target_sum / totals)).astype(float32)` in the input's
     precision, but computed on the non-zero entries only (most of a count matrix is
-    zero, and log1p(0) = 0), a cache-sized block at a time."""
+    zero, and log1p(0) = 0), a cache-sized block at a time. Raw counts held as C-ordered
+    floats take numba kernels instead (`normalise`): one read from memory, and log1p of
+    each cell's distinct counts only, for the same bytes."""
+    raw_floats = counts.dtype in (np.float64, np.float32) and counts.flags.c_contiguous
+    if raw_floats and counts.ndim == 2 and counts.size:
+        from assay_lifesci.normalise import log_normalise_counts
+
+        fast = log_normalise_counts(counts, target_sum)
+        if fast is not None:
+            return fast
     totals = counts.sum(axis=1, keepdims=True)
     factor = (target_sum / np.where(totals > 0, totals, 1.0)).ravel()
     n_rows, n_columns = counts.shape

@@ -15,10 +15,13 @@ from assay_lifesci import __version__
 
 
 def warm_up() -> None:
-    """Compile scanpy's numba kernels before the first unit's clock starts."""
+    """Compile scanpy's numba kernels and log_normalise's before the first unit's clock
+    starts."""
     from assay_lifesci.annotation import warm_up as warm_scanpy
+    from assay_lifesci.normalise import warm_up as warm_normalise
 
     warm_scanpy()
+    warm_normalise()
 
 
 plugin = Plugin(
