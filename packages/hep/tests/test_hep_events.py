@@ -9,7 +9,7 @@ import fastjet
 import numpy as np
 import pytest
 import pythia8mc
-from assay_hep.events import PARTICLE_ETA_MAX, EventBatch, Record
+from assay_hep.events import PARTICLE_ETA_MAX, EventBatch, Record, Visibility
 from assay_hep.generator import (
     JET_R,
     RESONANCE_ID,
@@ -28,7 +28,7 @@ def test_next_batch_records_match_the_event_methods(label: str) -> None:
     spec = ChunkSpec(label, 4711, 1, 500.0, 1000.0, 2.0, 450.0, 1100.0, 128)
     batched, stepped = make_pythia(spec.settings()), make_pythia(spec.settings())
     record = EventBatch.from_awkward(batched.nextBatch(N_EVENTS, "none"))
-    visible = record.visible({}, batched.particleData)
+    visible = record.visible(Visibility(batched.particleData))
     k = 0
     for ok in record.ok.tolist():
         assert stepped.next() == ok  # the same events, one next() after the other

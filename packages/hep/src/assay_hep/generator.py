@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pythia8mc  # type: ignore[import-not-found]
 
-from assay_hep.events import EventBatch, Record
+from assay_hep.events import EventBatch, Record, Visibility
 from assay_hep.substructure import new_pseudojet, silence_banner, substructure_table
 
 # fastjet's SWIG layer (pinned 3.5.2.0): the C++ cluster sequence without the proxy class.
@@ -182,17 +182,18 @@ class StageClock:
 def _selected_jets(
     record: Record,
     particles: npt.NDArray[np.float64],
+    pseudojets: list[Any],
     spec: ChunkSpec,
     definition: Any,
     clock: StageClock,
 ) -> list[npt.NDArray[np.float64]]:
-    """The event's jets that pass the cuts and, for a signal, contain the decay partons."""
+    """The event's jets that pass the cuts and, for a signal, contain the decay partons.
+
+    `pseudojets` are the event's `particles` as FastJet inputs, in the same order.
+    """
     if len(particles) == 0:
         return []
     clock.start("clustering")
-    # Bare SWIG PseudoJets: the Python proxy class costs 2 us per particle; same C++ object.
-    # map over the four columns: no Python frame or argument tuple per particle.
-    pseudojets = list(map(new_pseudojet, *particles.T.tolist()))
     sequence = _swig_cluster_sequence(pseudojets, definition)
     resonance = RESONANCE_ID.get(spec.label)
     groups: list[list[tuple[float, float]]] | None = None
@@ -238,7 +239,7 @@ def generate_chunk(
     pythia = make_pythia(spec.settings())
     silence_banner()
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
-    is_visible: dict[int, bool] = {}
+    visibility = Visibility(pythia.particleData)
     jets: list[npt.NDArray[np.float64]] = []
     events = 0
     limit = MAX_EVENTS_PER_JET * spec.n_jets
@@ -248,8 +249,16 @@ def generate_chunk(
         batch = pythia.nextBatch(size, "none")  # "none": a failed event is a None entry
         clock.start("event record")
         record = EventBatch.from_awkward(batch)
-        visible = record.visible(is_visible, pythia.particleData)
-        rows = np.stack([record.px, record.py, record.pz, record.e], axis=1)
+        # The visible particles of the whole batch, record after record: event k's are
+        # rows bounds[k]:bounds[k + 1], made into FastJet inputs once per batch.
+        kept = np.flatnonzero(record.visible(visibility))
+        columns = (record.px[kept], record.py[kept], record.pz[kept], record.e[kept])
+        particles = np.stack(columns, axis=1)
+        bounds = np.searchsorted(kept, record.offsets).tolist()
+        starts = record.offsets.tolist()
+        # Bare SWIG PseudoJets: the Python proxy class costs 2 us per particle; same C++
+        # object. map over the four columns: no Python frame or argument tuple per particle.
+        pseudojets = list(map(new_pseudojet, *(column.tolist() for column in columns)))
         k = 0
         for ok in record.ok.tolist():
             events += 1
@@ -257,11 +266,16 @@ def generate_chunk(
                 raise RuntimeError(f"chunk {spec}: {events} events gave only {len(jets)} jets")
             if not ok:
                 continue
-            a, b = int(record.offsets[k]), int(record.offsets[k + 1])
-            k += 1
+            low, high = bounds[k], bounds[k + 1]
             jets += _selected_jets(
-                Record(record, a, b), rows[a:b][visible[a:b]], spec, definition, clock
+                Record(record, starts[k], starts[k + 1]),
+                particles[low:high],
+                pseudojets[low:high],
+                spec,
+                definition,
+                clock,
             )
+            k += 1
             if len(jets) >= spec.n_jets:
                 break
     jets = jets[: spec.n_jets]
