@@ -53,6 +53,31 @@ def test_next_batch_records_match_the_event_methods(label: str) -> None:
         assert one.decay_partons(RESONANCE_ID[label])  # every signal event has its resonance
 
 
+class _CountingParticleData:
+    """Visible: odd ids; counts the questions."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def isVisible(self, pid: int) -> bool:
+        self.asked.append(pid)
+        return pid % 2 == 1
+
+
+def test_visibility_table_asks_each_id_once_and_covers_any_id_range() -> None:
+    data = _CountingParticleData()
+    visibility = Visibility(data)  # type: ignore[arg-type]
+    first = np.array([211, -211, 22, 211, 2112], dtype=np.int64)
+    np.testing.assert_array_equal(visibility.of(first), first % 2 == 1)
+    # a wider range keeps what is known; ids far apart take the per-id path
+    wider = np.array([-5_000, 211, 9_000, 22], dtype=np.int64)
+    np.testing.assert_array_equal(visibility.of(wider), wider % 2 == 1)
+    far = np.array([1, 1_000_000_021, 211, -1_000_000_021], dtype=np.int64)
+    np.testing.assert_array_equal(visibility.of(far), far % 2 == 1)
+    assert data.asked[:6] == [-211, 22, 211, 2112, -5_000, 9_000]  # each id asked once
+    assert visibility.of(np.zeros(0, dtype=np.int64)).shape == (0,)
+
+
 def _reference_chunk(spec: ChunkSpec) -> dict[str, np.ndarray]:
     """The chunk read particle by particle through Pythia's and FastJet's Python objects,
     from a Pythia that reads its XML files itself."""

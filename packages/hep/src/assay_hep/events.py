@@ -56,16 +56,16 @@ class EventBatch:
         """id, status, daughter1, daughter2 as memoryviews: one entry is read as a Python
         int at list speed, where indexing the numpy array makes a numpy scalar."""
         return (
-            memoryview(self.id),
-            memoryview(self.status),
-            memoryview(self.daughter1),
-            memoryview(self.daughter2),
+            self.id.data,
+            self.status.data,
+            self.daughter1.data,
+            self.daughter2.data,
         )
 
     @cached_property
     def momentum_views(self) -> tuple[memoryview, memoryview, memoryview]:
         """px, py, pz as memoryviews (an entry is a Python float, the same double)."""
-        return memoryview(self.px), memoryview(self.py), memoryview(self.pz)
+        return self.px.data, self.py.data, self.pz.data
 
     @classmethod
     def from_awkward(cls, batch: ak.Array) -> EventBatch:
@@ -175,7 +175,8 @@ class Visibility:
                 visible = self._is_visible(pid)
                 self._table[pid - self._lowest] = self._VISIBLE if visible else self._INVISIBLE
             codes = self._table[ids - self._lowest]
-        return codes == self._VISIBLE
+        visible_flags: npt.NDArray[np.bool_] = codes == self._VISIBLE
+        return visible_flags
 
     def _is_visible(self, pid: int) -> bool:
         return bool(self._particle_data.isVisible(pid))

@@ -48,9 +48,18 @@ def physics_versions() -> dict[str, str]:
 JET_R = 0.8
 MATCH_DR = 0.8
 EVENT_BATCH_FIRST = 32
-EVENT_BATCH_MIN = 8
+EVENT_BATCH_MIN = 4
 EVENT_BATCH_MAX = 200
 """Events per `nextBatch`: enough to spread its fixed cost, few enough to waste little."""
+ESTIMATE_SHARE = 0.8
+"""Share of the missing events (as the jets per event so far estimate them) asked for at once.
+
+A surplus event costs Pythia a whole event (about 1.2 ms for tops) and is dropped; one
+batch more costs about as much as one event. An estimate a little short is cheaper on
+average: over 40 chunks of 250 jets per class, Pythia's work beyond the events kept (surplus
+events plus batch costs) fell from 2.9 % to 1.6 % for tops and from 3.7 % to 2.2 % for QCD
+against the full estimate with at least 8 events a batch.
+"""
 MAX_EVENTS_PER_JET = 200
 """A chunk that needs more events than this per jet has impossible cuts: stop, do not hang."""
 
@@ -217,12 +226,12 @@ def _selected_jets(
 
 
 def _batch_size(missing: int, jets: int, events: int, allowed: int) -> int:
-    """Events to ask Pythia for next: what the jets per event so far say is missing.
+    """Events to ask Pythia for next: a share of what the jets per event so far say is missing.
 
-    Surplus events of the last batch change nothing but cost Pythia's time, and
-    a batch too few costs only one more call, so the estimate has no margin.
+    Surplus events of the last batch change nothing (the jets are the same) but cost
+    Pythia's time; a batch too few costs one more call (`ESTIMATE_SHARE`).
     """
-    wanted = math.ceil(missing * events / jets) if jets else EVENT_BATCH_FIRST
+    wanted = math.ceil(ESTIMATE_SHARE * missing * events / jets) if jets else EVENT_BATCH_FIRST
     return max(1, min(EVENT_BATCH_MAX, max(EVENT_BATCH_MIN, wanted), allowed))
 
 
@@ -252,13 +261,13 @@ def generate_chunk(
         # The visible particles of the whole batch, record after record: event k's are
         # rows bounds[k]:bounds[k + 1], made into FastJet inputs once per batch.
         kept = np.flatnonzero(record.visible(visibility))
-        columns = (record.px[kept], record.py[kept], record.pz[kept], record.e[kept])
-        particles = np.stack(columns, axis=1)
+        momenta = (record.px[kept], record.py[kept], record.pz[kept], record.e[kept])
+        particles = np.stack(momenta, axis=1)
         bounds = np.searchsorted(kept, record.offsets).tolist()
         starts = record.offsets.tolist()
         # Bare SWIG PseudoJets: the Python proxy class costs 2 us per particle; same C++
         # object. map over the four columns: no Python frame or argument tuple per particle.
-        pseudojets = list(map(new_pseudojet, *(column.tolist() for column in columns)))
+        pseudojets = list(map(new_pseudojet, *(column.tolist() for column in momenta)))
         k = 0
         for ok in record.ok.tolist():
             events += 1
