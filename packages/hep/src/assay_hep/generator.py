@@ -54,11 +54,11 @@ EVENT_BATCH_MAX = 200
 ESTIMATE_SHARE = 0.8
 """Share of the missing events (as the jets per event so far estimate them) asked for at once.
 
-A surplus event costs Pythia a whole event (about 1.2 ms for tops) and is dropped; one
-batch more costs about as much as one event. An estimate a little short is cheaper on
-average: over 40 chunks of 250 jets per class, Pythia's work beyond the events kept (surplus
-events plus batch costs) fell from 2.9 % to 1.6 % for tops and from 3.7 % to 2.2 % for QCD
-against the full estimate with at least 8 events a batch.
+A surplus event costs Pythia a whole event and is dropped; one batch more costs about as
+much as one event (`nextBatch`'s fixed cost and ours). An estimate a little short is cheaper
+on average: replayed on the jets per event of 40 chunks of 250 jets per class, it roughly
+halved Pythia's work beyond the events kept, against the full estimate with at least 8
+events a batch (a single chunk can go either way).
 """
 MAX_EVENTS_PER_JET = 200
 """A chunk that needs more events than this per jet has impossible cuts: stop, do not hang."""
