@@ -9,7 +9,7 @@ import fastjet
 import numpy as np
 import pytest
 import pythia8mc
-from assay_hep.events import PARTICLE_ETA_MAX, EventBatch, Record
+from assay_hep.events import PARTICLE_ETA_MAX, EventBatch, Record, Visibility
 from assay_hep.generator import (
     JET_R,
     RESONANCE_ID,
@@ -28,7 +28,7 @@ def test_next_batch_records_match_the_event_methods(label: str) -> None:
     spec = ChunkSpec(label, 4711, 1, 500.0, 1000.0, 2.0, 450.0, 1100.0, 128)
     batched, stepped = make_pythia(spec.settings()), make_pythia(spec.settings())
     record = EventBatch.from_awkward(batched.nextBatch(N_EVENTS, "none"))
-    visible = record.visible({}, batched.particleData)
+    visible = record.visible(Visibility(batched.particleData))
     k = 0
     for ok in record.ok.tolist():
         assert stepped.next() == ok  # the same events, one next() after the other
@@ -51,6 +51,31 @@ def test_next_batch_records_match_the_event_methods(label: str) -> None:
             if particle.pT() > 0:
                 assert one.eta_phi(i) == (particle.eta(), particle.phi()), i
         assert one.decay_partons(RESONANCE_ID[label])  # every signal event has its resonance
+
+
+class _CountingParticleData:
+    """Visible: odd ids; counts the questions."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def isVisible(self, pid: int) -> bool:
+        self.asked.append(pid)
+        return pid % 2 == 1
+
+
+def test_visibility_table_asks_each_id_once_and_covers_any_id_range() -> None:
+    data = _CountingParticleData()
+    visibility = Visibility(data)  # type: ignore[arg-type]
+    first = np.array([211, -211, 22, 211, 2112], dtype=np.int64)
+    np.testing.assert_array_equal(visibility.of(first), first % 2 == 1)
+    # a wider range keeps what is known; ids far apart take the per-id path
+    wider = np.array([-5_000, 211, 9_000, 22], dtype=np.int64)
+    np.testing.assert_array_equal(visibility.of(wider), wider % 2 == 1)
+    far = np.array([1, 1_000_000_021, 211, -1_000_000_021], dtype=np.int64)
+    np.testing.assert_array_equal(visibility.of(far), far % 2 == 1)
+    assert data.asked[:6] == [-211, 22, 211, 2112, -5_000, 9_000]  # each id asked once
+    assert visibility.of(np.zeros(0, dtype=np.int64)).shape == (0,)
 
 
 def _reference_chunk(spec: ChunkSpec) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from assay_hep.generator import PROCESSES, ChunkSpec
 from assay_hep.metrics import HEP_METRICS, JETCLASS_ORDER, rejection_at
 from assay_hep.sources import PythiaJetSource
 from assay_hep.splits import generator_seeds
-from assay_hep.substructure import jet_substructure
+from assay_hep.substructure import jet_substructure, substructure_table
 from sklearn.metrics import roc_auc_score
 
 
@@ -46,6 +46,28 @@ def test_n_subjettiness_sees_the_number_of_prongs() -> None:
     single = np.array([p4(100, 0.0, 0.0)])
     _, _, taus = jet_substructure(single)
     np.testing.assert_array_equal(taus, 0.0)
+
+
+def test_substructure_of_many_jets_at_once_is_each_jet_alone_to_the_byte() -> None:
+    """The taus of all jets come from one numpy pass: every jet, also one with fewer
+    constituents than axes or none, must get exactly what it gets alone."""
+    rng = np.random.default_rng(7)
+    jets = [
+        np.array(
+            [
+                p4(pt, eta, phi)
+                for pt, eta, phi in rng.uniform([1, -0.5, -0.5], [300, 0.5, 0.5], (n, 3))
+            ]
+        ).reshape(-1, 4)
+        for n in (40, 0, 1, 3, 4, 17, 2)
+    ]
+    together = substructure_table(jets)
+    for i, jet in enumerate(jets):
+        alone = substructure_table([jet])
+        for name, column in together.items():
+            assert column[i].tobytes() == alone[name][0].tobytes(), (name, len(jet))
+    assert together["jet_tau4"][3] == 0.0  # 3 constituents: no tau4
+    assert together["jet_tau3"][3] > 0.0
 
 
 def test_particle_features_are_padded_and_masked() -> None:

@@ -51,6 +51,22 @@ class EventBatch:
     pz: FloatArray
     e: FloatArray
 
+    @cached_property
+    def int_views(self) -> tuple[memoryview, memoryview, memoryview, memoryview]:
+        """id, status, daughter1, daughter2 as memoryviews: one entry is read as a Python
+        int at list speed, where indexing the numpy array makes a numpy scalar."""
+        return (
+            self.id.data,
+            self.status.data,
+            self.daughter1.data,
+            self.daughter2.data,
+        )
+
+    @cached_property
+    def momentum_views(self) -> tuple[memoryview, memoryview, memoryview]:
+        """px, py, pz as memoryviews (an entry is a Python float, the same double)."""
+        return self.px.data, self.py.data, self.pz.data
+
     @classmethod
     def from_awkward(cls, batch: ak.Array) -> EventBatch:
         layout = batch.layout
@@ -112,15 +128,10 @@ class EventBatch:
             e=flat(prt.p.e, np.float64),
         )
 
-    def visible(self, is_visible: dict[int, bool], particle_data: Any) -> npt.NDArray[np.bool_]:
+    def visible(self, visibility: Visibility) -> npt.NDArray[np.bool_]:
         """Final, visible, |eta| < 3: the particles the jets are clustered from."""
         final = np.flatnonzero(self.status > 0)
-        final_ids = self.id[final]
-        for pid in np.unique(final_ids).tolist():
-            if pid not in is_visible:
-                is_visible[pid] = bool(particle_data.isVisible(pid))
-        visible_ids = np.array([k for k, v in is_visible.items() if v], dtype=np.int64)
-        rows = final[np.isin(final_ids, visible_ids)]
+        rows = final[visibility.of(self.id[final])]
         # Pythia's |eta| = log((|p| + |pz|) / max(TINY, pT)); the ratio is exact in numpy
         px, py, pz = self.px[rows], self.py[rows], self.pz[rows]
         pt = np.sqrt(px * px + py * py)
@@ -132,6 +143,57 @@ class EventBatch:
         keep = np.zeros(len(self.status), dtype=np.bool_)
         keep[rows[inside]] = True
         return keep
+
+
+class Visibility:
+    """`ParticleData::isVisible` per particle id, asked once per id and kept in a table
+    indexed by id, so that a batch's particles are looked up in one numpy gather."""
+
+    _UNKNOWN, _VISIBLE, _INVISIBLE = 0, 1, 2
+    MAX_SPAN = 1 << 22
+    """Ids further apart than this (exotic codes) are looked up one distinct id at a time."""
+
+    def __init__(self, particle_data: Any) -> None:
+        self._particle_data = particle_data
+        self._lowest = 0
+        self._table = np.zeros(0, dtype=np.int8)
+
+    def of(self, ids: IntArray) -> npt.NDArray[np.bool_]:
+        """Whether each of `ids` is visible."""
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.bool_)
+        low, high = int(ids.min()), int(ids.max())
+        if high - low >= self.MAX_SPAN:
+            distinct = np.unique(ids)
+            flags = np.array([self._is_visible(pid) for pid in distinct.tolist()], dtype=np.bool_)
+            return flags[np.searchsorted(distinct, ids)]
+        self._cover(low, high)
+        codes = self._table[ids - self._lowest]
+        unknown = codes == self._UNKNOWN
+        if unknown.any():
+            for pid in np.unique(ids[unknown]).tolist():
+                visible = self._is_visible(pid)
+                self._table[pid - self._lowest] = self._VISIBLE if visible else self._INVISIBLE
+            codes = self._table[ids - self._lowest]
+        visible_flags: npt.NDArray[np.bool_] = codes == self._VISIBLE
+        return visible_flags
+
+    def _is_visible(self, pid: int) -> bool:
+        return bool(self._particle_data.isVisible(pid))
+
+    def _cover(self, low: int, high: int) -> None:
+        """Grow the table to hold ids low..high (what it knows is kept)."""
+        size = len(self._table)
+        if size and self._lowest <= low and high < self._lowest + size:
+            return
+        lowest = min(low, self._lowest) if size else low
+        highest = max(high, self._lowest + size - 1) if size else high
+        if highest - lowest >= self.MAX_SPAN:  # keep the table small: start again on this range
+            lowest, highest, size = low, high, 0
+        table = np.zeros(highest - lowest + 1, dtype=np.int8)
+        if size:
+            table[self._lowest - lowest : self._lowest - lowest + size] = self._table
+        self._lowest, self._table = lowest, table
 
 
 @dataclass(frozen=True)
@@ -146,16 +208,11 @@ class Record:
         return self.stop - self.start
 
     @cached_property
-    def _lists(self) -> tuple[list[int], list[int], list[int], list[int]]:
-        """id, status, daughter1, daughter2 as Python lists: the walks below index them often."""
+    def _lists(self) -> tuple[memoryview, memoryview, memoryview, memoryview]:
+        """id, status, daughter1, daughter2 of this event, indexed like lists (an item is a
+        Python int) without converting the record: a walk reads a few dozen of its entries."""
         rows = slice(self.start, self.stop)
-        b = self.batch
-        return (
-            b.id[rows].tolist(),
-            b.status[rows].tolist(),
-            b.daughter1[rows].tolist(),
-            b.daughter2[rows].tolist(),
-        )
+        return tuple(view[rows] for view in self.batch.int_views)  # type: ignore[return-value]
 
     def daughter_list(self, i: int) -> list[int]:
         """`Particle::daughterList()`."""
@@ -204,7 +261,8 @@ class Record:
     def eta_phi(self, i: int) -> tuple[float, float]:
         """`Particle::eta()`, `Particle::phi()` with Pythia's operations in Pythia's order."""
         k = self.start + i
-        x, y, z = float(self.batch.px[k]), float(self.batch.py[k]), float(self.batch.pz[k])
+        px, py, pz = self.batch.momentum_views
+        x, y, z = px[k], py[k], pz[k]
         p_abs = math.sqrt(x * x + y * y + z * z)
         pt = math.sqrt(x * x + y * y)
         temp = math.log((p_abs + abs(z)) / max(_TINY, pt))

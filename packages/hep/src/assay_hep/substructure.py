@@ -85,56 +85,76 @@ def _soft_drop(jet: Any) -> float:
         current = hard
 
 
-def _taus(p4: FloatArray, axes: list[FloatArray]) -> FloatArray:
-    """tau_1..tau_N given the (eta, phi) of each axis set (vectorised over constituents and
-    over the axes of all N at once)."""
-    pt = np.hypot(p4[:, 0], p4[:, 1])
-    eta = np.arcsinh(p4[:, 2] / np.maximum(pt, 1e-12))
-    phi = np.arctan2(p4[:, 1], p4[:, 0])
-    norm = pt.sum() * R0
-    out = np.zeros(N_TAUS)
-    used = [n for n, axis in enumerate(axes) if len(axis)]
-    if not used:
+_AXIS_SETS = np.array([0, 1, 3, 6])
+"""Where the N exclusive-kT axes of N = 1..4 start in a jet's ten axes (1 + 2 + 3 + 4)."""
+_N_AXES = 10
+
+
+def _taus(p4_per_jet: list[FloatArray], axes: FloatArray) -> FloatArray:
+    """tau_1..tau_N of every jet given its ten axes' (eta, phi), `axes` shaped (jets, 10, 2).
+
+    The distances of all constituents to their jet's axes are one numpy pass over the
+    jets; the sums stay one per jet, over its own constituents (numpy's pairwise sum of
+    the same values in the same order), so each tau is the same double as a jet alone
+    gives.
+    """
+    counts = np.array([len(p4) for p4 in p4_per_jet], dtype=np.int64)
+    out = np.zeros((len(p4_per_jet), N_TAUS))
+    if counts.sum() == 0:
         return out
-    every_axis = np.concatenate([axes[n] for n in used])
-    deta = eta[:, None] - every_axis[None, :, 0]
-    dphi = np.mod(phi[:, None] - every_axis[None, :, 1] + np.pi, 2 * np.pi) - np.pi
-    starts = np.cumsum([0] + [len(axes[n]) for n in used[:-1]])
-    nearest = np.minimum.reduceat(np.sqrt(deta**2 + dphi**2), starts, axis=1)
-    for column, n in enumerate(used):
-        out[n] = float((pt * nearest[:, column]).sum() / norm)
+    flat = np.concatenate(p4_per_jet)
+    pt = np.hypot(flat[:, 0], flat[:, 1])
+    eta = np.arcsinh(flat[:, 2] / np.maximum(pt, 1e-12))
+    phi = np.arctan2(flat[:, 1], flat[:, 0])
+    jet_axes = np.repeat(axes, counts, axis=0)  # each constituent's jet's axes
+    deta = eta[:, None] - jet_axes[:, :, 0]
+    dphi = np.mod(phi[:, None] - jet_axes[:, :, 1] + np.pi, 2 * np.pi) - np.pi
+    nearest = np.minimum.reduceat(np.sqrt(deta**2 + dphi**2), _AXIS_SETS, axis=1)
+    weighted = np.ascontiguousarray(nearest.T) * pt  # (N, constituents): rows are contiguous
+    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    for i, n in enumerate(counts.tolist()):
+        a, b = bounds[i], bounds[i + 1]
+        norm = pt[a:b].sum() * R0
+        for k in range(min(n, N_TAUS)):  # fewer constituents than N: tau_N stays 0
+            out[i, k] = float(weighted[k, a:b].sum() / norm)
     return out
 
 
-def jet_substructure(p4: FloatArray) -> tuple[float, float, FloatArray]:
-    """(mass, soft-drop mass, tau1..tau4) of one jet from its constituents' (px, py, pz, E)."""
+def _jet_shape(p4: FloatArray) -> tuple[float, float, list[list[float]]]:
+    """(mass, soft-drop mass, the (eta, phi) of its N = 1..4 exclusive-kT axes, ten in all,
+    zeros for the N it has too few constituents for) of one jet from its (px, py, pz, E)."""
     total = p4.sum(axis=0)
     mass = float(np.sqrt(max(total[3] ** 2 - total[0] ** 2 - total[1] ** 2 - total[2] ** 2, 0.0)))
+    axes = [[0.0, 0.0]] * _N_AXES
     if len(p4) == 0:
-        return 0.0, 0.0, np.zeros(N_TAUS)
+        return 0.0, 0.0, axes
     silence_banner()
     particles = _pseudojets(p4)
     ca = _cluster_sequence(particles, _CA)
     sd_mass = _soft_drop(ca.exclusive_jets(1)[0])
     kt = _cluster_sequence(particles, _KT)
-    axes: list[FloatArray] = []
-    for n in range(1, N_TAUS + 1):
-        if len(p4) < n:
-            axes.append(np.zeros((0, 2)))
-            continue
-        subjets = kt.exclusive_jets(n)
-        axes.append(
-            np.array([list(map(_eta, subjets)), list(map(_phi_std, subjets))], dtype=np.float64).T
-        )
-    return mass, sd_mass, _taus(p4, axes)
+    found: list[list[float]] = []
+    for n in range(1, min(len(p4), N_TAUS) + 1):
+        found += [[_eta(jet), _phi_std(jet)] for jet in kt.exclusive_jets(n)]
+    return mass, sd_mass, found + axes[len(found) :]
+
+
+def jet_substructure(p4: FloatArray) -> tuple[float, float, FloatArray]:
+    """(mass, soft-drop mass, tau1..tau4) of one jet from its constituents' (px, py, pz, E)."""
+    table = substructure_table([p4])
+    taus = np.array([table[f"jet_tau{k + 1}"][0] for k in range(N_TAUS)])
+    return float(table["jet_mass"][0]), float(table["jet_sdmass"][0]), taus
 
 
 def substructure_table(p4_per_jet: list[FloatArray]) -> dict[str, FloatArray]:
     """Column arrays `jet_mass`, `jet_sdmass`, `jet_tau1..4` for many jets."""
     n = len(p4_per_jet)
-    mass, sd_mass, taus = np.zeros(n), np.zeros(n), np.zeros((n, N_TAUS))
+    mass, sd_mass = np.zeros(n), np.zeros(n)
+    axes: list[list[list[float]]] = []
     for i, p4 in enumerate(p4_per_jet):
-        mass[i], sd_mass[i], taus[i] = jet_substructure(p4)
+        mass[i], sd_mass[i], jet_axes = _jet_shape(p4)
+        axes.append(jet_axes)
+    taus = _taus(p4_per_jet, np.array(axes, dtype=np.float64).reshape(n, _N_AXES, 2))
     table = {"jet_mass": mass, "jet_sdmass": sd_mass}
     for k in range(N_TAUS):
         table[f"jet_tau{k + 1}"] = taus[:, k]
