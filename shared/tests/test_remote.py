@@ -215,3 +215,31 @@ def test_other_refused_inputs_are_raised_at_once() -> None:
     with pytest.raises(MlflowException, match="too long"):
         log_dataset_input(client, "run-1", dataset_input({"name": "diabetes"}, "ab" * 32))
     assert client.logged == []
+
+
+def test_request_header_providers_are_asked_once_whether_they_are_in_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlflow.tracking.request_header import registry
+
+    class Counting:
+        def __init__(self, answer: bool) -> None:
+            self.answer, self.asked = answer, 0
+
+        def in_context(self) -> bool:
+            self.asked += 1
+            return self.answer
+
+        def request_headers(self) -> dict[str, str]:
+            return {"X-Counting": str(self.answer)}
+
+    here, elsewhere = Counting(True), Counting(False)
+    providers = registry._request_header_provider_registry
+    monkeypatch.setattr(providers, "_registry", [*providers._registry, here, elsewhere])
+    remote.configure_for_server()
+    for _ in range(3):
+        headers = registry.resolve_request_headers()
+    assert elsewhere not in providers._registry
+    assert elsewhere.asked == 1  # at configuration, never per request
+    assert headers["X-Counting"] == "True"
+    assert "User-Agent" in headers  # MLflow's own default provider stays

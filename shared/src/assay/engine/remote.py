@@ -87,6 +87,26 @@ def configure_for_server() -> None:
     os.environ.setdefault(HTTP_RETRIES_ENV, "0")
     os.environ.setdefault(HTTP_TIMEOUT_ENV, "30")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    _settle_request_header_providers()
+
+
+def _settle_request_header_providers() -> None:
+    """MLflow asks each of its request-header providers on every request whether it is in
+    context; Databricks' answers by trying to import Databricks' runtime modules, a search
+    of the whole path that fails each time (a tenth of the driver's CPU through a server).
+    Whether this process runs on Databricks does not change while it runs: ask once, and
+    keep the providers that are in context."""
+    from mlflow.tracking.request_header import registry
+
+    providers = registry._request_header_provider_registry
+    providers._registry = [p for p in providers._registry if _in_context(p)]
+
+
+def _in_context(provider: Any) -> bool:
+    try:
+        return bool(provider.in_context())
+    except Exception:  # MLflow skips a provider that fails, on every request
+        return False
 
 
 def status_of(exc: BaseException) -> int | None:
