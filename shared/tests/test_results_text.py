@@ -88,6 +88,13 @@ def test_notes_say_when_a_board_separates_nothing_and_name_deterministic_entries
     assert board_notes(BREEDING) == []
 
 
+def test_a_fit_resumed_from_its_checkpoint_says_its_fit_time_is_its_last_sitting() -> None:
+    board = _board("hep/t", [("hep.particlenet", 1, 0.98), ("hep.pfn", 2, 0.97)])
+    board["entries"][0]["resumed"] = "7"
+    [note] = board_notes(board)
+    assert note.startswith("`hep.particlenet` trained over more than one sitting")
+    assert "at epoch 7" in note and "fit s counts only the last sitting" in note
+
 def test_the_results_text_names_every_tie_interval_and_reference(tmp_path: Path) -> None:
     text = scenario_results(BREEDING)
     assert "| 1= | breeding.bayesc | 0.777 ± 0.1 [0.727, 0.827] |" in text

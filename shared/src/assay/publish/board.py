@@ -53,6 +53,9 @@ class Entry:
     partial: str = ""
     """`folds 0,2 of 5` for an entry that holds only the units a `--folds` run chose:
     listed apart, never ranked beside entries that ran every unit."""
+    resumed: str = ""
+    """The epochs (`7`, or `3, 12`) at which the torch fits of this entry's units went on
+    from a checkpoint after a stop: their `fit_seconds` count only the last sitting."""
 
     @property
     def complete(self) -> bool:
@@ -127,7 +130,7 @@ class Board:
         return asdict(replace(self, unit_runs=[]), dict_factory=_without_runs)
 
 
-_ONLY_WHEN_SET = frozenset({"data_file", "variant", "partial", "pending", "bound"})
+_ONLY_WHEN_SET = frozenset({"data_file", "variant", "partial", "pending", "bound", "resumed"})
 """Fields written to the JSON only when set (boards of user files, `--folds` entries), so
 every other board keeps the bytes it had before they existed."""
 

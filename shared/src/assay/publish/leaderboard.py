@@ -49,6 +49,7 @@ from assay.publish.query import (
     mean_metric,
     newest_per_unit,
     pending_entries,
+    resumed_epochs,
     selected_runs,
     test_train_ratio,
     unit_key,
@@ -182,6 +183,7 @@ def build_board(
                 failed_run=failed[0].info.run_id if failed else "",
                 external=group[0].data.tags.get(EXTERNAL, ""),
                 partial=partial_folds([r.data.tags for r in group]),
+                resumed=resumed_epochs(ok),
                 values={
                     m: {f"{u}/s{s}": v for (u, s), v in sorted(by.items())}
                     for m, by in values.items()

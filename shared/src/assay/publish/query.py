@@ -243,3 +243,13 @@ def _parameters_text(client: MlflowClient, unit_run: Any) -> str:
 def mean_metric(runs: list[Any], metric: str) -> float:
     values = [r.data.metrics[metric] for r in runs if metric in r.data.metrics]
     return float(np.mean(values)) if values else float("nan")
+
+
+RESUMED_TAG = f"{TAG}info.fitted.resumed_at_epoch"
+"""Set by a torch fit that went on from its checkpoint (`assay.evaluation.checkpoints`)."""
+
+
+def resumed_epochs(runs: list[Any]) -> str:
+    """The epochs at which these units' fits were resumed, `3, 12`; empty when none was."""
+    epochs = {int(r.data.tags[RESUMED_TAG]) for r in runs if RESUMED_TAG in r.data.tags}
+    return ", ".join(str(e) for e in sorted(epochs))

@@ -41,7 +41,8 @@ STALE = "not rebuilt under the current statistics (no runs or records); see its 
 
 def board_notes(board: Mapping[str, Any]) -> list[str]:
     """Plain sentences on what a board cannot tell, from its JSON: entries that gave the
-    same result on every seed, and a negative control that ties for first."""
+    same result on every seed, a negative control that ties for first, fit times that
+    count only the last sitting of a resumed fit."""
     primary = board["primary"]
     entries = board["entries"]
     notes = []
@@ -68,6 +69,14 @@ def board_notes(board: Mapping[str, Any]) -> list[str]:
             "any of them from no model at all (each interval rests on "
             f"{' to '.join(str(c) for c in counts)} results). Its order is not a ranking."
         )
+    for entry in entries:
+        if entry.get("resumed"):
+            notes.append(
+                f"`{entry['model']}` trained over more than one sitting: its fits were "
+                f"stopped and went on from their checkpoints at epoch {entry['resumed']}, to "
+                "the weights an uninterrupted fit gives, so its fit s counts only the "
+                "last sitting."
+            )
     pending = board.get("pending", [])
     if pending:
         names = ", ".join(f"`{m}`" for m in pending)
