@@ -93,7 +93,9 @@ def test_a_fit_resumed_from_its_checkpoint_says_its_fit_time_is_its_last_sitting
     board["entries"][0]["resumed"] = "7"
     [note] = board_notes(board)
     assert note.startswith("`hep.particlenet` trained over more than one sitting")
-    assert "at epoch 7" in note and "fit s counts only the last sitting" in note
+    assert "at epoch 7" in note
+    assert "fit s counts only the last sitting" in note
+
 
 def test_the_results_text_names_every_tie_interval_and_reference(tmp_path: Path) -> None:
     text = scenario_results(BREEDING)
