@@ -84,6 +84,28 @@ def test_past_the_bound_one_line_says_the_suite_stopped_and_how_to_resume(
     assert flaky.calls == calls
 
 
+def test_no_try_starts_that_could_end_past_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that is stopping may hold a kept-alive connection without answering: each
+    try then lasts its whole timeout, and the client still gives up within its bound."""
+    now = [0.0]
+    monkeypatch.setattr(remote.time, "monotonic", lambda: now[0])
+    monkeypatch.setenv(remote.HTTP_TIMEOUT_ENV, "2")
+
+    class Hanging(FlakyClient):
+        def get_run(self, run_id: str) -> str:
+            now[0] += 2.0  # the whole timeout, then the read times out
+            return super().get_run(run_id)
+
+    hanging = Hanging(10_000, TimeoutError("read timed out"))
+    with pytest.raises(remote.TrackingUnavailable, match="did not answer for 4 s"):
+        retrying(hanging, bound=5).get_run("r1")
+    assert hanging.calls == 2  # a third try could have ended at 7 s
+    assert remote.try_timeout_s(5) == 1  # whole seconds, as MLflow reads them
+    assert remote.try_timeout_s(4) == 1
+    assert remote.try_timeout_s(300) == remote.MAX_TRY_S
+    assert remote.try_timeout_s(0) == remote.MAX_TRY_S  # no retries: one full try
+
+
 def test_refused_credentials_are_one_line_and_never_retried() -> None:
     flaky = FlakyClient(1, MlflowException("no", error_code=UNAUTHENTICATED))
     with pytest.raises(remote.TrackingAuthError, match="MLFLOW_TRACKING_PASSWORD"):

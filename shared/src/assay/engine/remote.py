@@ -39,6 +39,9 @@ FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 15.0
 HTTP_RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 HTTP_TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_TIMEOUT"
+MAX_TRY_S = 30
+"""The longest one request may take: past it, a server that took the connection and
+never answers counts as down."""
 
 _log = logging.getLogger(__name__)
 
@@ -79,13 +82,23 @@ def retry_bound_s() -> float:
     return value
 
 
+def try_timeout_s(bound_s: float) -> int:
+    """One request's timeout in whole seconds (MLflow reads an integer): short enough
+    that a few tries fit in the retry bound (a server stopping may hold a kept-alive
+    connection without answering), at most `MAX_TRY_S`; with no retries (a bound of 0),
+    the full `MAX_TRY_S`."""
+    if bound_s == 0:
+        return MAX_TRY_S
+    return max(1, min(MAX_TRY_S, int(bound_s // 3)))
+
+
 def configure_for_server() -> None:
     """MLflow retries a failed request up to 7 times over minutes, inside each of our
-    tries; with none there, our bound is the one that holds. A short per-request timeout
-    too, so a server that accepts connections but never answers counts as down. And no
-    link printed to stdout per finished run, which would break `--json`."""
+    tries; with none there, our bound is the one that holds. A per-request timeout too
+    (`try_timeout_s`), so a server that accepts connections but never answers counts as
+    down. And no link printed to stdout per finished run, which would break `--json`."""
     os.environ.setdefault(HTTP_RETRIES_ENV, "0")
-    os.environ.setdefault(HTTP_TIMEOUT_ENV, "30")
+    os.environ.setdefault(HTTP_TIMEOUT_ENV, str(try_timeout_s(retry_bound_s())))
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _settle_request_header_providers()
 
@@ -107,6 +120,14 @@ def _in_context(provider: Any) -> bool:
         return bool(provider.in_context())
     except Exception:  # MLflow skips a provider that fails, on every request
         return False
+
+
+def _http_timeout_s() -> float:
+    """The per-request timeout MLflow will use (`configure_for_server` sets it)."""
+    try:
+        return float(os.environ.get(HTTP_TIMEOUT_ENV, ""))
+    except ValueError:
+        return float(MAX_TRY_S)
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -136,6 +157,8 @@ class RetryingClient:
         self._client = client
         self._where = redact(uri)
         self._bound_s = bound_s
+        self._try_s = _http_timeout_s()
+        """How long a try may take: no try starts that could end past the bound."""
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._gave_up = ""
@@ -175,7 +198,7 @@ class RetryingClient:
                 if not is_transient(exc):
                     raise
                 waited = time.monotonic() - start
-                if waited + delay > self._bound_s:
+                if waited + delay + self._try_s > self._bound_s:
                     self._gave_up = (
                         f"the MLflow server at {self._where} did not answer for {waited:.0f} s "
                         f"({RETRY_ENV}={self._bound_s:g}) during {name}: {reason(exc)[:300]}; "
