@@ -256,8 +256,8 @@ class Deployment:
                 str(self.mlflow_port),
                 "--workers",
                 "2",
-                # gunicorn's threaded workers serve the Flask app itself: a fifth less CPU
-                # per request than uvicorn's default, which runs it behind an ASGI bridge.
+                # gunicorn's threaded workers serve the Flask app itself: less CPU per
+                # request than uvicorn's default, which runs it behind an ASGI bridge.
                 "--gunicorn-opts",
                 "--worker-class gthread --threads 2",
             ],
